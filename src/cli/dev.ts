@@ -1,0 +1,3 @@
+// Runs the CLI from source: npm run dev -- <command> …
+import { main } from './main.js';
+await main(process.argv);

@@ -1,0 +1,41 @@
+import { NetError } from '../index.js';
+
+/** The exit codes every socktool command uses. */
+export const Exit = {
+  OK: 0,
+  FAILURE: 1,
+  USAGE: 2,
+  TIMEOUT: 3,
+  UNREACHABLE: 4,
+  ADDRESS: 5,
+} as const;
+
+/** The table shown in `--help` and the README. */
+export const EXIT_HELP = `Exit codes:
+  0  success
+  1  other network or runtime failure
+  2  usage error (bad port, bad address or path, unknown option or command)
+  3  timeout
+  4  connection refused, host or path unreachable
+  5  address in use or permission denied`;
+
+const BY_CODE: Record<string, number> = {
+  ERR_SOCKTOOL_BAD_ADDRESS: Exit.USAGE,
+  ERR_SOCKTOOL_WRONG_SHAPE: Exit.USAGE,
+  ETIMEDOUT: Exit.TIMEOUT,
+  ECONNREFUSED: Exit.UNREACHABLE,
+  ENOENT: Exit.UNREACHABLE,
+  ENOTFOUND: Exit.UNREACHABLE,
+  EAI_AGAIN: Exit.UNREACHABLE,
+  EHOSTUNREACH: Exit.UNREACHABLE,
+  ENETUNREACH: Exit.UNREACHABLE,
+  EADDRINUSE: Exit.ADDRESS,
+  EADDRNOTAVAIL: Exit.ADDRESS,
+  EACCES: Exit.ADDRESS,
+  EPERM: Exit.ADDRESS,
+};
+
+/** The exit code for a failure: by the NetError's code, else 1. */
+export function exitCodeFor(err: unknown): number {
+  return err instanceof NetError ? (BY_CODE[err.code] ?? Exit.FAILURE) : Exit.FAILURE;
+}

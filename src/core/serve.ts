@@ -1,0 +1,152 @@
+import type { Address, Network } from './address.js';
+import { Codes, NetError } from './errors.js';
+import type { DatagramSocketImpl } from './datagram.js';
+import type { Conn, Data, Exchange, Handler, Listener, Server, ServeOptions, WaitOptions } from './types.js';
+
+export type ErrorReporter = NonNullable<ServeOptions['onError']>;
+
+/** The default reporter: one line on stderr, never a stack trace for a peer's or handler's failure. */
+export const reportToStderr: ErrorReporter = (error) => {
+  process.stderr.write(`socktool: ${error.message}\n`);
+};
+
+const asError = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));
+
+/** Serves every connection of `listener` with `handler`, one exchange per connection. */
+export class StreamServer implements Server {
+  private live = new Set<Conn>();
+  private running = new Set<Promise<void>>();
+  private loop: Promise<void>;
+  private closing: Promise<void> | undefined;
+
+  constructor(private listener: Listener, private handler: Handler, private onError: ErrorReporter) {
+    this.loop = this.acceptLoop();
+  }
+
+  get network(): Network {
+    return this.listener.network;
+  }
+
+  get addr(): Address {
+    return this.listener.addr;
+  }
+
+  private async acceptLoop(): Promise<void> {
+    for (;;) {
+      let conn: Conn;
+      try {
+        conn = await this.listener.accept();
+      } catch (err) {
+        if (err instanceof NetError && err.code === Codes.CLOSED) return;
+        // A failed accept (EMFILE …) loses one connection, not the server; yield so it cannot spin.
+        this.onError(asError(err), null);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        continue;
+      }
+      const run = this.exchange(conn);
+      this.running.add(run);
+      run.finally(() => this.running.delete(run));
+    }
+  }
+
+  private async exchange(conn: Conn): Promise<void> {
+    this.live.add(conn);
+    try {
+      await this.handler(conn);
+      await conn.close();
+    } catch (err) {
+      this.onError(asError(err), conn);
+      conn.stream.destroy();
+    } finally {
+      this.live.delete(conn);
+    }
+  }
+
+  close(options?: WaitOptions): Promise<void> {
+    this.closing ??= (async () => {
+      await this.listener.close();
+      await this.loop;
+      const cut = () => {
+        for (const conn of this.live) conn.stream.destroy();
+      };
+      if (options?.signal?.aborted) cut();
+      else options?.signal?.addEventListener('abort', cut, { once: true });
+      await Promise.allSettled([...this.running]);
+      options?.signal?.removeEventListener('abort', cut);
+    })();
+    return this.closing;
+  }
+}
+
+/** One datagram as an exchange: iterating yields the datagram, `send()` answers its sender. */
+class DatagramExchange implements Exchange {
+  constructor(private sock: DatagramSocketImpl, readonly data: Buffer, readonly remoteAddr: Address) {}
+
+  get kind(): 'datagram' {
+    return 'datagram';
+  }
+
+  get network(): Network {
+    return this.sock.network;
+  }
+
+  get localAddr(): Address {
+    return this.sock.localAddr;
+  }
+
+  send(data: Data): Promise<void> {
+    return this.sock.sendTo(data, this.remoteAddr);
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Buffer> {
+    yield this.data;
+  }
+}
+
+/** Serves every datagram arriving on `sock` with `handler`, straight from the socket event. */
+export class DatagramServer implements Server {
+  private pending = 0;
+  private idle: (() => void) | undefined;
+  private closing: Promise<void> | undefined;
+
+  constructor(private sock: DatagramSocketImpl, private handler: Handler, private onError: ErrorReporter) {
+    sock.sink = (data, from) => this.dispatch(new DatagramExchange(sock, data, from));
+  }
+
+  get network(): Network {
+    return this.sock.network;
+  }
+
+  get addr(): Address {
+    return this.sock.localAddr;
+  }
+
+  private dispatch(ex: DatagramExchange): void {
+    let result: void | Promise<void>;
+    try {
+      result = this.handler(ex);
+    } catch (err) {
+      this.onError(asError(err), ex);
+      return;
+    }
+    if (result === undefined || typeof (result as Promise<void>).then !== 'function') return;
+    this.pending++;
+    result.then(this.settled, (err: unknown) => {
+      this.settled();
+      this.onError(asError(err), ex);
+    });
+  }
+
+  private settled = (): void => {
+    if (--this.pending === 0) this.idle?.();
+  };
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.sock.sink = () => {};
+      if (this.pending > 0) await new Promise<void>((resolve) => (this.idle = resolve));
+      await this.sock.close();
+    })();
+    return this.closing;
+  }
+}

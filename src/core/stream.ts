@@ -1,0 +1,213 @@
+import * as net from 'node:net';
+import type { Address, Network } from './address.js';
+import { abortError, closedError, wrap } from './errors.js';
+import { Inbox } from './inbox.js';
+import type { Conn, Data, Listener, WaitOptions } from './types.js';
+
+const DONE = Promise.resolve();
+/** Chunks read ahead before the socket is paused (each is at most one read, 64 KiB). */
+const READ_AHEAD = 4;
+
+/**
+ * A connected stream socket in the Conn shape. Reading starts on the first `read()` (or iteration), so a
+ * caller that only wants the raw `stream` for `pipe()` gets it untouched.
+ */
+export class StreamConn implements Conn {
+  readonly kind = 'stream' as const;
+  private inbox = new Inbox<Buffer>(READ_AHEAD);
+  private reading = false;
+  private paused = false;
+  private failure: unknown = undefined;
+  private drained: Promise<void> | undefined;
+  private drainedSettle: ((err?: unknown) => void) | undefined;
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    readonly stream: net.Socket,
+    readonly network: Network,
+    readonly localAddr: Address,
+    readonly remoteAddr: Address,
+  ) {
+    stream.on('end', () => this.inbox.end());
+    stream.on('error', (err) => {
+      this.failure = err;
+      this.inbox.end(wrap('read', network, remoteAddr, err, localAddr));
+    });
+    stream.on('close', () => {
+      this.inbox.end();
+      this.drainedSettle?.(this.failure ?? closedError('write', network, remoteAddr));
+    });
+  }
+
+  private onData = (chunk: Buffer): void => {
+    if (!this.inbox.push(chunk) && !this.paused) {
+      this.paused = true;
+      this.stream.pause();
+    }
+  };
+
+  read(options?: WaitOptions): Promise<Buffer | null> {
+    if (!this.reading) {
+      this.reading = true;
+      this.stream.on('data', this.onData);
+    }
+    const chunk = this.inbox.next(options?.signal, this.readAborted);
+    if (this.paused && !this.inbox.full) {
+      this.paused = false;
+      this.stream.resume();
+    }
+    return chunk;
+  }
+
+  private readAborted = (signal: AbortSignal) => abortError('read', this.network, this.remoteAddr, signal);
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Buffer> {
+    for (let chunk = await this.read(); chunk !== null; chunk = await this.read()) yield chunk;
+  }
+
+  write(data: Data): Promise<void> {
+    const s = this.stream;
+    if (this.failure !== undefined) return Promise.reject(this.writeError(this.failure));
+    if (s.destroyed || s.writableEnded) return Promise.reject(closedError('write', this.network, this.remoteAddr));
+    if (s.write(data)) return DONE;
+    // Backpressure: every writer waits for the same 'drain'.
+    this.drained ??= new Promise<void>((resolve, reject) => {
+      const settle = (err?: unknown) => {
+        s.off('drain', settle);
+        this.drained = this.drainedSettle = undefined;
+        if (err === undefined) resolve();
+        else reject(this.writeError(err));
+      };
+      this.drainedSettle = settle;
+      s.on('drain', settle);
+    });
+    return this.drained;
+  }
+
+  send(data: Data): Promise<void> {
+    return this.write(data);
+  }
+
+  end(data?: Data): Promise<void> {
+    const s = this.stream;
+    if (s.writableFinished || s.destroyed) return DONE;
+    return new Promise((resolve, reject) => {
+      const done = (err?: unknown) => (err ? reject(this.writeError(err)) : resolve());
+      if (data === undefined) s.end(done);
+      else s.end(data, done);
+    });
+  }
+
+  close(): Promise<void> {
+    this.closing ??= new Promise<void>((resolve) => {
+      const s = this.stream;
+      if (s.closed) return resolve();
+      s.once('close', () => resolve());
+      // What was written still goes out (as close(2) would send what the kernel holds); then the fd is closed.
+      if (!s.writableEnded) s.end();
+      if (s.writableFinished || s.destroyed) s.destroy();
+      else s.once('finish', () => s.destroy());
+    });
+    return this.closing;
+  }
+
+  private writeError(err: unknown) {
+    return wrap('write', this.network, this.remoteAddr, err, this.localAddr);
+  }
+}
+
+/** What a listening socket needs from its adapter: how to wrap each accepted socket, and what to clean up. */
+export interface ListenerParts {
+  network: Network;
+  addr: Address;
+  wrapConn(socket: net.Socket): Conn;
+  /** Runs before the listening socket is closed (the unix adapter removes its socket file here). */
+  beforeClose?(): Promise<void> | void;
+  queue?: number;
+}
+
+/** A listening net.Server in the Listener shape; accepted sockets wait in a bounded queue. */
+export class StreamListener implements Listener {
+  readonly network: Network;
+  readonly addr: Address;
+  private inbox: Inbox<Conn>;
+  private closing: Promise<void> | undefined;
+
+  constructor(private server: net.Server, private parts: ListenerParts) {
+    this.network = parts.network;
+    this.addr = parts.addr;
+    this.inbox = new Inbox<Conn>(parts.queue ?? 128);
+    server.on('connection', (socket) => {
+      // Over the queue, refuse rather than hold without bound: the client sees its connection closed.
+      if (this.inbox.full) socket.destroy();
+      else this.inbox.push(parts.wrapConn(socket));
+    });
+    server.on('error', (err) => this.inbox.raise(wrap('accept', this.network, this.addr, err)));
+  }
+
+  async accept(options?: WaitOptions): Promise<Conn> {
+    const conn = await this.inbox.next(options?.signal, this.acceptAborted);
+    if (conn === null) throw closedError('accept', this.network, this.addr);
+    return conn;
+  }
+
+  private acceptAborted = (signal: AbortSignal) => abortError('accept', this.network, this.addr, signal);
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Conn> {
+    for (let c = await this.inbox.next(undefined, this.acceptAborted); c !== null; c = await this.inbox.next(undefined, this.acceptAborted)) {
+      yield c;
+    }
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.inbox.end();
+      for (const conn of this.inbox.takeAll()) conn.stream.destroy();
+      try {
+        await this.parts.beforeClose?.();
+      } finally {
+        // server.close()'s callback waits for every accepted connection; the listening fd itself is closed
+        // synchronously, so the address is free once this returns.
+        this.server.close();
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    })();
+    return this.closing;
+  }
+}
+
+/** Starts a net.Server listening; rejects with the raw bind/listen error for the adapter to wrap. */
+export function startListening(server: net.Server, options: net.ListenOptions): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+/** A net.Server configured for the Conn shape (half-close is the caller's to make). */
+export const createStreamServer = (): net.Server => net.createServer({ allowHalfOpen: true, pauseOnConnect: false });
+
+/** Connects a stream socket; an aborted signal destroys it and rejects with the signal's reason. */
+export function connectSocket(options: net.NetConnectOpts, signal?: AbortSignal): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const socket = net.connect({ ...options, allowHalfOpen: true });
+    const onAbort = () => {
+      socket.destroy();
+      reject(signal!.reason);
+    };
+    const settle = (err?: Error) => {
+      signal?.removeEventListener('abort', onAbort);
+      socket.off('connect', settle);
+      socket.off('error', settle);
+      if (err) reject(err);
+      else resolve(socket);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    socket.once('connect', settle);
+    socket.once('error', settle);
+  });
+}

@@ -1,0 +1,130 @@
+import type { Duplex } from 'node:stream';
+import type { Address, Network } from './address.js';
+
+/** Bytes to send: a Buffer/Uint8Array, or a string sent as UTF-8. */
+export type Data = Uint8Array | string;
+
+/** Options for a call that waits: abort it with a signal (`AbortSignal.timeout(ms)` gives `ETIMEDOUT`). */
+export interface WaitOptions {
+  signal?: AbortSignal;
+}
+
+/**
+ * What one server handler deals with: a whole stream connection, or one datagram. Iterate it for the
+ * incoming bytes (chunks of a stream; the one datagram), and `send()` to answer the peer.
+ */
+export interface Exchange extends AsyncIterable<Buffer> {
+  readonly network: Network;
+  readonly kind: 'stream' | 'datagram';
+  readonly localAddr: Address;
+  readonly remoteAddr: Address;
+  /** Sends to this exchange's peer; resolves when the data has been handed to the kernel (or queued, on streams). */
+  send(data: Data): Promise<void>;
+}
+
+/** One handler for every transport: called once per connection (stream) or per datagram. */
+export type Handler = (exchange: Exchange) => void | Promise<void>;
+
+/**
+ * A stream connection (tcp, unix; unixpacket later). Iterate it for the incoming chunks until the peer's EOF.
+ */
+export interface Conn extends Exchange {
+  readonly kind: 'stream';
+  /** The Node `Duplex` underneath, for `pipe()` and stream utilities. */
+  readonly stream: Duplex;
+  /** Writes; resolves at once while the socket accepts more, or once it has drained (backpressure). */
+  write(data: Data): Promise<void>;
+  /** Same as {@link Conn.write}: the Exchange name. */
+  send(data: Data): Promise<void>;
+  /** The next chunk, or `null` at the peer's EOF. */
+  read(options?: WaitOptions): Promise<Buffer | null>;
+  /** Half-close: sends EOF after what was written; reading goes on. */
+  end(data?: Data): Promise<void>;
+  /** Flushes what was written and closes. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** A listening stream socket. Iterate it for accepted connections until it is closed. */
+export interface Listener extends AsyncIterable<Conn> {
+  readonly network: Network;
+  /** The concrete local address: the port the OS picked for port 0, the path for unix. */
+  readonly addr: Address;
+  accept(options?: WaitOptions): Promise<Conn>;
+  /** Stops accepting (connections already accepted stay open). Idempotent. */
+  close(): Promise<void>;
+}
+
+/** One received datagram and its sender. */
+export interface Datagram {
+  data: Buffer;
+  from: Address;
+}
+
+/** A datagram socket (udp; unixgram later). Iterate it for `{ data, from }` until it is closed. */
+export interface DatagramSocket extends AsyncIterable<Datagram> {
+  readonly network: Network;
+  readonly localAddr: Address;
+  /** The default peer after {@link DatagramSocket.connect}, else `null`. */
+  readonly remoteAddr: Address | null;
+  /** Datagrams dropped because nobody was receiving and the in-memory queue was full. */
+  readonly dropped: number;
+  sendTo(data: Data, to: Address | string): Promise<void>;
+  recvFrom(options?: WaitOptions): Promise<Datagram>;
+  /** Sets the default peer for {@link DatagramSocket.send}; only its datagrams are received afterwards. */
+  connect(peer: Address | string): Promise<void>;
+  send(data: Data): Promise<void>;
+  /** Idempotent. */
+  close(): Promise<void>;
+}
+
+/** A running {@link serve} server. */
+export interface Server {
+  readonly network: Network;
+  readonly addr: Address;
+  /**
+   * Stops taking new work and waits for the exchanges in flight. Aborting `signal` cuts the remaining stream
+   * connections instead of waiting for them. Idempotent.
+   */
+  close(options?: WaitOptions): Promise<void>;
+}
+
+export interface ListenOptions {
+  /** For tcp6 / an IPv6 host: accept IPv6 only (IPV6_V6ONLY). Default: true for tcp6/udp6, else false. */
+  ipv6Only?: boolean;
+  /** Listen backlog. */
+  backlog?: number;
+  /** Accepted connections that may wait for `accept()`; more are refused (closed at once). Default 128. */
+  queue?: number;
+}
+
+export interface BindOptions {
+  ipv6Only?: boolean;
+  /** SO_REUSEADDR, so several sockets can bind one UDP port (multicast receivers). */
+  reuseAddr?: boolean;
+  /** Datagrams held in memory for `recvFrom()`; beyond it they are dropped as the kernel would. Default 4096. */
+  queue?: number;
+}
+
+export interface ServeOptions extends ListenOptions, BindOptions {
+  /**
+   * Called with every error a handler throws or a connection fails with (`exchange` is null for a failed
+   * accept); default: one line on stderr. The server keeps serving either way.
+   */
+  onError?: (error: Error, exchange: Exchange | null) => void;
+}
+
+/** Options for dial: abort the connect with `signal` (`AbortSignal.timeout(ms)` gives `ETIMEDOUT`). */
+export type DialOptions = WaitOptions;
+
+/** What a stream adapter (tcp, unix) gives the dispatch table. Errors come out as NetErrors. */
+export interface StreamAdapter {
+  readonly shape: 'stream';
+  dial(addr: Address, options: DialOptions): Promise<Conn>;
+  listen(addr: Address, options: ListenOptions): Promise<Listener>;
+}
+
+/** What a datagram adapter (udp) gives the dispatch table. Errors come out as NetErrors. */
+export interface DatagramAdapter {
+  readonly shape: 'datagram';
+  bind(addr: Address, options: BindOptions): Promise<DatagramSocket>;
+}

@@ -1,0 +1,111 @@
+/**
+ * socktool: BSD sockets for Node.js behind one interface. Every entry point takes an address in one grammar
+ * (`tcp://127.0.0.1:8000`, `udp://[::1]:9999`, `unix:///tmp/app.sock`), so code swaps transports by changing
+ * one string.
+ *
+ * @packageDocumentation
+ */
+import { isStreamNetwork, toAddress, type Address, type Network } from './core/address.js';
+import { DatagramSocketImpl } from './core/datagram.js';
+import { Codes, NetError, type Op } from './core/errors.js';
+import { DatagramServer, reportToStderr, StreamServer } from './core/serve.js';
+import type {
+  BindOptions, DatagramAdapter, DatagramSocket, DialOptions, Conn, Handler, Listener, ListenOptions, Server,
+  ServeOptions, StreamAdapter,
+} from './core/types.js';
+import { tcp } from './tcp/index.js';
+import { udp } from './udp/index.js';
+import { unix } from './unix/index.js';
+
+export {
+  formatAddress, inetAddress, parseAddress, unixAddress, MAX_UNIX_PATH,
+  type Address, type InetAddress, type InetNetwork, type Network, type UnixAddress, type UnixNetwork,
+} from './core/address.js';
+export { Codes, NetError, type Op } from './core/errors.js';
+export { echo, upper } from './core/handlers.js';
+export type {
+  BindOptions, Conn, Data, Datagram, DatagramSocket, DialOptions, Exchange, Handler, Listener, ListenOptions,
+  Server, ServeOptions, WaitOptions,
+} from './core/types.js';
+
+/**
+ * The one dispatch table: which adapter serves which network. unixgram and unixpacket arrive with the
+ * native addon.
+ */
+const adapters: Record<Network, StreamAdapter | DatagramAdapter | undefined> = {
+  tcp, tcp4: tcp, tcp6: tcp,
+  udp, udp4: udp, udp6: udp,
+  unix, unixgram: undefined, unixpacket: undefined,
+};
+
+function adapterFor(op: Op, addr: Address, shape: 'stream' | 'datagram'): StreamAdapter | DatagramAdapter {
+  const adapter = adapters[addr.network];
+  if (!adapter) {
+    throw new NetError({ op, network: addr.network, addr, code: Codes.UNSUPPORTED,
+      detail: `${addr.network} sockets need the native addon, which is not part of this build` });
+  }
+  if (adapter.shape !== shape) {
+    const use = shape === 'stream' ? 'bind() or serve()' : 'dial()/listen() or serve()';
+    throw new NetError({ op, network: addr.network, addr, code: Codes.WRONG_SHAPE,
+      detail: `${addr.network} is a ${adapter.shape} network: use ${use}` });
+  }
+  return adapter;
+}
+
+/**
+ * Connects a stream socket (tcp, tcp4, tcp6, unix).
+ *
+ * @throws NetError with `op: 'dial'`: `ECONNREFUSED`, `ENOENT` (no such unix path), `ETIMEDOUT` (signal), …
+ * @example
+ * const conn = await dial('tcp://127.0.0.1:8000', { signal: AbortSignal.timeout(2000) })
+ * await conn.write('hello\n')
+ * for await (const chunk of conn) process.stdout.write(chunk)
+ */
+export async function dial(addr: Address | string, options: DialOptions = {}): Promise<Conn> {
+  const a = toAddress(addr);
+  return (adapterFor('dial', a, 'stream') as StreamAdapter).dial(a, options);
+}
+
+/**
+ * Listens on a stream address; port 0 picks a free port and `listener.addr` tells which.
+ *
+ * @throws NetError with `op: 'listen'`: `EADDRINUSE` (also for a live server's unix path), `EACCES`, …
+ * @example
+ * const listener = await listen('unix:///tmp/app.sock')
+ * for await (const conn of listener) conn.end('hi\n')
+ */
+export async function listen(addr: Address | string, options: ListenOptions = {}): Promise<Listener> {
+  const a = toAddress(addr);
+  return (adapterFor('listen', a, 'stream') as StreamAdapter).listen(a, options);
+}
+
+/**
+ * Opens a datagram socket bound to `addr` (udp, udp4, udp6); `udp://127.0.0.1:0` for a client.
+ *
+ * @throws NetError with `op: 'bind'`: `EADDRINUSE`, `EACCES`, …
+ * @example
+ * const sock = await bind('udp://127.0.0.1:0')
+ * await sock.sendTo('ping', 'udp://127.0.0.1:9999')
+ * const { data, from } = await sock.recvFrom({ signal: AbortSignal.timeout(1000) })
+ */
+export async function bind(addr: Address | string, options: BindOptions = {}): Promise<DatagramSocket> {
+  const a = toAddress(addr);
+  return (adapterFor('bind', a, 'datagram') as DatagramAdapter).bind(a, options);
+}
+
+/**
+ * Serves `addr` with one handler, whatever the transport: it is called once per stream connection or once per
+ * datagram, with an {@link Exchange} to iterate and `send()` on. A throwing handler is reported (`onError`)
+ * and the server keeps serving; `close()` waits for the exchanges in flight.
+ *
+ * @example
+ * const server = await serve('tcp://127.0.0.1:0', echo)
+ * console.log(`listening on ${formatAddress(server.addr)}`)
+ * await server.close()
+ */
+export async function serve(addr: Address | string, handler: Handler, options: ServeOptions = {}): Promise<Server> {
+  const a = toAddress(addr);
+  const onError = options.onError ?? reportToStderr;
+  if (isStreamNetwork(a.network)) return new StreamServer(await listen(a, options), handler, onError);
+  return new DatagramServer((await bind(a, options)) as DatagramSocketImpl, handler, onError);
+}

@@ -1,0 +1,51 @@
+import type { Socket } from 'node:net';
+import type { InetAddress, InetNetwork } from '../core/address.js';
+import { wrap } from '../core/errors.js';
+import { resolveInet } from '../core/resolve.js';
+import { connectSocket, createStreamServer, startListening, StreamConn, StreamListener } from '../core/stream.js';
+import type { Conn, DialOptions, Listener, ListenOptions, StreamAdapter } from '../core/types.js';
+
+/** The kernel's view of one end of a TCP socket, in the caller's network name. */
+const endpoint = (network: InetNetwork, host: string | undefined, port: number | undefined): InetAddress =>
+  ({ network, host: host ?? '', port: port ?? 0 });
+
+function wrapSocket(network: InetNetwork, s: Socket): Conn {
+  return new StreamConn(s, network, endpoint(network, s.localAddress, s.localPort),
+    endpoint(network, s.remoteAddress, s.remotePort));
+}
+
+async function dial(addr: InetAddress, options: DialOptions): Promise<Conn> {
+  try {
+    const { host, family } = await resolveInet(addr, 'connect');
+    const socket = await connectSocket({ host, port: addr.port, family }, options.signal);
+    return wrapSocket(addr.network, socket);
+  } catch (err) {
+    throw wrap('dial', addr.network, addr, err);
+  }
+}
+
+async function listen(addr: InetAddress, options: ListenOptions): Promise<Listener> {
+  const server = createStreamServer();
+  try {
+    const { host, family } = await resolveInet(addr, 'bind');
+    const ipv6Only = family === 6 && (options.ipv6Only ?? addr.network === 'tcp6');
+    await startListening(server, { host, port: addr.port, ipv6Only, backlog: options.backlog });
+  } catch (err) {
+    server.close();
+    throw wrap('listen', addr.network, addr, err);
+  }
+  const bound = server.address() as { address: string; port: number };
+  return new StreamListener(server, {
+    network: addr.network,
+    addr: endpoint(addr.network, bound.address, bound.port),
+    wrapConn: (s) => wrapSocket(addr.network, s),
+    queue: options.queue,
+  });
+}
+
+/** TCP over IPv4 and IPv6 (`tcp4`/`tcp6` pin the family; `tcp6` on `::` is IPv6-only). */
+export const tcp: StreamAdapter = {
+  shape: 'stream',
+  dial: (addr, options) => dial(addr as InetAddress, options),
+  listen: (addr, options) => listen(addr as InetAddress, options),
+};
