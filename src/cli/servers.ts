@@ -30,7 +30,7 @@ export const SERVERS: ServerCommand[] = [
   },
   {
     name: 'unix-server',
-    summary: 'AF_UNIX stream echo server on a socket file (or @abstract name)',
+    summary: 'AF_UNIX stream echo server on a socket file',
     args: '<path>',
     upperOption: true,
     examples: ['socktool unix-server /tmp/app.sock', 'socktool unix-server /tmp/app.sock --upper'],

@@ -138,8 +138,8 @@ export class StreamListener implements Listener {
     this.addr = parts.addr;
     this.inbox = new Inbox<Conn>(parts.queue ?? 128);
     server.on('connection', (socket) => {
-      // Over the queue, refuse rather than hold without bound: the client sees its connection closed.
-      if (this.inbox.full) socket.destroy();
+      // Over the queue (or closing), refuse rather than hold: the client sees its connection closed.
+      if (this.inbox.full || this.inbox.ended) socket.destroy();
       else this.inbox.push(parts.wrapConn(socket));
     });
     server.on('error', (err) => this.inbox.raise(wrap('accept', this.network, this.addr, err)));

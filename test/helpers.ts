@@ -1,0 +1,115 @@
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach } from 'vitest';
+import { hasIPv6 } from '../src/core/resolve.js';
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const BIN = join(ROOT, 'bin', 'socktool');
+export const PEERS = join(ROOT, 'test', 'peers');
+
+const dirs: string[] = [];
+/** A short, fresh directory under os.tmpdir() for socket files, removed after the test. */
+export function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'stt-'));
+  dirs.push(dir);
+  return dir;
+}
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh socket path (its file does not exist yet). */
+export const sockPath = (name = 's.sock'): string => join(tempDir(), name);
+
+/**
+ * Whether a platform feature exists here. A row needing a missing feature skips, unless SOCKTOOL_REQUIRE_ALL
+ * is set (as .ci/run does), where the row runs and fails loudly instead.
+ */
+export function platformHas(feature: 'ipv6'): boolean {
+  if (process.env.SOCKTOOL_REQUIRE_ALL) return true;
+  return feature === 'ipv6' ? hasIPv6() : false;
+}
+
+export interface Ran {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a program to its end, with optional stdin. */
+export function run(cmd: string, args: string[], input?: string | Buffer, timeoutMs = 15_000): Promise<Ran> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: 'pipe' });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.on('data', (c: Buffer) => err.push(c));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() });
+    });
+    child.stdin.end(input);
+  });
+}
+
+/** Runs the built CLI to its end. */
+export const socktool = (args: string[], input?: string): Promise<Ran> => run(process.execPath, [BIN, ...args], input);
+
+export interface Running {
+  child: ChildProcessWithoutNullStreams;
+  /** The address the server printed on its first line. */
+  address: string;
+  /** Everything it wrote to stderr so far. */
+  stderr(): string;
+  /** Sends `signal` and waits for the exit. */
+  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+const running = new Set<ChildProcessWithoutNullStreams>();
+afterEach(() => {
+  for (const child of running) child.kill('SIGKILL');
+  running.clear();
+});
+
+/** Starts a socktool server and waits for its `listening on <address>` line. */
+export function startServer(args: string[]): Promise<Running> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: 'pipe' });
+    running.add(child);
+    let out = '';
+    let err = '';
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) =>
+      child.on('exit', (code, signal) => {
+        running.delete(child);
+        done({ code, signal });
+      }));
+    child.stderr.on('data', (c: Buffer) => (err += c));
+    child.stdout.on('data', function first(c: Buffer) {
+      out += c;
+      const nl = out.indexOf('\n');
+      if (nl < 0) return;
+      child.stdout.off('data', first);
+      const m = /^listening on (\S+)$/.exec(out.slice(0, nl));
+      if (!m) return reject(new Error(`unexpected first line: ${out}`));
+      resolve({
+        child,
+        address: m[1]!,
+        stderr: () => err,
+        stop: (signal = 'SIGTERM') => {
+          child.kill(signal);
+          return exited;
+        },
+      });
+    });
+    exited.then(({ code }) => reject(new Error(`socktool exited (${code}) before listening: ${err}`)));
+  });
+}
+
+/** The port of a printed inet address. */
+export const portOf = (address: string): number => Number(/:(\d+)$/.exec(address)![1]);
