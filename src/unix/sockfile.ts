@@ -1,4 +1,4 @@
-import { lstat, mkdtemp, rm, symlink, unlink } from 'node:fs/promises';
+import { lstat, mkdtemp, rm, stat, symlink, unlink } from 'node:fs/promises';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -27,7 +27,8 @@ function probe(path: string): Promise<boolean> {
 }
 
 /**
- * Makes `path` free for a new socket without ever harming someone else's: a missing path is free; a socket file
+ * Makes `path` free for a new socket without ever harming someone else's: a missing path is free (its directory
+ * must exist); a socket file
  * whose probe is refused is stale and is removed (if it is still the file probed); a live socket or any other
  * kind of file is in use.
  */
@@ -36,7 +37,8 @@ export async function claimPath(path: string): Promise<void> {
     if (err.code === 'ENOENT') return null;
     throw err;
   });
-  if (before === null) return;
+  // libuv's pipe bind reports a missing directory as EACCES (for Windows' sake): find the true ENOENT first.
+  if (before === null) return void (await stat(dirname(path)));
   if (!before.isSocket()) throw new PathInUse(`${path} exists and is not a socket`);
   if (await probe(path)) throw new PathInUse(`a server is listening on ${path}`);
   const now = await lstat(path).catch(() => null);
