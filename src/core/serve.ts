@@ -98,10 +98,21 @@ class DatagramExchange implements Exchange {
     return this.sock.sendTo(data, this.remoteAddr);
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<Buffer> {
-    yield this.data;
+  /** A one-item iterator without an async generator's machinery: this runs once per datagram. */
+  [Symbol.asyncIterator](): AsyncIterator<Buffer> {
+    let first = true;
+    return {
+      next: () => {
+        if (!first) return END;
+        first = false;
+        return Promise.resolve({ value: this.data, done: false });
+      },
+      return: () => END,
+    };
   }
 }
+
+const END: Promise<IteratorResult<Buffer>> = Promise.resolve({ value: undefined, done: true });
 
 /** Serves every datagram arriving on `sock` with `handler`, straight from the socket event. */
 export class DatagramServer implements Server {
