@@ -76,10 +76,8 @@ export class DatagramSocketImpl implements DatagramSocket {
 
   private recvAborted = (signal: AbortSignal) => abortError('recv', this.network, this.localAddr, signal);
 
-  async *[Symbol.asyncIterator](): AsyncIterator<Datagram> {
-    for (let d = await this.inbox.next(undefined, this.recvAborted); d !== null; d = await this.inbox.next(undefined, this.recvAborted)) {
-      yield d;
-    }
+  [Symbol.asyncIterator](): AsyncIterator<Datagram> {
+    return this.inbox.iterate(this.recvAborted);
   }
 
   async connect(peer: Address | string): Promise<void> {

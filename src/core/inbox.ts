@@ -84,6 +84,13 @@ export class Inbox<T> {
     });
   }
 
+  /** Yields every item until the inbox ends. */
+  async *iterate(abortError: (signal: AbortSignal) => Error): AsyncGenerator<T> {
+    for (let item = await this.next(undefined, abortError); item !== null; item = await this.next(undefined, abortError)) {
+      yield item;
+    }
+  }
+
   /** Ends the inbox: waiting readers get `null` (or `error`); queued items are still read first. */
   end(error?: unknown): void {
     if (this.finished) return;

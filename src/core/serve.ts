@@ -14,8 +14,8 @@ const asError = (e: unknown): Error => (e instanceof Error ? e : new Error(Strin
 
 /** Serves every connection of `listener` with `handler`, one exchange per connection. */
 export class StreamServer implements Server {
-  private live = new Set<Conn>();
-  private running = new Set<Promise<void>>();
+  /** Each connection in flight and the exchange serving it. */
+  private live = new Map<Conn, Promise<void>>();
   private loop: Promise<void>;
   private closing: Promise<void> | undefined;
 
@@ -43,14 +43,11 @@ export class StreamServer implements Server {
         await new Promise((resolve) => setTimeout(resolve, 10));
         continue;
       }
-      const run = this.exchange(conn);
-      this.running.add(run);
-      run.finally(() => this.running.delete(run));
+      this.live.set(conn, this.exchange(conn));
     }
   }
 
   private async exchange(conn: Conn): Promise<void> {
-    this.live.add(conn);
     try {
       await this.handler(conn);
       await conn.close();
@@ -67,11 +64,11 @@ export class StreamServer implements Server {
       await this.listener.close();
       await this.loop;
       const cut = () => {
-        for (const conn of this.live) conn.stream.destroy();
+        for (const conn of this.live.keys()) conn.stream.destroy();
       };
       if (options?.signal?.aborted) cut();
       else options?.signal?.addEventListener('abort', cut, { once: true });
-      await Promise.allSettled([...this.running]);
+      await Promise.allSettled([...this.live.values()]);
       options?.signal?.removeEventListener('abort', cut);
     })();
     return this.closing;

@@ -153,10 +153,8 @@ export class StreamListener implements Listener {
 
   private acceptAborted = (signal: AbortSignal) => abortError('accept', this.network, this.addr, signal);
 
-  async *[Symbol.asyncIterator](): AsyncIterator<Conn> {
-    for (let c = await this.inbox.next(undefined, this.acceptAborted); c !== null; c = await this.inbox.next(undefined, this.acceptAborted)) {
-      yield c;
-    }
+  [Symbol.asyncIterator](): AsyncIterator<Conn> {
+    return this.inbox.iterate(this.acceptAborted);
   }
 
   close(): Promise<void> {
