@@ -6,7 +6,6 @@
  * @packageDocumentation
  */
 import { isStreamNetwork, toAddress, type Address, type Network } from './core/address.js';
-import { DatagramSocketImpl } from './core/datagram.js';
 import { Codes, NetError, type Op } from './core/errors.js';
 import { DatagramServer, reportToStderr, StreamServer } from './core/serve.js';
 import type {
@@ -107,5 +106,6 @@ export async function serve(addr: Address | string, handler: Handler, options: S
   const a = toAddress(addr);
   const onError = options.onError ?? reportToStderr;
   if (isStreamNetwork(a.network)) return new StreamServer(await listen(a, options), handler, onError);
-  return new DatagramServer((await bind(a, options)) as DatagramSocketImpl, handler, onError);
+  const adapter = adapterFor('bind', a, 'datagram') as DatagramAdapter;
+  return new DatagramServer(await adapter.bind(a, options), handler, onError);
 }

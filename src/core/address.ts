@@ -30,7 +30,6 @@ const UNIX = new Set<string>(['unix', 'unixgram', 'unixpacket']);
 /** sun_path is 108 bytes and a path needs its NUL terminator; an abstract name has a leading NUL instead. */
 export const MAX_UNIX_PATH = 107;
 
-export const isUnixNetwork = (n: Network): n is UnixNetwork => UNIX.has(n);
 /** Stream-shaped networks dial and listen; the others bind. */
 export const isStreamNetwork = (n: Network): boolean => n === 'tcp' || n === 'tcp4' || n === 'tcp6' || n === 'unix' || n === 'unixpacket';
 /** 4 or 6 when the network name pins the IP family, else 0. */

@@ -12,7 +12,7 @@ export const echo: Handler = async (ex) => {
 };
 
 /** ASCII upper-casing of bytes, as Python's `bytes.upper()`: binary and UTF-8 pass through intact. */
-export function upperBytes(data: Buffer): Buffer {
+function upperBytes(data: Buffer): Buffer {
   const out = Buffer.allocUnsafe(data.length);
   for (let i = 0; i < data.length; i++) {
     const b = data[i]!;

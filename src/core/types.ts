@@ -1,5 +1,6 @@
 import type { Duplex } from 'node:stream';
 import type { Address, Network } from './address.js';
+import type { DatagramSocketImpl } from './datagram.js';
 
 /** Bytes to send: a Buffer/Uint8Array, or a string sent as UTF-8. */
 export type Data = Uint8Array | string;
@@ -123,8 +124,11 @@ export interface StreamAdapter {
   listen(addr: Address, options: ListenOptions): Promise<Listener>;
 }
 
-/** What a datagram adapter (udp) gives the dispatch table. Errors come out as NetErrors. */
+/**
+ * What a datagram adapter (udp) gives the dispatch table: sockets built on the shared wrapper, which serve()
+ * feeds from directly. Errors come out as NetErrors.
+ */
 export interface DatagramAdapter {
   readonly shape: 'datagram';
-  bind(addr: Address, options: BindOptions): Promise<DatagramSocket>;
+  bind(addr: Address, options: BindOptions): Promise<DatagramSocketImpl>;
 }

@@ -3,7 +3,7 @@ import type { InetAddress, InetNetwork } from '../core/address.js';
 import { DatagramSocketImpl, type DatagramPort } from '../core/datagram.js';
 import { wrap } from '../core/errors.js';
 import { resolveInet } from '../core/resolve.js';
-import type { BindOptions, DatagramAdapter, DatagramSocket } from '../core/types.js';
+import type { BindOptions, DatagramAdapter } from '../core/types.js';
 
 function open(sock: dgram.Socket, host: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -33,7 +33,7 @@ function portOf(sock: dgram.Socket): DatagramPort {
   };
 }
 
-async function bind(addr: InetAddress, options: BindOptions): Promise<DatagramSocket> {
+async function bind(addr: InetAddress, options: BindOptions): Promise<DatagramSocketImpl> {
   const network: InetNetwork = addr.network;
   let sock: dgram.Socket | undefined;
   try {
