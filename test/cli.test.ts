@@ -66,6 +66,8 @@ describe('socktool unix-server', () => {
     const server = await startServer(['unix-server', path]);
     const dying = await Promise.all([py('unix_reset_client.py', path), py('unix_reset_client.py', path, 'rst')]);
     dying.forEach((d) => expect(d.stdout).toBe('gone\n'));
+    // The reset really happened: the server reported it in one line and carried on.
+    while (!server.stderr().includes('ECONNRESET')) await new Promise((resolve) => setTimeout(resolve, 20));
     const many = await Promise.all(Array.from({ length: 10 }, (_, i) => py('unix_client.py', path, `client ${i}`)));
     many.forEach((m, i) => expect(m.stdout).toBe(`client ${i}\n`));
     expect(server.stderr()).not.toMatch(/\n\s+at /);

@@ -1,12 +1,24 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { badAddress } from './errors.js';
 
-/** Go's network names: the scheme of every address. */
-export type InetNetwork = 'tcp' | 'tcp4' | 'tcp6' | 'udp' | 'udp4' | 'udp6';
-export type UnixNetwork = 'unix' | 'unixgram' | 'unixpacket';
+/**
+ * Go's network names: the scheme of every address.
+ *
+ * @example
+ * const n: Network = parseAddress('udp6://[::1]:53').network  // 'udp6'
+ */
 export type Network = InetNetwork | UnixNetwork;
+/** The IP networks. @example const n: InetNetwork = 'tcp6' */
+export type InetNetwork = 'tcp' | 'tcp4' | 'tcp6' | 'udp' | 'udp4' | 'udp6';
+/** The AF_UNIX networks: stream, datagram, seqpacket. @example const n: UnixNetwork = 'unixgram' */
+export type UnixNetwork = 'unix' | 'unixgram' | 'unixpacket';
 
-/** An IP endpoint. `host` is an IP literal (no brackets), a host name, or `''` for every interface. */
+/**
+ * An IP endpoint. `host` is an IP literal (no brackets), a host name, or `''` for every interface.
+ *
+ * @example
+ * const a: InetAddress = { network: 'tcp', host: '::1', port: 8000 }  // formats as tcp://[::1]:8000
+ */
 export interface InetAddress {
   network: InetNetwork;
   host: string;
@@ -16,6 +28,9 @@ export interface InetAddress {
 /**
  * An AF_UNIX endpoint. `path` is a file path, or with `abstract` a Linux abstract name (without the leading NUL).
  * An empty, non-abstract path is an unnamed socket (a client that never bound).
+ *
+ * @example
+ * const a: UnixAddress = { network: 'unix', path: '/tmp/app.sock', abstract: false }  // unix:///tmp/app.sock
  */
 export interface UnixAddress {
   network: UnixNetwork;
@@ -23,11 +38,23 @@ export interface UnixAddress {
   abstract: boolean;
 }
 
+/**
+ * Any endpoint: what every call takes (or its text) and every socket reports.
+ *
+ * @example
+ * const where: Address = parseAddress(process.env.SERVICE_ADDR ?? 'unix:///run/app.sock')
+ */
 export type Address = InetAddress | UnixAddress;
 
 const INET = new Set<string>(['tcp', 'tcp4', 'tcp6', 'udp', 'udp4', 'udp6']);
 const UNIX = new Set<string>(['unix', 'unixgram', 'unixpacket']);
-/** sun_path is 108 bytes and a path needs its NUL terminator; an abstract name has a leading NUL instead. */
+/**
+ * The longest unix path or abstract name, in bytes: sun_path is 108 bytes and a path needs its NUL terminator
+ * (an abstract name has a leading NUL instead). Longer ones are rejected before any syscall.
+ *
+ * @example
+ * if (Buffer.byteLength(path) > MAX_UNIX_PATH) console.error('path too long for a unix socket')
+ */
 export const MAX_UNIX_PATH = 107;
 
 /** Stream-shaped networks dial and listen; the others bind. */

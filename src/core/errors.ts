@@ -1,12 +1,20 @@
 import { getSystemErrorMap } from 'node:util';
 import type { Address, Network } from './address.js';
 
-/** The operation that failed, as named in every {@link NetError}. */
+/**
+ * The operation that failed, as named in every {@link NetError}.
+ *
+ * @example
+ * if (err.op === 'dial') console.error('could not connect')
+ */
 export type Op =
   | 'parse' | 'dial' | 'listen' | 'bind' | 'accept' | 'read' | 'write' | 'send' | 'recv' | 'close' | 'option';
 
 /**
  * socktool's own error codes; every other code is an errno name (`ECONNREFUSED`, `EADDRINUSE`, …).
+ *
+ * @example
+ * if (err instanceof NetError && err.code === Codes.CLOSED) return  // the socket was closed under us
  */
 export const Codes = {
   BAD_ADDRESS: 'ERR_SOCKTOOL_BAD_ADDRESS',

@@ -2,10 +2,21 @@ import type { Duplex } from 'node:stream';
 import type { Address, Network } from './address.js';
 import type { DatagramSocketImpl } from './datagram.js';
 
-/** Bytes to send: a Buffer/Uint8Array, or a string sent as UTF-8. */
+/**
+ * Bytes to send: a Buffer/Uint8Array, or a string sent as UTF-8.
+ *
+ * @example
+ * await conn.write('红烧肉')                     // UTF-8
+ * await conn.write(Buffer.from([0, 1, 2]))      // bytes as they are
+ */
 export type Data = Uint8Array | string;
 
-/** Options for a call that waits: abort it with a signal (`AbortSignal.timeout(ms)` gives `ETIMEDOUT`). */
+/**
+ * Options for a call that waits: abort it with a signal (`AbortSignal.timeout(ms)` gives `ETIMEDOUT`).
+ *
+ * @example
+ * await sock.recvFrom({ signal: AbortSignal.timeout(1000) })
+ */
 export interface WaitOptions {
   signal?: AbortSignal;
 }
@@ -13,6 +24,14 @@ export interface WaitOptions {
 /**
  * What one server handler deals with: a whole stream connection, or one datagram. Iterate it for the
  * incoming bytes (chunks of a stream; the one datagram), and `send()` to answer the peer.
+ *
+ * @example
+ * const logAndEcho: Handler = async (ex) => {
+ *   for await (const chunk of ex) {
+ *     console.log(`${formatAddress(ex.remoteAddr)} sent ${chunk.length} bytes over ${ex.kind}`)
+ *     await ex.send(chunk)
+ *   }
+ * }
  */
 export interface Exchange extends AsyncIterable<Buffer> {
   readonly network: Network;
@@ -23,11 +42,23 @@ export interface Exchange extends AsyncIterable<Buffer> {
   send(data: Data): Promise<void>;
 }
 
-/** One handler for every transport: called once per connection (stream) or per datagram. */
+/**
+ * One handler for every transport: called once per connection (stream) or per datagram.
+ *
+ * @example
+ * const hello: Handler = (ex) => ex.send('hello\n')  // a greeting over tcp, unix or udp alike
+ * await serve('tcp://127.0.0.1:0', hello)
+ */
 export type Handler = (exchange: Exchange) => void | Promise<void>;
 
 /**
  * A stream connection (tcp, unix; unixpacket later). Iterate it for the incoming chunks until the peer's EOF.
+ *
+ * @example
+ * const conn = await dial('unix:///tmp/app.sock')
+ * await conn.write('ping')
+ * const reply = await conn.read({ signal: AbortSignal.timeout(1000) })  // a Buffer, or null at EOF
+ * await conn.close()
  */
 export interface Conn extends Exchange {
   readonly kind: 'stream';
@@ -45,7 +76,13 @@ export interface Conn extends Exchange {
   close(): Promise<void>;
 }
 
-/** A listening stream socket. Iterate it for accepted connections until it is closed. */
+/**
+ * A listening stream socket. Iterate it for accepted connections until it is closed.
+ *
+ * @example
+ * const listener = await listen('tcp://127.0.0.1:0')
+ * const conn = await listener.accept({ signal: AbortSignal.timeout(5000) })
+ */
 export interface Listener extends AsyncIterable<Conn> {
   readonly network: Network;
   /** The concrete local address: the port the OS picked for port 0, the path for unix. */
@@ -55,13 +92,27 @@ export interface Listener extends AsyncIterable<Conn> {
   close(): Promise<void>;
 }
 
-/** One received datagram and its sender. */
+/**
+ * One received datagram and its sender.
+ *
+ * @example
+ * const { data, from } = await sock.recvFrom()
+ * await sock.sendTo(data, from)  // answer whoever sent it
+ */
 export interface Datagram {
   data: Buffer;
   from: Address;
 }
 
-/** A datagram socket (udp; unixgram later). Iterate it for `{ data, from }` until it is closed. */
+/**
+ * A datagram socket (udp; unixgram later). Iterate it for `{ data, from }` until it is closed.
+ *
+ * @example
+ * const sock = await bind('udp://127.0.0.1:0')
+ * await sock.connect('udp://127.0.0.1:9999')
+ * await sock.send('ping')
+ * for await (const { data } of sock) { console.log(data.toString()); break }
+ */
 export interface DatagramSocket extends AsyncIterable<Datagram> {
   readonly network: Network;
   readonly localAddr: Address;
@@ -78,7 +129,13 @@ export interface DatagramSocket extends AsyncIterable<Datagram> {
   close(): Promise<void>;
 }
 
-/** A running {@link serve} server. */
+/**
+ * A running {@link serve} server.
+ *
+ * @example
+ * const server = await serve('udp://127.0.0.1:0', echo)
+ * process.once('SIGTERM', () => server.close({ signal: AbortSignal.timeout(2000) }))
+ */
 export interface Server {
   readonly network: Network;
   readonly addr: Address;
@@ -89,6 +146,10 @@ export interface Server {
   close(options?: WaitOptions): Promise<void>;
 }
 
+/**
+ * @example
+ * await listen('tcp://[::]:8000', { ipv6Only: true, backlog: 511 })
+ */
 export interface ListenOptions {
   /** For tcp6 / an IPv6 host: accept IPv6 only (IPV6_V6ONLY). Default: true for tcp6/udp6, else false. */
   ipv6Only?: boolean;
@@ -98,6 +159,10 @@ export interface ListenOptions {
   queue?: number;
 }
 
+/**
+ * @example
+ * await bind('udp://0.0.0.0:5353', { reuseAddr: true, queue: 256 })
+ */
 export interface BindOptions {
   ipv6Only?: boolean;
   /** SO_REUSEADDR, so several sockets can bind one UDP port (multicast receivers). */
@@ -106,6 +171,10 @@ export interface BindOptions {
   queue?: number;
 }
 
+/**
+ * @example
+ * await serve('unix:///tmp/app.sock', echo, { onError: (err) => log.warn(err.message) })
+ */
 export interface ServeOptions extends ListenOptions, BindOptions {
   /**
    * Called with every error a handler throws or a connection fails with (`exchange` is null for a failed
@@ -114,7 +183,12 @@ export interface ServeOptions extends ListenOptions, BindOptions {
   onError?: (error: Error, exchange: Exchange | null) => void;
 }
 
-/** Options for dial: abort the connect with `signal` (`AbortSignal.timeout(ms)` gives `ETIMEDOUT`). */
+/**
+ * Options for dial: abort the connect with `signal` (`AbortSignal.timeout(ms)` gives `ETIMEDOUT`).
+ *
+ * @example
+ * await dial('tcp://[::1]:8000', { signal: AbortSignal.timeout(2000) })
+ */
 export type DialOptions = WaitOptions;
 
 /** What a stream adapter (tcp, unix) gives the dispatch table. Errors come out as NetErrors. */
