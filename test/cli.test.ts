@@ -103,6 +103,31 @@ describe('socktool unix-server', () => {
   });
 });
 
+describe('with socat as the peer', () => {
+  it('udp-echo answers socat\'s UDP client', async () => {
+    const server = await startServer(['udp-echo', '--port', '0']);
+    const r = await run('socat', ['-t', '2', '-', `UDP:127.0.0.1:${portOf(server.address)}`], 'from socat\n');
+    expect(r.stdout).toBe('from socat\n');
+    expect((await server.stop()).code).toBe(0);
+  });
+
+  it('unix-server answers socat\'s UNIX-CONNECT, half-close and all', async () => {
+    const path = sockPath();
+    const server = await startServer(['unix-server', path, '--upper']);
+    const r = await run('socat', ['-', `UNIX-CONNECT:${path}`], 'socat says hi\n');
+    expect(r.stdout).toBe('SOCAT SAYS HI\n');
+    expect((await server.stop()).code).toBe(0);
+  });
+
+  it('tcp-echo answers socat\'s TCP6 client on ::1', async () => {
+    const server = await startServer(['tcp-echo', '--host', '::1', '--port', '0']);
+    expect(server.address).toMatch(/^tcp:\/\/\[::1\]:\d+$/);
+    const r = await run('socat', ['-', `TCP6:[::1]:${portOf(server.address)}`], Buffer.from([0, 1, 2, 255, 10]));
+    expect(r.bytes).toEqual(Buffer.from([0, 1, 2, 255, 10]));
+    expect((await server.stop()).code).toBe(0);
+  });
+});
+
 describe('exit codes and one-line errors', () => {
   const cases: [string, string[], number][] = [
     ['a port out of range', ['udp-echo', '--port', '70000'], 2],

@@ -37,6 +37,8 @@ export interface Ran {
   code: number | null;
   signal: NodeJS.Signals | null;
   stdout: string;
+  /** stdout as the bytes it was, for binary checks. */
+  bytes: Buffer;
   stderr: string;
 }
 
@@ -52,7 +54,8 @@ export function run(cmd: string, args: string[], input?: string | Buffer, timeou
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      resolve({ code, signal, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() });
+      const bytes = Buffer.concat(out);
+      resolve({ code, signal, stdout: bytes.toString(), bytes, stderr: Buffer.concat(err).toString() });
     });
     child.stdin.end(input);
   });
