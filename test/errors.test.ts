@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { bind, dial, echo, listen, NetError, serve } from '../src/index.js';
 import { sockPath } from './helpers.js';
@@ -100,7 +101,8 @@ describe('every failure is a NetError with a stable code and op', () => {
     try {
       const conn = await dial(l.addr);
       const accepted = await l.accept();
-      conn.stream.resetAndDestroy();
+      // Conn.stream is typed as a Duplex; under tcp it is the net.Socket, which can send an RST.
+      (conn.stream as Socket).resetAndDestroy();
       expect(await failure(accepted.read({ signal: AbortSignal.timeout(5000) }))).toMatchObject({ op: 'read', code: 'ECONNRESET' });
     } finally {
       await l.close();
