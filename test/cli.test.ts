@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, lstatSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PEERS, portOf, run, sockPath, socktool, startServer } from './helpers.js';
@@ -47,6 +47,18 @@ describe('socktool tcp-echo', () => {
     const results = await Promise.all(inputs.map((text) => run('nc', ['-N', '127.0.0.1', port], text)));
     results.forEach((r, i) => expect(r.stdout).toBe(inputs[i]));
     expect((await server.stop()).code).toBe(0);
+  });
+
+  it('stops on SIGTERM at once, even with a client connected and idle', async () => {
+    const server = await startServer(['tcp-echo', '--port', '0']);
+    const client = connect(portOf(server.address), '127.0.0.1');
+    await new Promise((resolve) => client.once('connect', resolve));
+    client.write('one round trip first');
+    await new Promise((resolve) => client.once('data', resolve));
+    const closed = new Promise((resolve) => client.once('close', resolve));
+    client.on('error', () => {});
+    expect(await server.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+    await closed;
   });
 });
 

@@ -211,6 +211,27 @@ describe.each(ROWS.filter((r) => !r.needs || platformHas(r.needs)))('$name', (ro
       expect(err.addr).toEqual(dead);
     });
 
+    it('holds at most `queue` unaccepted connections and refuses the rest', async () => {
+      const listener = await listen(row.listenAt(), { queue: 2 });
+      try {
+        const clients = [];
+        for (let i = 0; i < 4; i++) clients.push(await dial(listener.addr, { signal: signal() }));
+        // The two over the limit are closed by the server: EOF (or a reset) without a byte.
+        for (const refused of clients.slice(2)) {
+          expect(await refused.read({ signal: signal() }).catch(() => null)).toBeNull();
+        }
+        for (let i = 0; i < 2; i++) {
+          const accepted = await listener.accept({ signal: signal() });
+          await accepted.write(`accepted ${i}`);
+          expect((await clients[i]!.read({ signal: signal() }))?.toString()).toBe(`accepted ${i}`);
+          await accepted.close();
+        }
+        await Promise.all(clients.map((c) => c.close()));
+      } finally {
+        await listener.close();
+      }
+    });
+
     it('gives each connection concrete local and remote addresses', async () => {
       const listener = await listen(row.listenAt());
       try {
@@ -237,6 +258,29 @@ describe.each(ROWS.filter((r) => !r.needs || platformHas(r.needs)))('$name', (ro
         const got: string[] = [];
         for (let i = 0; i < 3; i++) got.push((await server.recvFrom({ signal: signal() })).data.toString());
         expect(got).toEqual(['one', 'two two', 'three three three']);
+      } finally {
+        await client.close();
+        await server.close();
+      }
+    });
+
+    it('carries an empty datagram and a 60000-byte one whole', () =>
+      withServer(echo, async (s) => {
+        expect(await ask(row, s.addr, Buffer.alloc(0))).toEqual(Buffer.alloc(0));
+        const big = Buffer.alloc(60_000, 'x');
+        big.writeUInt32BE(0xdeadbeef, 30_000);
+        expect(await ask(row, s.addr, big)).toEqual(big);
+      }));
+
+    it('holds at most `queue` unread datagrams, dropping and counting the rest', async () => {
+      const server = await bind(row.listenAt(), { queue: 2 });
+      const client = await bind(row.clientAt!);
+      try {
+        for (let i = 0; i < 5; i++) await client.sendTo(`d${i}`, server.localAddr);
+        while (server.dropped < 3) await new Promise((resolve) => setTimeout(resolve, 10));
+        expect(server.dropped).toBe(3);
+        expect((await server.recvFrom({ signal: signal() })).data.toString()).toBe('d0');
+        expect((await server.recvFrom({ signal: signal() })).data.toString()).toBe('d1');
       } finally {
         await client.close();
         await server.close();
