@@ -105,7 +105,10 @@ export async function bind(addr: Address | string, options: BindOptions = {}): P
 export async function serve(addr: Address | string, handler: Handler, options: ServeOptions = {}): Promise<Server> {
   const a = toAddress(addr);
   const onError = options.onError ?? reportToStderr;
-  if (isStreamNetwork(a.network)) return new StreamServer(await listen(a, options), handler, onError);
+  if (isStreamNetwork(a.network)) {
+    const adapter = adapterFor('listen', a, 'stream') as StreamAdapter;
+    return new StreamServer(await adapter.listen(a, options), handler, onError);
+  }
   const adapter = adapterFor('bind', a, 'datagram') as DatagramAdapter;
   return new DatagramServer(await adapter.bind(a, options), handler, onError);
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
-  bind, dial, echo, formatAddress, listen, NetError, parseAddress, serve, type Address, type Exchange, type Handler,
-  type Server,
+  bind, dial, echo, formatAddress, listen, NetError, parseAddress, serve, type Address, type BindOptions,
+  type DatagramSocket, type Exchange, type Handler, type Server,
 } from '../src/index.js';
 import { platformHas, sockPath } from './helpers.js';
 
@@ -76,6 +76,18 @@ describe.each(ROWS.filter((r) => !r.needs || platformHas(r.needs)))('$name', (ro
       await body(server);
     } finally {
       await server.close({ signal: AbortSignal.timeout(1000) });
+    }
+  };
+
+  /** A datagram server socket and a client socket of the row, both closed afterwards. */
+  const withPair = async (options: BindOptions, body: (server: DatagramSocket, client: DatagramSocket) => Promise<void>) => {
+    const server = await bind(row.listenAt(), options);
+    const client = await bind(row.clientAt!);
+    try {
+      await body(server, client);
+    } finally {
+      await client.close();
+      await server.close();
     }
   };
 
@@ -250,19 +262,13 @@ describe.each(ROWS.filter((r) => !r.needs || platformHas(r.needs)))('$name', (ro
       }
     });
   } else {
-    it('keeps message boundaries: 3 sends are 3 receives', async () => {
-      const server = await bind(row.listenAt());
-      const client = await bind(row.clientAt!);
-      try {
+    it('keeps message boundaries: 3 sends are 3 receives', () =>
+      withPair({}, async (server, client) => {
         for (const m of ['one', 'two two', 'three three three']) await client.sendTo(m, server.localAddr);
         const got: string[] = [];
         for (let i = 0; i < 3; i++) got.push((await server.recvFrom({ signal: signal() })).data.toString());
         expect(got).toEqual(['one', 'two two', 'three three three']);
-      } finally {
-        await client.close();
-        await server.close();
-      }
-    });
+      }));
 
     it('carries an empty datagram and a 60000-byte one whole', () =>
       withServer(echo, async (s) => {
@@ -272,25 +278,17 @@ describe.each(ROWS.filter((r) => !r.needs || platformHas(r.needs)))('$name', (ro
         expect(await ask(row, s.addr, big)).toEqual(big);
       }));
 
-    it('holds at most `queue` unread datagrams, dropping and counting the rest', async () => {
-      const server = await bind(row.listenAt(), { queue: 2 });
-      const client = await bind(row.clientAt!);
-      try {
+    it('holds at most `queue` unread datagrams, dropping and counting the rest', () =>
+      withPair({ queue: 2 }, async (server, client) => {
         for (let i = 0; i < 5; i++) await client.sendTo(`d${i}`, server.localAddr);
         while (server.dropped < 3) await new Promise((resolve) => setTimeout(resolve, 10));
         expect(server.dropped).toBe(3);
         expect((await server.recvFrom({ signal: signal() })).data.toString()).toBe('d0');
         expect((await server.recvFrom({ signal: signal() })).data.toString()).toBe('d1');
-      } finally {
-        await client.close();
-        await server.close();
-      }
-    });
+      }));
 
-    it('reports the sender in recvFrom, and replies reach it', async () => {
-      const server = await bind(row.listenAt());
-      const client = await bind(row.clientAt!);
-      try {
+    it('reports the sender in recvFrom, and replies reach it', () =>
+      withPair({}, async (server, client) => {
         await client.sendTo('who am i', server.localAddr);
         const { from } = await server.recvFrom({ signal: signal() });
         expect(from).toEqual(client.localAddr);
@@ -302,11 +300,7 @@ describe.each(ROWS.filter((r) => !r.needs || platformHas(r.needs)))('$name', (ro
         await client.connect(server.localAddr);
         await client.send('connected');
         expect((await server.recvFrom({ signal: signal() })).data.toString()).toBe('connected');
-      } finally {
-        await client.close();
-        await server.close();
-      }
-    });
+      }));
 
     it('honours an AbortSignal in recvFrom: timeout is ETIMEDOUT, abort is ERR_SOCKTOOL_ABORTED', async () => {
       const sock = await bind(row.listenAt());

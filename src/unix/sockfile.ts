@@ -28,17 +28,19 @@ function probe(path: string): Promise<boolean> {
 
 /**
  * Makes `path` free for a new socket without ever harming someone else's: a missing path is free (its directory
- * must exist); a socket file
- * whose probe is refused is stale and is removed (if it is still the file probed); a live socket or any other
- * kind of file is in use.
+ * must exist); a socket file whose probe is refused is stale and is removed (if it is still the file probed);
+ * a live socket or any other kind of file is in use.
  */
 export async function claimPath(path: string): Promise<void> {
   const before = await lstat(path).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return null;
     throw err;
   });
-  // libuv's pipe bind reports a missing directory as EACCES (for Windows' sake): find the true ENOENT first.
-  if (before === null) return void (await stat(dirname(path)));
+  if (before === null) {
+    // libuv's pipe bind reports a missing directory as EACCES (for Windows' sake): find the true ENOENT first.
+    await stat(dirname(path));
+    return;
+  }
   if (!before.isSocket()) throw new PathInUse(`${path} exists and is not a socket`);
   if (await probe(path)) throw new PathInUse(`a server is listening on ${path}`);
   const now = await lstat(path).catch(() => null);
