@@ -14,7 +14,7 @@ import type {
 } from './core/types.js';
 import { tcp } from './tcp/index.js';
 import { udp } from './udp/index.js';
-import { unix } from './unix/index.js';
+import { unix, unixgram, unixpacket } from './unix/index.js';
 
 export {
   formatAddress, inetAddress, parseAddress, unixAddress, MAX_UNIX_PATH,
@@ -24,25 +24,19 @@ export { Codes, NetError, type Op } from './core/errors.js';
 export { echo, upper } from './core/handlers.js';
 export type {
   BindOptions, Conn, Data, Datagram, DatagramSocket, DialOptions, Exchange, Handler, Listener, ListenOptions,
-  Server, ServeOptions, WaitOptions,
+  OptionName, OptionValue, PeerCredentials, SendOptions, Server, ServeOptions, SocketControl, SocketOptions,
+  WaitOptions, WithFds,
 } from './core/types.js';
 
-/**
- * The one dispatch table: which adapter serves which network. unixgram and unixpacket arrive with the
- * native addon.
- */
-const adapters: Record<Network, StreamAdapter | DatagramAdapter | undefined> = {
+/** The one dispatch table: which adapter serves which network. */
+const adapters: Record<Network, StreamAdapter | DatagramAdapter> = {
   tcp, tcp4: tcp, tcp6: tcp,
   udp, udp4: udp, udp6: udp,
-  unix, unixgram: undefined, unixpacket: undefined,
+  unix, unixgram, unixpacket,
 };
 
 function adapterFor(op: Op, addr: Address, shape: 'stream' | 'datagram'): StreamAdapter | DatagramAdapter {
   const adapter = adapters[addr.network];
-  if (!adapter) {
-    throw new NetError({ op, network: addr.network, addr, code: Codes.UNSUPPORTED,
-      detail: `${addr.network} sockets need the native addon, which is not part of this build` });
-  }
   if (adapter.shape !== shape) {
     const use = shape === 'stream' ? 'bind() or serve()' : 'dial()/listen() or serve()';
     throw new NetError({ op, network: addr.network, addr, code: Codes.WRONG_SHAPE,
@@ -110,5 +104,5 @@ export async function serve(addr: Address | string, handler: Handler, options: S
     return new StreamServer(await adapter.listen(a, options), handler, onError);
   }
   const adapter = adapterFor('bind', a, 'datagram') as DatagramAdapter;
-  return new DatagramServer(await adapter.bind(a, options), handler, onError);
+  return new DatagramServer(await adapter.bind(a, options), handler, onError, options.queue);
 }

@@ -24,6 +24,10 @@ afterEach(() => {
 /** A fresh socket path (its file does not exist yet). */
 export const sockPath = (name = 's.sock'): string => join(tempDir(), name);
 
+let names = 0;
+/** A fresh Linux abstract socket name, unique to this process and call. */
+export const abstractName = (): string => `stt-${process.pid}-${++names}-${Math.random().toString(36).slice(2, 8)}`;
+
 /**
  * Whether a platform feature exists here. A row needing a missing feature skips, unless SOCKTOOL_REQUIRE_ALL
  * is set (as .ci/run does), where the row runs and fails loudly instead.

@@ -22,6 +22,7 @@ export const Codes = {
   UNSUPPORTED: 'ERR_SOCKTOOL_UNSUPPORTED',
   CLOSED: 'ERR_SOCKTOOL_CLOSED',
   ABORTED: 'ERR_SOCKTOOL_ABORTED',
+  UNNAMED_PEER: 'ERR_SOCKTOOL_UNNAMED_PEER',
   TIMEOUT: 'ETIMEDOUT',
 } as const;
 
@@ -30,6 +31,7 @@ const SOCKTOOL_TEXT: Record<string, string> = {
   ERR_SOCKTOOL_UNSUPPORTED: 'not supported on this platform yet',
   ERR_SOCKTOOL_CLOSED: 'use of closed socket',
   ERR_SOCKTOOL_ABORTED: 'operation aborted',
+  ERR_SOCKTOOL_UNNAMED_PEER: 'peer is an unnamed unix socket',
 };
 
 let errnoText: Map<string, string> | undefined;

@@ -1,7 +1,8 @@
 import type { Address, Network } from './address.js';
 import { Codes, NetError } from './errors.js';
-import type { DatagramSocketImpl } from './datagram.js';
-import type { Conn, Data, Exchange, Handler, Listener, Server, ServeOptions, WaitOptions } from './types.js';
+import type {
+  Conn, Data, Exchange, Handler, Listener, ServableDatagramSocket, Server, ServeOptions, WaitOptions,
+} from './types.js';
 
 export type ErrorReporter = NonNullable<ServeOptions['onError']>;
 
@@ -77,7 +78,7 @@ export class StreamServer implements Server {
 
 /** One datagram as an exchange: iterating yields the datagram, `send()` answers its sender. */
 class DatagramExchange implements Exchange {
-  constructor(private sock: DatagramSocketImpl, readonly data: Buffer, readonly remoteAddr: Address) {}
+  constructor(private sock: ServableDatagramSocket, readonly data: Buffer, readonly remoteAddr: Address | null) {}
 
   get kind(): 'datagram' {
     return 'datagram';
@@ -111,13 +112,19 @@ class DatagramExchange implements Exchange {
 
 const END: Promise<IteratorResult<Buffer>> = Promise.resolve({ value: undefined, done: true });
 
-/** Serves every datagram arriving on `sock` with `handler`, straight from the socket event. */
+/**
+ * Serves every datagram arriving on `sock` with `handler`, straight from the socket event. While `limit`
+ * handlers are in flight the socket stops reading, so slow handlers push back on the kernel queue instead of
+ * growing memory.
+ */
 export class DatagramServer implements Server {
   private pending = 0;
+  private held = false;
   private idle: (() => void) | undefined;
   private closing: Promise<void> | undefined;
 
-  constructor(private sock: DatagramSocketImpl, private handler: Handler, private onError: ErrorReporter) {
+  constructor(private sock: ServableDatagramSocket, private handler: Handler, private onError: ErrorReporter,
+    private limit = 4096) {
     sock.sink = (data, from) => this.dispatch(new DatagramExchange(sock, data, from));
   }
 
@@ -138,7 +145,10 @@ export class DatagramServer implements Server {
       return;
     }
     if (result === undefined || typeof (result as Promise<void>).then !== 'function') return;
-    this.pending++;
+    if (++this.pending >= this.limit && !this.held) {
+      this.held = true;
+      this.sock.pause(true);
+    }
     result.then(this.settled, (err: unknown) => {
       this.settled();
       this.onError(asError(err), ex);
@@ -147,6 +157,10 @@ export class DatagramServer implements Server {
 
   private settled = (): void => {
     if (--this.pending === 0) this.idle?.();
+    if (this.held && this.pending < this.limit / 2) {
+      this.held = false;
+      this.sock.pause(false);
+    }
   };
 
   close(): Promise<void> {

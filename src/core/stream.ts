@@ -1,10 +1,29 @@
 import * as net from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Address, Network } from './address.js';
-import { abortError, closedError, wrap } from './errors.js';
+import { abortError, closedError, NetError, wrap } from './errors.js';
 import { Inbox } from './inbox.js';
-import type { Conn, Data, Listener, WaitOptions } from './types.js';
+import type {
+  Conn, Data, Listener, OptionName, OptionValue, PeerCredentials, SocketControl, SocketOptions, WaitOptions, WithFds,
+} from './types.js';
 
 const DONE = Promise.resolve();
+const EMPTY = Buffer.alloc(0);
+
+/** How a connection passes descriptors (unix, unixpacket); the adapter supplies it. */
+export interface FdPassing {
+  send(data: Uint8Array, fds: readonly number[]): Promise<void>;
+  /** Receives beside the Conn's reader, for sockets libuv reads once reading starts. */
+  recvDirect?(signal?: AbortSignal): Promise<WithFds | null>;
+  /** The descriptors that came with a chunk this Conn read. */
+  fdsOf?(chunk: Buffer): number[];
+}
+
+/** What an adapter adds to a connection beyond its Duplex: options and credentials, and descriptor passing. */
+export interface ConnParts {
+  control: SocketControl;
+  fds?: FdPassing;
+}
 /** Chunks read ahead before the socket is paused (each is at most one read, 64 KiB). */
 const READ_AHEAD = 4;
 
@@ -23,10 +42,11 @@ export class StreamConn implements Conn {
   private closing: Promise<void> | undefined;
 
   constructor(
-    readonly stream: net.Socket,
+    readonly stream: Duplex,
     readonly network: Network,
     readonly localAddr: Address,
     readonly remoteAddr: Address,
+    private parts: ConnParts,
   ) {
     stream.on('end', () => this.inbox.end());
     stream.on('error', (err) => {
@@ -48,8 +68,10 @@ export class StreamConn implements Conn {
 
   read(options?: WaitOptions): Promise<Buffer | null> {
     if (!this.reading) {
+      // Sockets start paused (so that descriptors can be received before libuv reads): reading starts here.
       this.reading = true;
       this.stream.on('data', this.onData);
+      this.stream.resume();
     }
     const chunk = this.inbox.next(options?.signal, this.readAborted);
     if (this.paused && !this.inbox.full) {
@@ -114,30 +136,90 @@ export class StreamConn implements Conn {
   private writeError(err: unknown) {
     return wrap('write', this.network, this.remoteAddr, err, this.localAddr);
   }
+
+  get fd(): number {
+    return this.parts.control.fd;
+  }
+
+  getOption(name: OptionName): Promise<OptionValue> {
+    return this.parts.control.getOption(name);
+  }
+
+  setOption(name: OptionName, value: OptionValue): Promise<void> {
+    return this.parts.control.setOption(name, value);
+  }
+
+  peerCredentials(): Promise<PeerCredentials> {
+    return this.parts.control.peerCredentials();
+  }
+
+  private noFds(op: 'send' | 'recv'): NetError {
+    return new NetError({ op, network: this.network, addr: this.remoteAddr, code: 'EOPNOTSUPP',
+      detail: `descriptors travel over unix sockets, not ${this.network}` });
+  }
+
+  async sendFds(data: Data, fds: readonly number[]): Promise<void> {
+    const passing = this.parts.fds;
+    if (!passing) throw this.noFds('send');
+    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+    try {
+      // After everything written before it: an empty write completes once those have reached the kernel.
+      await new Promise<void>((resolve, reject) => this.stream.write(EMPTY, (err) => (err ? reject(err) : resolve())));
+      await passing.send(bytes, fds);
+    } catch (err) {
+      throw this.writeError(err);
+    }
+  }
+
+  async recvFds(options?: WaitOptions): Promise<WithFds | null> {
+    const passing = this.parts.fds;
+    if (!passing) throw this.noFds('recv');
+    if (passing.fdsOf) {
+      const chunk = await this.read(options);
+      return chunk === null ? null : { data: chunk, fds: passing.fdsOf(chunk) };
+    }
+    if (this.reading || !passing.recvDirect) {
+      throw new NetError({ op: 'recv', network: this.network, addr: this.remoteAddr, code: 'EINVAL',
+        detail: 'descriptors can be received on a unix stream only before its first read()' });
+    }
+    try {
+      return await passing.recvDirect(options?.signal);
+    } catch (err) {
+      throw wrap('recv', this.network, this.remoteAddr, err, this.localAddr);
+    }
+  }
 }
 
 /** What a listening socket needs from its adapter: how to wrap each accepted socket, and what to clean up. */
 export interface ListenerParts {
   network: Network;
   addr: Address;
-  wrapConn(socket: net.Socket): Conn;
+  wrapConn(socket: Duplex): Conn;
+  control: SocketOptions;
   /** Runs before the listening socket is closed (the unix adapter removes its socket file here). */
   beforeClose?(): Promise<void> | void;
   queue?: number;
 }
 
-/** A listening net.Server in the Listener shape; accepted sockets wait in a bounded queue. */
+/** The part of net.Server a listener uses (the addon's listening sockets have the same). */
+export interface ListeningSocket {
+  on(event: 'connection', listener: (socket: Duplex) => void): unknown;
+  on(event: 'error', listener: (err: Error) => void): unknown;
+  close(): void;
+}
+
+/** A listening socket in the Listener shape; accepted sockets wait in a bounded queue. */
 export class StreamListener implements Listener {
   readonly network: Network;
   readonly addr: Address;
   private inbox: Inbox<Conn>;
   private closing: Promise<void> | undefined;
 
-  constructor(private server: net.Server, private parts: ListenerParts) {
+  constructor(private server: ListeningSocket, private parts: ListenerParts) {
     this.network = parts.network;
     this.addr = parts.addr;
     this.inbox = new Inbox<Conn>(parts.queue ?? 128);
-    server.on('connection', (socket) => {
+    server.on('connection', (socket: Duplex) => {
       // Over the queue (or closing), refuse rather than hold: the client sees its connection closed.
       if (this.inbox.full || this.inbox.ended) socket.destroy();
       else this.inbox.push(parts.wrapConn(socket));
@@ -152,6 +234,18 @@ export class StreamListener implements Listener {
   }
 
   private acceptAborted = (signal: AbortSignal) => abortError('accept', this.network, this.addr, signal);
+
+  get fd(): number {
+    return this.closing ? -1 : this.parts.control.fd;
+  }
+
+  getOption(name: OptionName): Promise<OptionValue> {
+    return this.parts.control.getOption(name);
+  }
+
+  setOption(name: OptionName, value: OptionValue): Promise<void> {
+    return this.parts.control.setOption(name, value);
+  }
 
   [Symbol.asyncIterator](): AsyncIterator<Conn> {
     return this.inbox.iterate(this.acceptAborted);
@@ -185,14 +279,19 @@ export function startListening(server: net.Server, options: net.ListenOptions): 
   });
 }
 
-/** A net.Server configured for the Conn shape (half-close is the caller's to make). */
-export const createStreamServer = (): net.Server => net.createServer({ allowHalfOpen: true, pauseOnConnect: false });
+/**
+ * A net.Server configured for the Conn shape: half-close is the caller's to make, and accepted sockets start
+ * paused (StreamConn starts reading on the first read).
+ */
+export const createStreamServer = (): net.Server => net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
 
 /** Connects a stream socket; an aborted signal destroys it and rejects with the signal's reason. */
 export function connectSocket(options: net.NetConnectOpts, signal?: AbortSignal): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
     const socket = net.connect({ ...options, allowHalfOpen: true });
+    // Paused before it connects, so libuv does not start reading (StreamConn starts it on the first read).
+    socket.pause();
     const onAbort = () => {
       socket.destroy();
       reject(signal!.reason);

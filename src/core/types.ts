@@ -1,6 +1,5 @@
 import type { Duplex } from 'node:stream';
 import type { Address, Network } from './address.js';
-import type { DatagramSocketImpl } from './datagram.js';
 
 /**
  * Bytes to send: a Buffer/Uint8Array, or a string sent as UTF-8.
@@ -37,7 +36,8 @@ export interface Exchange extends AsyncIterable<Buffer> {
   readonly network: Network;
   readonly kind: 'stream' | 'datagram';
   readonly localAddr: Address;
-  readonly remoteAddr: Address;
+  /** The peer; `null` for a datagram from an unnamed unix socket, which cannot be answered. */
+  readonly remoteAddr: Address | null;
   /** Sends to this exchange's peer; resolves when the data has been handed to the kernel (or queued, on streams). */
   send(data: Data): Promise<void>;
 }
@@ -52,7 +52,58 @@ export interface Exchange extends AsyncIterable<Buffer> {
 export type Handler = (exchange: Exchange) => void | Promise<void>;
 
 /**
- * A stream connection (tcp, unix; unixpacket later). Iterate it for the incoming chunks until the peer's EOF.
+ * A socket option by name; each applies where the OS defines it (`TCP_*` on tcp, `IP_*` on IPv4/IPv6 inet,
+ * `IPV6_*` on IPv6, `SO_*` everywhere).
+ *
+ * @example
+ * await conn.setOption('TCP_NODELAY', true)
+ * await sock.setOption('IP_ADD_MEMBERSHIP', '239.1.2.3')   // join a multicast group
+ */
+export type OptionName =
+  | 'SO_RCVBUF' | 'SO_SNDBUF' | 'SO_REUSEADDR' | 'SO_REUSEPORT' | 'SO_KEEPALIVE' | 'SO_BROADCAST' | 'SO_TYPE'
+  | 'SO_ERROR' | 'SO_RCVLOWAT' | 'SO_PASSCRED'
+  | 'TCP_NODELAY' | 'TCP_KEEPIDLE' | 'TCP_KEEPINTVL' | 'TCP_KEEPCNT' | 'TCP_MAXSEG'
+  | 'IP_TTL' | 'IP_TOS' | 'IP_MULTICAST_TTL' | 'IP_MULTICAST_LOOP' | 'IP_ADD_MEMBERSHIP' | 'IP_DROP_MEMBERSHIP'
+  | 'IPV6_V6ONLY' | 'IPV6_UNICAST_HOPS' | 'IPV6_MULTICAST_HOPS' | 'IPV6_MULTICAST_LOOP' | 'IPV6_JOIN_GROUP'
+  | 'IPV6_LEAVE_GROUP';
+
+/** A number, a flag, a group address (membership options), or the socket type's name (`SO_TYPE`). */
+export type OptionValue = number | boolean | string;
+
+/** Who is at the other end of a unix connection (SO_PEERCRED). */
+export interface PeerCredentials {
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
+/**
+ * What every socket has: its fd (read-only, -1 once closed) and socket options. An option that does not apply
+ * rejects with a NetError of op `option` (`ENOPROTOOPT` or `EINVAL`).
+ *
+ * @example
+ * await listener.setOption('SO_RCVBUF', 1 << 20)
+ * console.log(await sock.getOption('SO_TYPE'))   // 'SOCK_DGRAM'
+ */
+export interface SocketOptions {
+  readonly fd: number;
+  getOption(name: OptionName): Promise<OptionValue>;
+  setOption(name: OptionName, value: OptionValue): Promise<void>;
+}
+
+/** Options, plus the peer's credentials (unix and unixpacket connections). */
+export interface SocketControl extends SocketOptions {
+  peerCredentials(): Promise<PeerCredentials>;
+}
+
+/** Data and the open descriptors that came with it (SCM_RIGHTS); the descriptors are the caller's to close. */
+export interface WithFds {
+  data: Buffer;
+  fds: number[];
+}
+
+/**
+ * A stream connection (tcp, unix, unixpacket). Iterate it for the incoming chunks until the peer's EOF.
  *
  * @example
  * const conn = await dial('unix:///tmp/app.sock')
@@ -60,8 +111,9 @@ export type Handler = (exchange: Exchange) => void | Promise<void>;
  * const reply = await conn.read({ signal: AbortSignal.timeout(1000) })  // a Buffer, or null at EOF
  * await conn.close()
  */
-export interface Conn extends Exchange {
+export interface Conn extends Exchange, SocketControl {
   readonly kind: 'stream';
+  readonly remoteAddr: Address;
   /** The Node `Duplex` underneath, for `pipe()` and stream utilities. */
   readonly stream: Duplex;
   /** Writes; resolves at once while the socket accepts more, or once it has drained (backpressure). */
@@ -74,6 +126,13 @@ export interface Conn extends Exchange {
   end(data?: Data): Promise<void>;
   /** Flushes what was written and closes. Idempotent. */
   close(): Promise<void>;
+  /** Sends `data` with open descriptors (SCM_RIGHTS; unix and unixpacket), after what was written before. */
+  sendFds(data: Data, fds: readonly number[]): Promise<void>;
+  /**
+   * The next chunk with any descriptors it carried (unix and unixpacket); `null` at EOF. On `unix` streams
+   * (libuv's sockets) descriptors can be received until the first {@link Conn.read}, which hands reading to libuv.
+   */
+  recvFds(options?: WaitOptions): Promise<WithFds | null>;
 }
 
 /**
@@ -83,7 +142,7 @@ export interface Conn extends Exchange {
  * const listener = await listen('tcp://127.0.0.1:0')
  * const conn = await listener.accept({ signal: AbortSignal.timeout(5000) })
  */
-export interface Listener extends AsyncIterable<Conn> {
+export interface Listener extends AsyncIterable<Conn>, SocketOptions {
   readonly network: Network;
   /** The concrete local address: the port the OS picked for port 0, the path for unix. */
   readonly addr: Address;
@@ -101,7 +160,21 @@ export interface Listener extends AsyncIterable<Conn> {
  */
 export interface Datagram {
   data: Buffer;
-  from: Address;
+  /** The sender; `null` for an unnamed unix socket (a reply to it rejects with `ERR_SOCKTOOL_UNNAMED_PEER`). */
+  from: Address | null;
+  /** The datagram was larger than the receive buffer (`maxDatagram`): `data` holds its start only. */
+  truncated: boolean;
+  /** Descriptors that came with it (unixgram, SCM_RIGHTS); the caller's to close. Empty otherwise. */
+  fds: number[];
+}
+
+/**
+ * @example
+ * await sock.sendTo('here is a file', 'unixgram:///run/app.sock', { fds: [fd] })
+ */
+export interface SendOptions {
+  /** Open descriptors to pass (unixgram only). */
+  fds?: readonly number[];
 }
 
 /**
@@ -113,18 +186,20 @@ export interface Datagram {
  * await sock.send('ping')
  * for await (const { data } of sock) { console.log(data.toString()); break }
  */
-export interface DatagramSocket extends AsyncIterable<Datagram> {
+export interface DatagramSocket extends AsyncIterable<Datagram>, SocketOptions {
   readonly network: Network;
   readonly localAddr: Address;
   /** The default peer after {@link DatagramSocket.connect}, else `null`. */
   readonly remoteAddr: Address | null;
-  /** Datagrams dropped because nobody was receiving and the in-memory queue was full. */
-  readonly dropped: number;
-  sendTo(data: Data, to: Address | string): Promise<void>;
+  /**
+   * Resolves once the datagram is with the kernel. Toward a full receiver (unixgram), a connected socket waits
+   * for room; an unconnected one retries for about 250 ms, then rejects with `EAGAIN`. Too large: `EMSGSIZE`.
+   */
+  sendTo(data: Data, to: Address | string | null, options?: SendOptions): Promise<void>;
   recvFrom(options?: WaitOptions): Promise<Datagram>;
   /** Sets the default peer for {@link DatagramSocket.send}; only its datagrams are received afterwards. */
   connect(peer: Address | string): Promise<void>;
-  send(data: Data): Promise<void>;
+  send(data: Data, options?: SendOptions): Promise<void>;
   /** Idempotent. */
   close(): Promise<void>;
 }
@@ -167,8 +242,13 @@ export interface BindOptions {
   ipv6Only?: boolean;
   /** SO_REUSEADDR, so several sockets can bind one UDP port (multicast receivers). */
   reuseAddr?: boolean;
-  /** Datagrams held in memory for `recvFrom()`; beyond it they are dropped as the kernel would. Default 4096. */
+  /**
+   * Datagrams held in memory for `recvFrom()`; when it is full, reading pauses and the kernel's buffer takes
+   * over (udp drops there, unixgram senders wait). Default 4096.
+   */
   queue?: number;
+  /** The receive buffer per datagram; larger datagrams arrive `truncated`. Default 64 KiB (udp), 256 KiB (unixgram). */
+  maxDatagram?: number;
 }
 
 /**
@@ -198,11 +278,17 @@ export interface StreamAdapter {
   listen(addr: Address, options: ListenOptions): Promise<Listener>;
 }
 
-/**
- * What a datagram adapter (udp) gives the dispatch table: sockets built on the shared wrapper, which serve()
- * feeds from directly. Errors come out as NetErrors.
- */
+/** Receives each datagram straight from the socket, bypassing the queue (serve() uses it). */
+export type DatagramSink = (data: Buffer, from: Address | null) => void;
+
+/** A datagram socket serve() can feed from directly, pausing the socket while its handlers are behind. */
+export interface ServableDatagramSocket extends DatagramSocket {
+  sink: DatagramSink | undefined;
+  pause(paused: boolean): void;
+}
+
+/** What a datagram adapter (udp, unixgram) gives the dispatch table. Errors come out as NetErrors. */
 export interface DatagramAdapter {
   readonly shape: 'datagram';
-  bind(addr: Address, options: BindOptions): Promise<DatagramSocketImpl>;
+  bind(addr: Address, options: BindOptions): Promise<ServableDatagramSocket>;
 }

@@ -4,14 +4,17 @@ import { wrap } from '../core/errors.js';
 import { resolveInet } from '../core/resolve.js';
 import { connectSocket, createStreamServer, startListening, StreamConn, StreamListener } from '../core/stream.js';
 import type { Conn, DialOptions, Listener, ListenOptions, StreamAdapter } from '../core/types.js';
+import { fdOfNode } from '../native/index.js';
+import { Control } from '../native/options.js';
 
 /** The kernel's view of one end of a TCP socket, in the caller's network name. */
 const endpoint = (network: InetNetwork, host: string | undefined, port: number | undefined): InetAddress =>
   ({ network, host: host ?? '', port: port ?? 0 });
 
 function wrapSocket(network: InetNetwork, s: Socket): Conn {
-  return new StreamConn(s, network, endpoint(network, s.localAddress, s.localPort),
-    endpoint(network, s.remoteAddress, s.remotePort));
+  const remote = endpoint(network, s.remoteAddress, s.remotePort);
+  return new StreamConn(s, network, endpoint(network, s.localAddress, s.localPort), remote,
+    { control: new Control(network, () => fdOfNode(s as never), () => remote) });
 }
 
 async function dial(addr: InetAddress, options: DialOptions): Promise<Conn> {
@@ -35,10 +38,12 @@ async function listen(addr: InetAddress, options: ListenOptions): Promise<Listen
     throw wrap('listen', addr.network, addr, err);
   }
   const bound = server.address() as { address: string; port: number };
+  const local = endpoint(addr.network, bound.address, bound.port);
   return new StreamListener(server, {
     network: addr.network,
-    addr: endpoint(addr.network, bound.address, bound.port),
-    wrapConn: (s) => wrapSocket(addr.network, s),
+    addr: local,
+    wrapConn: (s) => wrapSocket(addr.network, s as Socket),
+    control: new Control(addr.network, () => fdOfNode(server as never), () => local),
     queue: options.queue,
   });
 }

@@ -1,58 +1,31 @@
-import * as dgram from 'node:dgram';
 import type { InetAddress, InetNetwork } from '../core/address.js';
-import { DatagramSocketImpl, type DatagramPort } from '../core/datagram.js';
 import { wrap } from '../core/errors.js';
 import { resolveInet } from '../core/resolve.js';
-import type { BindOptions, DatagramAdapter } from '../core/types.js';
+import type { BindOptions, DatagramAdapter, ServableDatagramSocket } from '../core/types.js';
+import { NativeDatagramSocket } from '../native/datagram.js';
+import { K, native, nameOf } from '../native/index.js';
 
-function open(sock: dgram.Socket, host: string, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    sock.once('error', reject);
-    sock.bind({ address: host, port }, () => {
-      sock.off('error', reject);
-      resolve();
-    });
-  });
-}
-
-function portOf(sock: dgram.Socket): DatagramPort {
-  return {
-    // dgram resolves a host name itself; an IP literal (the usual case) skips the lookup.
-    send: (data, to, done) => (to === null ? sock.send(data, done) : sock.send(data, (to as InetAddress).port, (to as InetAddress).host, done)),
-    connect: async (to) => {
-      const { host } = await resolveInet(to as InetAddress, 'connect');
-      await new Promise<void>((resolve, reject) => {
-        sock.once('error', reject);
-        sock.connect((to as InetAddress).port, host, () => {
-          sock.off('error', reject);
-          resolve();
-        });
-      });
-    },
-    close: (done) => sock.close(done),
-  };
-}
-
-async function bind(addr: InetAddress, options: BindOptions): Promise<DatagramSocketImpl> {
+async function bind(addr: InetAddress, options: BindOptions): Promise<ServableDatagramSocket> {
   const network: InetNetwork = addr.network;
-  let sock: dgram.Socket | undefined;
+  let fd = -1;
   try {
     const { host, family } = await resolveInet(addr, 'bind');
-    const ipv6Only = family === 6 && (options.ipv6Only ?? network === 'udp6');
-    sock = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4', ipv6Only, reuseAddr: options.reuseAddr });
-    await open(sock, host, addr.port);
+    fd = native.socket(family === 6 ? K.AF_INET6 : K.AF_INET, K.SOCK_DGRAM);
+    if (family === 6) native.setsockopt(fd, K.IPPROTO_IPV6, K.IPV6_V6ONLY, (options.ipv6Only ?? network === 'udp6') ? 1 : 0);
+    if (options.reuseAddr) native.setsockopt(fd, K.SOL_SOCKET, K.SO_REUSEADDR, 1);
+    native.bind(fd, native.inetSockaddr(host, addr.port, family === 6));
+    const localAddr = nameOf(fd, network)!;
+    return new NativeDatagramSocket({ network, fd, localAddr, v6: family === 6, queue: options.queue, maxDatagram: options.maxDatagram });
   } catch (err) {
-    try { sock?.close(); } catch { /* never bound: nothing to release */ }
+    if (fd >= 0) native.close(fd);
     throw wrap('bind', network, addr, err);
   }
-  const local = sock.address();
-  const impl = new DatagramSocketImpl(network, { network, host: local.address, port: local.port }, portOf(sock), options.queue);
-  sock.on('message', (data, rinfo) => impl.deliver(data, { network, host: rinfo.address, port: rinfo.port }));
-  sock.on('error', (err) => impl.fail(err));
-  return impl;
 }
 
-/** UDP over IPv4 and IPv6; the family comes from the address (or its pin), host names resolved before bind. */
+/**
+ * UDP over IPv4 and IPv6 on the addon's batched datagram socket (the same one unixgram uses): the family comes
+ * from the address or its pin, host names are resolved before bind.
+ */
 export const udp: DatagramAdapter = {
   shape: 'datagram',
   bind: (addr, options) => bind(addr as InetAddress, options),

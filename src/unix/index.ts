@@ -1,59 +1,190 @@
+import * as net from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { UnixAddress, UnixNetwork } from '../core/address.js';
-import { Codes, NetError, wrap, type Op } from '../core/errors.js';
+import { NetError, wrap, type Op } from '../core/errors.js';
 import { connectSocket, createStreamServer, startListening, StreamConn, StreamListener } from '../core/stream.js';
-import type { Conn, DialOptions, Listener, ListenOptions, StreamAdapter } from '../core/types.js';
+import type {
+  Conn, DatagramAdapter, DialOptions, Listener, ListenOptions, ServableDatagramSocket, StreamAdapter,
+} from '../core/types.js';
+import { connectUnix, NativeDuplex, NativeServer, recvFdsOn, sendFdsOn } from '../native/conn.js';
+import { NativeDatagramSocket } from '../native/datagram.js';
+import { fdOfNode, K, nameOf, native, unixSockaddr } from '../native/index.js';
+import { Control } from '../native/options.js';
 import { claimPath, PathInUse, SocketFile } from './sockfile.js';
 
-/** An unnamed unix socket: a client that never bound a path. */
+/** An unnamed unix socket: a client that never bound a name. */
 const unnamed = (network: UnixNetwork): UnixAddress => ({ network, path: '', abstract: false });
 
-/** Abstract names need exact-length sockaddrs, which Node 20 cannot make; the native addon will. */
 function checkNamed(op: Op, addr: UnixAddress): void {
-  if (addr.abstract) {
-    throw new NetError({ op, network: addr.network, addr, code: Codes.UNSUPPORTED,
-      detail: 'abstract unix names need the native addon, which is not part of this build' });
-  }
   if (addr.path === '') throw new NetError({ op, network: addr.network, addr, code: 'EINVAL', detail: 'unnamed unix address' });
 }
 
-async function dial(addr: UnixAddress, options: DialOptions): Promise<Conn> {
+/** Errors of a bind on a path: a taken path is EADDRINUSE with the reason, anything else is wrapped. */
+function bindError(op: Op, addr: UnixAddress, err: unknown): NetError {
+  if (err instanceof PathInUse) return new NetError({ op, network: addr.network, addr, code: err.code, detail: err.detail });
+  return wrap(op, addr.network, addr, err);
+}
+
+/**
+ * Binds a new addon socket of `type` to `addr`: a path is claimed first (a live server's path is never taken,
+ * a stale file is replaced), an abstract name is bound exactly, an unnamed address autobinds.
+ */
+async function bindNative(type: number, addr: UnixAddress): Promise<{ fd: number; file: SocketFile | undefined }> {
+  const file = addr.path !== '' && !addr.abstract ? new SocketFile(addr.path) : undefined;
+  const fd = native.socket(K.AF_UNIX, type);
+  try {
+    if (file) await claimPath(file.absolute);
+    native.bind(fd, unixSockaddr(addr.path, addr.abstract));
+    await file?.bound();
+    return { fd, file };
+  } catch (err) {
+    native.close(fd);
+    throw err;
+  }
+}
+
+// ---- unix: SOCK_STREAM on libuv's sockets (abstract names are made by the addon and handed over by fd)
+
+function streamConn(socket: net.Socket, local: UnixAddress, remote: UnixAddress): Conn {
+  const fd = () => fdOfNode(socket as never);
+  return new StreamConn(socket, 'unix', local, remote, {
+    control: new Control('unix', fd, () => remote),
+    fds: { send: (data, fds) => sendFdsOn(fd(), data, fds), recvDirect: (signal) => recvFdsOn(fd(), signal) },
+  });
+}
+
+async function dialStream(addr: UnixAddress, options: DialOptions): Promise<Conn> {
   checkNamed('dial', addr);
   try {
-    const socket = await connectSocket({ path: addr.path }, options.signal);
-    return new StreamConn(socket, addr.network, unnamed(addr.network), addr);
+    let socket: net.Socket;
+    if (addr.abstract) {
+      const fd = await connectUnix(K.SOCK_STREAM, unixSockaddr(addr.path, true), options.signal);
+      // pauseOnCreate: libuv must not read before the first read() (descriptors may come first).
+      socket = new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: true, pauseOnCreate: true } as net.SocketConstructorOpts);
+    } else {
+      socket = await connectSocket({ path: addr.path }, options.signal);
+    }
+    return streamConn(socket, unnamed('unix'), addr);
   } catch (err) {
     throw wrap('dial', addr.network, addr, err);
   }
 }
 
-async function listen(addr: UnixAddress, options: ListenOptions): Promise<Listener> {
+async function listenStream(addr: UnixAddress, options: ListenOptions): Promise<Listener> {
   checkNamed('listen', addr);
   const server = createStreamServer();
-  const file = new SocketFile(addr.path);
+  const file = addr.abstract ? undefined : new SocketFile(addr.path);
   try {
-    await claimPath(file.absolute);
-    await startListening(server, { path: await file.bindPath(), backlog: options.backlog });
-    await file.bound();
-  } catch (err) {
-    await file.release();
-    server.close();
-    if (err instanceof PathInUse) {
-      throw new NetError({ op: 'listen', network: addr.network, addr, code: err.code, detail: err.detail });
+    if (file) {
+      await claimPath(file.absolute);
+      await startListening(server, { path: await file.bindPath(), backlog: options.backlog });
+      await file.bound();
+    } else {
+      const fd = native.socket(K.AF_UNIX, K.SOCK_STREAM);
+      try {
+        native.bind(fd, unixSockaddr(addr.path, true));
+      } catch (err) {
+        native.close(fd);
+        throw err;
+      }
+      await startListening(server, { fd, backlog: options.backlog } as net.ListenOptions);
     }
-    throw wrap('listen', addr.network, addr, err);
+  } catch (err) {
+    await file?.release();
+    server.close();
+    throw bindError('listen', addr, err);
   }
   return new StreamListener(server, {
-    network: addr.network,
+    network: 'unix',
     addr,
-    wrapConn: (s) => new StreamConn(s, addr.network, addr, unnamed(addr.network)),
-    beforeClose: () => file.release(),
+    wrapConn: (s) => streamConn(s as net.Socket, addr, unnamed('unix')),
+    control: new Control('unix', () => fdOfNode(server as never), () => addr),
+    beforeClose: () => file?.release(),
     queue: options.queue,
   });
 }
 
-/** AF_UNIX SOCK_STREAM on file paths. */
+/** AF_UNIX SOCK_STREAM on paths and abstract names. */
 export const unix: StreamAdapter = {
   shape: 'stream',
-  dial: (addr, options) => dial(addr as UnixAddress, options),
-  listen: (addr, options) => listen(addr as UnixAddress, options),
+  dial: (addr, options) => dialStream(addr as UnixAddress, options),
+  listen: (addr, options) => listenStream(addr as UnixAddress, options),
+};
+
+// ---- unixpacket: SOCK_SEQPACKET on the addon, in the stream shape (each chunk is one message)
+
+function packetConn(d: NativeDuplex, local: UnixAddress, remote: UnixAddress): Conn {
+  return new StreamConn(d, 'unixpacket', local, remote, {
+    control: new Control('unixpacket', () => (d.destroyed ? -1 : d.fd), () => remote),
+    fds: {
+      send: (data, fds) => new Promise((resolve, reject) => d.sendWith(data, fds, (err) => (err ? reject(err) : resolve()))),
+      fdsOf: (chunk) => d.fdsOf(chunk),
+    },
+  });
+}
+
+async function dialPacket(addr: UnixAddress, options: DialOptions): Promise<Conn> {
+  checkNamed('dial', addr);
+  try {
+    const fd = await connectUnix(K.SOCK_SEQPACKET, unixSockaddr(addr.path, addr.abstract), options.signal);
+    return packetConn(new NativeDuplex(fd), unnamed('unixpacket'), addr);
+  } catch (err) {
+    throw wrap('dial', addr.network, addr, err);
+  }
+}
+
+async function listenPacket(addr: UnixAddress, options: ListenOptions): Promise<Listener> {
+  checkNamed('listen', addr);
+  let bound: Awaited<ReturnType<typeof bindNative>>;
+  try {
+    bound = await bindNative(K.SOCK_SEQPACKET, addr);
+  } catch (err) {
+    throw bindError('listen', addr, err);
+  }
+  const { fd, file } = bound;
+  try {
+    native.listen(fd, options.backlog ?? 511);
+  } catch (err) {
+    native.close(fd);
+    await file?.release();
+    throw wrap('listen', addr.network, addr, err);
+  }
+  const server = new NativeServer(fd, (cfd) => new NativeDuplex(cfd));
+  return new StreamListener(server, {
+    network: 'unixpacket',
+    addr,
+    wrapConn: (d: Duplex) => packetConn(d as NativeDuplex, addr, unnamed('unixpacket')),
+    control: new Control('unixpacket', () => fd, () => addr),
+    beforeClose: () => file?.release(),
+    queue: options.queue,
+  });
+}
+
+/** AF_UNIX SOCK_SEQPACKET: connections that keep message boundaries. */
+export const unixpacket: StreamAdapter = {
+  shape: 'stream',
+  dial: (addr, options) => dialPacket(addr as UnixAddress, options),
+  listen: (addr, options) => listenPacket(addr as UnixAddress, options),
+};
+
+// ---- unixgram: SOCK_DGRAM on the addon's batched datagram socket (the one udp uses)
+
+/** AF_UNIX SOCK_DGRAM; `unixgram:` (no name) autobinds to an abstract name, so that replies can reach it. */
+export const unixgram: DatagramAdapter = {
+  shape: 'datagram',
+  async bind(a, options): Promise<ServableDatagramSocket> {
+    const addr = a as UnixAddress;
+    let bound: Awaited<ReturnType<typeof bindNative>>;
+    try {
+      bound = await bindNative(K.SOCK_DGRAM, addr);
+    } catch (err) {
+      throw bindError('bind', addr, err);
+    }
+    const { fd, file } = bound;
+    return new NativeDatagramSocket({
+      network: 'unixgram', fd, v6: false, queue: options.queue, maxDatagram: options.maxDatagram,
+      localAddr: addr.path === '' ? nameOf(fd, 'unixgram')! : addr,
+      release: file ? () => file.release() : undefined,
+    });
+  },
 };

@@ -1,0 +1,184 @@
+import { EventEmitter } from 'node:events';
+import { Duplex } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { WithFds } from '../core/types.js';
+import { errnoError, K, native, type Handle } from './index.js';
+
+type WriteDone = (err?: Error | null) => void;
+
+/**
+ * A connected AF_UNIX socket of the addon (SOCK_SEQPACKET, or SOCK_STREAM with an abstract name) as a Node
+ * Duplex: each pushed chunk is one received message (flowing mode hands chunks over as they were pushed), and
+ * each write is one sendmsg. Descriptors that came with a chunk are kept for {@link NativeDuplex.fdsOf}.
+ */
+export class NativeDuplex extends Duplex {
+  private h: Handle;
+  private reading = false;
+  private writes: WriteDone[] = [];
+  private finalDone: WriteDone | undefined;
+  private fds = new WeakMap<Buffer, number[]>();
+
+  constructor(readonly fd: number, slot = 256 * 1024) {
+    super({ allowHalfOpen: true });
+    this.h = native.open(fd, K.MODE_CONN, slot, this.onEvent);
+  }
+
+  private onEvent = (event: number, a?: unknown, b?: unknown): void => {
+    if (event === K.EV_MSG) {
+      if (a === null) {
+        this.push(null);
+        return;
+      }
+      if (b) this.fds.set(a as Buffer, b as number[]);
+      if (!this.push(a) && this.reading) {
+        this.reading = false;
+        native.read(this.h, false);
+      }
+    } else if (event === K.EV_SENT) {
+      for (let i = 0; i < (a as number); i++) {
+        const code = b ? (b as Buffer).readInt32LE(i * 4) : 0;
+        this.writes.shift()!(code ? errnoError(code, 'sendmsg') : null);
+      }
+      if (this.finalDone && this.writes.length === 0) this.shutdownWrite(this.finalDone);
+    } else if (event === K.EV_ERROR) {
+      this.destroy(errnoError(a as number, 'recvmsg'));
+    }
+  };
+
+  /** The descriptors that arrived with `chunk` (a chunk this stream produced), handed over once. */
+  fdsOf(chunk: Buffer): number[] {
+    const fds = this.fds.get(chunk) ?? [];
+    this.fds.delete(chunk);
+    return fds;
+  }
+
+  override _read(): void {
+    if (!this.reading) {
+      this.reading = true;
+      native.read(this.h, true);
+    }
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: WriteDone): void {
+    this.sendWith(chunk, null, done);
+  }
+
+  /** One message with descriptors, in order after what was written before. */
+  sendWith(chunk: Uint8Array, fds: readonly number[] | null, done: WriteDone): void {
+    // A zero-length SOCK_SEQPACKET message reads as EOF at the peer: an empty write sends nothing.
+    if (chunk.length === 0 && !fds?.length) return done();
+    const r = native.send(this.h, chunk, null, fds);
+    if (r === 0) done();
+    else if (r === 1) this.writes.push(done);
+    else done(errnoError(r, 'sendmsg'));
+  }
+
+  override _final(done: WriteDone): void {
+    if (this.writes.length > 0) this.finalDone = done;
+    else this.shutdownWrite(done);
+  }
+
+  private shutdownWrite(done: WriteDone): void {
+    this.finalDone = undefined;
+    try {
+      native.shutdown(this.fd, K.SHUT_WR);
+      done();
+    } catch (err) {
+      // The peer has gone: its EOF or reset is what the reader will see.
+      done((err as NodeJS.ErrnoException).code === 'ENOTCONN' ? null : (err as Error));
+    }
+  }
+
+  override _destroy(err: Error | null, done: WriteDone): void {
+    native.hclose(this.h);
+    const reason = err ?? errnoError(-9 /* EBADF */, 'sendmsg');
+    for (const w of this.writes.splice(0)) w(reason);
+    this.finalDone?.(reason);
+    done(err);
+  }
+}
+
+/** A listening socket of the addon as the part of net.Server that StreamListener uses: 'connection' events. */
+export class NativeServer extends EventEmitter {
+  private h: Handle;
+
+  constructor(readonly fd: number, wrap: (fd: number) => Duplex) {
+    super();
+    this.h = native.open(fd, K.MODE_LISTEN, 0, (event, a) => {
+      if (event === K.EV_ACCEPT) this.emit('connection', wrap(a as number));
+      else if (event === K.EV_ERROR) this.emit('error', errnoError(a as number, 'accept'));
+    });
+    native.read(this.h, true);
+  }
+
+  close(): void {
+    native.hclose(this.h);
+  }
+}
+
+/**
+ * Connects a fresh AF_UNIX socket of `type` to `sa`. A unix listener with a full backlog answers a
+ * non-blocking connect with EAGAIN; like a blocking connect, this waits (in short steps) until it is let in.
+ */
+export async function connectUnix(type: number, sa: Uint8Array, signal?: AbortSignal): Promise<number> {
+  const fd = native.socket(K.AF_UNIX, type);
+  try {
+    for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
+      signal?.throwIfAborted();
+      try {
+        native.connect(fd, sa);
+        return fd;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+      }
+      await sleep(delay, undefined, { signal });
+    }
+  } catch (err) {
+    native.close(fd);
+    throw (err as Error).name === 'AbortError' && signal ? signal.reason : err;
+  }
+}
+
+/**
+ * Descriptor passing on a libuv-owned unix stream socket, through a duplicate of its fd polled by the addon
+ * (libuv keeps its own registration of the original). Sending comes after what libuv has written.
+ */
+export function sendFdsOn(fd: number, data: Uint8Array, fds: readonly number[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const h = native.open(native.dup(fd), K.MODE_CONN, 0, (event, a, b) => {
+      if (event !== K.EV_SENT) return;
+      native.hclose(h);
+      const code = b ? (b as Buffer).readInt32LE(0) : 0;
+      if (code) reject(errnoError(code, 'sendmsg'));
+      else resolve();
+    });
+    const r = native.send(h, data, null, fds);
+    if (r === 1) return;
+    native.hclose(h);
+    if (r === 0) resolve();
+    else reject(errnoError(r, 'sendmsg'));
+  });
+}
+
+/** Receives the next chunk and its descriptors on a libuv-owned unix stream socket that libuv is not reading. */
+export function recvFdsOn(fd: number, signal?: AbortSignal): Promise<WithFds | null> {
+  return new Promise((resolve, reject) => {
+    const h = native.open(native.dup(fd), K.MODE_CONN, 64 * 1024, (event, a, b) => {
+      if (event !== K.EV_MSG && event !== K.EV_ERROR) return;
+      finish();
+      if (event === K.EV_ERROR) reject(errnoError(a as number, 'recvmsg'));
+      else resolve(a === null ? null : { data: a as Buffer, fds: (b as number[] | undefined) ?? [] });
+    });
+    const onAbort = () => {
+      finish();
+      reject(signal!.reason);
+    };
+    const finish = () => {
+      native.hclose(h);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    if (signal?.aborted) return onAbort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    native.read(h, true);
+  });
+}

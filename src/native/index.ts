@@ -1,0 +1,127 @@
+/**
+ * The one door to socktool's N-API addon (`src/native/socktool.c`, built by node-gyp on `npm install`): typed
+ * functions, the platform's constants, and the sockaddr encoding both sides agree on.
+ */
+import { createRequire } from 'node:module';
+import { getSystemErrorName } from 'node:util';
+import type { Address, Network, UnixNetwork } from '../core/address.js';
+
+/** An open handle: one fd under a uv_poll_t, owned by the addon until `hclose`. */
+export type Handle = { readonly __handle: unique symbol };
+
+export type EventFn = (event: number, a?: unknown, b?: unknown, c?: unknown, d?: unknown) => void;
+
+interface Binding {
+  socket(family: number, type: number): number;
+  bind(fd: number, sa: Uint8Array): void;
+  connect(fd: number, sa: Uint8Array): void;
+  listen(fd: number, backlog: number): void;
+  shutdown(fd: number, how: number): void;
+  close(fd: number): void;
+  dup(fd: number): number;
+  getsockname(fd: number): Buffer;
+  getpeername(fd: number): Buffer;
+  getsockopt(fd: number, level: number, name: number, size: 0): number;
+  getsockopt(fd: number, level: number, name: number, size: number): Buffer;
+  setsockopt(fd: number, level: number, name: number, value: number | Uint8Array): void;
+  inetSockaddr(host: string, port: number, v6: boolean): Buffer;
+  ifname(index: number): string;
+  open(fd: number, mode: number, slot: number, onEvent: EventFn): Handle;
+  read(h: Handle, on: boolean): void;
+  ref(h: Handle, on: boolean): void;
+  /** 0: sent; 1: queued (completion comes as EV_SENT); < 0: -errno. */
+  send(h: Handle, data: Uint8Array, sa: Uint8Array | null, fds: readonly number[] | null): number;
+  hclose(h: Handle): void;
+  queued(h: Handle): number;
+  constants: Record<string, number>;
+}
+
+const require = createRequire(import.meta.url);
+export const native: Binding = require('../../build/Release/socktool.node');
+export const K = native.constants as Record<
+  | 'AF_UNIX' | 'AF_INET' | 'AF_INET6' | 'SOCK_STREAM' | 'SOCK_DGRAM' | 'SOCK_SEQPACKET' | 'SOL_SOCKET'
+  | 'IPPROTO_IP' | 'IPPROTO_IPV6' | 'IPPROTO_TCP' | 'SO_PEERCRED' | 'SO_ERROR' | 'SHUT_WR' | 'SHUT_RDWR'
+  | 'MODE_DGRAM' | 'MODE_CONN' | 'MODE_LISTEN' | 'EV_DGRAM' | 'EV_MSG' | 'EV_ACCEPT' | 'EV_SENT' | 'EV_ERROR'
+  | 'META_STRIDE' | 'META_ADDR' | 'BATCH' | 'IPV6_V6ONLY' | 'SO_REUSEADDR',
+  number
+> & Record<string, number>;
+
+/** The error a negative return (-errno) stands for, shaped as Node's system errors so `wrap()` reads it. */
+export function errnoError(negErrno: number, syscall: string): NodeJS.ErrnoException {
+  const code = getSystemErrorName(negErrno);
+  const err: NodeJS.ErrnoException = new Error(`${syscall} ${code}`);
+  err.code = code;
+  err.errno = negErrno;
+  err.syscall = syscall;
+  return err;
+}
+
+/** A unix sockaddr: exact length for abstract names (`\0name`, as Python and socat), NUL-terminated paths. */
+export function unixSockaddr(path: string, abstract: boolean): Buffer {
+  const name = Buffer.from(path);
+  const sa = Buffer.alloc(2 + (abstract ? 1 : 0) + name.length + (abstract || path === '' ? 0 : 1));
+  sa.writeUInt16LE(K.AF_UNIX, 0);
+  name.copy(sa, abstract ? 3 : 2);
+  return sa;
+}
+
+/** The sockaddr for an address whose host (if any) is an IP literal; `v6` for an AF_INET6 socket. */
+export function encodeAddress(addr: Address, v6: boolean): Buffer {
+  if ('path' in addr) return unixSockaddr(addr.path, addr.abstract);
+  return native.inetSockaddr(addr.host, addr.port, v6);
+}
+
+/** RFC 5952 text for the IPv6 address at `buf[o..o+16]`, with the v4-mapped form Node uses. */
+function ipv6Text(buf: Buffer, o: number): string {
+  let mapped = buf[o + 10] === 0xff && buf[o + 11] === 0xff;
+  for (let i = 0; i < 10 && mapped; i++) mapped = buf[o + i] === 0;
+  if (mapped) return `::ffff:${buf[o + 12]}.${buf[o + 13]}.${buf[o + 14]}.${buf[o + 15]}`;
+  const words: number[] = [];
+  for (let i = 0; i < 8; i++) words.push(buf.readUInt16BE(o + 2 * i));
+  let best = -1, bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    let j = i;
+    while (j < 8 && words[j] === 0) j++;
+    if (j - i > bestLen) [best, bestLen] = [i, j - i];
+    i = j === i ? i + 1 : j;
+  }
+  const hex = (ws: number[]) => ws.map((w) => w.toString(16)).join(':');
+  if (best < 0) return hex(words);
+  return `${hex(words.slice(0, best))}::${hex(words.slice(best + bestLen))}`;
+}
+
+/**
+ * The address in raw sockaddr bytes `buf[o..o+len]`, tagged with `network`; `null` for an unnamed unix
+ * socket (one that never bound a name).
+ */
+export function decodeAddress(buf: Buffer, o: number, len: number, network: Network): Address | null {
+  const family = buf.readUInt16LE(o);
+  if (family === K.AF_UNIX) {
+    if (len <= 2) return null;
+    const abstract = buf[o + 2] === 0;
+    let end = o + len;
+    if (!abstract) {
+      const nul = buf.indexOf(0, o + 2);
+      if (nul >= 0 && nul < end) end = nul;
+    }
+    return { network: network as UnixNetwork, path: buf.toString('utf8', o + (abstract ? 3 : 2), end), abstract };
+  }
+  const port = buf.readUInt16BE(o + 2);
+  if (family === K.AF_INET) {
+    return { network, host: `${buf[o + 4]}.${buf[o + 5]}.${buf[o + 6]}.${buf[o + 7]}`, port } as Address;
+  }
+  const scope = buf.readUInt32LE(o + 24);
+  const host = ipv6Text(buf, o + 8) + (scope ? `%${native.ifname(scope)}` : '');
+  return { network, host, port } as Address;
+}
+
+/** getsockname()/getpeername() of `fd` as an address of `network`. */
+export function nameOf(fd: number, network: Network, peer = false): Address | null {
+  const sa = peer ? native.getpeername(fd) : native.getsockname(fd);
+  return decodeAddress(sa, 0, sa.length, network);
+}
+
+/** The fd under a Node socket or server (libuv's handle), or -1 once it is closed. */
+export function fdOfNode(owner: { _handle?: { fd?: number } | null }): number {
+  return owner._handle?.fd ?? -1;
+}

@@ -1,0 +1,139 @@
+import type { Address, Network } from '../core/address.js';
+import { closedError, NetError, wrap } from '../core/errors.js';
+import type { OptionName, OptionValue, PeerCredentials, SocketControl } from '../core/types.js';
+import { K, native } from './index.js';
+
+type Kind = 'int' | 'bool' | 'type' | 'group4' | 'group6';
+type Level = 'socket' | 'ip' | 'ipv6' | 'tcp';
+
+/** Every option by name: its level, number and value kind. Numbers come from the platform's headers. */
+const OPTIONS: Record<OptionName, [Level, string, Kind]> = {
+  SO_RCVBUF: ['socket', 'SO_RCVBUF', 'int'],
+  SO_SNDBUF: ['socket', 'SO_SNDBUF', 'int'],
+  SO_REUSEADDR: ['socket', 'SO_REUSEADDR', 'bool'],
+  SO_REUSEPORT: ['socket', 'SO_REUSEPORT', 'bool'],
+  SO_KEEPALIVE: ['socket', 'SO_KEEPALIVE', 'bool'],
+  SO_BROADCAST: ['socket', 'SO_BROADCAST', 'bool'],
+  SO_TYPE: ['socket', 'SO_TYPE', 'type'],
+  SO_ERROR: ['socket', 'SO_ERROR', 'int'],
+  SO_RCVLOWAT: ['socket', 'SO_RCVLOWAT', 'int'],
+  SO_PASSCRED: ['socket', 'SO_PASSCRED', 'bool'],
+  TCP_NODELAY: ['tcp', 'TCP_NODELAY', 'bool'],
+  TCP_KEEPIDLE: ['tcp', 'TCP_KEEPIDLE', 'int'],
+  TCP_KEEPINTVL: ['tcp', 'TCP_KEEPINTVL', 'int'],
+  TCP_KEEPCNT: ['tcp', 'TCP_KEEPCNT', 'int'],
+  TCP_MAXSEG: ['tcp', 'TCP_MAXSEG', 'int'],
+  IP_TTL: ['ip', 'IP_TTL', 'int'],
+  IP_TOS: ['ip', 'IP_TOS', 'int'],
+  IP_MULTICAST_TTL: ['ip', 'IP_MULTICAST_TTL', 'int'],
+  IP_MULTICAST_LOOP: ['ip', 'IP_MULTICAST_LOOP', 'bool'],
+  IP_ADD_MEMBERSHIP: ['ip', 'IP_ADD_MEMBERSHIP', 'group4'],
+  IP_DROP_MEMBERSHIP: ['ip', 'IP_DROP_MEMBERSHIP', 'group4'],
+  IPV6_V6ONLY: ['ipv6', 'IPV6_V6ONLY', 'bool'],
+  IPV6_UNICAST_HOPS: ['ipv6', 'IPV6_UNICAST_HOPS', 'int'],
+  IPV6_MULTICAST_HOPS: ['ipv6', 'IPV6_MULTICAST_HOPS', 'int'],
+  IPV6_MULTICAST_LOOP: ['ipv6', 'IPV6_MULTICAST_LOOP', 'bool'],
+  IPV6_JOIN_GROUP: ['ipv6', 'IPV6_JOIN_GROUP', 'group6'],
+  IPV6_LEAVE_GROUP: ['ipv6', 'IPV6_LEAVE_GROUP', 'group6'],
+};
+
+const LEVELS: Record<Level, string> = { socket: 'SOL_SOCKET', ip: 'IPPROTO_IP', ipv6: 'IPPROTO_IPV6', tcp: 'IPPROTO_TCP' };
+const TYPES: Record<number, OptionValue> = { [K.SOCK_STREAM]: 'SOCK_STREAM', [K.SOCK_DGRAM]: 'SOCK_DGRAM', [K.SOCK_SEQPACKET]: 'SOCK_SEQPACKET' };
+
+/** Whether a level applies to a network at all (the kernel's answers differ by family; ours do not). */
+function applies(level: Level, network: Network): boolean {
+  if (level === 'socket') return true;
+  if (network.startsWith('unix')) return false;
+  return level !== 'tcp' || network.startsWith('tcp');
+}
+
+/** The multicast request struct: ip_mreq (group, any interface) or ipv6_mreq (group, interface index). */
+function groupRequest(kind: Kind, group: string): Buffer {
+  const sa = native.inetSockaddr(group, 0, kind === 'group6');
+  if (kind === 'group4') return Buffer.concat([sa.subarray(4, 8), Buffer.alloc(4)]);
+  const req = Buffer.alloc(20);
+  sa.copy(req, 0, 8, 24);
+  req.writeUInt32LE(sa.readUInt32LE(24), 16);
+  return req;
+}
+
+/**
+ * Options, fd and peer credentials for any socket whose fd can be had: Node's own (through their libuv handle)
+ * and the addon's. Errors are NetErrors with op `option`.
+ */
+export class Control implements SocketControl {
+  constructor(private network: Network, private fdOf: () => number, private addr: () => Address | undefined) {}
+
+  get fd(): number {
+    return this.fdOf();
+  }
+
+  private error(code: string, detail?: string, cause?: unknown): NetError {
+    return new NetError({ op: 'option', network: this.network, addr: this.addr(), code, detail, cause });
+  }
+
+  private lookup(name: OptionName): [number, number, Kind, number] {
+    const entry = OPTIONS[name];
+    if (!entry) throw this.error('ENOPROTOOPT', `unknown option ${JSON.stringify(name)}`);
+    const [level, opt, kind] = entry;
+    if (!applies(level, this.network)) throw this.error('ENOPROTOOPT', `${name} does not apply to ${this.network} sockets`);
+    const fd = this.fdOf();
+    if (fd < 0) throw closedError('option', this.network, this.addr());
+    return [K[LEVELS[level]]!, K[opt]!, kind, fd];
+  }
+
+  async getOption(name: OptionName): Promise<OptionValue> {
+    const [level, opt, kind, fd] = this.lookup(name);
+    if (kind === 'group4' || kind === 'group6') throw this.error('EINVAL', `${name} can only be set`);
+    let v: number;
+    try {
+      v = native.getsockopt(fd, level, opt, 0);
+    } catch (err) {
+      throw wrap('option', this.network, this.addr(), err);
+    }
+    if (kind === 'bool') return v !== 0;
+    if (kind === 'type') return TYPES[v] ?? v;
+    return v;
+  }
+
+  async setOption(name: OptionName, value: OptionValue): Promise<void> {
+    const [level, opt, kind, fd] = this.lookup(name);
+    let raw: number | Buffer;
+    if (kind === 'group4' || kind === 'group6') {
+      if (typeof value !== 'string') throw this.error('EINVAL', `${name} takes a group address`);
+      try {
+        raw = groupRequest(kind, value);
+      } catch (err) {
+        throw this.error('EINVAL', `bad group address ${JSON.stringify(value)}`, err);
+      }
+    } else if (kind === 'type') {
+      throw this.error('ENOPROTOOPT', `${name} can only be read`);
+    } else if (typeof value === 'boolean') {
+      raw = value ? 1 : 0;
+    } else if (typeof value === 'number' && Number.isInteger(value)) {
+      raw = value;
+    } else {
+      throw this.error('EINVAL', `${name} takes ${kind === 'bool' ? 'a boolean' : 'an integer'}`);
+    }
+    try {
+      native.setsockopt(fd, level, opt, raw);
+    } catch (err) {
+      throw wrap('option', this.network, this.addr(), err);
+    }
+  }
+
+  /** SO_PEERCRED: who is on the other end of a unix connection, as the kernel recorded at connect. */
+  async peerCredentials(): Promise<PeerCredentials> {
+    if (this.network !== 'unix' && this.network !== 'unixpacket') {
+      throw this.error('ENOPROTOOPT', `peer credentials exist on unix and unixpacket connections, not ${this.network}`);
+    }
+    const fd = this.fdOf();
+    if (fd < 0) throw closedError('option', this.network, this.addr());
+    try {
+      const b = native.getsockopt(fd, K.SOL_SOCKET, K.SO_PEERCRED, 12);
+      return { pid: b.readInt32LE(0), uid: b.readUInt32LE(4), gid: b.readUInt32LE(8) };
+    } catch (err) {
+      throw wrap('option', this.network, this.addr(), err);
+    }
+  }
+}

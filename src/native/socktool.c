@@ -1,0 +1,921 @@
+/*
+ * socktool's native layer: what Node lacks for BSD sockets on Linux.
+ *
+ * Raw calls (socket, bind, connect, listen, options, names) are synchronous and throw a Node-style error
+ * (`code`, `errno`, `syscall`). A handle wraps one non-blocking, close-on-exec fd in a uv_poll_t and runs
+ * in one of three modes:
+ *   DGRAM   recvmmsg batches -> one JS call per batch; sends made during that call are queued and leave in
+ *           one sendmmsg after it (and after the microtasks it started) returns.
+ *   CONN    one message (or stream chunk) per recvmsg, with SCM_RIGHTS descriptors; sendmsg with descriptors.
+ *   LISTEN  accept4 on readiness.
+ * Every call into JS goes through napi_make_callback; an exception becomes 'uncaughtException' and the
+ * handle goes on. A send either completes now (0), fails now (-errno), or is queued (1); queued sends
+ * complete in order and are reported in batches (EV_SENT).
+ */
+#define _GNU_SOURCE
+#include <node_api.h>
+#include <uv.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+enum { MODE_DGRAM = 1, MODE_CONN = 2, MODE_LISTEN = 3 };
+enum { EV_DGRAM = 1, EV_MSG = 2, EV_ACCEPT = 3, EV_SENT = 4, EV_ERROR = 5 };
+
+#define BATCH 64          /* datagrams per recvmmsg/sendmmsg */
+#define TURNS 4           /* batches per wake-up before the loop gets a turn */
+#define MAX_FDS 253       /* SCM_MAX_FD */
+#define QUEUE_MAX 4096    /* queued sends per handle before -ENOBUFS */
+#define BACKOFF_TRIES 8   /* unconnected unixgram to a full receiver: 1+2+...+128 ms, then EAGAIN */
+#define META_STRIDE 128   /* per datagram: u32 len, u32 full length, u16 addrlen, u16 flags, pad, sockaddr */
+#define META_ADDR 16
+#define CTL_SPACE CMSG_SPACE(MAX_FDS * sizeof(int))
+
+typedef struct {
+  char *data;
+  size_t len, off;
+  struct sockaddr_storage to;
+  socklen_t tolen; /* 0: the connected peer */
+  int *fds;
+  int nfds;
+} out_t;
+
+typedef struct {
+  napi_env env;
+  int fd, mode, family;
+  uv_poll_t poll;
+  uv_timer_t timer;
+  int poll_events, reading, blocked, closed, dispatching, handles_open, js_alive, tries;
+  napi_ref cb;
+  napi_async_context actx;
+  size_t slot;
+  char *rbuf, *cbuf;
+  struct mmsghdr *rmsg;
+  struct iovec *riov;
+  struct sockaddr_storage *rname;
+  char *rctl; /* per-slot SCM_RIGHTS space (unixgram only) */
+  struct sockaddr_storage last;
+  socklen_t lastlen;
+  out_t *q;
+  size_t qhead, qlen, qcap;
+  int32_t *res;
+  size_t nres, rescap;
+  int res_failed;
+} sock_t;
+
+/* ---------- errors ---------- */
+
+/* Throws a Node-style system error for `err` (a negative errno, libuv's convention). */
+static napi_value throw_errno(napi_env env, int err, const char *syscall) {
+  napi_value msg, code, e, num, sc;
+  char text[256];
+  snprintf(text, sizeof text, "%s %s", syscall, uv_err_name(err));
+  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &msg);
+  napi_create_string_utf8(env, uv_err_name(err), NAPI_AUTO_LENGTH, &code);
+  napi_create_error(env, code, msg, &e);
+  napi_create_int32(env, err, &num);
+  napi_set_named_property(env, e, "errno", num);
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &sc);
+  napi_set_named_property(env, e, "syscall", sc);
+  napi_throw(env, e);
+  return NULL;
+}
+
+static napi_value throw_type(napi_env env, const char *what) {
+  napi_throw_type_error(env, NULL, what);
+  return NULL;
+}
+
+/* ---------- argument helpers ---------- */
+
+#define ARGS(n)                 \
+  size_t argc = n;              \
+  napi_value argv[n];           \
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL)
+
+static int int_arg(napi_env env, napi_value v) {
+  int32_t x = -1;
+  napi_get_value_int32(env, v, &x);
+  return x;
+}
+
+static int bytes_arg(napi_env env, napi_value v, char **data, size_t *len) {
+  bool is;
+  napi_is_typedarray(env, v, &is);
+  if (!is) return 0;
+  napi_typedarray_type t;
+  void *p;
+  napi_value ab;
+  size_t off;
+  if (napi_get_typedarray_info(env, v, &t, len, &p, &ab, &off) != napi_ok || t != napi_uint8_array) return 0;
+  *data = p;
+  return 1;
+}
+
+/* A sockaddr given as raw bytes (built by the JS side); false if absent or not bytes. */
+static int sockaddr_arg(napi_env env, napi_value v, struct sockaddr_storage *sa, socklen_t *len) {
+  char *p;
+  size_t n;
+  if (!bytes_arg(env, v, &p, &n) || n > sizeof *sa || n < sizeof(sa_family_t)) return 0;
+  memset(sa, 0, sizeof *sa);
+  memcpy(sa, p, n);
+  *len = (socklen_t)n;
+  return 1;
+}
+
+static napi_value num(napi_env env, double x) {
+  napi_value v;
+  napi_create_double(env, x, &v);
+  return v;
+}
+
+static napi_value undef(napi_env env) {
+  napi_value v;
+  napi_get_undefined(env, &v);
+  return v;
+}
+
+static napi_value copy_buffer(napi_env env, const void *p, size_t n) {
+  napi_value v;
+  void *dst;
+  napi_create_buffer_copy(env, n, p, &dst, &v);
+  return v;
+}
+
+/* ---------- raw calls ---------- */
+
+static napi_value js_socket(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int fd = socket(int_arg(env, argv[0]), int_arg(env, argv[1]) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, -errno, "socket");
+  return num(env, fd);
+}
+
+static napi_value js_bind(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  struct sockaddr_storage sa;
+  socklen_t len;
+  if (!sockaddr_arg(env, argv[1], &sa, &len)) return throw_type(env, "bind: sockaddr bytes expected");
+  if (bind(int_arg(env, argv[0]), (struct sockaddr *)&sa, len) < 0) return throw_errno(env, -errno, "bind");
+  return undef(env);
+}
+
+/* Non-blocking connect: throws EINPROGRESS (inet) or EAGAIN (a unix listener's full backlog) for the caller. */
+static napi_value js_connect(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  struct sockaddr_storage sa;
+  socklen_t len;
+  if (!sockaddr_arg(env, argv[1], &sa, &len)) return throw_type(env, "connect: sockaddr bytes expected");
+  int r;
+  do r = connect(int_arg(env, argv[0]), (struct sockaddr *)&sa, len);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) return throw_errno(env, -errno, "connect");
+  return undef(env);
+}
+
+static napi_value js_listen(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  if (listen(int_arg(env, argv[0]), int_arg(env, argv[1])) < 0) return throw_errno(env, -errno, "listen");
+  return undef(env);
+}
+
+static napi_value js_shutdown(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  if (shutdown(int_arg(env, argv[0]), int_arg(env, argv[1])) < 0) return throw_errno(env, -errno, "shutdown");
+  return undef(env);
+}
+
+static napi_value js_close(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  if (close(int_arg(env, argv[0])) < 0 && errno != EINTR) return throw_errno(env, -errno, "close");
+  return undef(env);
+}
+
+static napi_value js_dup(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int fd = fcntl(int_arg(env, argv[0]), F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, -errno, "dup");
+  return num(env, fd);
+}
+
+static napi_value name_of(napi_env env, napi_callback_info info, int peer) {
+  ARGS(1);
+  struct sockaddr_storage sa;
+  socklen_t len = sizeof sa;
+  int fd = int_arg(env, argv[0]);
+  int r = peer ? getpeername(fd, (struct sockaddr *)&sa, &len) : getsockname(fd, (struct sockaddr *)&sa, &len);
+  if (r < 0) return throw_errno(env, -errno, peer ? "getpeername" : "getsockname");
+  return copy_buffer(env, &sa, len);
+}
+
+static napi_value js_getsockname(napi_env env, napi_callback_info info) { return name_of(env, info, 0); }
+static napi_value js_getpeername(napi_env env, napi_callback_info info) { return name_of(env, info, 1); }
+
+/* getsockopt(fd, level, name, size): size 0 reads an int and returns a number, else the raw bytes. */
+static napi_value js_getsockopt(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  int fd = int_arg(env, argv[0]), size = int_arg(env, argv[3]);
+  char buf[256];
+  int ival = 0;
+  socklen_t len = size > 0 ? (socklen_t)(size < (int)sizeof buf ? size : (int)sizeof buf) : sizeof ival;
+  void *p = size > 0 ? (void *)buf : (void *)&ival;
+  if (getsockopt(fd, int_arg(env, argv[1]), int_arg(env, argv[2]), p, &len) < 0) {
+    return throw_errno(env, -errno, "getsockopt");
+  }
+  return size > 0 ? copy_buffer(env, buf, len) : num(env, ival);
+}
+
+/* setsockopt(fd, level, name, value): a number is set as an int, bytes as they are. */
+static napi_value js_setsockopt(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  int fd = int_arg(env, argv[0]);
+  char *p;
+  size_t n;
+  int ival;
+  if (!bytes_arg(env, argv[3], &p, &n)) {
+    ival = int_arg(env, argv[3]);
+    p = (char *)&ival;
+    n = sizeof ival;
+  }
+  if (setsockopt(fd, int_arg(env, argv[1]), int_arg(env, argv[2]), p, (socklen_t)n) < 0) {
+    return throw_errno(env, -errno, "setsockopt");
+  }
+  return undef(env);
+}
+
+/* inetSockaddr(host, port, v6): the sockaddr for an IP literal (IPv6 with an optional %zone); an IPv4
+ * literal on an IPv6 socket becomes its v4-mapped form. */
+static napi_value js_inet_sockaddr(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  char host[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
+  size_t hl;
+  if (napi_get_value_string_utf8(env, argv[0], host, sizeof host, &hl) != napi_ok || hl >= sizeof host - 1) {
+    return throw_errno(env, -EINVAL, "inet_pton");
+  }
+  int port = int_arg(env, argv[1]);
+  bool v6 = false;
+  napi_get_value_bool(env, argv[2], &v6);
+  struct in_addr a4;
+  if (inet_pton(AF_INET, host, &a4) == 1) {
+    if (!v6) {
+      struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr = a4};
+      return copy_buffer(env, &sa, sizeof sa);
+    }
+    struct sockaddr_in6 sa = {.sin6_family = AF_INET6, .sin6_port = htons(port)};
+    sa.sin6_addr.s6_addr[10] = sa.sin6_addr.s6_addr[11] = 0xff;
+    memcpy(&sa.sin6_addr.s6_addr[12], &a4, 4);
+    return copy_buffer(env, &sa, sizeof sa);
+  }
+  struct sockaddr_in6 sa = {.sin6_family = AF_INET6, .sin6_port = htons(port)};
+  char *zone = strchr(host, '%');
+  if (zone) {
+    *zone++ = 0;
+    sa.sin6_scope_id = if_nametoindex(zone);
+    if (sa.sin6_scope_id == 0) sa.sin6_scope_id = (uint32_t)strtoul(zone, NULL, 10);
+    if (sa.sin6_scope_id == 0) return throw_errno(env, -ENXIO, "if_nametoindex");
+  }
+  if (inet_pton(AF_INET6, host, &sa.sin6_addr) != 1) return throw_errno(env, -EINVAL, "inet_pton");
+  return copy_buffer(env, &sa, sizeof sa);
+}
+
+/* ifname(index): the interface name for an IPv6 zone, or the number as text. */
+static napi_value js_ifname(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  char name[IF_NAMESIZE + 1];
+  napi_value v;
+  if (!if_indextoname((unsigned)int_arg(env, argv[0]), name)) snprintf(name, sizeof name, "%d", int_arg(env, argv[0]));
+  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &v);
+  return v;
+}
+
+/* ---------- handles ---------- */
+
+static void on_poll(uv_poll_t *p, int status, int events);
+static void on_timer(uv_timer_t *t);
+
+static void emit(sock_t *s, size_t argc, napi_value *argv) {
+  napi_env env = s->env;
+  napi_value fn, recv, result;
+  if (s->closed || napi_get_reference_value(env, s->cb, &fn) != napi_ok || fn == NULL) return;
+  napi_get_global(env, &recv); /* napi_make_callback needs an object as `this` */
+  if (napi_make_callback(env, s->actx, recv, fn, argc, argv, &result) == napi_pending_exception) {
+    napi_value err;
+    napi_get_and_clear_last_exception(env, &err);
+    napi_fatal_exception(env, err);
+  }
+}
+
+static void emit_error(sock_t *s, int err) {
+  napi_value argv[2];
+  argv[0] = num(s->env, EV_ERROR);
+  argv[1] = num(s->env, err);
+  emit(s, 2, argv);
+}
+
+static void update_poll(sock_t *s) {
+  if (s->closed) return;
+  int ev = (s->reading ? UV_READABLE : 0) | (s->blocked ? UV_WRITABLE : 0);
+  if (ev == s->poll_events) return;
+  if (ev) uv_poll_start(&s->poll, ev, on_poll);
+  else uv_poll_stop(&s->poll);
+  s->poll_events = ev;
+}
+
+static void free_out(out_t *o) {
+  free(o->data);
+  for (int i = 0; i < o->nfds; i++) close(o->fds[i]);
+  free(o->fds);
+  o->data = NULL;
+  o->fds = NULL;
+  o->nfds = 0;
+}
+
+static void add_result(sock_t *s, int code) {
+  if (s->nres == s->rescap) {
+    s->rescap = s->rescap ? s->rescap * 2 : 64;
+    s->res = realloc(s->res, s->rescap * sizeof *s->res);
+  }
+  s->res[s->nres++] = code;
+  if (code) s->res_failed = 1;
+}
+
+/* The head of the queue is done (code 0) or failed (-errno). */
+static void pop(sock_t *s, int code) {
+  free_out(&s->q[s->qhead]);
+  s->qhead++;
+  s->qlen--;
+  s->tries = 0;
+  if (s->qlen == 0) s->qhead = 0;
+  add_result(s, code);
+}
+
+/* Reports the completed queued sends to JS, in order: (EV_SENT, count, Int32 codes or undefined if all ok). */
+static void report_sent(sock_t *s) {
+  if (s->nres == 0 || s->closed) return;
+  napi_env env = s->env;
+  napi_value argv[3];
+  argv[0] = num(env, EV_SENT);
+  argv[1] = num(env, (double)s->nres);
+  argv[2] = s->res_failed ? copy_buffer(env, s->res, s->nres * sizeof *s->res) : undef(env);
+  s->nres = 0;
+  s->res_failed = 0;
+  emit(s, 3, argv);
+}
+
+/* EAGAIN on the head: wait for writability, or (unconnected unixgram, where poll cannot tell whether the
+ * receiver has room) back off on a timer. Returns 0 when the back-off is used up. */
+static int wait_writable(sock_t *s) {
+  out_t *o = &s->q[s->qhead];
+  if (s->mode == MODE_DGRAM && s->family == AF_UNIX && o->tolen > 0) {
+    if (s->tries >= BACKOFF_TRIES) return 0;
+    uv_timer_start(&s->timer, on_timer, 1u << s->tries, 0);
+    s->tries++;
+    return 1;
+  }
+  s->blocked = 1;
+  update_poll(s);
+  return 1;
+}
+
+static ssize_t send_one(sock_t *s, out_t *o) {
+  struct iovec iov = {.iov_base = o->data + o->off, .iov_len = o->len - o->off};
+  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+  if (o->tolen) {
+    mh.msg_name = &o->to;
+    mh.msg_namelen = o->tolen;
+  }
+  char cbuf[CMSG_SPACE(MAX_FDS * sizeof(int))];
+  if (o->nfds > 0) {
+    mh.msg_control = cbuf;
+    mh.msg_controllen = CMSG_SPACE(o->nfds * sizeof(int));
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(o->nfds * sizeof(int));
+    memcpy(CMSG_DATA(c), o->fds, o->nfds * sizeof(int));
+  }
+  return sendmsg(s->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+/* Sends what is queued, in order, until it is empty or the socket would block. */
+static void flush(sock_t *s) {
+  s->blocked = 0;
+  while (s->qlen > 0 && !s->closed) {
+    int err;
+    if (s->mode == MODE_DGRAM && s->qlen > 1) {
+      struct mmsghdr m[BATCH];
+      struct iovec iov[BATCH];
+      size_t k = s->qlen < BATCH ? s->qlen : BATCH;
+      memset(m, 0, k * sizeof *m);
+      for (size_t i = 0; i < k; i++) {
+        out_t *o = &s->q[s->qhead + i];
+        iov[i].iov_base = o->data;
+        iov[i].iov_len = o->len;
+        m[i].msg_hdr.msg_iov = &iov[i];
+        m[i].msg_hdr.msg_iovlen = 1;
+        if (o->tolen) {
+          m[i].msg_hdr.msg_name = &o->to;
+          m[i].msg_hdr.msg_namelen = o->tolen;
+        }
+      }
+      int n = sendmmsg(s->fd, m, (unsigned)k, MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (n > 0) {
+        for (int i = 0; i < n; i++) pop(s, 0);
+        continue;
+      }
+      err = errno;
+    } else {
+      out_t *o = &s->q[s->qhead];
+      ssize_t n = send_one(s, o);
+      if (n >= 0) {
+        /* A stream may take part of it; the descriptors went with the first byte. */
+        for (int i = 0; i < o->nfds; i++) close(o->fds[i]);
+        o->nfds = 0;
+        o->off += (size_t)n;
+        if (o->off >= o->len || s->mode == MODE_DGRAM) pop(s, 0);
+        continue;
+      }
+      err = errno;
+    }
+    if (err == EINTR) continue;
+    if (err == EAGAIN || err == EWOULDBLOCK) {
+      if (wait_writable(s)) break;
+      pop(s, -EAGAIN);
+      continue;
+    }
+    pop(s, -err);
+  }
+  update_poll(s);
+  report_sent(s);
+}
+
+static int enqueue(sock_t *s, const char *data, size_t len, size_t off, struct sockaddr_storage *to,
+                   socklen_t tolen, const int *fds, int nfds) {
+  if (s->qlen >= QUEUE_MAX) return -ENOBUFS;
+  if (s->qhead + s->qlen == s->qcap) {
+    if (s->qhead > 0) {
+      memmove(s->q, s->q + s->qhead, s->qlen * sizeof *s->q);
+      s->qhead = 0;
+    } else {
+      s->qcap = s->qcap ? s->qcap * 2 : 64;
+      s->q = realloc(s->q, s->qcap * sizeof *s->q);
+    }
+  }
+  out_t *o = &s->q[s->qhead + s->qlen];
+  memset(o, 0, sizeof *o);
+  o->data = malloc(len ? len : 1);
+  memcpy(o->data, data, len);
+  o->len = len;
+  o->off = off;
+  if (tolen) memcpy(&o->to, to, tolen);
+  o->tolen = tolen;
+  if (nfds > 0) {
+    /* Our own duplicates: the caller may close theirs as soon as send() returns. */
+    o->fds = malloc(nfds * sizeof(int));
+    for (int i = 0; i < nfds; i++) {
+      o->fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 0);
+      if (o->fds[i] < 0) {
+        int err = errno;
+        o->nfds = i;
+        free_out(o);
+        return -err;
+      }
+    }
+    o->nfds = nfds;
+  }
+  s->qlen++;
+  return 1;
+}
+
+/* The descriptors an SCM_RIGHTS message carried, as a JS array (undefined when none). */
+static napi_value take_fds(napi_env env, struct msghdr *mh) {
+  napi_value fds = NULL;
+  uint32_t nfds = 0;
+  if (mh->msg_controllen == 0) return undef(env);
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    int count = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+    if (!fds) napi_create_array(env, &fds);
+    for (int k = 0; k < count; k++) {
+      int fd;
+      memcpy(&fd, CMSG_DATA(c) + k * sizeof(int), sizeof fd);
+      napi_set_element(env, fds, nfds++, num(env, fd));
+    }
+  }
+  return fds ? fds : undef(env);
+}
+
+static void on_dgram(sock_t *s) {
+  napi_env env = s->env;
+  for (int turn = 0; turn < TURNS && s->reading && !s->closed; turn++) {
+    for (int i = 0; i < BATCH; i++) {
+      s->riov[i].iov_base = s->rbuf + (size_t)i * s->slot;
+      s->riov[i].iov_len = s->slot;
+      memset(&s->rmsg[i].msg_hdr, 0, sizeof s->rmsg[i].msg_hdr);
+      s->rmsg[i].msg_hdr.msg_iov = &s->riov[i];
+      s->rmsg[i].msg_hdr.msg_iovlen = 1;
+      s->rmsg[i].msg_hdr.msg_name = &s->rname[i];
+      s->rmsg[i].msg_hdr.msg_namelen = sizeof s->rname[i];
+      if (s->rctl) {
+        s->rmsg[i].msg_hdr.msg_control = s->rctl + (size_t)i * CTL_SPACE;
+        s->rmsg[i].msg_hdr.msg_controllen = CTL_SPACE;
+      }
+    }
+    int n = recvmmsg(s->fd, s->rmsg, BATCH, MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC, NULL);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      if (errno == EINTR) continue;
+      /* An ICMP error on a connected UDP socket, say: reported once, and reading goes on. */
+      int err = -errno;
+      napi_handle_scope scope;
+      napi_open_handle_scope(env, &scope);
+      emit_error(s, err);
+      napi_close_handle_scope(env, scope);
+      continue;
+    }
+    size_t total = 0;
+    for (int i = 0; i < n; i++) total += s->rmsg[i].msg_len < s->slot ? s->rmsg[i].msg_len : s->slot;
+    napi_handle_scope scope;
+    napi_open_handle_scope(env, &scope);
+    napi_value data, meta, fdlist = NULL, argv[5];
+    char *dp, *mp;
+    napi_create_buffer(env, total ? total : 1, (void **)&dp, &data);
+    napi_create_buffer(env, (size_t)n * META_STRIDE, (void **)&mp, &meta);
+    memset(mp, 0, (size_t)n * META_STRIDE);
+    for (int i = 0; i < n; i++) {
+      struct msghdr *h = &s->rmsg[i].msg_hdr;
+      uint32_t full = s->rmsg[i].msg_len, got = full < s->slot ? full : (uint32_t)s->slot;
+      char *m = mp + (size_t)i * META_STRIDE;
+      uint16_t alen = (uint16_t)h->msg_namelen, flags = (h->msg_flags & MSG_TRUNC) ? 1 : 0;
+      memcpy(dp, s->riov[i].iov_base, got);
+      dp += got;
+      /* The sender's address only when it differs from the one before: JS decodes each sender once. */
+      if (s->lastlen == h->msg_namelen && memcmp(&s->last, &s->rname[i], h->msg_namelen) == 0) {
+        alen = 0;
+      } else {
+        memcpy(&s->last, &s->rname[i], h->msg_namelen);
+        s->lastlen = h->msg_namelen;
+        memcpy(m + META_ADDR, &s->rname[i], h->msg_namelen);
+        if (h->msg_namelen == 0) alen = 0xffff; /* unnamed */
+      }
+      if (s->rctl && h->msg_controllen > 0) {
+        if (!fdlist) napi_create_array(env, &fdlist);
+        napi_set_element(env, fdlist, (uint32_t)i, take_fds(env, h));
+        if (h->msg_flags & MSG_CTRUNC) flags |= 2;
+      }
+      memcpy(m, &got, 4);
+      memcpy(m + 4, &full, 4);
+      memcpy(m + 8, &alen, 2);
+      memcpy(m + 10, &flags, 2);
+    }
+    argv[0] = num(env, EV_DGRAM);
+    argv[1] = num(env, n);
+    argv[2] = data;
+    argv[3] = meta;
+    argv[4] = fdlist ? fdlist : undef(env);
+    s->dispatching = 1;
+    emit(s, 5, argv);
+    s->dispatching = 0;
+    flush(s);
+    napi_close_handle_scope(env, scope);
+    if (n < BATCH) break;
+  }
+}
+
+static void on_msg(sock_t *s) {
+  napi_env env = s->env;
+  for (int i = 0; i < BATCH && s->reading && !s->closed; i++) {
+    struct iovec iov = {.iov_base = s->rbuf, .iov_len = s->slot};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = s->cbuf, .msg_controllen = CTL_SPACE};
+    ssize_t n = recvmsg(s->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    int err = n < 0 ? -errno : 0;
+    if (err == -EINTR) continue;
+    if (err == -EAGAIN || err == -EWOULDBLOCK) break;
+    napi_handle_scope scope;
+    napi_open_handle_scope(env, &scope);
+    if (n < 0) {
+      s->reading = 0;
+      update_poll(s);
+      emit_error(s, err);
+      napi_close_handle_scope(env, scope);
+      break;
+    }
+    napi_value fds = take_fds(env, &mh), argv[4];
+    napi_valuetype ft;
+    napi_typeof(env, fds, &ft);
+    int eof = n == 0 && ft == napi_undefined;
+    if (eof) {
+      s->reading = 0;
+      update_poll(s);
+    }
+    argv[0] = num(env, EV_MSG);
+    if (eof) napi_get_null(env, &argv[1]);
+    else argv[1] = copy_buffer(env, s->rbuf, (size_t)n);
+    argv[2] = fds;
+    argv[3] = num(env, ((mh.msg_flags & MSG_TRUNC) ? 1 : 0) | ((mh.msg_flags & MSG_CTRUNC) ? 2 : 0));
+    emit(s, 4, argv);
+    napi_close_handle_scope(env, scope);
+    if (eof) break;
+  }
+}
+
+
+static void on_accept(sock_t *s) {
+  napi_env env = s->env;
+  for (int i = 0; i < BATCH && s->reading && !s->closed; i++) {
+    int fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int err = fd < 0 ? -errno : 0;
+    if (err == -EINTR || err == -ECONNABORTED) continue;
+    if (err == -EAGAIN || err == -EWOULDBLOCK) break;
+    napi_handle_scope scope;
+    napi_open_handle_scope(env, &scope);
+    if (fd < 0) {
+      /* EMFILE and the like: readiness stays, so pause rather than spin, and report it. */
+      s->reading = 0;
+      update_poll(s);
+      uv_timer_start(&s->timer, on_timer, 100, 0);
+      emit_error(s, err);
+    } else {
+      napi_value argv[2] = {num(env, EV_ACCEPT), num(env, fd)};
+      emit(s, 2, argv);
+    }
+    napi_close_handle_scope(env, scope);
+  }
+}
+
+/* The timer either ends an accept pause (EMFILE) or retries a send back-off. */
+static void on_timer(uv_timer_t *t) {
+  sock_t *s = t->data;
+  if (s->closed) return;
+  if (s->mode == MODE_LISTEN) {
+    s->reading = 1;
+    update_poll(s);
+    return;
+  }
+  napi_handle_scope scope;
+  napi_open_handle_scope(s->env, &scope);
+  flush(s);
+  napi_close_handle_scope(s->env, scope);
+}
+
+static void on_poll(uv_poll_t *p, int status, int events) {
+  sock_t *s = p->data;
+  if (s->closed) return;
+  napi_handle_scope scope;
+  napi_open_handle_scope(s->env, &scope);
+  if (status < 0) {
+    /* POLLERR (libuv says EBADF and stops the handle): a pending socket error, such as an ICMP port unreachable
+     * on connected UDP. The next read returns it (and clears it); without a reader, SO_ERROR does. */
+    s->poll_events = 0;
+    if (s->reading) {
+      events = UV_READABLE;
+    } else {
+      int e = 0;
+      socklen_t l = sizeof e;
+      if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &e, &l) == 0 && e) emit_error(s, -e);
+      events = 0;
+    }
+  }
+  if (events & UV_WRITABLE) flush(s);
+  if ((events & UV_READABLE) && s->reading) {
+    if (s->mode == MODE_DGRAM) on_dgram(s);
+    else if (s->mode == MODE_CONN) on_msg(s);
+    else on_accept(s);
+  }
+  update_poll(s);
+  napi_close_handle_scope(s->env, scope);
+}
+
+static void sock_free(sock_t *s) {
+  free(s->rbuf);
+  free(s->cbuf);
+  free(s->rmsg);
+  free(s->riov);
+  free(s->rname);
+  free(s->rctl);
+  free(s->q);
+  free(s->res);
+  free(s);
+}
+
+static void on_handle_closed(uv_handle_t *h) {
+  sock_t *s = h->data;
+  if (--s->handles_open == 0 && !s->js_alive) sock_free(s);
+}
+
+static void sock_close(sock_t *s) {
+  if (s->closed) return;
+  s->closed = 1;
+  s->reading = 0;
+  uv_poll_stop(&s->poll);
+  uv_timer_stop(&s->timer);
+  uv_close((uv_handle_t *)&s->poll, on_handle_closed);
+  uv_close((uv_handle_t *)&s->timer, on_handle_closed);
+  close(s->fd);
+  s->fd = -1;
+  while (s->qlen > 0) {
+    free_out(&s->q[s->qhead++]);
+    s->qlen--;
+  }
+  napi_remove_env_cleanup_hook(s->env, (void (*)(void *))sock_close, s);
+  napi_delete_reference(s->env, s->cb);
+  napi_async_destroy(s->env, s->actx);
+  s->cb = NULL;
+}
+
+static void sock_finalize(napi_env env, void *data, void *hint) {
+  sock_t *s = data;
+  sock_close(s);
+  s->js_alive = 0;
+  if (s->handles_open == 0) sock_free(s);
+}
+
+static sock_t *handle_arg(napi_env env, napi_value v) {
+  void *p = NULL;
+  if (napi_get_value_external(env, v, &p) != napi_ok) throw_type(env, "socktool handle expected");
+  return p;
+}
+
+/* open(fd, mode, slot, callback): takes ownership of fd (closed by close() or when collected). */
+static napi_value js_open(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  int fd = int_arg(env, argv[0]), mode = int_arg(env, argv[1]), slot = int_arg(env, argv[2]);
+  uv_loop_t *loop;
+  napi_get_uv_event_loop(env, &loop);
+  sock_t *s = calloc(1, sizeof *s);
+  s->env = env;
+  s->fd = fd;
+  s->mode = mode;
+  s->slot = slot > 0 ? (size_t)slot : 65536;
+  struct sockaddr_storage sa;
+  socklen_t len = sizeof sa;
+  s->family = getsockname(fd, (struct sockaddr *)&sa, &len) == 0 ? sa.ss_family : AF_UNSPEC;
+  if (uv_poll_init(loop, &s->poll, fd) != 0) {
+    free(s);
+    return throw_errno(env, -EBADF, "uv_poll_init");
+  }
+  uv_timer_init(loop, &s->timer);
+  s->poll.data = s->timer.data = s;
+  s->handles_open = 2;
+  s->js_alive = 1;
+  /* Receive buffers: only the pages a datagram touches become resident, so a generous slot costs little. */
+  if (mode == MODE_DGRAM) {
+    s->rbuf = malloc(BATCH * s->slot);
+    s->rmsg = calloc(BATCH, sizeof *s->rmsg);
+    s->riov = calloc(BATCH, sizeof *s->riov);
+    s->rname = calloc(BATCH, sizeof *s->rname);
+    if (s->family == AF_UNIX) s->rctl = malloc(BATCH * CTL_SPACE);
+  } else if (mode == MODE_CONN) {
+    s->rbuf = malloc(s->slot);
+    s->cbuf = malloc(CTL_SPACE);
+  }
+  napi_create_reference(env, argv[3], 1, &s->cb);
+  napi_value name;
+  napi_create_string_utf8(env, "socktool:socket", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, NULL, name, &s->actx);
+  napi_add_env_cleanup_hook(env, (void (*)(void *))sock_close, s);
+  napi_value ext;
+  napi_create_external(env, s, sock_finalize, NULL, &ext);
+  return ext;
+}
+
+/* read(h, on): start or stop reading (a full consumer stops it, so the kernel queue pushes back). */
+static napi_value js_read(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  sock_t *s = handle_arg(env, argv[0]);
+  if (!s) return NULL;
+  bool on = false;
+  napi_get_value_bool(env, argv[1], &on);
+  s->reading = on;
+  update_poll(s);
+  return undef(env);
+}
+
+static napi_value js_ref(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  sock_t *s = handle_arg(env, argv[0]);
+  if (!s) return NULL;
+  bool on = false;
+  napi_get_value_bool(env, argv[1], &on);
+  if (s->closed) return undef(env);
+  if (on) {
+    uv_ref((uv_handle_t *)&s->poll);
+    uv_ref((uv_handle_t *)&s->timer);
+  } else {
+    uv_unref((uv_handle_t *)&s->poll);
+    uv_unref((uv_handle_t *)&s->timer);
+  }
+  return undef(env);
+}
+
+/* send(h, data, sockaddr | null, fds | null) -> 0 sent, 1 queued (reported by EV_SENT), or -errno. */
+static napi_value js_send(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  sock_t *s = handle_arg(env, argv[0]);
+  if (!s) return NULL;
+  if (s->closed) return num(env, -EBADF);
+  char *data;
+  size_t len;
+  if (!bytes_arg(env, argv[1], &data, &len)) return throw_type(env, "send: bytes expected");
+  struct sockaddr_storage to;
+  socklen_t tolen = 0;
+  napi_valuetype t;
+  napi_typeof(env, argv[2], &t);
+  if (t == napi_object && !sockaddr_arg(env, argv[2], &to, &tolen)) return throw_type(env, "send: bad sockaddr");
+  int fds[MAX_FDS], nfds = 0;
+  napi_typeof(env, argv[3], &t);
+  if (t == napi_object) {
+    uint32_t n = 0;
+    napi_get_array_length(env, argv[3], &n);
+    if (n > MAX_FDS) return num(env, -EINVAL);
+    for (uint32_t i = 0; i < n; i++) {
+      napi_value v;
+      napi_get_element(env, argv[3], i, &v);
+      fds[nfds++] = int_arg(env, v);
+    }
+  }
+  size_t off = 0;
+  if (!s->dispatching && s->qlen == 0) {
+    out_t now = {.data = data, .len = len, .to = to, .tolen = tolen, .nfds = nfds, .fds = fds};
+    ssize_t n;
+    do n = send_one(s, &now);
+    while (n < 0 && errno == EINTR);
+    if (n >= 0 && ((size_t)n == len || s->mode == MODE_DGRAM)) return num(env, 0);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return num(env, -errno);
+    if (n > 0) {
+      off = (size_t)n;
+      nfds = 0;
+    }
+    int r = enqueue(s, data, len, off, &to, tolen, fds, nfds);
+    if (r > 0) wait_writable(s);
+    return num(env, r);
+  }
+  return num(env, enqueue(s, data, len, off, &to, tolen, fds, nfds));
+}
+
+static napi_value js_hclose(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  sock_t *s = handle_arg(env, argv[0]);
+  if (!s) return NULL;
+  sock_close(s);
+  return undef(env);
+}
+
+/* queued(h): sends waiting in the queue (a half-close waits for zero). */
+static napi_value js_queued(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  sock_t *s = handle_arg(env, argv[0]);
+  if (!s) return NULL;
+  return num(env, (double)s->qlen);
+}
+
+#define FN(name, fn) {name, NULL, fn, NULL, NULL, NULL, napi_enumerable, NULL}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+    FN("socket", js_socket),       FN("bind", js_bind),           FN("connect", js_connect),
+    FN("listen", js_listen),       FN("shutdown", js_shutdown),   FN("close", js_close),
+    FN("dup", js_dup),             FN("getsockname", js_getsockname), FN("getpeername", js_getpeername),
+    FN("getsockopt", js_getsockopt), FN("setsockopt", js_setsockopt), FN("inetSockaddr", js_inet_sockaddr),
+    FN("ifname", js_ifname),       FN("open", js_open),           FN("read", js_read),
+    FN("ref", js_ref),             FN("send", js_send),           FN("hclose", js_hclose),
+    FN("queued", js_queued),
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof *props, props);
+  /* The platform's numbers, so that the JS side never hard-codes them. */
+  static const struct { const char *name; int value; } consts[] = {
+#define C(x) {#x, x}
+    C(AF_UNIX), C(AF_INET), C(AF_INET6), C(SOCK_STREAM), C(SOCK_DGRAM), C(SOCK_SEQPACKET),
+    C(SOL_SOCKET), C(IPPROTO_IP), C(IPPROTO_IPV6), C(IPPROTO_TCP), C(IPPROTO_UDP),
+    C(SO_REUSEADDR), C(SO_REUSEPORT), C(SO_TYPE), C(SO_ERROR), C(SO_BROADCAST), C(SO_SNDBUF), C(SO_RCVBUF),
+    C(SO_KEEPALIVE), C(SO_LINGER), C(SO_RCVLOWAT), C(SO_SNDLOWAT), C(SO_PEERCRED), C(SO_ACCEPTCONN),
+    C(SO_DOMAIN), C(SO_PROTOCOL), C(SO_PASSCRED),
+    C(TCP_NODELAY), C(TCP_KEEPIDLE), C(TCP_KEEPINTVL), C(TCP_KEEPCNT), C(TCP_MAXSEG), C(TCP_CORK),
+    C(IP_TTL), C(IP_TOS), C(IP_MULTICAST_TTL), C(IP_MULTICAST_LOOP), C(IP_MULTICAST_IF),
+    C(IP_ADD_MEMBERSHIP), C(IP_DROP_MEMBERSHIP),
+    C(IPV6_V6ONLY), C(IPV6_UNICAST_HOPS), C(IPV6_MULTICAST_HOPS), C(IPV6_MULTICAST_LOOP), C(IPV6_MULTICAST_IF),
+    C(IPV6_JOIN_GROUP), C(IPV6_LEAVE_GROUP),
+    C(SHUT_RD), C(SHUT_WR), C(SHUT_RDWR), C(MODE_DGRAM), C(MODE_CONN), C(MODE_LISTEN),
+    C(EV_DGRAM), C(EV_MSG), C(EV_ACCEPT), C(EV_SENT), C(EV_ERROR), C(META_STRIDE), C(META_ADDR), C(BATCH),
+#undef C
+  };
+  napi_value obj;
+  napi_create_object(env, &obj);
+  for (size_t i = 0; i < sizeof consts / sizeof *consts; i++) {
+    napi_set_named_property(env, obj, consts[i].name, num(env, consts[i].value));
+  }
+  napi_set_named_property(env, exports, "constants", obj);
+  return exports;
+}
+
+NAPI_MODULE_INIT() { return init(env, exports); }
