@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { NetError } from '../index.js';
 import { Exit, EXIT_HELP, exitCodeFor } from './exit.js';
-import { handlerFor, runServer, SERVERS } from './servers.js';
+import { handlerFor, runServer, SERVERS, UNIX_TYPES, type ServerOptions } from './servers.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -27,9 +27,12 @@ export function buildProgram(): Command {
         .option('--port <port>', 'port to listen on (0 picks a free one)', parsePort, s.port);
     }
     if (s.upperOption) cmd.option('--upper', 'reply in upper case, as the classic tutorial server does');
+    if (s.typeOption) {
+      cmd.addOption(new Option('--type <type>', 'socket type').choices(Object.keys(UNIX_TYPES)).default('stream'));
+    }
     cmd.addHelpText('after', `\nExamples:\n  ${s.examples.join('\n  ')}\n\n${EXIT_HELP}\n`);
     cmd.action(async (...params: unknown[]) => {
-      const opts = cmd.opts<{ host: string; port: number; upper?: boolean }>();
+      const opts = cmd.opts<ServerOptions>();
       const args = params.slice(0, cmd.registeredArguments.length) as string[];
       await runServer(s.address(args, opts), handlerFor(opts));
     });

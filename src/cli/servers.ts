@@ -1,4 +1,16 @@
-import { echo, formatAddress, inetAddress, serve, unixAddress, upper, type Address, type Handler } from '../index.js';
+import {
+  echo, formatAddress, inetAddress, serve, unixAddress, upper, type Address, type Handler, type UnixNetwork,
+} from '../index.js';
+
+/** `--type` of the unix commands: the socket type's name, and the network that carries it. */
+export const UNIX_TYPES: Record<string, UnixNetwork> = { stream: 'unix', dgram: 'unixgram', seqpacket: 'unixpacket' };
+
+export interface ServerOptions {
+  host: string;
+  port: number;
+  upper?: boolean;
+  type: string;
+}
 
 /** The named server commands; each is `serve(address, handler)` with defaults. */
 export interface ServerCommand {
@@ -9,8 +21,10 @@ export interface ServerCommand {
   /** Default port for `--host`/`--port` commands; absent for path commands. */
   port?: number;
   upperOption?: boolean;
+  /** Takes `--type stream|dgram|seqpacket` (unix socket types). */
+  typeOption?: boolean;
   examples: string[];
-  address(args: string[], opts: { host: string; port: number }): Address;
+  address(args: string[], opts: ServerOptions): Address;
 }
 
 export const SERVERS: ServerCommand[] = [
@@ -30,11 +44,17 @@ export const SERVERS: ServerCommand[] = [
   },
   {
     name: 'unix-server',
-    summary: 'AF_UNIX stream echo server on a socket file',
+    summary: 'AF_UNIX echo server on a socket file or an @abstract name (stream, dgram or seqpacket)',
     args: '<path>',
     upperOption: true,
-    examples: ['socktool unix-server /tmp/app.sock', 'socktool unix-server /tmp/app.sock --upper'],
-    address: ([path]) => unixAddress('unix', path!),
+    typeOption: true,
+    examples: [
+      'socktool unix-server /tmp/app.sock',
+      'socktool unix-server /tmp/app.sock --upper',
+      'socktool unix-server /tmp/dgram.sock --type dgram',
+      'socktool unix-server @app --type seqpacket',
+    ],
+    address: ([path], o) => unixAddress(UNIX_TYPES[o.type]!, path!),
   },
 ];
 

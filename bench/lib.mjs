@@ -1,0 +1,57 @@
+// What the benchmarks share: building the C programs, starting a server that prints "listening on <address>",
+// and driving it with the C load generator while reading the server's CPU time from /proc.
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const here = fileURLToPath(new URL('.', import.meta.url));
+export const cli = join(here, '..', 'bin', 'socktool');
+export const plain = join(here, 'plain-servers.mjs');
+export const work = mkdtempSync(join(tmpdir(), 'stbench-'));
+
+export const arg = (name, dflt) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : dflt;
+};
+
+/** Compiles bench/<name>.c into the work directory. */
+export function compile(name) {
+  const out = join(work, name);
+  execFileSync('cc', ['-O2', '-o', out, join(here, `${name}.c`)]);
+  return out;
+}
+
+const loadgen = compile('loadgen');
+
+function start(cmd, args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    child.stdout.once('data', (line) => {
+      const m = /listening on (\w+):(?:\/\/(?:(\d+\.\d+\.\d+\.\d+):(\d+)|(\/\S*))|(@\S+))/.exec(String(line));
+      if (!m) return reject(new Error(`bad first line: ${line}`));
+      resolve({ child, host: m[2] ?? m[4] ?? m[5], port: m[3] ?? '0' });
+    });
+    child.once('exit', (code) => reject(new Error(`${cmd} exited ${code}`)));
+  });
+}
+
+/** utime + stime of a process, in clock ticks (100 per second on Linux). */
+const cpuTicks = (pid) => {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return Number(fields[11]) + Number(fields[12]);
+};
+
+/** Starts a server, runs the load generator against it, stops it: messages/s, datagrams resent, CPU us/msg. */
+export async function measure({ kind, size, inflight, seconds }, cmd, args) {
+  const s = await start(cmd, args);
+  const before = cpuTicks(s.child.pid);
+  const [rate, resent] = String(execFileSync(loadgen, [kind, s.host, s.port, size, inflight, seconds])).trim().split(' ').map(Number);
+  const cpuUs = ((cpuTicks(s.child.pid) - before) * 10_000) / (rate * Number(seconds));
+  s.child.kill('SIGTERM');
+  await new Promise((r) => s.child.once('exit', r));
+  return { rate, resent, cpuUs };
+}
+
+export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
