@@ -120,3 +120,30 @@ export function startServer(args: string[]): Promise<Running> {
 
 /** The port of a printed inet address. */
 export const portOf = (address: string): number => Number(/:(\d+)$/.exec(address)![1]);
+
+/** Starts a peer program whose first stdout line is `listening`; resolves then, with the promise of its whole run. */
+export function startPeer(cmd: string, args: string[]): Promise<{ finished: Promise<Ran> }> {
+  return new Promise((ready, fail) => {
+    let seen = false;
+    const child = spawn(cmd, args, { stdio: 'pipe' });
+    running.add(child);
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stderr.on('data', (c: Buffer) => err.push(c));
+    const finished = new Promise<Ran>((resolve) =>
+      child.on('close', (code, signal) => {
+        running.delete(child);
+        const bytes = Buffer.concat(out);
+        const ran = { code, signal, stdout: bytes.toString(), bytes, stderr: Buffer.concat(err).toString() };
+        if (!seen) fail(new Error(`${cmd} ended before listening: ${ran.stderr}`));
+        resolve(ran);
+      }));
+    child.stdout.on('data', (c: Buffer) => {
+      out.push(c);
+      if (!seen && Buffer.concat(out).toString().startsWith('listening\n')) {
+        seen = true;
+        ready({ finished });
+      }
+    });
+  });
+}

@@ -239,11 +239,13 @@ export class NativeDatagramSocket implements ServableDatagramSocket {
     return this.control.setOption(name, value);
   }
 
-  /** Closes at once (nothing is delivered after it, even inside a handler); queued sends reject. Idempotent. */
+  /** Closes at once: nothing is delivered after it (even inside a handler), queued sends reject. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
       native.hclose(this.h);
       this.inbox.end();
+      // Nothing is delivered after close(); descriptors that came with undelivered datagrams are closed.
+      for (const d of this.inbox.takeAll()) for (const fd of d.fds) native.close(fd);
       const err = closedError('send', this.network, this.remoteAddr ?? undefined);
       for (let i = this.queuedHead; i < this.queued.length; i++) this.queued[i]!.reject(err);
       this.queued = [];
