@@ -398,6 +398,7 @@ static ssize_t send_one(sock_t *s, out_t *o) {
   if (o->nfds > 0) {
     mh.msg_control = cbuf;
     mh.msg_controllen = CMSG_SPACE(o->nfds * sizeof(int));
+    memset(cbuf, 0, mh.msg_controllen);
     struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;

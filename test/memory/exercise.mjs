@@ -1,0 +1,96 @@
+// Exercises every path of the addon once or more, for a run under valgrind (npm run test:native-memory):
+// datagrams (udp, unixgram, batches, truncation, a full receiver, descriptors), seqpacket and abstract
+// streams, options, peer credentials, errors, double close. Exits 0 when every step gave what it should.
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import assert from 'node:assert/strict';
+import { bind, dial, echo, listen, serve } from '../../dist/index.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'stmem-'));
+const t = (ms = 5000) => ({ signal: AbortSignal.timeout(ms) });
+
+async function datagrams() {
+for (const at of ['udp://127.0.0.1:0', 'udp6://[::1]:0', `unixgram://${dir}/g.sock`, 'unixgram:@stmem-g']) {
+  const server = await serve(at, echo);
+  const client = await bind(at.startsWith('udp6') ? 'udp6://[::1]:0' : at.startsWith('udp') ? 'udp://127.0.0.1:0' : 'unixgram:');
+  // Rounds of 50 in flight: more would overflow the client's own udp receive buffer while it is sending.
+  for (let round = 0; round < 10; round++) {
+    const sends = [];
+    for (let i = 0; i < 50; i++) sends.push(client.sendTo(`m${i}`, server.addr));
+    await Promise.all(sends);
+    const got = new Set();
+    while (got.size < 50) got.add((await client.recvFrom(t())).data.toString());
+  }
+  await client.close();
+  await client.close();
+  await server.close();
+}
+
+}
+
+// truncation, EMSGSIZE, unnamed peers, descriptors, a full receiver
+async function edges() {
+const small = await bind(`unixgram://${dir}/small.sock`, { maxDatagram: 100, queue: 2 });
+const c = await bind('unixgram:');
+await c.sendTo(Buffer.alloc(300), small.localAddr);
+assert.equal((await small.recvFrom(t())).truncated, true);
+await assert.rejects(c.sendTo(Buffer.alloc(16 << 20), small.localAddr), { code: 'EMSGSIZE' });
+await assert.rejects(c.sendTo('x', null), { code: 'ERR_SOCKTOOL_UNNAMED_PEER' });
+writeFileSync(join(dir, 'f.txt'), 'fd');
+const fd = openSync(join(dir, 'f.txt'), 'r');
+await c.sendTo('fd', small.localAddr, { fds: [fd] });
+closeSync(fd);
+const withFd = await small.recvFrom(t());
+assert.equal(withFd.fds.length, 1);
+closeSync(withFd.fds[0]);
+let full;
+for (let i = 0; i < 3000 && !full; i++) await c.sendTo('fill', small.localAddr).catch((e) => (full = e));
+assert.equal(full?.code, 'EAGAIN');
+await c.sendTo('with fd, never read', small.localAddr, { fds: [0] }).catch(() => {});
+await small.close();
+await c.close();
+
+}
+
+// seqpacket and abstract streams, options, credentials, descriptors over a stream
+async function streams() {
+for (const at of [`unixpacket://${dir}/p.sock`, 'unixpacket:@stmem-p', 'unix:@stmem-s', `unix://${dir}/s.sock`]) {
+  const listener = await listen(at);
+  const conn = await dial(listener.addr, t());
+  const peer = await listener.accept(t());
+  assert.equal((await conn.peerCredentials()).pid, process.pid);
+  await conn.setOption('SO_SNDBUF', 1 << 16);
+  assert.ok((await conn.getOption('SO_SNDBUF')) >= 1 << 16);
+  const f = openSync(join(dir, 'f.txt'), 'r');
+  await conn.sendFds('fd', [f]);
+  closeSync(f);
+  const got = await peer.recvFds(t());
+  for (const x of got.fds) closeSync(x);
+  const reading = (async () => {
+    let n = 0;
+    for await (const chunk of peer) n += chunk.length;
+    return n;
+  })();
+  for (let i = 0; i < 200; i++) await conn.write(`p${i}`);
+  await conn.end();
+  assert.ok((await reading) > 0);
+  await peer.close();
+  await conn.close();
+  await conn.close();
+  await listener.close();
+}
+await assert.rejects(dial('unixpacket:@stmem-nobody'), { code: 'ECONNREFUSED' });
+}
+
+// In functions, so that the closed sockets are unreachable (and collected) by the end.
+await datagrams();
+await edges();
+await streams();
+rmSync(dir, { recursive: true, force: true });
+// Let the collector take the closed sockets, so that every handle's memory is freed before the leak check.
+for (let i = 0; i < 4 && globalThis.gc; i++) {
+  globalThis.gc();
+  await new Promise((resolve) => setImmediate(resolve));
+}
+console.log('exercise: ok');
