@@ -359,3 +359,27 @@ describe('unixpacket edge cases', () => {
     }
   });
 });
+
+describe('datagram batches', () => {
+  it('datagrams of mixed sizes (GSO runs on udp) reach two peers whole and in the order they were sent', async () => {
+    for (const at of ['udp://127.0.0.1:0', `unixgram://${sockPath()}`]) {
+      const server = await serve(at, echo);
+      const a = await bind(at.startsWith('udp') ? 'udp://127.0.0.1:0' : 'unixgram:');
+      const b = await bind(at.startsWith('udp') ? 'udp://127.0.0.1:0' : 'unixgram:');
+      try {
+        const sizes = [1, 1000, 1000, 1000, 17, 1000, 0, 5, 5, 5, 1400, 900, 1000, 1000];
+        const msgs = sizes.map((n, i) => Buffer.alloc(n, 65 + i));
+        // All sent in one go, so the server answers them in one batch.
+        await Promise.all([...msgs.map((m) => a.sendTo(m, server.addr)), ...msgs.map((m) => b.sendTo(m, server.addr))]);
+        for (const sock of [a, b]) {
+          const got: Buffer[] = [];
+          for (let i = 0; i < msgs.length; i++) got.push((await sock.recvFrom({ signal: signal() })).data);
+          expect(got).toEqual(msgs);
+        }
+      } finally {
+        await Promise.all([a.close(), b.close()]);
+        await server.close();
+      }
+    }
+  });
+});

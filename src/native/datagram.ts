@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { parseAddress, type Address, type Network } from '../core/address.js';
+import { parseAddress, type Address, type InetAddress, type Network } from '../core/address.js';
 import { abortError, closedError, Codes, NetError, wrap } from '../core/errors.js';
 import { Inbox } from '../core/inbox.js';
 import { resolveInet } from '../core/resolve.js';
@@ -147,25 +147,27 @@ export class NativeDatagramSocket implements ServableDatagramSocket {
     } catch (err) {
       return Promise.reject(err);
     }
-    const sa = this.encoded.get(addr);
-    if (sa) return this.transmit(data, sa, addr, options);
-    return this.encode(addr).then((b) => this.transmit(data, b, addr, options));
+    let sa: Buffer | null | undefined = this.encoded.get(addr);
+    if (!sa) {
+      // Synchronous for IP literals and unix names, so that datagrams leave in the order of the calls; only a
+      // host name waits for its lookup.
+      try {
+        sa = this.encode(addr);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      if (sa === null) return this.lookup(addr).then((b) => this.transmit(data, b, addr, options));
+    }
+    return this.transmit(data, sa, addr, options);
   }
 
-  private async encode(addr: Address): Promise<Buffer> {
-    const unixSocket = this.network === 'unixgram';
-    if (unixSocket !== 'path' in addr) {
+  /** The sockaddr for `addr`, cached per address object; null when the host is a name to look up. */
+  private encode(addr: Address): Buffer | null {
+    if ((this.network === 'unixgram') !== 'path' in addr) {
       throw new NetError({ op: 'send', network: this.network, addr, code: 'EAFNOSUPPORT',
         detail: `a ${this.network} socket cannot send to a ${addr.network} address` });
     }
-    if ('host' in addr && isIP(addr.host.replace(/%.*$/, '')) === 0) {
-      // A host name (or the empty host): looked up per send and not cached, as DNS answers change.
-      try {
-        return encodeAddress({ ...addr, host: (await resolveInet(addr, 'connect')).host }, this.v6);
-      } catch (err) {
-        throw wrap('send', this.network, addr, err, this.localAddr);
-      }
-    }
+    if ('host' in addr && isIP(addr.host.replace(/%.*$/, '')) === 0) return null;
     let sa: Buffer;
     try {
       sa = encodeAddress(addr, this.v6);
@@ -174,6 +176,15 @@ export class NativeDatagramSocket implements ServableDatagramSocket {
     }
     this.encoded.set(addr, sa);
     return sa;
+  }
+
+  /** A host name (or the empty host, loopback) looked up per send and not cached, as DNS answers change. */
+  private async lookup(addr: Address): Promise<Buffer> {
+    try {
+      return encodeAddress({ ...addr, host: (await resolveInet(addr as InetAddress, 'connect')).host } as Address, this.v6);
+    } catch (err) {
+      throw wrap('send', this.network, addr, err, this.localAddr);
+    }
   }
 
   send(data: Data, options?: SendOptions): Promise<void> {
@@ -223,8 +234,7 @@ export class NativeDatagramSocket implements ServableDatagramSocket {
     const addr = typeof peer === 'string' ? parseAddress(peer) : peer;
     if (this.closing) throw closedError('dial', this.network, addr);
     try {
-      const target = 'host' in addr ? { ...addr, host: (await resolveInet(addr, 'connect')).host } : addr;
-      native.connect(this.fdNumber, await this.encode(target));
+      native.connect(this.fdNumber, this.encode(addr) ?? (await this.lookup(addr)));
     } catch (err) {
       throw wrap('dial', this.network, addr, err, this.localAddr);
     }

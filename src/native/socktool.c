@@ -22,6 +22,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <netinet/udp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,7 @@ enum { EV_DGRAM = 1, EV_MSG = 2, EV_ACCEPT = 3, EV_SENT = 4, EV_ERROR = 5 };
 #define META_STRIDE 128   /* per datagram: u32 len, u32 full length, u16 addrlen, u16 flags, pad, sockaddr */
 #define META_ADDR 16
 #define CTL_SPACE CMSG_SPACE(MAX_FDS * sizeof(int))
+#define GSO_MAX_BYTES 65000 /* one GSO message stays within one IP datagram's 64 KiB */
 
 typedef struct {
   char *data;
@@ -55,7 +57,7 @@ typedef struct {
   int fd, mode, family;
   uv_poll_t poll;
   uv_timer_t timer;
-  int poll_events, reading, blocked, closed, dispatching, handles_open, js_alive, tries;
+  int poll_events, reading, blocked, closed, dispatching, handles_open, js_alive, tries, no_gso;
   napi_ref cb;
   napi_async_context actx;
   size_t slot;
@@ -408,32 +410,78 @@ static ssize_t send_one(sock_t *s, out_t *o) {
   return sendmsg(s->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
+/* Sends up to BATCH queued datagrams (stopping before one that carries descriptors) in one sendmmsg. On UDP,
+ * a run of datagrams to one destination, all of one size but the last, goes as one GSO message (UDP_SEGMENT):
+ * the stack is walked once for the run and the datagrams are cut apart on delivery. Returns the datagrams
+ * sent (0: retry, GSO turned off), or -1 with errno. */
+static int send_batch(sock_t *s) {
+  struct mmsghdr m[BATCH];
+  struct iovec iov[BATCH];
+  char ctl[BATCH][CMSG_SPACE(sizeof(uint16_t))];
+  int count[BATCH];
+  size_t avail = s->qlen < BATCH ? s->qlen : BATCH, i = 0;
+  unsigned g = 0;
+  int gso = !s->no_gso && (s->family == AF_INET || s->family == AF_INET6);
+  memset(m, 0, sizeof m);
+  while (i < avail && s->q[s->qhead + i].nfds == 0) {
+    out_t *o = &s->q[s->qhead + i];
+    size_t j = i + 1, total = o->len;
+    while (gso && o->len > 0 && j < avail) {
+      out_t *p = &s->q[s->qhead + j];
+      if (p->nfds || p->tolen != o->tolen || memcmp(&p->to, &o->to, o->tolen) != 0) break;
+      if (p->len == 0 || p->len > o->len || total + p->len > GSO_MAX_BYTES) break;
+      total += p->len;
+      j++;
+      if (p->len < o->len) break; /* only the last segment may be shorter */
+    }
+    for (size_t k = i; k < j; k++) {
+      iov[k].iov_base = s->q[s->qhead + k].data;
+      iov[k].iov_len = s->q[s->qhead + k].len;
+    }
+    struct msghdr *h = &m[g].msg_hdr;
+    h->msg_iov = &iov[i];
+    h->msg_iovlen = j - i;
+    if (o->tolen) {
+      h->msg_name = &o->to;
+      h->msg_namelen = o->tolen;
+    }
+    if (j - i > 1) {
+      uint16_t size = (uint16_t)o->len;
+      memset(ctl[g], 0, sizeof ctl[g]);
+      h->msg_control = ctl[g];
+      h->msg_controllen = sizeof ctl[g];
+      struct cmsghdr *c = CMSG_FIRSTHDR(h);
+      c->cmsg_level = SOL_UDP;
+      c->cmsg_type = UDP_SEGMENT;
+      c->cmsg_len = CMSG_LEN(sizeof size);
+      memcpy(CMSG_DATA(c), &size, sizeof size);
+    }
+    count[g++] = (int)(j - i);
+    i = j;
+  }
+  int n = sendmmsg(s->fd, m, g, MSG_DONTWAIT | MSG_NOSIGNAL);
+  if (n < 0) {
+    /* A device without segmentation offload refuses GSO: from now on, one datagram per message. */
+    if (count[0] > 1 && (errno == EINVAL || errno == EIO || errno == ENOPROTOOPT || errno == EOPNOTSUPP)) {
+      s->no_gso = 1;
+      return 0;
+    }
+    return -1;
+  }
+  int sent = 0;
+  for (int k = 0; k < n; k++) sent += count[k];
+  for (int k = 0; k < sent; k++) pop(s, 0);
+  return sent;
+}
+
 /* Sends what is queued, in order, until it is empty or the socket would block. */
 static void flush(sock_t *s) {
   s->blocked = 0;
   while (s->qlen > 0 && !s->closed) {
     int err;
-    if (s->mode == MODE_DGRAM && s->qlen > 1) {
-      struct mmsghdr m[BATCH];
-      struct iovec iov[BATCH];
-      size_t k = s->qlen < BATCH ? s->qlen : BATCH;
-      memset(m, 0, k * sizeof *m);
-      for (size_t i = 0; i < k; i++) {
-        out_t *o = &s->q[s->qhead + i];
-        iov[i].iov_base = o->data;
-        iov[i].iov_len = o->len;
-        m[i].msg_hdr.msg_iov = &iov[i];
-        m[i].msg_hdr.msg_iovlen = 1;
-        if (o->tolen) {
-          m[i].msg_hdr.msg_name = &o->to;
-          m[i].msg_hdr.msg_namelen = o->tolen;
-        }
-      }
-      int n = sendmmsg(s->fd, m, (unsigned)k, MSG_DONTWAIT | MSG_NOSIGNAL);
-      if (n > 0) {
-        for (int i = 0; i < n; i++) pop(s, 0);
-        continue;
-      }
+    if (s->mode == MODE_DGRAM && s->qlen > 1 && s->q[s->qhead].nfds == 0) {
+      int n = send_batch(s);
+      if (n >= 0) continue;
       err = errno;
     } else {
       out_t *o = &s->q[s->qhead];
