@@ -46,7 +46,7 @@ function adapterFor(op: Op, addr: Address, shape: 'stream' | 'datagram'): Stream
 }
 
 /**
- * Connects a stream socket (tcp, tcp4, tcp6, unix).
+ * Connects a stream socket (tcp, tcp4, tcp6, unix, unixpacket; `unix:@name` for an abstract name).
  *
  * @throws NetError with `op: 'dial'`: `ECONNREFUSED`, `ENOENT` (no such unix path), `ETIMEDOUT` (signal), …
  * @example
@@ -73,7 +73,7 @@ export async function listen(addr: Address | string, options: ListenOptions = {}
 }
 
 /**
- * Opens a datagram socket bound to `addr` (udp, udp4, udp6); `udp://127.0.0.1:0` for a client.
+ * Opens a datagram socket bound to `addr` (udp, udp4, udp6, unixgram); `udp://127.0.0.1:0` or `unixgram:` for a client.
  *
  * @throws NetError with `op: 'bind'`: `EADDRINUSE`, `EACCES`, …
  * @example

@@ -27,7 +27,7 @@ export interface WaitOptions {
  * @example
  * const logAndEcho: Handler = async (ex) => {
  *   for await (const chunk of ex) {
- *     console.log(`${formatAddress(ex.remoteAddr)} sent ${chunk.length} bytes over ${ex.kind}`)
+ *     console.log(`${ex.remoteAddr ? formatAddress(ex.remoteAddr) : "an unnamed peer"} sent ${chunk.length} bytes over ${ex.kind}`)
  *     await ex.send(chunk)
  *   }
  * }
@@ -178,7 +178,7 @@ export interface SendOptions {
 }
 
 /**
- * A datagram socket (udp; unixgram later). Iterate it for `{ data, from }` until it is closed.
+ * A datagram socket (udp, unixgram). Iterate it for `{ data, from }` until it is closed.
  *
  * @example
  * const sock = await bind('udp://127.0.0.1:0')
