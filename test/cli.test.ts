@@ -3,7 +3,7 @@ import { existsSync, lstatSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { PEERS, portOf, run, sockPath, socktool, startServer } from './helpers.js';
+import { abstractName, PEERS, portOf, run, sockPath, socktool, startServer } from './helpers.js';
 
 const py = (script: string, ...args: string[]) => run('python3', [join(PEERS, script), ...args]);
 
@@ -103,6 +103,37 @@ describe('socktool unix-server', () => {
     expect(lstatSync(path).isSocket()).toBe(true);
     expect((await py('unix_client.py', path, 'unharmed')).stdout).toBe('unharmed\n');
     expect((await live.stop()).code).toBe(0);
+  });
+
+  it('--type dgram: answers a bound Python SOCK_DGRAM client, on a path and on an @abstract name', async () => {
+    const path = sockPath();
+    const server = await startServer(['unix-server', path, '--type', 'dgram', '--upper']);
+    expect(server.address).toBe(`unixgram://${path}`);
+    const c = await py('unixgram_client.py', path, sockPath('client.sock'), 'datagram');
+    expect(c.stdout).toBe(`DATAGRAM ${path}\n`);
+    expect(await server.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+    expect(existsSync(path)).toBe(false);
+    const name = abstractName();
+    const abs = await startServer(['unix-server', `@${name}`, '--type', 'dgram']);
+    expect(abs.address).toBe(`unixgram:@${name}`);
+    expect((await py('unixgram_client.py', `@${name}`, `@${abstractName()}`, 'abstract')).stdout).toBe(`abstract @${name}\n`);
+    expect((await abs.stop()).code).toBe(0);
+  });
+
+  it('--type seqpacket: each Python packet comes back as one packet', async () => {
+    const path = sockPath();
+    const server = await startServer(['unix-server', path, '--type', 'seqpacket']);
+    expect(server.address).toBe(`unixpacket://${path}`);
+    const c = await py('seqpacket_client.py', path, 'one', 'two', 'three');
+    expect(c.stdout).toBe("b'one'\nb'two'\nb'three'\n");
+    expect((await server.stop()).code).toBe(0);
+    expect(existsSync(path)).toBe(false);
+  });
+
+  it('--type with an unknown type is a usage error (exit 2, one line)', async () => {
+    const r = await socktool(['unix-server', sockPath(), '--type', 'raw']);
+    expect(r.code).toBe(2);
+    expect(oneLine(r.stderr)).toContain('raw');
   });
 
   it('refuses a path that holds a regular file (exit 5) without touching it', async () => {
