@@ -32,7 +32,6 @@ interface Binding {
   /** 0: sent; 1: queued (completion comes as EV_SENT); < 0: -errno. */
   send(h: Handle, data: Uint8Array, sa: Uint8Array | null, fds: readonly number[] | null): number;
   hclose(h: Handle): void;
-  queued(h: Handle): number;
   constants: Record<string, number>;
 }
 

@@ -920,14 +920,6 @@ static napi_value js_hclose(napi_env env, napi_callback_info info) {
   return undef(env);
 }
 
-/* queued(h): sends waiting in the queue (a half-close waits for zero). */
-static napi_value js_queued(napi_env env, napi_callback_info info) {
-  ARGS(1);
-  sock_t *s = handle_arg(env, argv[0]);
-  if (!s) return NULL;
-  return num(env, (double)s->qlen);
-}
-
 #define FN(name, fn) {name, NULL, fn, NULL, NULL, NULL, napi_enumerable, NULL}
 
 static napi_value init(napi_env env, napi_value exports) {
@@ -938,7 +930,6 @@ static napi_value init(napi_env env, napi_value exports) {
     FN("getsockopt", js_getsockopt), FN("setsockopt", js_setsockopt), FN("inetSockaddr", js_inet_sockaddr),
     FN("ifname", js_ifname),       FN("open", js_open),           FN("read", js_read),
     FN("ref", js_ref),             FN("send", js_send),           FN("hclose", js_hclose),
-    FN("queued", js_queued),
   };
   napi_define_properties(env, exports, sizeof props / sizeof *props, props);
   /* The platform's numbers, so that the JS side never hard-codes them. */
