@@ -104,18 +104,21 @@ export class NativeDatagramSocket implements ServableDatagramSocket {
 
   private enqueue(d: Datagram): void {
     // A full queue stops reading: the kernel's buffer takes over (udp drops there, unixgram senders wait).
-    if (!this.inbox.push(d) && !this.paused) this.setReading(false);
-  }
-
-  private setReading(on: boolean): void {
-    this.paused = !on;
-    if (!this.closing) native.read(this.h, on && !this.held);
+    if (!this.inbox.push(d) && !this.paused) {
+      this.paused = true;
+      this.applyReading();
+    }
   }
 
   /** serve() holds reading while its handlers are behind. */
-  pause(paused: boolean): void {
-    this.held = paused;
-    if (!this.closing) native.read(this.h, !paused && !this.paused);
+  pause(held: boolean): void {
+    this.held = held;
+    this.applyReading();
+  }
+
+  /** Reading runs unless the queue is full or serve() holds it. */
+  private applyReading(): void {
+    if (!this.closing) native.read(this.h, !this.paused && !this.held);
   }
 
   private onSent(count: number, codes: Buffer | undefined): void {
@@ -210,7 +213,10 @@ export class NativeDatagramSocket implements ServableDatagramSocket {
 
   recvFrom(options?: WaitOptions): Promise<Datagram> {
     const next = this.inbox.next(options?.signal, this.recvAborted);
-    if (this.paused && !this.inbox.full) this.setReading(true);
+    if (this.paused && !this.inbox.full) {
+      this.paused = false;
+      this.applyReading();
+    }
     return next.then((d) => d ?? Promise.reject(closedError('recv', this.network, this.localAddr)));
   }
 

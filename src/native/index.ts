@@ -3,6 +3,7 @@
  * functions, the platform's constants, and the sockaddr encoding both sides agree on.
  */
 import { createRequire } from 'node:module';
+import type { Server, Socket } from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import type { Address, Network, UnixNetwork } from '../core/address.js';
 
@@ -120,7 +121,7 @@ export function nameOf(fd: number, network: Network, peer = false): Address | nu
   return decodeAddress(sa, 0, sa.length, network);
 }
 
-/** The fd under a Node socket or server (libuv's handle), or -1 once it is closed. */
-export function fdOfNode(owner: { _handle?: { fd?: number } | null }): number {
-  return owner._handle?.fd ?? -1;
+/** The fd under a Node socket or server (libuv's handle, which Node does not type), or -1 once it is closed. */
+export function fdOfNode(owner: Socket | Server): number {
+  return (owner as unknown as { _handle?: { fd?: number } | null })._handle?.fd ?? -1;
 }

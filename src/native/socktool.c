@@ -333,6 +333,11 @@ static void update_poll(sock_t *s) {
   s->poll_events = ev;
 }
 
+static void set_reading(sock_t *s, int on) {
+  s->reading = on;
+  update_poll(s);
+}
+
 static void free_out(out_t *o) {
   free(o->data);
   for (int i = 0; i < o->nfds; i++) close(o->fds[i]);
@@ -653,8 +658,7 @@ static void on_msg(sock_t *s) {
     napi_handle_scope scope;
     napi_open_handle_scope(env, &scope);
     if (n < 0) {
-      s->reading = 0;
-      update_poll(s);
+      set_reading(s, 0);
       emit_error(s, err);
       napi_close_handle_scope(env, scope);
       break;
@@ -663,10 +667,7 @@ static void on_msg(sock_t *s) {
     napi_valuetype ft;
     napi_typeof(env, fds, &ft);
     int eof = n == 0 && ft == napi_undefined;
-    if (eof) {
-      s->reading = 0;
-      update_poll(s);
-    }
+    if (eof) set_reading(s, 0);
     argv[0] = num(env, EV_MSG);
     if (eof) napi_get_null(env, &argv[1]);
     else argv[1] = copy_buffer(env, s->rbuf, (size_t)n);
@@ -677,7 +678,6 @@ static void on_msg(sock_t *s) {
     if (eof) break;
   }
 }
-
 
 static void on_accept(sock_t *s) {
   napi_env env = s->env;
@@ -690,8 +690,7 @@ static void on_accept(sock_t *s) {
     napi_open_handle_scope(env, &scope);
     if (fd < 0) {
       /* EMFILE and the like: readiness stays, so pause rather than spin, and report it. */
-      s->reading = 0;
-      update_poll(s);
+      set_reading(s, 0);
       uv_timer_start(&s->timer, on_timer, 100, 0);
       emit_error(s, err);
     } else {
@@ -707,8 +706,7 @@ static void on_timer(uv_timer_t *t) {
   sock_t *s = t->data;
   if (s->closed) return;
   if (s->mode == MODE_LISTEN) {
-    s->reading = 1;
-    update_poll(s);
+    set_reading(s, 1);
     return;
   }
   napi_handle_scope scope;
@@ -845,8 +843,7 @@ static napi_value js_read(napi_env env, napi_callback_info info) {
   if (!s) return NULL;
   bool on = false;
   napi_get_value_bool(env, argv[1], &on);
-  s->reading = on;
-  update_poll(s);
+  set_reading(s, on);
   return undef(env);
 }
 

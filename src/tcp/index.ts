@@ -14,7 +14,7 @@ const endpoint = (network: InetNetwork, host: string | undefined, port: number |
 function wrapSocket(network: InetNetwork, s: Socket): Conn {
   const remote = endpoint(network, s.remoteAddress, s.remotePort);
   return new StreamConn(s, network, endpoint(network, s.localAddress, s.localPort), remote,
-    { control: new Control(network, () => fdOfNode(s as never), () => remote) });
+    { control: new Control(network, () => fdOfNode(s), () => remote) });
 }
 
 async function dial(addr: InetAddress, options: DialOptions): Promise<Conn> {
@@ -43,7 +43,7 @@ async function listen(addr: InetAddress, options: ListenOptions): Promise<Listen
     network: addr.network,
     addr: local,
     wrapConn: (s) => wrapSocket(addr.network, s as Socket),
-    control: new Control(addr.network, () => fdOfNode(server as never), () => local),
+    control: new Control(addr.network, () => fdOfNode(server), () => local),
     queue: options.queue,
   });
 }

@@ -46,7 +46,7 @@ async function bindNative(type: number, addr: UnixAddress): Promise<{ fd: number
 // ---- unix: SOCK_STREAM on libuv's sockets (abstract names are made by the addon and handed over by fd)
 
 function streamConn(socket: net.Socket, local: UnixAddress, remote: UnixAddress): Conn {
-  const fd = () => fdOfNode(socket as never);
+  const fd = () => fdOfNode(socket);
   return new StreamConn(socket, 'unix', local, remote, {
     control: new Control('unix', fd, () => remote),
     fds: { send: (data, fds) => sendFdsOn(fd(), data, fds), recvDirect: (signal) => recvFdsOn(fd(), signal) },
@@ -98,7 +98,7 @@ async function listenStream(addr: UnixAddress, options: ListenOptions): Promise<
     network: 'unix',
     addr,
     wrapConn: (s) => streamConn(s as net.Socket, addr, unnamed('unix')),
-    control: new Control('unix', () => fdOfNode(server as never), () => addr),
+    control: new Control('unix', () => fdOfNode(server), () => addr),
     beforeClose: () => file?.release(),
     queue: options.queue,
   });
