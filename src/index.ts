@@ -6,8 +6,10 @@
  * @packageDocumentation
  */
 import { isStreamNetwork, toAddress, type Address, type Network } from './core/address.js';
-import { Codes, NetError, type Op } from './core/errors.js';
+import { Codes, NetError, wrap, type Op } from './core/errors.js';
+import { resolveInet } from './core/resolve.js';
 import { DatagramServer, reportToStderr, StreamServer } from './core/serve.js';
+import { noTls, tlsClient, TlsListener, tlsServerContext } from './core/tls.js';
 import type {
   BindOptions, DatagramAdapter, DatagramSocket, DialOptions, Conn, Handler, Listener, ListenOptions, Server,
   ServeOptions, StreamAdapter,
@@ -17,15 +19,17 @@ import { udp } from './udp/index.js';
 import { unix, unixgram, unixpacket } from './unix/index.js';
 
 export {
-  formatAddress, inetAddress, parseAddress, unixAddress, MAX_UNIX_PATH,
+  formatAddress, inetAddress, isStreamNetwork, parseAddress, unixAddress, MAX_UNIX_PATH,
   type Address, type InetAddress, type InetNetwork, type Network, type UnixAddress, type UnixNetwork,
 } from './core/address.js';
 export { Codes, NetError, type Op } from './core/errors.js';
 export { echo, upper } from './core/handlers.js';
+export { lookupHost, type Resolved } from './core/resolve.js';
+export { relay, type RelayEvent, type RelayOptions } from './relay.js';
 export type {
   BindOptions, Conn, Data, Datagram, DatagramSocket, DialOptions, Exchange, Handler, Listener, ListenOptions,
   OptionName, OptionValue, PeerCredentials, SendOptions, Server, ServeOptions, SocketControl, SocketOptions,
-  WaitOptions, WithFds,
+  TlsOptions, WaitOptions, WithFds,
 } from './core/types.js';
 
 /** The one dispatch table: which adapter serves which network. */
@@ -56,7 +60,8 @@ function adapterFor(op: Op, addr: Address, shape: 'stream' | 'datagram'): Stream
  */
 export async function dial(addr: Address | string, options: DialOptions = {}): Promise<Conn> {
   const a = toAddress(addr);
-  return (adapterFor('dial', a, 'stream') as StreamAdapter).dial(a, options);
+  const conn = await (adapterFor('dial', a, 'stream') as StreamAdapter).dial(a, options);
+  return options.tls ? tlsClient(conn, options.tls, options) : conn;
 }
 
 /**
@@ -69,7 +74,14 @@ export async function dial(addr: Address | string, options: DialOptions = {}): P
  */
 export async function listen(addr: Address | string, options: ListenOptions = {}): Promise<Listener> {
   const a = toAddress(addr);
-  return (adapterFor('listen', a, 'stream') as StreamAdapter).listen(a, options);
+  return openListener(adapterFor('listen', a, 'stream') as StreamAdapter, a, options);
+}
+
+/** Listens, with TLS on every accepted connection when asked (a bad certificate fails before binding). */
+async function openListener(adapter: StreamAdapter, a: Address, options: ListenOptions): Promise<Listener> {
+  const context = options.tls && tlsServerContext(options.tls, a.network);
+  const listener = await adapter.listen(a, options);
+  return context ? new TlsListener(listener, context, options.tls?.ca !== undefined) : listener;
 }
 
 /**
@@ -87,6 +99,39 @@ export async function bind(addr: Address | string, options: BindOptions = {}): P
 }
 
 /**
+ * A datagram client: a socket bound where the OS picks (`udp://:0` of the peer's family, or an autobound
+ * `unixgram:`) and connected to `peer`, so `send()` goes there and only its datagrams arrive.
+ *
+ * @example
+ * const sock = await bindTo('udp://127.0.0.1:9999')
+ * await sock.send('ping')
+ */
+export async function bindTo(peer: Address | string, options: BindOptions = {}): Promise<DatagramSocket> {
+  let to = toAddress(peer);
+  const adapter = adapterFor('bind', to, 'datagram') as DatagramAdapter;
+  let local: Address = { network: 'unixgram', path: '', abstract: false };
+  if ('host' in to) {
+    // Bound in the peer's own family, so replies read as the address that was dialled (not v4-mapped).
+    let found;
+    try {
+      found = await resolveInet(to, 'connect');
+    } catch (err) {
+      throw wrap('dial', to.network, to, err);
+    }
+    to = { ...to, host: found.host };
+    local = { network: to.network, host: found.family === 6 ? '::' : '0.0.0.0', port: 0 };
+  }
+  const sock = await adapter.bind(local, options);
+  try {
+    await sock.connect(to);
+  } catch (err) {
+    await sock.close();
+    throw err;
+  }
+  return sock;
+}
+
+/**
  * Serves `addr` with one handler, whatever the transport: it is called once per stream connection or once per
  * datagram, with an {@link Exchange} to iterate and `send()` on. A throwing handler is reported (`onError`)
  * and the server keeps serving; `close()` waits for the exchanges in flight.
@@ -101,8 +146,9 @@ export async function serve(addr: Address | string, handler: Handler, options: S
   const onError = options.onError ?? reportToStderr;
   if (isStreamNetwork(a.network)) {
     const adapter = adapterFor('listen', a, 'stream') as StreamAdapter;
-    return new StreamServer(await adapter.listen(a, options), handler, onError);
+    return new StreamServer(await openListener(adapter, a, options), handler, onError, options.maxConns);
   }
   const adapter = adapterFor('bind', a, 'datagram') as DatagramAdapter;
+  if (options.tls) throw noTls('bind', a.network);
   return new DatagramServer(await adapter.bind(a, options), handler, onError, options.queue);
 }

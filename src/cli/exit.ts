@@ -37,5 +37,20 @@ const BY_CODE: Record<string, number> = {
 
 /** The exit code for a failure: by the NetError's code, else 1. */
 export function exitCodeFor(err: unknown): number {
+  if (err instanceof CliError) return err.exitCode;
   return err instanceof NetError ? (BY_CODE[err.code] ?? Exit.FAILURE) : Exit.FAILURE;
+}
+
+/** A failure the CLI itself finds (not a socket's): its message is the one stderr line. */
+export class CliError extends Error {
+  constructor(message: string, readonly exitCode: number = Exit.FAILURE) {
+    super(message);
+  }
+}
+
+/** A mistake in what the user typed that commander cannot see (a bad port list, an unreadable --cert …): exit 2. */
+export class UsageError extends CliError {
+  constructor(message: string) {
+    super(message, Exit.USAGE);
+  }
 }

@@ -1,40 +1,236 @@
 import { readFileSync } from 'node:fs';
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { NetError } from '../index.js';
-import { Exit, EXIT_HELP, exitCodeFor } from './exit.js';
-import { handlerFor, runServer, SERVERS, UNIX_TYPES, type ServerOptions } from './servers.js';
+import { Command, CommanderError, Option } from 'commander';
+import { inetAddress, NetError, unixAddress } from '../index.js';
+import { chatCommand } from './chat.js';
+import { connectCommand, sendCommand, type ClientOptions, type SendOptions } from './client.js';
+import { addressArg, addTraits, parseCount, parseMs, parsePort, type CommonOptions, type Trait } from './common.js';
+import { CliError, Exit, EXIT_HELP, exitCodeFor } from './exit.js';
+import { httpGetCommand, type HttpOptions } from './http.js';
+import { Output } from './output.js';
+import { relayCommand, type RelayCommandOptions } from './relay.js';
+import {
+  HANDLERS, listenCommand, serveCommand, UNIX_TYPES, type ListenCommandOptions, type ServeCommandOptions,
+} from './servers.js';
+import { capsCommand, resolveCommand, scanCommand, type ScanOptions } from './tools.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
-function parsePort(value: string): number {
-  if (!/^\d+$/.test(value) || Number(value) > 65535) throw new InvalidArgumentError('expected a port number 0-65535.');
-  return Number(value);
+/** Options every command may get (each declares its own through traits and `options`). */
+// Commander hands over an untyped bag; each command casts it to the options it declared.
+type Opts = CommonOptions & Record<string, any>;
+
+/** One CLI command: its syntax, help and the library calls it makes. */
+interface CommandSpec {
+  name: string;
+  args?: string;
+  summary: string;
+  traits: Trait[];
+  options?: Option[];
+  examples: string[];
+  run(args: string[], opts: Opts, out: Output): Promise<void>;
 }
 
-/** The program, built from the command tables; it holds no socket code of its own. */
+const typeOption = () => new Option('--type <type>', 'unix socket type').choices(Object.keys(UNIX_TYPES)).default('stream');
+const hostPort = (port: number) => [
+  new Option('--host <host>', 'address to listen on').default('127.0.0.1'),
+  new Option('--port <port>', 'port to listen on (0 picks a free one)').argParser(parsePort).default(port),
+];
+const halfClose = () => new Option('--half-close', 'on stdin EOF, send EOF to the peer and keep printing until it closes');
+const SERVER: Trait[] = ['server', 'timeout', 'tls-server'];
+
+const COMMANDS: CommandSpec[] = [
+  {
+    name: 'connect',
+    args: '<address>',
+    summary: 'netcat client: stdin to the peer, the peer to stdout (a datagram per stdin line on udp/unixgram)',
+    traits: ['timeout', 'tls-client'],
+    options: [halfClose(), new Option('--wait <ms>', 'datagram: keep printing replies this long after stdin EOF').argParser(parseMs).default(1000)],
+    examples: [
+      'socktool connect tcp://127.0.0.1:8000',
+      'printf "ping\\n" | socktool connect udp://127.0.0.1:9999 --wait 500',
+      'socktool connect unix:///tmp/app.sock --half-close < request.bin',
+      'socktool connect tcp://example.test:443 --tls',
+    ],
+    run: ([a], o, out) => connectCommand(addressArg(a!), o as ClientOptions, out),
+  },
+  {
+    name: 'unix-client',
+    args: '<path>',
+    summary: 'AF_UNIX client (the named form of connect): a socket file or @abstract name',
+    traits: ['timeout'],
+    options: [typeOption(), halfClose(), new Option('--wait <ms>', 'dgram: keep printing replies this long after stdin EOF').argParser(parseMs).default(1000)],
+    examples: ['socktool unix-client /tmp/app.sock', 'echo hi | socktool unix-client /tmp/dgram.sock --type dgram'],
+    run: ([path], o, out) => connectCommand(unixAddress(UNIX_TYPES[o.type as string]!, path!), o as ClientOptions, out),
+  },
+  {
+    name: 'listen',
+    args: '<address>',
+    summary: 'netcat server: prints what arrives, sends stdin to the peer',
+    traits: SERVER,
+    options: [new Option('-k, --keep-open', 'serve client after client (several at once; stdin goes to all)'), halfClose()],
+    examples: ['socktool listen tcp://127.0.0.1:8000', 'socktool listen -k unix:///tmp/log.sock', 'socktool listen udp://127.0.0.1:9999'],
+    run: ([a], o, out) => listenCommand(addressArg(a!), o as ListenCommandOptions, out),
+  },
+  {
+    name: 'serve',
+    args: '<address>',
+    summary: 'the generic server: a handler for every connection or datagram',
+    traits: SERVER,
+    options: [new Option('--handler <name>', 'what to do with what arrives').choices(HANDLERS).default('echo')],
+    examples: [
+      'socktool serve tcp://127.0.0.1:8000',
+      'socktool serve unixgram:///tmp/up.sock --handler upper',
+      'socktool serve udp://[::1]:5140 --handler print --json',
+      'socktool serve tcp://127.0.0.1:8443 --tls --cert cert.pem --key key.pem',
+    ],
+    run: ([a], o, out) => serveCommand(addressArg(a!), o as ServeCommandOptions, out),
+  },
+  {
+    name: 'udp-echo',
+    summary: 'UDP echo server: every datagram goes back to its sender',
+    traits: SERVER,
+    options: hostPort(9999),
+    examples: ['socktool udp-echo --port 9999', 'socktool udp-echo --host ::1 --port 0'],
+    run: (_, o, out) => serveCommand(inetAddress('udp', o.host as string, o.port as number), { ...o, handler: 'echo' }, out),
+  },
+  {
+    name: 'tcp-echo',
+    summary: 'TCP echo server for any number of concurrent clients',
+    traits: SERVER,
+    options: hostPort(8000),
+    examples: ['socktool tcp-echo', 'socktool tcp-echo --host 0.0.0.0 --port 8000'],
+    run: (_, o, out) => serveCommand(inetAddress('tcp', o.host as string, o.port as number), { ...o, handler: 'echo' }, out),
+  },
+  {
+    name: 'unix-server',
+    args: '<path>',
+    summary: 'AF_UNIX echo server on a socket file or an @abstract name (stream, dgram or seqpacket)',
+    traits: SERVER,
+    options: [new Option('--upper', 'reply in upper case, as the classic tutorial server does'), typeOption()],
+    examples: [
+      'socktool unix-server /tmp/app.sock',
+      'socktool unix-server /tmp/app.sock --upper',
+      'socktool unix-server /tmp/dgram.sock --type dgram',
+      'socktool unix-server @app --type seqpacket',
+    ],
+    run: ([path], o, out) => serveCommand(unixAddress(UNIX_TYPES[o.type as string]!, path!),
+      { ...o, handler: o.upper ? 'upper' : 'echo' }, out),
+  },
+  {
+    name: 'send',
+    args: '<address> <message...>',
+    summary: 'send one message (a datagram, or a connection written then half-closed); --reply prints the answer',
+    traits: ['timeout', 'tls-client'],
+    options: [new Option('--reply', 'wait for the answer and print it (exit 3 if none comes within --timeout, default 5000 ms)')],
+    examples: [
+      'socktool send udp://127.0.0.1:9999 hello --reply',
+      'socktool send unixgram:///run/app.sock reload',
+      'socktool send tcp://127.0.0.1:8000 "GET / HTTP/1.0" --reply --timeout 2000',
+    ],
+    run: ([a, ...words], o, out) => sendCommand(addressArg(a!), words, o as SendOptions, out),
+  },
+  {
+    name: 'relay',
+    args: '<listen-address> <target-address>',
+    summary: "socat's core job: each client gets its own connection (or datagram session) to the target",
+    traits: ['server', 'timeout', 'tls-server', 'tls-client'],
+    options: [new Option('--target-tls', 'speak TLS to the target (--ca, --insecure, --servername apply)')],
+    examples: [
+      'socktool relay tcp://127.0.0.1:8080 unix:///run/app.sock',
+      'socktool relay tcp6://[::1]:8000 tcp4://127.0.0.1:8000',
+      'socktool relay udp://127.0.0.1:5353 udp://127.0.0.53:53',
+      'socktool relay unixgram:///tmp/log.sock udp://127.0.0.1:514',
+      'socktool relay tcp://127.0.0.1:8443 tcp://127.0.0.1:8000 --tls --cert cert.pem --key key.pem',
+    ],
+    run: ([from, to], o, out) => relayCommand(addressArg(from!), addressArg(to!), o as RelayCommandOptions, out),
+  },
+  {
+    name: 'chat',
+    args: '<address>',
+    summary: 'a chat room: each line goes to every other client, prefixed with the sender address (ncat --chat)',
+    traits: SERVER,
+    examples: ['socktool chat tcp://127.0.0.1:7000', 'socktool chat unix:///tmp/room.sock', 'socktool chat udp://127.0.0.1:7000'],
+    run: ([a], o, out) => chatCommand(addressArg(a!), o, out),
+  },
+  {
+    name: 'http-get',
+    args: '<url>',
+    summary: 'an HTTP/1.1 GET on a raw stream socket; prints the body',
+    traits: ['timeout', 'tls-client'],
+    options: [
+      new Option('-i, --include', 'print the response head too'),
+      new Option('--unix <path>', 'connect to this unix socket instead (as curl --unix-socket)'),
+    ],
+    examples: [
+      'socktool http-get http://127.0.0.1:8000/index.html',
+      'socktool http-get https://localhost:8443/ --ca ca.pem',
+      'socktool http-get unix:///var/run/docker.sock:/version',
+      'socktool http-get http://localhost/health --unix /run/app.sock --include',
+    ],
+    run: ([url], o, out) => httpGetCommand(url!, o as HttpOptions, out),
+  },
+  {
+    name: 'scan',
+    args: '<host> <ports>',
+    summary: 'TCP connect scan (connect_ex): prints the open ports',
+    traits: ['timeout'],
+    options: [
+      new Option('--all', 'print every port with its state (open, closed, filtered, or the errno)'),
+      new Option('--concurrency <n>', 'connects in flight at once').argParser(parseCount).default(100),
+    ],
+    examples: ['socktool scan 127.0.0.1 22,80,8000-8100', 'socktool scan ::1 1-1024 --timeout 500 --all'],
+    run: ([host, ports], o, out) => scanCommand(host!, ports!, o as unknown as ScanOptions, out),
+  },
+  {
+    name: 'resolve',
+    args: '<host>',
+    summary: 'every address getaddrinfo returns for a host name, one a line',
+    traits: [],
+    options: [new Option('--family <n>', 'only IPv4 or IPv6').choices(['4', '6'])],
+    examples: ['socktool resolve localhost', 'socktool resolve localhost --family 6'],
+    run: ([host], o, out) => resolveCommand(host!, o as { family?: string }, out),
+  },
+  {
+    name: 'caps',
+    summary: "what this machine supports (networks, abstract names, seqpacket, credentials, fd passing, IPv6), probed",
+    traits: [],
+    examples: ['socktool caps', 'socktool caps --json'],
+    run: (_, __, out) => capsCommand(out),
+  },
+];
+
+/** The program, built from the command table; it holds no socket code of its own. */
 export function buildProgram(): Command {
   const program = new Command('socktool')
     .description('BSD sockets from the shell: TCP, UDP and Unix sockets behind one address grammar')
     .version(version)
     .exitOverride()
     .configureOutput({ outputError: (text, write) => write(`socktool: ${text.replace(/^error: /, '')}`) })
-    .addHelpText('after', `\nExamples:\n  ${SERVERS.flatMap((s) => s.examples).join('\n  ')}\n\n${EXIT_HELP}\n`);
+    .addHelpText('after', `
+Addresses: tcp://127.0.0.1:8000  tcp://[::1]:8000  tcp6://host:80  udp://:9999  unix:///tmp/app.sock
+           unixgram:///tmp/g.sock  unixpacket:@name  unix:@abstract  (unix: paths may be relative: unix:app.sock)
 
-  for (const s of SERVERS) {
-    const cmd = program.command(s.args ? `${s.name} ${s.args}` : s.name).description(s.summary);
-    if (s.port !== undefined) {
-      cmd.option('--host <host>', 'address to listen on', '127.0.0.1')
-        .option('--port <port>', 'port to listen on (0 picks a free one)', parsePort, s.port);
-    }
-    if (s.upperOption) cmd.option('--upper', 'reply in upper case, as the classic tutorial server does');
-    if (s.typeOption) {
-      cmd.addOption(new Option('--type <type>', 'socket type').choices(Object.keys(UNIX_TYPES)).default('stream'));
-    }
-    cmd.addHelpText('after', `\nExamples:\n  ${s.examples.join('\n  ')}\n\n${EXIT_HELP}\n`);
+Examples:
+  ${COMMANDS.map((c) => c.examples[0]).join('\n  ')}
+
+${EXIT_HELP}
+`);
+
+  for (const spec of COMMANDS) {
+    const cmd = program.command(spec.args ? `${spec.name} ${spec.args}` : spec.name).description(spec.summary);
+    for (const option of spec.options ?? []) cmd.addOption(option);
+    addTraits(cmd, spec.traits);
+    cmd.addHelpText('after', `\nExamples:\n  ${spec.examples.join('\n  ')}\n\n${EXIT_HELP}\n`);
     cmd.action(async (...params: unknown[]) => {
-      const opts = cmd.opts<ServerOptions>();
-      const args = params.slice(0, cmd.registeredArguments.length) as string[];
-      await runServer(s.address(args, opts), handlerFor(opts));
+      const opts = cmd.opts<Opts>();
+      const args = params.slice(0, cmd.registeredArguments.length).flat() as string[];
+      const out = new Output(opts);
+      try {
+        await spec.run(args, opts, out);
+      } catch (err) {
+        if (err instanceof NetError || err instanceof CliError) out.error(err instanceof NetError ? err.code : 'usage', err.message);
+        throw err;
+      }
     });
   }
   return program;
@@ -42,6 +238,8 @@ export function buildProgram(): Command {
 
 /** Runs the CLI: every failure ends as one line on stderr and a documented exit code, never a stack trace. */
 export async function main(argv: string[]): Promise<void> {
+  // A reader that went away (`socktool … | head`) ends the command quietly, as it would any Unix tool.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => process.exit(err.code === 'EPIPE' ? Exit.OK : Exit.FAILURE));
   try {
     await buildProgram().parseAsync(argv);
     process.exit(Exit.OK);
@@ -50,9 +248,12 @@ export async function main(argv: string[]): Promise<void> {
       // Commander has printed its one line (or the help / version, which are successes).
       process.exit(err.exitCode === 0 ? Exit.OK : Exit.USAGE);
     }
-    const text = err instanceof NetError ? err.message : `internal error: ${(err as Error)?.message ?? String(err)}`;
+    const known = err instanceof NetError || err instanceof CliError;
+    const text = known ? (err as Error).message : `internal error: ${(err as Error)?.message ?? String(err)}`;
     process.stderr.write(`socktool: ${text}\n`);
-    if (!(err instanceof NetError) && process.env.SOCKTOOL_DEBUG) process.stderr.write(`${(err as Error)?.stack}\n`);
+    if (!known && process.env.SOCKTOOL_DEBUG) process.stderr.write(`${(err as Error)?.stack}\n`);
     process.exit(exitCodeFor(err));
   }
 }
+
+

@@ -1,79 +1,221 @@
 import {
-  echo, formatAddress, inetAddress, serve, unixAddress, upper, type Address, type Handler, type UnixNetwork,
+  bind, Codes, echo, isStreamNetwork, listen, NetError, serve, upper, type Address, type Conn, type Data,
+  type DatagramSocket, type Exchange, type Handler, type Server, type UnixNetwork,
 } from '../index.js';
+import { Idle, tlsOptions, untilSignal, type CommonOptions } from './common.js';
+import { addrText, writeOut, type Output } from './output.js';
 
 /** `--type` of the unix commands: the socket type's name, and the network that carries it. */
 export const UNIX_TYPES: Record<string, UnixNetwork> = { stream: 'unix', dgram: 'unixgram', seqpacket: 'unixpacket' };
 
-export interface ServerOptions {
-  host: string;
-  port: number;
-  upper?: boolean;
-  type: string;
+export interface ServeCommandOptions extends CommonOptions {
+  handler: HandlerName;
 }
 
-/** The named server commands; each is `serve(address, handler)` with defaults. */
-export interface ServerCommand {
-  name: string;
-  summary: string;
-  /** Positional arguments in commander syntax. */
-  args?: string;
-  /** Default port for `--host`/`--port` commands; absent for path commands. */
-  port?: number;
-  upperOption?: boolean;
-  /** Takes `--type stream|dgram|seqpacket` (unix socket types). */
-  typeOption?: boolean;
-  examples: string[];
-  address(args: string[], opts: ServerOptions): Address;
-}
+export type HandlerName = 'echo' | 'upper' | 'print' | 'discard';
 
-export const SERVERS: ServerCommand[] = [
-  {
-    name: 'udp-echo',
-    summary: 'UDP echo server: every datagram goes back to its sender',
-    port: 9999,
-    examples: ['socktool udp-echo --port 9999', 'socktool udp-echo --host ::1 --port 0'],
-    address: (_, o) => inetAddress('udp', o.host, o.port),
-  },
-  {
-    name: 'tcp-echo',
-    summary: 'TCP echo server for any number of concurrent clients',
-    port: 8000,
-    examples: ['socktool tcp-echo', 'socktool tcp-echo --host 0.0.0.0 --port 8000'],
-    address: (_, o) => inetAddress('tcp', o.host, o.port),
-  },
-  {
-    name: 'unix-server',
-    summary: 'AF_UNIX echo server on a socket file or an @abstract name (stream, dgram or seqpacket)',
-    args: '<path>',
-    upperOption: true,
-    typeOption: true,
-    examples: [
-      'socktool unix-server /tmp/app.sock',
-      'socktool unix-server /tmp/app.sock --upper',
-      'socktool unix-server /tmp/dgram.sock --type dgram',
-      'socktool unix-server @app --type seqpacket',
-    ],
-    address: ([path], o) => unixAddress(UNIX_TYPES[o.type]!, path!),
-  },
-];
+/** The handlers `serve --handler` offers; print writes what arrives to stdout (its JSON events carry it). */
+function handlerNamed(name: HandlerName, out: Output): Handler {
+  switch (name) {
+    case 'echo': return echo;
+    case 'upper': return upper;
+    case 'print': return async (ex) => {
+      for await (const chunk of ex) if (!out.json) await writeOut(chunk);
+    };
+    case 'discard': return async (ex) => {
+      for await (const _ of ex);
+    };
+  }
+}
+export const HANDLERS: HandlerName[] = ['echo', 'upper', 'print', 'discard'];
 
 /**
- * Serves until SIGINT/SIGTERM, then closes (connections cut, the socket file removed) and resolves.
- * The first stdout line is `listening on <address>`, for scripts to parse.
+ * An exchange seen through the CLI's eyes: each chunk and reply dumped (-v) and reported (--json), and a stream
+ * idle past --timeout ended (the connection is cut, as if the peer had gone).
  */
-export async function runServer(addr: Address, handler: Handler): Promise<void> {
-  const server = await serve(addr, handler, { onError: (err) => process.stderr.write(`socktool: ${err.message}\n`) });
-  process.stdout.write(`listening on ${formatAddress(server.addr)}\n`);
-  await new Promise<void>((resolve) => {
-    const stop = () => {
-      // A second signal while closing means "now".
-      process.on('SIGINT', () => process.exit(130)).on('SIGTERM', () => process.exit(143));
-      resolve();
-    };
-    process.once('SIGINT', stop).once('SIGTERM', stop);
-  });
-  await server.close({ signal: AbortSignal.abort() });
+export class Watched implements Exchange {
+  constructor(private ex: Exchange, private out: Output, private idle: number | undefined) {}
+
+  get network() {
+    return this.ex.network;
+  }
+
+  get kind() {
+    return this.ex.kind;
+  }
+
+  get localAddr() {
+    return this.ex.localAddr;
+  }
+
+  get remoteAddr() {
+    return this.ex.remoteAddr;
+  }
+
+  send(data: Data): Promise<void> {
+    this.out.dump('>', this.ex.remoteAddr, typeof data === 'string' ? Buffer.from(data) : data);
+    return this.ex.send(data);
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Buffer> {
+    const kind = this.ex.kind === 'stream' ? 'data' : 'datagram';
+    if (this.ex.kind === 'datagram') {
+      for await (const d of this.ex) {
+        await this.out.received(kind, this.ex.remoteAddr, d, false);
+        yield d;
+      }
+      return;
+    }
+    const conn = this.ex as Conn;
+    const idle = new Idle(this.idle);
+    try {
+      for (;;) {
+        const chunk = await conn.read({ signal: idle.signal });
+        if (chunk === null) return;
+        idle.touch();
+        await this.out.received(kind, conn.remoteAddr, chunk, false);
+        yield chunk;
+      }
+    } catch (err) {
+      if (!(err instanceof NetError && err.code === Codes.TIMEOUT)) throw err;
+      this.out.event('timeout', { peer: addrText(conn.remoteAddr) }, `${addrText(conn.remoteAddr)} idle, closed`);
+      conn.stream.destroy();
+    } finally {
+      idle.stop();
+    }
+  }
 }
 
-export const handlerFor = (opts: { upper?: boolean }): Handler => (opts.upper ? upper : echo);
+/** Wraps a handler with the CLI's events, dump and idle timeout; only when asked for, so the plain path stays the library's. */
+function instrument(handler: Handler, o: CommonOptions, out: Output): Handler {
+  if (!out.json && !out.verbose && o.timeout === undefined) return handler;
+  return async (ex) => {
+    if (ex.kind === 'stream') out.event('accepted', { peer: addrText(ex.remoteAddr) }, `accepted ${addrText(ex.remoteAddr)}`);
+    try {
+      await handler(new Watched(ex, out, o.timeout));
+    } finally {
+      if (ex.kind === 'stream') out.event('closed', { peer: addrText(ex.remoteAddr) }, `${addrText(ex.remoteAddr)} closed`);
+    }
+  };
+}
+
+/** Replies to a datagram peer that has gone (ECONNREFUSED, ENOENT) are expected churn: shown only with -v. */
+const GONE_PEER = new Set(['ECONNREFUSED', 'ENOENT', Codes.UNNAMED_PEER]);
+
+/** How servers report a client's or handler's failure: one line on stderr (and an event); the server goes on. */
+export function reporter(out: Output) {
+  return (err: Error, ex: Exchange | null): void => {
+    const code = err instanceof NetError ? err.code : 'EIO';
+    if (ex?.kind === 'datagram' && GONE_PEER.has(code) && !out.verbose) return;
+    out.error(code, err.message);
+    process.stderr.write(`socktool: ${err.message}\n`);
+  };
+}
+
+/** Prints the listening line, serves until SIGINT/SIGTERM, then closes (cutting connections, removing the socket file). */
+export async function runUntilSignal(server: Server, out: Output): Promise<void> {
+  out.listening(server.addr);
+  await untilSignal();
+  await server.close({ signal: AbortSignal.abort() });
+  out.event('closed', { address: addrText(server.addr) });
+}
+
+/** `serve` and its named forms. */
+export async function serveCommand(addr: Address, o: ServeCommandOptions, out: Output): Promise<void> {
+  const handler = instrument(handlerNamed(o.handler, out), o, out);
+  const server = await serve(addr, handler, { maxConns: o.maxClients, tls: tlsOptions(o), onError: reporter(out) });
+  await runUntilSignal(server, out);
+}
+
+export interface ListenCommandOptions extends CommonOptions {
+  keepOpen?: boolean;
+  halfClose?: boolean;
+}
+
+/** `listen` on a stream network: clients' bytes to stdout, stdin to every client connected. */
+async function listenStream(addr: Address, o: ListenCommandOptions, out: Output): Promise<void> {
+  const clients = new Set<Conn>();
+  let stdin: Promise<void> | undefined;
+  const fromStdin = async () => {
+    for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
+      // Each client takes it at its own pace; a slow one holds stdin back rather than buffering without bound.
+      await Promise.all([...clients].map((c) => {
+        out.dump('>', c.remoteAddr, chunk);
+        return c.write(chunk).catch(() => {});
+      }));
+    }
+    if (o.halfClose) await Promise.all([...clients].map((c) => c.end().catch(() => {})));
+  };
+  const session = async (conn: Conn) => {
+    out.event('accepted', { peer: addrText(conn.remoteAddr) }, `accepted ${addrText(conn.remoteAddr)}`);
+    clients.add(conn);
+    stdin ??= fromStdin();
+    const idle = new Idle(o.timeout);
+    try {
+      for (let c = await conn.read({ signal: idle.signal }); c !== null; c = await conn.read({ signal: idle.signal })) {
+        idle.touch();
+        await out.received('data', conn.remoteAddr, c);
+      }
+    } finally {
+      idle.stop();
+      clients.delete(conn);
+      out.event('closed', { peer: addrText(conn.remoteAddr) }, `${addrText(conn.remoteAddr)} closed`);
+    }
+  };
+  if (o.keepOpen) {
+    const server = await serve(addr, (ex) => session(ex as Conn),
+      { maxConns: o.maxClients, tls: tlsOptions(o), onError: reporter(out) });
+    return runUntilSignal(server, out);
+  }
+  // netcat: one client, then the listening socket is closed; the command ends with that client.
+  const listener = await listen(addr, { tls: tlsOptions(o) });
+  out.listening(listener.addr);
+  const stopped = untilSignal();
+  const conn = await Promise.race([listener.accept(), stopped.then(() => null)]);
+  await listener.close();
+  if (!conn) return;
+  try {
+    await Promise.race([session(conn), stopped]);
+  } finally {
+    conn.stream.destroy();
+  }
+}
+
+/** `listen` on a datagram network: every datagram printed, stdin lines to the latest sender. */
+async function listenDatagram(addr: Address, o: ListenCommandOptions, out: Output): Promise<void> {
+  const sock: DatagramSocket = await bind(addr);
+  out.listening(sock.localAddr);
+  let peer: Address | null = null;
+  const received = (async () => {
+    const idle = new Idle(o.timeout);
+    for (;;) {
+      const d = await sock.recvFrom({ signal: idle.signal });
+      idle.touch();
+      if (peer === null && d.from !== null) {
+        out.event('accepted', { peer: addrText(d.from) }, `first datagram from ${addrText(d.from)}`);
+        // netcat -u -l: without -k, the first sender is the only peer from then on.
+        if (!o.keepOpen) await sock.connect(d.from);
+      }
+      if (d.from) peer = d.from;
+      await out.received('datagram', d.from, d.data);
+    }
+  })();
+  const sent = (async () => {
+    for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
+      if (peer === null) continue;
+      out.dump('>', peer, chunk);
+      await sock.sendTo(chunk, peer).catch((err: Error) => reporter(out)(err, null));
+    }
+    await new Promise(() => {});
+  })();
+  try {
+    await Promise.race([received, sent, untilSignal()]);
+  } finally {
+    await sock.close();
+  }
+}
+
+export async function listenCommand(addr: Address, o: ListenCommandOptions, out: Output): Promise<void> {
+  if (isStreamNetwork(addr.network)) await listenStream(addr, o, out);
+  else await listenDatagram(addr, o, out);
+}

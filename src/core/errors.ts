@@ -8,7 +8,8 @@ import type { Address, Network } from './address.js';
  * if (err.op === 'dial') console.error('could not connect')
  */
 export type Op =
-  | 'parse' | 'dial' | 'listen' | 'bind' | 'accept' | 'read' | 'write' | 'send' | 'recv' | 'close' | 'option';
+  | 'parse' | 'dial' | 'listen' | 'bind' | 'accept' | 'read' | 'write' | 'send' | 'recv' | 'close' | 'option'
+  | 'lookup';
 
 /**
  * socktool's own error codes; every other code is an errno name (`ECONNREFUSED`, `EADDRINUSE`, …).
@@ -102,7 +103,7 @@ export class NetError extends Error {
 
   private static format(f: NetErrorFields): string {
     let where = f.op as string;
-    if (f.op === 'parse') where += ` ${JSON.stringify(f.input ?? '')}`;
+    if (f.op === 'parse' || f.op === 'lookup') where += ` ${JSON.stringify(f.input ?? '')}`;
     else {
       if (f.network) where += ` ${f.network}`;
       const from = addrText(f.source);

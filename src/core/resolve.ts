@@ -2,6 +2,7 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { pinnedFamily, type InetAddress } from './address.js';
+import { NetError, wrap } from './errors.js';
 
 export interface Resolved {
   host: string;
@@ -32,4 +33,21 @@ export async function resolveInet(a: InetAddress, purpose: 'bind' | 'connect'): 
   if (literal === 4 || literal === 6) return { host: a.host, family: literal };
   const found = await lookup(a.host, { family: pin });
   return { host: found.address, family: found.family === 6 ? 6 : 4 };
+}
+
+/**
+ * Every address the system resolver (getaddrinfo) gives for `host`, in its order; `family` keeps one family.
+ *
+ * @example
+ * await lookupHost('localhost')  // [{ host: '::1', family: 6 }, { host: '127.0.0.1', family: 4 }]
+ */
+export async function lookupHost(host: string, options: { family?: 0 | 4 | 6 } = {}): Promise<Resolved[]> {
+  try {
+    const found = await lookup(host, { all: true, family: options.family ?? 0 });
+    return found.map((f) => ({ host: f.address, family: f.family === 6 ? 6 : 4 }));
+  } catch (err) {
+    const e = wrap('lookup', undefined, undefined, err);
+    const detail = e.code === 'ENOTFOUND' || e.code === 'ENODATA' ? 'no such host' : undefined;
+    throw new NetError({ op: 'lookup', code: e.code, input: host, cause: err, ...(detail && { detail }) });
+  }
 }

@@ -20,7 +20,8 @@ export class StreamServer implements Server {
   private loop: Promise<void>;
   private closing: Promise<void> | undefined;
 
-  constructor(private listener: Listener, private handler: Handler, private onError: ErrorReporter) {
+  constructor(private listener: Listener, private handler: Handler, private onError: ErrorReporter,
+    private maxConns = Infinity) {
     this.loop = this.acceptLoop();
   }
 
@@ -42,6 +43,13 @@ export class StreamServer implements Server {
         // A failed accept (EMFILE …) loses one connection, not the server; yield so it cannot spin.
         this.onError(asError(err), null);
         await new Promise((resolve) => setTimeout(resolve, 10));
+        continue;
+      }
+      if (this.live.size >= this.maxConns) {
+        // Refused, not queued: the client sees its connection closed at once.
+        conn.stream.destroy();
+        this.onError(new NetError({ op: 'accept', network: conn.network, addr: conn.remoteAddr, code: 'ECONNREFUSED',
+          detail: `refused: ${this.maxConns} clients already connected` }), null);
         continue;
       }
       this.live.set(conn, this.exchange(conn));

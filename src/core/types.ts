@@ -222,6 +222,25 @@ export interface Server {
 }
 
 /**
+ * TLS for a stream network (tcp, unix, unixpacket). PEM text or bytes, as Node's `tls` takes them.
+ *
+ * @example
+ * await dial('tcp://example.test:443', { tls: { servername: 'example.test' } })
+ * await listen('tcp://127.0.0.1:8443', { tls: { cert: readFileSync('cert.pem'), key: readFileSync('key.pem') } })
+ */
+export interface TlsOptions {
+  /** Certificate authorities to trust (client) or to verify client certificates with (server). */
+  ca?: string | Buffer;
+  /** This side's certificate: required for a server, a client certificate for a client. */
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  /** The name to verify (and send as SNI); default the address's host when it is a name. */
+  servername?: string;
+  /** Client: do not verify the server's certificate. */
+  insecure?: boolean;
+}
+
+/**
  * @example
  * await listen('tcp://[::]:8000', { ipv6Only: true, backlog: 511 })
  */
@@ -232,6 +251,8 @@ export interface ListenOptions {
   backlog?: number;
   /** Accepted connections that may wait for `accept()`; more are refused (closed at once). Default 128. */
   queue?: number;
+  /** Speak TLS on every accepted connection (stream networks; `cert` and `key` required). */
+  tls?: TlsOptions;
 }
 
 /**
@@ -261,6 +282,8 @@ export interface ServeOptions extends ListenOptions, BindOptions {
    * accept); default: one line on stderr. The server keeps serving either way.
    */
   onError?: (error: Error, exchange: Exchange | null) => void;
+  /** Stream networks: connections served at once; a new one over it is refused (closed at once). Default: no limit. */
+  maxConns?: number;
 }
 
 /**
@@ -269,7 +292,10 @@ export interface ServeOptions extends ListenOptions, BindOptions {
  * @example
  * await dial('tcp://[::1]:8000', { signal: AbortSignal.timeout(2000) })
  */
-export type DialOptions = WaitOptions;
+export interface DialOptions extends WaitOptions {
+  /** Speak TLS over the connection; the signal covers the handshake too. */
+  tls?: TlsOptions;
+}
 
 /** What a stream adapter (tcp, unix) gives the dispatch table. Errors come out as NetErrors. */
 export interface StreamAdapter {

@@ -1,0 +1,127 @@
+import { readFileSync } from 'node:fs';
+import { InvalidArgumentError, type Command } from 'commander';
+import { parseAddress, type Address, type TlsOptions } from '../index.js';
+import { UsageError } from './exit.js';
+import type { OutputOptions } from './output.js';
+
+/** The options a command may take, by trait; each command declares which traits it has. */
+export interface CommonOptions extends OutputOptions {
+  timeout?: number;
+  maxClients: number;
+  tls?: boolean;
+  cert?: string;
+  key?: string;
+  ca?: string;
+  insecure?: boolean;
+  servername?: string;
+}
+
+export type Trait = 'timeout' | 'server' | 'tls-client' | 'tls-server';
+
+function integer(what: string, min: number, max: number) {
+  return (value: string): number => {
+    if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
+      throw new InvalidArgumentError(`expected ${what} ${min}-${max}.`);
+    }
+    return Number(value);
+  };
+}
+
+export const parseMs = integer('milliseconds', 1, 2 ** 31 - 1);
+export const parseCount = integer('a count', 1, 1_000_000);
+export const parsePort = integer('a port number', 0, 65535);
+
+/** Adds the options of each trait, with the same names and meaning on every command. */
+export function addTraits(cmd: Command, traits: readonly Trait[]): void {
+  cmd.option('--json', 'newline-delimited JSON events on stdout, each with a timestamp')
+    .option('-v, --verbose', 'hex + text dump of all traffic (and notices) on stderr');
+  if (traits.includes('timeout')) cmd.option('--timeout <ms>', 'give up on a connect, or on a connection idle this long', parseMs);
+  if (traits.includes('server')) {
+    cmd.option('--max-clients <n>', 'clients served at once; more are refused', parseCount, 1024);
+  }
+  const client = traits.includes('tls-client');
+  const server = traits.includes('tls-server');
+  if (client || server) {
+    cmd.option('--tls', 'speak TLS (stream addresses)');
+    cmd.option('--ca <file>', client ? 'PEM certificate authorities to trust' : 'PEM CAs to verify client certificates with');
+    cmd.option('--cert <file>', server ? 'PEM certificate (required for a TLS server)' : 'PEM client certificate');
+    cmd.option('--key <file>', 'PEM private key of --cert');
+  }
+  if (client) {
+    cmd.option('--insecure', 'do not verify the server certificate');
+    cmd.option('--servername <name>', 'name to verify and send as SNI (default: the host)');
+  }
+}
+
+const readPem = (flag: string, file: string | undefined): Buffer | undefined => {
+  if (file === undefined) return undefined;
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new UsageError(`cannot read ${flag} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+};
+
+/** The TLS options the flags ask for, or undefined without --tls. */
+export function tlsOptions(o: CommonOptions, enabled = o.tls): TlsOptions | undefined {
+  if (!enabled) return undefined;
+  const t: TlsOptions = {};
+  const ca = readPem('--ca', o.ca);
+  const cert = readPem('--cert', o.cert);
+  const key = readPem('--key', o.key);
+  if (ca) t.ca = ca;
+  if (cert) t.cert = cert;
+  if (key) t.key = key;
+  if (o.insecure) t.insecure = true;
+  if (o.servername) t.servername = o.servername;
+  return t;
+}
+
+/** Parses a command's address argument (a bad one is a usage error, exit 2, naming the bad part). */
+export const addressArg = (text: string): Address => parseAddress(text);
+
+/** Resolves on the first SIGINT/SIGTERM; a second one while closing exits at once. */
+export function untilSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const stop = () => {
+      process.on('SIGINT', () => process.exit(130)).on('SIGTERM', () => process.exit(143));
+      resolve();
+    };
+    process.once('SIGINT', stop).once('SIGTERM', stop);
+  });
+}
+
+/**
+ * An idle timer: `signal` aborts with a TimeoutError once nothing has `touch()`ed it for `ms`. One timer per
+ * period, re-armed for the remainder, rather than one per chunk.
+ */
+export class Idle {
+  private controller = new AbortController();
+  private last = Date.now();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private ms: number | undefined) {
+    if (ms !== undefined) this.arm(ms);
+  }
+
+  get signal(): AbortSignal | undefined {
+    return this.ms === undefined ? undefined : this.controller.signal;
+  }
+
+  touch(): void {
+    this.last = Date.now();
+  }
+
+  private arm(after: number): void {
+    this.timer = setTimeout(() => {
+      const left = this.last + this.ms! - Date.now();
+      if (left > 0) this.arm(left);
+      else this.controller.abort(new DOMException(`idle for ${this.ms} ms`, 'TimeoutError'));
+    }, after);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+  }
+}

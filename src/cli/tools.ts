@@ -1,0 +1,162 @@
+import { closeSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isIP } from 'node:net';
+import {
+  bind, dial, inetAddress, listen, lookupHost, NetError, type Address, type Conn,
+} from '../index.js';
+import { UsageError } from './exit.js';
+import { writeOut, type Output } from './output.js';
+
+/** `22,80,8000-8100` → the ports in order; more than 65535 entries is refused before any connect. */
+export function parsePorts(spec: string): number[] {
+  const ports: number[] = [];
+  for (const part of spec.split(',')) {
+    const m = /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(part.trim());
+    if (!m) throw new UsageError(`bad port list ${JSON.stringify(spec)}: ${JSON.stringify(part)} is not a port or a range a-b`);
+    const lo = Number(m[1]);
+    const hi = m[2] === undefined ? lo : Number(m[2]);
+    if (lo < 1 || hi > 65535 || lo > hi) throw new UsageError(`bad port range ${JSON.stringify(part)}: ports are 1-65535, low to high`);
+    if (ports.length + (hi - lo + 1) > 65535) throw new UsageError(`too many ports in ${JSON.stringify(spec)}: at most 65535`);
+    for (let p = lo; p <= hi; p++) ports.push(p);
+  }
+  return ports;
+}
+
+export interface ScanOptions {
+  all?: boolean;
+  concurrency: number;
+  timeout?: number;
+}
+
+type PortState = 'open' | 'closed' | 'filtered' | string;
+
+/** Python's connect_ex on top of dial: 'open', 'closed' (refused), 'filtered' (no answer in time), or the errno name. */
+async function probePort(addr: Address, timeout: number): Promise<PortState> {
+  try {
+    const conn = await dial(addr, { signal: AbortSignal.timeout(timeout) });
+    conn.stream.destroy();
+    return 'open';
+  } catch (err) {
+    const code = err instanceof NetError ? err.code : 'EIO';
+    return code === 'ECONNREFUSED' ? 'closed' : code === 'ETIMEDOUT' ? 'filtered' : code;
+  }
+}
+
+/** `scan`: a TCP connect scan with at most `concurrency` connects in flight. */
+export async function scanCommand(host: string, spec: string, o: ScanOptions, out: Output): Promise<void> {
+  const ports = parsePorts(spec);
+  // One lookup for the whole scan: a bad name fails once, and every port is tried on the same address.
+  const ip = isIP(host) ? host : (await lookupHost(host))[0]!.host;
+  const network = isIP(ip) === 6 ? 'tcp6' : 'tcp4';
+  const states = new Map<number, PortState>();
+  let next = 0;
+  const worker = async () => {
+    while (next < ports.length) {
+      const port = ports[next++]!;
+      const state = await probePort(inetAddress(network, ip, port), o.timeout ?? 1000);
+      states.set(port, state);
+      if (o.all || state === 'open') out.event('port', { host: ip, port, state });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(o.concurrency, ports.length) }, worker));
+  if (out.json) return;
+  for (const port of [...states.keys()].sort((a, b) => a - b)) {
+    const state = states.get(port)!;
+    if (o.all || state === 'open') await writeOut(`${port}/tcp ${state}\n`);
+  }
+}
+
+/** `resolve`: every address getaddrinfo gives, one a line. */
+export async function resolveCommand(host: string, o: { family?: string }, out: Output): Promise<void> {
+  const family = o.family === undefined ? 0 : (Number(o.family) as 4 | 6);
+  for (const a of await lookupHost(host, { family })) {
+    out.event('address', { host, address: a.host, family: a.family });
+    if (!out.json) await writeOut(`${a.host}\n`);
+  }
+}
+
+type Probe = (dir: string) => Promise<unknown>;
+
+/** Listens on `addr`, dials it, and hands the pair to `check`; everything is closed afterwards. */
+async function streamPair(addr: string, check: (client: Conn, server: Conn) => Promise<unknown> = async () => {}) {
+  const l = await listen(addr);
+  try {
+    const client = await dial(l.addr, { signal: AbortSignal.timeout(2000) });
+    const server = await l.accept({ signal: AbortSignal.timeout(2000) });
+    try {
+      // The check first: descriptors on a unix stream are received before its first read.
+      await check(client, server);
+      await client.write('x');
+      if ((await server.read({ signal: AbortSignal.timeout(2000) }))?.toString() !== 'x') throw new Error('no data');
+    } finally {
+      client.stream.destroy();
+      server.stream.destroy();
+    }
+  } finally {
+    await l.close();
+  }
+}
+
+/** Binds `addr` and sends itself a datagram. */
+async function datagramSelf(addr: string) {
+  const sock = await bind(addr);
+  try {
+    await sock.sendTo('x', sock.localAddr);
+    await sock.recvFrom({ signal: AbortSignal.timeout(2000) });
+  } finally {
+    await sock.close();
+  }
+}
+
+const abstract = (net: string) => `${net}:@socktool-caps-${process.pid}-${Math.random().toString(36).slice(2)}`;
+
+/** Each capability and the real probe that shows it. */
+const PROBES: [kind: 'network' | 'feature', name: string, probe: Probe][] = [
+  ['network', 'tcp4', () => streamPair('tcp4://127.0.0.1:0')],
+  ['network', 'tcp6', () => streamPair('tcp6://[::1]:0')],
+  ['network', 'udp4', () => datagramSelf('udp4://127.0.0.1:0')],
+  ['network', 'udp6', () => datagramSelf('udp6://[::1]:0')],
+  ['network', 'unix', (dir) => streamPair(`unix://${join(dir, 's')}`)],
+  ['network', 'unixgram', (dir) => datagramSelf(`unixgram://${join(dir, 'g')}`)],
+  ['network', 'unixpacket', (dir) => streamPair(`unixpacket://${join(dir, 'p')}`)],
+  ['feature', 'ipv6', () => datagramSelf('udp6://[::1]:0')],
+  ['feature', 'abstract-names', () => streamPair(abstract('unix'))],
+  ['feature', 'seqpacket', () => streamPair(abstract('unixpacket'))],
+  ['feature', 'peer-credentials', (dir) => streamPair(`unix://${join(dir, 'c')}`, async (_, server) => {
+    if ((await server.peerCredentials()).pid !== process.pid) throw new Error('wrong pid');
+  })],
+  ['feature', 'fd-passing', (dir) => streamPair(`unix://${join(dir, 'f')}`, async (client, server) => {
+    await client.sendFds('y', [client.fd]);
+    const got = await server.recvFds({ signal: AbortSignal.timeout(2000) });
+    for (const fd of got?.fds ?? []) closeSync(fd);
+    if (got?.fds.length !== 1) throw new Error('no descriptor arrived');
+  })],
+];
+
+/** `caps`: what this machine supports, each from a real probe. */
+export async function capsCommand(out: Output): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'stc-'));
+  try {
+    const results = await Promise.all(PROBES.map(async ([kind, name, probe]) => {
+      try {
+        await probe(dir);
+        return { kind, name, supported: true };
+      } catch (err) {
+        return { kind, name, supported: false, reason: err instanceof NetError ? err.code : (err as Error).message };
+      }
+    }));
+    if (out.json) {
+      const pick = (kind: string) => Object.fromEntries(results.filter((r) => r.kind === kind).map((r) => [r.name, r.supported]));
+      const reasons = Object.fromEntries(results.filter((r) => !r.supported).map((r) => [r.name, r.reason]));
+      out.event('caps', { networks: pick('network'), features: pick('feature'), reasons });
+      return;
+    }
+    for (const r of results) {
+      await writeOut(`${r.kind.padEnd(8)} ${r.name.padEnd(17)} ${r.supported ? 'yes' : `no (${r.reason})`}\n`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+

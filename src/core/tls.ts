@@ -1,0 +1,110 @@
+import { isIP } from 'node:net';
+import * as tls from 'node:tls';
+import { Codes, NetError, wrap } from './errors.js';
+import { StreamConn } from './stream.js';
+import type { Conn, Listener, OptionName, OptionValue, TlsOptions, WaitOptions } from './types.js';
+
+/** TLS over a connected stream (any stream network): the handshake is done when this resolves. */
+export async function tlsClient(conn: Conn, options: TlsOptions, wait: WaitOptions = {}): Promise<Conn> {
+  const a = conn.remoteAddr;
+  const host = 'host' in a ? a.host : undefined;
+  const servername = options.servername ?? (host && isIP(host) === 0 ? host : undefined);
+  const socket = tls.connect({
+    socket: conn.stream,
+    ca: options.ca,
+    cert: options.cert,
+    key: options.key,
+    // An IP literal is checked against the certificate's IP SANs; a name also goes out as SNI.
+    servername,
+    host: servername ?? host,
+    rejectUnauthorized: !options.insecure,
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const signal = wait.signal;
+      const onAbort = () => reject(signal!.reason);
+      const settle = (err?: Error) => {
+        signal?.removeEventListener('abort', onAbort);
+        socket.off('secureConnect', settle).off('error', settle);
+        if (err) reject(err);
+        else resolve();
+      };
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      socket.once('secureConnect', settle).once('error', settle);
+    });
+  } catch (err) {
+    socket.destroy();
+    conn.stream.destroy();
+    throw wrap('dial', conn.network, a, err, conn.localAddr);
+  }
+  return new StreamConn(socket, conn.network, conn.localAddr, a, { control: conn });
+}
+
+/** A secure context for a TLS server; a certificate and its key are required. */
+export function tlsServerContext(options: TlsOptions, network: Conn['network']): tls.SecureContext {
+  if (!options.cert || !options.key) {
+    throw new NetError({ op: 'listen', network, code: 'EINVAL', detail: 'a TLS server needs a certificate and a key' });
+  }
+  try {
+    return tls.createSecureContext({ cert: options.cert, key: options.key, ca: options.ca });
+  } catch (err) {
+    throw new NetError({ op: 'listen', network, code: 'EINVAL', cause: err,
+      detail: `bad TLS certificate or key: ${(err as Error).message}` });
+  }
+}
+
+/**
+ * A listener whose connections speak TLS. Each handshake runs on the accepted connection itself (a failed one
+ * fails that connection's reads), so one slow or bad client never holds up accept().
+ */
+export class TlsListener implements Listener {
+  constructor(private inner: Listener, private context: tls.SecureContext, private verifyClients: boolean) {}
+
+  get network() {
+    return this.inner.network;
+  }
+
+  get addr() {
+    return this.inner.addr;
+  }
+
+  get fd(): number {
+    return this.inner.fd;
+  }
+
+  private secure(conn: Conn): Conn {
+    const socket = new tls.TLSSocket(conn.stream, {
+      isServer: true,
+      secureContext: this.context,
+      requestCert: this.verifyClients,
+      rejectUnauthorized: this.verifyClients,
+    });
+    return new StreamConn(socket, conn.network, conn.localAddr, conn.remoteAddr, { control: conn });
+  }
+
+  async accept(options?: WaitOptions): Promise<Conn> {
+    return this.secure(await this.inner.accept(options));
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Conn> {
+    for await (const conn of this.inner) yield this.secure(conn);
+  }
+
+  getOption(name: OptionName): Promise<OptionValue> {
+    return this.inner.getOption(name);
+  }
+
+  setOption(name: OptionName, value: OptionValue): Promise<void> {
+    return this.inner.setOption(name, value);
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
+/** A TLS option on a datagram network: refused, with the reason. */
+export function noTls(op: 'bind' | 'dial' | 'listen', network: Conn['network']): NetError {
+  return new NetError({ op, network, code: Codes.WRONG_SHAPE, detail: `TLS runs over stream networks, not ${network}` });
+}

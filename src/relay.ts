@@ -1,0 +1,240 @@
+import { isStreamNetwork, toAddress, type Address } from './core/address.js';
+import { Codes, NetError } from './core/errors.js';
+import { Inbox } from './core/inbox.js';
+import { reportToStderr } from './core/serve.js';
+import type { Conn, DatagramSocket, Server, ServeOptions, TlsOptions, WaitOptions } from './core/types.js';
+import { bind, bindTo, dial, formatAddress, serve } from './index.js';
+
+/** What happened in a relay, for logs and traffic dumps. */
+export type RelayEvent =
+  | { type: 'open'; client: Address | null; target: Address }
+  | { type: 'data'; from: 'client' | 'target'; client: Address | null; data: Buffer }
+  | { type: 'close'; client: Address | null; error?: Error };
+
+/**
+ * @example
+ * await relay('tcp://127.0.0.1:8080', 'unix:///run/app.sock', { maxConns: 100, onEvent: (e) => console.log(e.type) })
+ */
+export interface RelayOptions extends ServeOptions {
+  /** TLS toward the target (stream targets); `tls` is the listening side's. */
+  targetTls?: TlsOptions;
+  /** Milliseconds to wait for the target's connect (and TLS handshake). Default 10000. */
+  dialTimeout?: number;
+  /**
+   * A session with no traffic either way for this many ms is closed. Default: none for stream clients; 60000
+   * for datagram senders, whose sessions have no other end.
+   */
+  idle?: number;
+  /** Called for each session's opening and closing, and with each chunk or datagram when `tap` is set. */
+  onEvent?: (event: RelayEvent) => void;
+  /** Report every chunk and datagram to `onEvent` (costs a call per chunk). */
+  tap?: boolean;
+}
+
+/** How long a datagram side still carries replies after the other side's EOF (socat's -t default). */
+const GRACE = 500;
+
+/** One side of a session: a stream connection, or a datagram peer. */
+interface End {
+  read(options?: WaitOptions): Promise<Buffer | null>;
+  write(data: Buffer): Promise<void>;
+  /** Half-close: the peer sees EOF. A datagram end has none: it closes after a grace period, as socat's -t. */
+  end(): Promise<void>;
+  /** Closes at once, dropping what is unsent. */
+  abort(): void;
+  close(): Promise<void>;
+}
+
+const connEnd = (conn: Conn): End => ({
+  read: (o) => conn.read(o),
+  write: (d) => conn.write(d),
+  end: () => conn.end(),
+  abort: () => conn.stream.destroy(),
+  close: () => conn.close(),
+});
+
+/** A socket of its own, connected to a datagram target: replies come back on it alone. */
+function datagramEnd(sock: DatagramSocket): End {
+  return {
+    read: async (o) => {
+      try {
+        return (await sock.recvFrom(o)).data;
+      } catch (err) {
+        if (err instanceof NetError && err.code === Codes.CLOSED) return null;
+        throw err;
+      }
+    },
+    write: (d) => sock.send(d),
+    end: async () => void setTimeout(() => void sock.close(), GRACE).unref(),
+    abort: () => void sock.close(),
+    close: () => sock.close(),
+  };
+}
+
+async function openTarget(to: Address, o: RelayOptions): Promise<End> {
+  if (isStreamNetwork(to.network)) {
+    return connEnd(await dial(to, { signal: AbortSignal.timeout(o.dialTimeout ?? 10_000), tls: o.targetTls }));
+  }
+  return datagramEnd(await bindTo(to));
+}
+
+/** Copies `from` to `to` until EOF, then passes the half-close on. `await to.write` is the backpressure. */
+async function pump(from: End, to: End, side: 'client' | 'target', s: Session): Promise<void> {
+  for (let chunk = await from.read(); chunk !== null; chunk = await from.read()) {
+    s.active = true;
+    if (s.tap) s.tap({ type: 'data', from: side, client: s.client, data: chunk });
+    await to.write(chunk);
+  }
+  await to.end();
+}
+
+/** One client's session: both directions, closed together; an error or idle timeout on either side cuts both. */
+class Session {
+  active = false;
+  tap: ((e: RelayEvent) => void) | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(readonly client: Address | null, private o: RelayOptions, idle: number | undefined) {
+    if (o.tap) this.tap = o.onEvent;
+    if (idle) {
+      // One timer per idle period, not per chunk: each tick checks whether anything moved since the last.
+      this.timer = setInterval(() => {
+        // An idle session simply ends (a datagram sender's session has no other way to).
+        if (!this.active) this.cut?.();
+        this.active = false;
+      }, idle);
+    }
+  }
+
+  private cut: ((err?: Error) => void) | undefined;
+
+  /** Ends the session at once, both sides. */
+  stop(): void {
+    this.stopped = true;
+    this.cut?.();
+  }
+
+  private stopped = false;
+
+  async run(client: End, target: Address): Promise<void> {
+    let far: End | undefined;
+    let failure: Error | undefined;
+    this.cut = (err) => {
+      if (err) failure ??= err;
+      client.abort();
+      far?.abort();
+    };
+    try {
+      far = await openTarget(target, this.o);
+      if (this.stopped) far.abort();
+      this.o.onEvent?.({ type: 'open', client: this.client, target });
+      await Promise.all([
+        pump(client, far, 'client', this).catch(this.cut),
+        pump(far, client, 'target', this).catch(this.cut),
+      ]);
+    } catch (err) {
+      failure ??= err as Error;
+    } finally {
+      clearInterval(this.timer);
+      if (failure) this.cut(failure);
+      await Promise.all([client.close(), far?.close()]);
+      this.o.onEvent?.({ type: 'close', client: this.client, ...(failure && { error: failure }) });
+    }
+    if (failure) throw failure;
+  }
+}
+
+/** The datagram side of a relay: one session per sender, fed from the one listening socket. */
+class DatagramRelay implements Server {
+  private sessions = new Map<string, { inbox: Inbox<Buffer>; done: Promise<void>; cut(): void }>();
+  private loop: Promise<void>;
+  private closing: Promise<void> | undefined;
+
+  constructor(private sock: DatagramSocket, private target: Address, private o: RelayOptions) {
+    this.loop = this.receive();
+  }
+
+  get network() {
+    return this.sock.network;
+  }
+
+  get addr() {
+    return this.sock.localAddr;
+  }
+
+  private async receive(): Promise<void> {
+    const onError = this.o.onError ?? reportToStderr;
+    const max = this.o.maxConns ?? Infinity;
+    for await (const { data, from } of this.sock) {
+      const key = from ? formatAddress(from) : '';
+      let s = this.sessions.get(key);
+      if (!s) {
+        if (this.sessions.size >= max) {
+          onError(new NetError({ op: 'recv', network: this.sock.network, addr: from ?? undefined, code: 'ECONNREFUSED',
+            detail: `dropped: ${max} sessions already open` }), null);
+          continue;
+        }
+        s = this.open(key, from);
+      }
+      // A sender faster than its target loses datagrams here, as UDP would, rather than growing memory.
+      s.inbox.push(data);
+    }
+  }
+
+  private open(key: string, from: Address | null) {
+    const inbox = new Inbox<Buffer>(1024);
+    const sock = this.sock;
+    const session = new Session(from, this.o, this.o.idle ?? 60_000);
+    const client: End = {
+      read: () => inbox.next(undefined, () => new Error('unreachable')),
+      // A datagram from an unnamed unix socket cannot be answered: its replies go nowhere.
+      write: (d) => (from ? sock.sendTo(d, from) : Promise.resolve()),
+      end: async () => void setTimeout(() => inbox.end(), GRACE).unref(),
+      abort: () => inbox.end(),
+      close: async () => inbox.end(),
+    };
+    const entry = {
+      inbox,
+      cut: () => session.stop(),
+      done: session.run(client, this.target)
+        .catch((err: Error) => (this.o.onError ?? reportToStderr)(err, null))
+        .finally(() => this.sessions.delete(key)),
+    };
+    this.sessions.set(key, entry);
+    return entry;
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.sock.close();
+      await this.loop.catch(() => {});
+      for (const s of this.sessions.values()) s.cut();
+      await Promise.all([...this.sessions.values()].map((s) => s.done));
+    })();
+    return this.closing;
+  }
+}
+
+/**
+ * socat's core job: every client of `from` gets its own session with `to`, bytes both ways, half-close passed
+ * through, both sides closed together. Any network to any network: a stream client's target connection, or a
+ * datagram sender's own socket toward the target. A slow side pauses the fast one (streams), or its datagrams
+ * are dropped at a bounded queue (datagram senders).
+ *
+ * @example
+ * const r = await relay('tcp://127.0.0.1:8080', 'unix:///run/app.sock')
+ * await r.close()
+ */
+export async function relay(from: Address | string, to: Address | string, options: RelayOptions = {}): Promise<Server> {
+  const src = toAddress(from);
+  const target = toAddress(to);
+  const onError = options.onError ?? reportToStderr;
+  if (!isStreamNetwork(src.network)) return new DatagramRelay(await bind(src, options), target, options);
+  return serve(src, async (ex) => {
+    const conn = ex as Conn;
+    await new Session(conn.remoteAddr, options, options.idle).run(connEnd(conn), target).catch((err: Error) => {
+      // The client's side is already closed; report and let serve() carry on.
+      onError(err, ex);
+    });
+  }, options);
+}
