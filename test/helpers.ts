@@ -1,4 +1,4 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -146,4 +146,76 @@ export function startPeer(cmd: string, args: string[]): Promise<{ finished: Prom
       }
     });
   });
+}
+
+/** A running program to talk to: its output so far, and a wait for text to appear in it. */
+export interface Live {
+  child: ChildProcessWithoutNullStreams;
+  stdout(): string;
+  stderr(): string;
+  /** Resolves with stdout once `pattern` matches it (rejects after `ms`, with what was seen). */
+  waitFor(pattern: RegExp, ms?: number): Promise<RegExpExecArray>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Spawns a program with pipes, for tests that talk to it while it runs. */
+export function live(cmd: string, args: string[]): Live {
+  const child = spawn(cmd, args, { stdio: 'pipe' });
+  running.add(child);
+  let out = '';
+  let err = '';
+  const watchers = new Set<() => void>();
+  const changed = () => watchers.forEach((w) => w());
+  child.stdout.on('data', (c: Buffer) => ((out += c), changed()));
+  child.stderr.on('data', (c: Buffer) => ((err += c), changed()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) =>
+    child.on('exit', (code, signal) => {
+      running.delete(child);
+      done({ code, signal });
+    }));
+  return {
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    waitFor: (pattern, ms = 8000) => new Promise((resolve, reject) => {
+      const check = () => {
+        const m = pattern.exec(out);
+        if (!m) return;
+        watchers.delete(check);
+        clearTimeout(timer);
+        resolve(m);
+      };
+      const timer = setTimeout(() => {
+        watchers.delete(check);
+        reject(new Error(`no ${pattern} in stdout ${JSON.stringify(out)}; stderr ${JSON.stringify(err)}`));
+      }, ms);
+      watchers.add(check);
+      check();
+    }),
+  };
+}
+
+/** Runs the built CLI, to talk to while it runs. */
+export const liveCli = (args: string[]): Live => live(process.execPath, [BIN, ...args]);
+
+/** Starts a peer whose first line is `listening <where>` (a port or a path); resolves with it. */
+export async function startListening(cmd: string, args: string[]): Promise<Live & { where: string }> {
+  const p = live(cmd, args);
+  const m = await Promise.race([
+    p.waitFor(/^listening (\S+)\n/),
+    p.exited.then(() => { throw new Error(`${cmd} ${args.join(' ')} exited: ${p.stderr()}`); }),
+  ]);
+  return { ...p, where: m[1]! };
+}
+
+/** A self-signed certificate for localhost and 127.0.0.1, made with openssl in a temp dir. */
+export function makeCert(): { cert: string; key: string } {
+  const dir = tempDir();
+  const cert = join(dir, 'cert.pem');
+  const key = join(dir, 'key.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+    '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost',
+    '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' });
+  return { cert, key };
 }

@@ -4,16 +4,20 @@ import { parseAddress, type Address, type TlsOptions } from '../index.js';
 import { UsageError } from './exit.js';
 import type { OutputOptions } from './output.js';
 
-/** The options a command may take, by trait; each command declares which traits it has. */
-export interface CommonOptions extends OutputOptions {
-  timeout?: number;
-  maxClients: number;
+/** The TLS flags (the tls-client and tls-server traits). */
+export interface TlsFlags {
   tls?: boolean;
   cert?: string;
   key?: string;
   ca?: string;
   insecure?: boolean;
   servername?: string;
+}
+
+/** The options a command may take, by trait; each command declares which traits it has. */
+export interface CommonOptions extends OutputOptions, TlsFlags {
+  timeout?: number;
+  maxClients: number;
 }
 
 export type Trait = 'timeout' | 'server' | 'tls-client' | 'tls-server';
@@ -63,10 +67,10 @@ const readPem = (flag: string, file: string | undefined): Buffer | undefined => 
 };
 
 /** The TLS options the flags ask for, or undefined without --tls. */
-export function tlsOptions(o: CommonOptions, enabled = o.tls): TlsOptions | undefined {
+export function tlsOptions(o: TlsFlags, enabled = o.tls, caFlag = '--ca'): TlsOptions | undefined {
   if (!enabled) return undefined;
   const t: TlsOptions = {};
-  const ca = readPem('--ca', o.ca);
+  const ca = readPem(caFlag, o.ca);
   const cert = readPem('--cert', o.cert);
   const key = readPem('--key', o.key);
   if (ca) t.ca = ca;

@@ -5,6 +5,7 @@ import { reporter, runUntilSignal } from './servers.js';
 
 export interface RelayCommandOptions extends CommonOptions {
   targetTls?: boolean;
+  targetCa?: string;
 }
 
 /** `relay`: the library's relay, with the CLI's events, dump and flags. */
@@ -12,7 +13,8 @@ export async function relayCommand(from: Address, to: Address, o: RelayCommandOp
   const server = await relay(from, to, {
     maxConns: o.maxClients,
     tls: tlsOptions(o),
-    targetTls: tlsOptions(o, o.targetTls),
+    // The listening side's --ca verifies clients; the target is trusted through --target-ca.
+    targetTls: tlsOptions({ ca: o.targetCa, insecure: o.insecure, servername: o.servername }, o.targetTls, '--target-ca'),
     ...(o.timeout !== undefined && { idle: o.timeout, dialTimeout: o.timeout }),
     onError: reporter(out),
     // Each chunk is reported only when someone looks: the bulk path stays a plain copy.

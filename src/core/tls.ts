@@ -36,9 +36,22 @@ export async function tlsClient(conn: Conn, options: TlsOptions, wait: WaitOptio
   } catch (err) {
     socket.destroy();
     conn.stream.destroy();
-    throw wrap('dial', conn.network, a, err, conn.localAddr);
+    throw tlsError(err, conn);
   }
   return new StreamConn(socket, conn.network, conn.localAddr, a, { control: conn });
+}
+
+/**
+ * A failed handshake: a certificate problem keeps OpenSSL's verification code (`DEPTH_ZERO_SELF_SIGNED_CERT`,
+ * `CERT_HAS_EXPIRED`, `ERR_TLS_CERT_ALTNAME_INVALID` …) and its text; socket errors wrap as usual.
+ */
+function tlsError(err: unknown, conn: Conn): NetError {
+  const code = (err as { code?: unknown }).code;
+  if (typeof code !== 'string' || /^E[A-Z0-9_]+$/.test(code) || err instanceof NetError) {
+    return wrap('dial', conn.network, conn.remoteAddr, err, conn.localAddr);
+  }
+  return new NetError({ op: 'dial', network: conn.network, addr: conn.remoteAddr, source: conn.localAddr, code,
+    detail: (err as Error).message, cause: err });
 }
 
 /** A secure context for a TLS server; a certificate and its key are required. */
