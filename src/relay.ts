@@ -43,6 +43,8 @@ interface End {
   /** Closes at once, dropping what is unsent. */
   abort(): void;
   close(): Promise<void>;
+  /** Calls `cb` if this side is closed under the session (reset, destroyed) rather than finished both ways. */
+  onGone(cb: () => void): void;
 }
 
 const connEnd = (conn: Conn): End => ({
@@ -51,6 +53,10 @@ const connEnd = (conn: Conn): End => ({
   end: () => conn.end(),
   abort: () => conn.stream.destroy(),
   close: () => conn.close(),
+  onGone: (cb) => conn.stream.once('close', () => {
+    const s = conn.stream;
+    if (!(s.readableEnded && s.writableFinished)) cb();
+  }),
 });
 
 /** A socket of its own, connected to a datagram target: replies come back on it alone. */
@@ -68,6 +74,8 @@ function datagramEnd(sock: DatagramSocket): End {
     end: async () => void setTimeout(() => void sock.close(), GRACE).unref(),
     abort: () => void sock.close(),
     close: () => sock.close(),
+    // Its read() ends the session when the socket closes.
+    onGone: () => {},
   };
 }
 
@@ -124,8 +132,12 @@ class Session {
       client.abort();
       far?.abort();
     };
+    // A side closed under us (a reset, or the server shutting down) takes the other with it: a pump waiting to
+    // write toward a stalled peer would otherwise wait forever.
+    client.onGone(() => this.cut?.());
     try {
       far = await openTarget(target, this.o);
+      far.onGone(() => this.cut?.());
       if (this.stopped) far.abort();
       this.o.onEvent?.({ type: 'open', client: this.client, target });
       await Promise.all([
@@ -192,6 +204,7 @@ class DatagramRelay implements Server {
       end: async () => void setTimeout(() => inbox.end(), GRACE).unref(),
       abort: () => inbox.end(),
       close: async () => inbox.end(),
+      onGone: () => {},
     };
     const entry = {
       inbox,

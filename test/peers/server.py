@@ -6,6 +6,7 @@ usage: server.py KIND WHERE MODE
   MODE   echo    send back what arrives (streams: until EOF, a thread per client)
          silent  take what arrives and never answer
          sha256  streams: read to EOF, answer "<sha256 hex> <bytes>\\n", close
+         stall   streams: accept and never read (a stuck far side)
 Prints "listening <port>" or "listening <path>" first."""
 import hashlib
 import socket
@@ -50,6 +51,10 @@ if stype == socket.SOCK_DGRAM:
         if mode == 'echo' and addr:
             s.sendto(data, addr)
 else:
+    held = []
     while True:
         conn, _ = s.accept()
-        threading.Thread(target=serve, args=(conn,), daemon=True).start()
+        if mode == 'stall':
+            held.append(conn)
+        else:
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
