@@ -64,6 +64,13 @@ describe('socktool connect', () => {
     await pyServer('unixpacket', `@${name}`);
     const b = await cli(['unix-client', `@${name}`, '--type', 'seqpacket', '--half-close'], 'packet one');
     expect([b.code, b.stdout, b.stderr]).toEqual([0, 'packet one', '']);
+    const gram = sockPath();
+    await pyServer('unixgram', gram);
+    const c = await cli(['unix-client', gram, '--type', 'dgram', '--wait', '300'], 'datagram one\n');
+    expect([c.code, c.stdout, c.stderr]).toEqual([0, 'datagram one\n', '']);
+    const long = await cli(['unix-client', `/tmp/${'x'.repeat(120)}`]);
+    expect(long.code).toBe(2);
+    expect(oneLine(long)).toMatch(/ERR_SOCKTOOL_BAD_ADDRESS/);
   });
 
   it('--json: connected, data (base64, byte-exact) and closed events, each with a timestamp', async () => {
@@ -267,6 +274,12 @@ describe('socktool chat', () => {
     expect(await stop(s)).toBe(0);
   });
 
+  it('a bad address is a usage error (exit 2, one line)', async () => {
+    const r = await cli(['chat', 'tcp://127.0.0.1:99999']);
+    expect(r.code).toBe(2);
+    expect(oneLine(r)).toMatch(/99999/);
+  });
+
   it('udp: senders join with their first datagram and hear each other', async () => {
     const s = await server(['chat', 'udp://127.0.0.1:0']);
     const port = String(portOf(s.address));
@@ -324,5 +337,24 @@ describe('TLS', () => {
     const missing = await cli(['serve', 'tcp://127.0.0.1:0', '--tls', '--cert', '/nonexistent/c.pem', '--key', 'k']);
     expect(missing.code).toBe(2);
     expect(oneLine(missing)).toMatch(/--cert \/nonexistent\/c\.pem: ENOENT/);
+  });
+});
+
+describe('help', () => {
+  it('socktool --help lists every command with examples and the exit codes; each command has its own examples', async () => {
+    const top = await cli(['--help']);
+    expect(top.code).toBe(0);
+    const names = ['connect', 'unix-client', 'listen', 'serve', 'udp-echo', 'tcp-echo', 'unix-server', 'send', 'relay',
+      'chat', 'http-get', 'scan', 'resolve', 'caps'];
+    for (const name of names) {
+      expect(top.stdout).toMatch(new RegExp(`^  ${name} `, 'm'));
+      expect(top.stdout).toMatch(new RegExp(`^  socktool ${name}`, 'm'));
+      const own = await cli([name, '--help']);
+      expect(own.stdout).toMatch(new RegExp(`Examples:\\n  socktool ${name}`));
+      expect(own.stdout).toMatch(/5 +address in use or permission denied/);
+    }
+    const unknown = await cli(['caps', '--bogus']);
+    expect(unknown.code).toBe(2);
+    oneLine(unknown);
   });
 });
