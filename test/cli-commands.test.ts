@@ -3,36 +3,13 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  abstractName, BIN, liveCli, live, makeCert, PEERS, portOf, run, sockPath, startListening, type Live, type Ran,
+  abstractName, cli, cliServer, live, makeCert, oneLineOf, PEERS, portOf, pyServer, run, sockPath, stopLive,
 } from './helpers.js';
 
-const cli = (args: string[], input?: string | Buffer, ms?: number): Promise<Ran> => run(process.execPath, [BIN, ...args], input, ms);
-const pyServer = (kind: string, where: string, mode = 'echo') => startListening('python3', ['-u', join(PEERS, 'server.py'), kind, where, mode]);
 const py = (script: string, ...args: string[]) => run('python3', [join(PEERS, script), ...args]);
-
-/** The one-line error contract: exactly one line on stderr, prefixed, no stack trace. */
-function oneLine(r: Ran): string {
-  const lines = r.stderr.split('\n').filter(Boolean);
-  expect(lines).toHaveLength(1);
-  expect(lines[0]).toMatch(/^socktool: /);
-  expect(r.stderr).not.toMatch(/\n\s+at /);
-  return lines[0]!;
-}
 
 /** Every byte value, a NUL in a line, and UTF-8: what byte-exact means here. */
 const BINARY = Buffer.concat([Buffer.from('first line\n'), Buffer.from([...Array(256).keys()]), Buffer.from('\n红烧肉\n')]);
-
-/** A socktool server started and its `listening on` address. */
-async function server(args: string[]): Promise<Live & { address: string }> {
-  const s = liveCli(args);
-  const m = await s.waitFor(/^(?:listening on (\S+)|\{"event":"listening".*"address":"([^"]+)"\})\n/);
-  return { ...s, address: m[1] ?? m[2]! };
-}
-
-async function stop(s: Live): Promise<number | null> {
-  s.child.kill('SIGTERM');
-  return (await s.exited).code;
-}
 
 const events = (stdout: string) => stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
 
@@ -70,7 +47,7 @@ describe('socktool connect', () => {
     expect([c.code, c.stdout, c.stderr]).toEqual([0, 'datagram one\n', '']);
     const long = await cli(['unix-client', `/tmp/${'x'.repeat(120)}`]);
     expect(long.code).toBe(2);
-    expect(oneLine(long)).toMatch(/ERR_SOCKTOOL_BAD_ADDRESS/);
+    expect(oneLineOf(long)).toMatch(/ERR_SOCKTOOL_BAD_ADDRESS/);
   });
 
   it('--json: connected, data (base64, byte-exact) and closed events, each with a timestamp', async () => {
@@ -95,14 +72,14 @@ describe('socktool connect', () => {
   it('exit codes: bad port 2, refused 4, idle past --timeout 3, each with one line', async () => {
     const bad = await cli(['connect', 'tcp://127.0.0.1:70000']);
     expect(bad.code).toBe(2);
-    expect(oneLine(bad)).toMatch(/70000/);
+    expect(oneLineOf(bad)).toMatch(/70000/);
     const refused = await cli(['connect', `unix://${sockPath()}`]);
     expect(refused.code).toBe(4);
-    expect(oneLine(refused)).toMatch(/ENOENT/);
+    expect(oneLineOf(refused)).toMatch(/ENOENT/);
     const silent = await pyServer('tcp4', '127.0.0.1', 'silent');
     const idle = await cli(['connect', `tcp://127.0.0.1:${silent.where}`, '--timeout', '300'], 'anyone?');
     expect(idle.code).toBe(3);
-    expect(oneLine(idle)).toMatch(/ETIMEDOUT/);
+    expect(oneLineOf(idle)).toMatch(/ETIMEDOUT/);
   });
 });
 
@@ -125,16 +102,16 @@ describe('socktool send', () => {
     const silent = await pyServer('udp4', '127.0.0.1', 'silent');
     const r = await cli(['send', `udp://127.0.0.1:${silent.where}`, 'ping', '--reply', '--timeout', '300']);
     expect(r.code).toBe(3);
-    expect(oneLine(r)).toMatch(/ETIMEDOUT/);
+    expect(oneLineOf(r)).toMatch(/ETIMEDOUT/);
     const usage = await cli(['send', 'udp://127.0.0.1:9']);
     expect(usage.code).toBe(2);
-    oneLine(usage);
+    oneLineOf(usage);
   });
 });
 
 describe('socktool listen', () => {
   it('tcp: prints what the client sends, sends stdin back, and ends with the client', async () => {
-    const l = await server(['listen', 'tcp://127.0.0.1:0']);
+    const l = await cliServer(['listen', 'tcp://127.0.0.1:0']);
     const c = live('python3', ['-c', `
 import socket
 s = socket.create_connection(('127.0.0.1', ${portOf(l.address)}))
@@ -152,70 +129,70 @@ s.close()`]);
   });
 
   it('-k: serves nc client after client, then SIGTERM exits 0', async () => {
-    const l = await server(['listen', '-k', 'tcp://127.0.0.1:0']);
+    const l = await cliServer(['listen', '-k', 'tcp://127.0.0.1:0']);
     for (const text of ['first\n', 'second\n']) {
       const r = await run('nc', ['-N', '127.0.0.1', String(portOf(l.address))], text);
       expect(r.code).toBe(0);
       await l.waitFor(new RegExp(text));
     }
-    expect(await stop(l)).toBe(0);
+    expect(await stopLive(l)).toBe(0);
     expect(l.stdout()).toBe(`listening on ${l.address}\nfirst\nsecond\n`);
   });
 
   it('udp and unixgram: prints each datagram and sends stdin lines to the sender', async () => {
-    const l = await server(['listen', 'udp://127.0.0.1:0']);
+    const l = await cliServer(['listen', 'udp://127.0.0.1:0']);
     const c = live('python3', [join(PEERS, 'udp_client.py'), '127.0.0.1', String(portOf(l.address)), 'ping']);
     await l.waitFor(/ping$/);
     l.child.stdin.write('pong\n');
     await c.waitFor(/^pong\n\n$/);
-    expect(await stop(l)).toBe(0);
+    expect(await stopLive(l)).toBe(0);
 
     const path = sockPath();
-    const g = await server(['listen', `unixgram://${path}`]);
+    const g = await cliServer(['listen', `unixgram://${path}`]);
     const me = sockPath('me.sock');
     const d = live('python3', [join(PEERS, 'unixgram_client.py'), path, me, 'hello']);
     await g.waitFor(/hello$/);
     g.child.stdin.write('back\n');
     await d.waitFor(new RegExp(`^back\\n ${path}\\n$`));
-    expect(await stop(g)).toBe(0);
+    expect(await stopLive(g)).toBe(0);
   });
 
   it('an address in use: exit 5 and one line', async () => {
     const held = await pyServer('tcp4', '127.0.0.1', 'silent');
     const r = await cli(['listen', `tcp://127.0.0.1:${held.where}`]);
     expect(r.code).toBe(5);
-    expect(oneLine(r)).toMatch(/EADDRINUSE/);
+    expect(oneLineOf(r)).toMatch(/EADDRINUSE/);
   });
 });
 
 describe('socktool serve', () => {
   it('--handler upper answers nc over tcp; --handler print writes udp datagrams to stdout', async () => {
-    const s = await server(['serve', 'tcp://127.0.0.1:0', '--handler', 'upper']);
+    const s = await cliServer(['serve', 'tcp://127.0.0.1:0', '--handler', 'upper']);
     const r = await run('nc', ['-N', '127.0.0.1', String(portOf(s.address))], 'shout 红烧肉\n');
     expect(r.stdout).toBe('SHOUT 红烧肉\n');
-    expect(await stop(s)).toBe(0);
+    expect(await stopLive(s)).toBe(0);
 
-    const p = await server(['serve', 'udp://127.0.0.1:0', '--handler', 'print']);
+    const p = await cliServer(['serve', 'udp://127.0.0.1:0', '--handler', 'print']);
     await run('nc', ['-u', '-w1', '127.0.0.1', String(portOf(p.address))], 'logged line\n');
     await p.waitFor(/logged line\n/);
-    expect(await stop(p)).toBe(0);
+    expect(await stopLive(p)).toBe(0);
   });
 
   it('--handler discard on unixpacket answers nothing; --json reports accepted, data and closed', async () => {
     const path = sockPath();
-    const s = await server(['serve', `unixpacket://${path}`, '--handler', 'discard', '--json']);
+    const s = await cliServer(['serve', `unixpacket://${path}`, '--handler', 'discard', '--json']);
     expect(s.address).toBe(`unixpacket://${path}`);
     const r = await py('seqpacket_client.py', path, 'one', 'two');
     expect(r.stdout).toBe('');
     await s.waitFor(/"event":"closed"/);
-    expect(await stop(s)).toBe(0);
+    expect(await stopLive(s)).toBe(0);
     const evs = events(s.stdout());
     expect(evs.map((e) => e.event).slice(0, 5)).toEqual(['listening', 'accepted', 'data', 'data', 'closed']);
     expect(evs.filter((e) => e.event === 'data').map((e) => Buffer.from(e.base64 as string, 'base64').toString())).toEqual(['one', 'two']);
   });
 
   it('--max-clients: a client over the limit is refused at once, the others are served', async () => {
-    const s = await server(['serve', 'tcp://127.0.0.1:0', '--max-clients', '1']);
+    const s = await cliServer(['serve', 'tcp://127.0.0.1:0', '--max-clients', '1']);
     const port = String(portOf(s.address));
     const holder = live('nc', ['127.0.0.1', port]);
     holder.child.stdin.write('held\n');
@@ -227,28 +204,28 @@ describe('socktool serve', () => {
     holder.child.kill();
     await holder.exited;
     await expect.poll(async () => (await run('nc', ['-N', '127.0.0.1', port], 'now\n')).stdout).toBe('now\n');
-    expect(await stop(s)).toBe(0);
+    expect(await stopLive(s)).toBe(0);
   });
 
   it('--timeout: a connection idle that long is closed, the server keeps serving', async () => {
-    const s = await server(['serve', 'tcp://127.0.0.1:0', '--timeout', '300']);
+    const s = await cliServer(['serve', 'tcp://127.0.0.1:0', '--timeout', '300']);
     const idle = await run('nc', ['127.0.0.1', String(portOf(s.address))], undefined, 5000);
     expect(idle.code).toBe(0);
     const r = await run('nc', ['-N', '127.0.0.1', String(portOf(s.address))], 'still here\n');
     expect(r.stdout).toBe('still here\n');
-    expect(await stop(s)).toBe(0);
+    expect(await stopLive(s)).toBe(0);
   });
 
   it('an unknown handler is a usage error (exit 2, one line)', async () => {
     const r = await cli(['serve', 'tcp://127.0.0.1:0', '--handler', 'nope']);
     expect(r.code).toBe(2);
-    expect(oneLine(r)).toMatch(/nope/);
+    expect(oneLineOf(r)).toMatch(/nope/);
   });
 });
 
 describe('socktool chat', () => {
   it('tcp: three nc clients; lines go to the others with the sender address; join and leave notices', async () => {
-    const s = await server(['chat', 'tcp://127.0.0.1:0', '--json']);
+    const s = await cliServer(['chat', 'tcp://127.0.0.1:0', '--json']);
     const port = String(portOf(s.address));
     // One after another, so that each one's join is seen by those before it.
     const joined = async (n: number) => {
@@ -271,17 +248,17 @@ describe('socktool chat', () => {
     expect(a.stdout()).not.toMatch(/hi from a/);
     a.child.kill();
     await b.waitFor(new RegExp(`^\\* tcp://127\\.0\\.0\\.1:${fromB[1]} left$`, 'm'));
-    expect(await stop(s)).toBe(0);
+    expect(await stopLive(s)).toBe(0);
   });
 
   it('a bad address is a usage error (exit 2, one line)', async () => {
     const r = await cli(['chat', 'tcp://127.0.0.1:99999']);
     expect(r.code).toBe(2);
-    expect(oneLine(r)).toMatch(/99999/);
+    expect(oneLineOf(r)).toMatch(/99999/);
   });
 
   it('udp: senders join with their first datagram and hear each other', async () => {
-    const s = await server(['chat', 'udp://127.0.0.1:0']);
+    const s = await cliServer(['chat', 'udp://127.0.0.1:0']);
     const port = String(portOf(s.address));
     const a = live('nc', ['-u', '127.0.0.1', port]);
     const b = live('nc', ['-u', '127.0.0.1', port]);
@@ -290,14 +267,14 @@ describe('socktool chat', () => {
     await new Promise((r) => setTimeout(r, 200));
     b.child.stdin.write('b is here\n');
     await a.waitFor(/^\* udp:\/\/127\.0\.0\.1:\d+ joined\n\[udp:\/\/127\.0\.0\.1:\d+\] b is here\n/m);
-    expect(await stop(s)).toBe(0);
+    expect(await stopLive(s)).toBe(0);
   });
 });
 
 describe('TLS', () => {
   it('serve --tls answers a verifying Python ssl client; connect --tls talks to it; without --ca it fails (exit 1)', async () => {
     const { cert, key } = makeCert();
-    const s = await server(['serve', 'tcp://127.0.0.1:0', '--tls', '--cert', cert, '--key', key, '--handler', 'upper']);
+    const s = await cliServer(['serve', 'tcp://127.0.0.1:0', '--tls', '--cert', cert, '--key', key, '--handler', 'upper']);
     const port = String(portOf(s.address));
     const p = await py('tls_client.py', 'localhost', port, cert, 'secret 红烧肉');
     expect([p.stdout, p.stderr]).toEqual(['SECRET 红烧肉\n', '']);
@@ -306,37 +283,37 @@ describe('TLS', () => {
     expect(c.bytes.equals(BINARY.map((b) => (b >= 0x61 && b <= 0x7a ? b - 0x20 : b)))).toBe(true);
     const untrusted = await cli(['connect', `tcp://127.0.0.1:${port}`, '--tls']);
     expect(untrusted.code).toBe(1);
-    expect(oneLine(untrusted)).toMatch(/self-signed certificate \(DEPTH_ZERO_SELF_SIGNED_CERT\)$/);
+    expect(oneLineOf(untrusted)).toMatch(/self-signed certificate \(DEPTH_ZERO_SELF_SIGNED_CERT\)$/);
     const insecure = await cli(['send', `tcp://127.0.0.1:${port}`, 'ok', '--tls', '--insecure', '--reply']);
     expect([insecure.code, insecure.stdout]).toEqual([0, 'OK']);
-    expect(await stop(s)).toBe(0);
+    expect(await stopLive(s)).toBe(0);
   });
 
   it('listen --tls on a unix socket, and relay --tls to --target-tls', async () => {
     const { cert, key } = makeCert();
     const path = sockPath();
-    const l = await server(['listen', `unix://${path}`, '--tls', '--cert', cert, '--key', key]);
+    const l = await cliServer(['listen', `unix://${path}`, '--tls', '--cert', cert, '--key', key]);
     const c = await cli(['send', `unix://${path}`, 'over unix tls', '--tls', '--ca', cert, '--servername', 'localhost']);
     expect(c.code).toBe(0);
     await l.waitFor(/over unix tls$/);
     expect((await l.exited).code).toBe(0);
 
-    const back = await server(['serve', 'tcp://127.0.0.1:0', '--tls', '--cert', cert, '--key', key]);
-    const relay = await server(['relay', 'tcp://127.0.0.1:0', back.address, '--tls', '--cert', cert, '--key', key,
+    const back = await cliServer(['serve', 'tcp://127.0.0.1:0', '--tls', '--cert', cert, '--key', key]);
+    const relay = await cliServer(['relay', 'tcp://127.0.0.1:0', back.address, '--tls', '--cert', cert, '--key', key,
       '--target-tls', '--target-ca', cert]);
     const p = await py('tls_client.py', '127.0.0.1', String(portOf(relay.address)), cert, 'twice encrypted');
     expect(p.stdout).toBe('twice encrypted\n');
-    expect(await stop(relay)).toBe(0);
-    expect(await stop(back)).toBe(0);
+    expect(await stopLive(relay)).toBe(0);
+    expect(await stopLive(back)).toBe(0);
   });
 
   it('a server --tls without a certificate, or with an unreadable one, is refused before binding', async () => {
     const none = await cli(['serve', 'tcp://127.0.0.1:0', '--tls']);
     expect(none.code).toBe(1);
-    expect(oneLine(none)).toMatch(/certificate and a key/);
+    expect(oneLineOf(none)).toMatch(/certificate and a key/);
     const missing = await cli(['serve', 'tcp://127.0.0.1:0', '--tls', '--cert', '/nonexistent/c.pem', '--key', 'k']);
     expect(missing.code).toBe(2);
-    expect(oneLine(missing)).toMatch(/--cert \/nonexistent\/c\.pem: ENOENT/);
+    expect(oneLineOf(missing)).toMatch(/--cert \/nonexistent\/c\.pem: ENOENT/);
   });
 });
 
@@ -355,6 +332,6 @@ describe('help', () => {
     }
     const unknown = await cli(['caps', '--bogus']);
     expect(unknown.code).toBe(2);
-    oneLine(unknown);
+    oneLineOf(unknown);
   });
 });

@@ -5,31 +5,11 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  BIN, live, liveCli, makeCert, PEERS, platformHas, portOf, run, sockPath, startListening, tempDir, type Live, type Ran,
+  cli, cliServer, live, makeCert, oneLineOf, PEERS, platformHas, portOf, pyServer, run, sockPath, startListening,
+  stopLive, tempDir,
 } from './helpers.js';
 
-const cli = (args: string[], input?: string | Buffer, ms?: number): Promise<Ran> => run(process.execPath, [BIN, ...args], input, ms);
-const pyServer = (kind: string, where: string, mode = 'echo') => startListening('python3', ['-u', join(PEERS, 'server.py'), kind, where, mode]);
 const py = (script: string, ...args: string[]) => run('python3', [join(PEERS, script), ...args], undefined, 60_000);
-
-function oneLine(r: Ran): string {
-  const lines = r.stderr.split('\n').filter(Boolean);
-  expect(lines).toHaveLength(1);
-  expect(lines[0]).toMatch(/^socktool: /);
-  expect(r.stderr).not.toMatch(/\n\s+at /);
-  return lines[0]!;
-}
-
-async function server(args: string[]): Promise<Live & { address: string }> {
-  const s = liveCli(args);
-  const m = await s.waitFor(/^(?:listening on (\S+)|\{"event":"listening".*"address":"([^"]+)"\})\n/);
-  return { ...s, address: m[1] ?? m[2]! };
-}
-
-async function stop(s: Live): Promise<number | null> {
-  s.child.kill('SIGTERM');
-  return (await s.exited).code;
-}
 
 /** bulk_client.py's two lines: what it sent and what the far side counted. */
 function sentAndCounted(out: string) {
@@ -41,51 +21,51 @@ describe('socktool relay', () => {
   it('50 MB tcp -> unix, SHA-256 checked by a Python server behind it; half-close passes through', async () => {
     const path = sockPath();
     await pyServer('unix', path, 'sha256');
-    const relay = await server(['relay', 'tcp://127.0.0.1:0', `unix://${path}`]);
+    const relay = await cliServer(['relay', 'tcp://127.0.0.1:0', `unix://${path}`]);
     // The far side answers only once it has read EOF: its answer coming back is the half-close passed on.
     const r = await py('bulk_client.py', '127.0.0.1', String(portOf(relay.address)), '50');
     expect(r.stderr).toBe('');
     const { sent, counted } = sentAndCounted(r.stdout);
     expect(counted).toBe(sent);
     expect(sent).toMatch(/^[0-9a-f]{64} 52428800$/);
-    expect(await stop(relay)).toBe(0);
+    expect(await stopLive(relay)).toBe(0);
   });
 
   it.runIf(platformHas('ipv6'))('tcp6 -> tcp4: a client on ::1 reaches an IPv4-only server', async () => {
     const far = await pyServer('tcp4', '127.0.0.1', 'sha256');
-    const relay = await server(['relay', 'tcp6://[::1]:0', `tcp4://127.0.0.1:${far.where}`]);
+    const relay = await cliServer(['relay', 'tcp6://[::1]:0', `tcp4://127.0.0.1:${far.where}`]);
     expect(relay.address).toMatch(/^tcp6:\/\/\[::1\]:\d+$/);
     const r = await py('bulk_client.py', '::1', String(portOf(relay.address)), '2');
     const { sent, counted } = sentAndCounted(r.stdout);
     expect(counted).toBe(sent);
-    expect(await stop(relay)).toBe(0);
+    expect(await stopLive(relay)).toBe(0);
   });
 
   it('udp -> udp: each sender has its own session; --json shows one per sender', async () => {
     const far = await pyServer('udp4', '127.0.0.1');
-    const relay = await server(['relay', 'udp://127.0.0.1:0', `udp://127.0.0.1:${far.where}`, '--json']);
+    const relay = await cliServer(['relay', 'udp://127.0.0.1:0', `udp://127.0.0.1:${far.where}`, '--json']);
     const port = String(portOf(relay.address));
     const clients = await Promise.all([1, 2, 3].map((i) => py('udp_client.py', '127.0.0.1', port, `from ${i}`, `again ${i}`)));
     clients.forEach((c, i) => expect([c.stdout, c.stderr]).toEqual([`from ${i + 1}\nagain ${i + 1}\n`, '']));
     await expect.poll(() => relay.stdout().split('"event":"connected"').length - 1).toBe(3);
     const peers = relay.stdout().split('\n').filter((l) => l.includes('"connected"')).map((l) => JSON.parse(l).peer);
     expect(new Set(peers).size).toBe(3);
-    expect(await stop(relay)).toBe(0);
+    expect(await stopLive(relay)).toBe(0);
   });
 
   it('unixgram -> udp: a bound Python AF_UNIX datagram client is answered by a UDP server', async () => {
     const far = await pyServer('udp4', '127.0.0.1');
     const path = sockPath();
-    const relay = await server(['relay', `unixgram://${path}`, `udp://127.0.0.1:${far.where}`]);
+    const relay = await cliServer(['relay', `unixgram://${path}`, `udp://127.0.0.1:${far.where}`]);
     const me = sockPath('me.sock');
     const r = await py('unixgram_client.py', path, me, 'over', '红烧肉');
     expect(r.stdout).toBe(`over ${path}\n红烧肉 ${path}\n`);
-    expect(await stop(relay)).toBe(0);
+    expect(await stopLive(relay)).toBe(0);
   });
 
   it('a far side that stops reading stalls the client: no unbounded buffering in the relay', async () => {
     const far = await pyServer('tcp4', '127.0.0.1', 'stall');
-    const relay = await server(['relay', 'tcp://127.0.0.1:0', `tcp://127.0.0.1:${far.where}`]);
+    const relay = await cliServer(['relay', 'tcp://127.0.0.1:0', `tcp://127.0.0.1:${far.where}`]);
     const r = await py('push_client.py', '127.0.0.1', String(portOf(relay.address)), '400');
     // What is taken fits in the kernel's socket buffers plus the relay's few chunks of read-ahead.
     const taken = Number(r.stdout);
@@ -93,28 +73,28 @@ describe('socktool relay', () => {
     expect(taken).toBeLessThan(48 << 20);
     const rss = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${relay.child.pid}/status`, 'utf8'))![1]);
     expect(rss).toBeLessThan(200 * 1024);
-    expect(await stop(relay)).toBe(0);
+    expect(await stopLive(relay)).toBe(0);
   });
 
   it('unix -> tcp with socat as the client', async () => {
     const far = await pyServer('tcp4', '127.0.0.1', 'sha256');
     const path = sockPath();
-    const relay = await server(['relay', `unix://${path}`, `tcp://127.0.0.1:${far.where}`]);
+    const relay = await cliServer(['relay', `unix://${path}`, `tcp://127.0.0.1:${far.where}`]);
     const data = Buffer.alloc(3 << 20, 'socat ');
     const r = await run('socat', ['-t', '5', '-', `UNIX-CONNECT:${path}`], data, 30_000);
     expect(r.stdout).toBe(`${createHash('sha256').update(data).digest('hex')} ${data.length}\n`);
-    expect(await stop(relay)).toBe(0);
+    expect(await stopLive(relay)).toBe(0);
   });
 
   it('a refused target closes that client only (one line on stderr); a bad target address is exit 2', async () => {
-    const relay = await server(['relay', 'tcp://127.0.0.1:0', `unix://${sockPath()}`]);
+    const relay = await cliServer(['relay', 'tcp://127.0.0.1:0', `unix://${sockPath()}`]);
     const r = await run('nc', ['-N', '127.0.0.1', String(portOf(relay.address))], 'anyone?\n');
     expect(r.stdout).toBe('');
     await expect.poll(() => relay.stderr()).toMatch(/^socktool: dial unix \S+: no such file or directory \(ENOENT\)\n$/);
-    expect(await stop(relay)).toBe(0);
+    expect(await stopLive(relay)).toBe(0);
     const bad = await cli(['relay', 'tcp://127.0.0.1:0', 'tcp://127.0.0.1']);
     expect(bad.code).toBe(2);
-    expect(oneLine(bad)).toMatch(/ERR_SOCKTOOL_BAD_ADDRESS/);
+    expect(oneLineOf(bad)).toMatch(/ERR_SOCKTOOL_BAD_ADDRESS/);
   });
 });
 
@@ -162,13 +142,13 @@ describe('socktool http-get', () => {
     expect(b.code).toBe(0);
     const c = await cli(['http-get', url]);
     expect(c.code).toBe(1);
-    expect(oneLine(c)).toMatch(/DEPTH_ZERO_SELF_SIGNED_CERT/);
+    expect(oneLineOf(c)).toMatch(/DEPTH_ZERO_SELF_SIGNED_CERT/);
   });
 
   it('a bad URL is a usage error (exit 2, one line)', async () => {
     const r = await cli(['http-get', 'ftp://127.0.0.1/']);
     expect(r.code).toBe(2);
-    expect(oneLine(r)).toMatch(/bad URL "ftp:\/\/127\.0\.0\.1\/"/);
+    expect(oneLineOf(r)).toMatch(/bad URL "ftp:\/\/127\.0\.0\.1\/"/);
   });
 });
 
@@ -203,10 +183,10 @@ describe('socktool scan', () => {
   it('refuses more than 65535 ports, and a bad range, with exit 2 and one line', async () => {
     const many = await cli(['scan', '127.0.0.1', '1-65535,80']);
     expect(many.code).toBe(2);
-    expect(oneLine(many)).toMatch(/too many ports/);
+    expect(oneLineOf(many)).toMatch(/too many ports/);
     const bad = await cli(['scan', '127.0.0.1', '90-80']);
     expect(bad.code).toBe(2);
-    expect(oneLine(bad)).toMatch(/bad port range "90-80"/);
+    expect(oneLineOf(bad)).toMatch(/bad port range "90-80"/);
   });
 });
 
@@ -230,7 +210,7 @@ describe('socktool resolve', () => {
   it('an unknown --family is a usage error (exit 2, one line)', async () => {
     const r = await cli(['resolve', 'localhost', '--family', '5']);
     expect(r.code).toBe(2);
-    oneLine(r);
+    oneLineOf(r);
   });
 });
 

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach } from 'vitest';
+import { afterEach, expect } from 'vitest';
 import { hasIPv6 } from '../src/core/resolve.js';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -219,3 +219,32 @@ export function makeCert(): { cert: string; key: string } {
     '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' });
   return { cert, key };
 }
+
+/** The one-line error contract: exactly one line on stderr, prefixed, no stack trace. Returns the line. */
+export function oneLineOf(r: Ran): string {
+  const lines = r.stderr.split('\n').filter(Boolean);
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatch(/^socktool: /);
+  expect(r.stderr).not.toMatch(/\n\s+at /);
+  return lines[0]!;
+}
+
+/** Runs the built CLI to its end, with stdin bytes. */
+export const cli = (args: string[], input?: string | Buffer, ms?: number): Promise<Ran> => run(process.execPath, [BIN, ...args], input, ms);
+
+/** A socktool server started, and the address it printed first (human or --json). */
+export async function cliServer(args: string[]): Promise<Live & { address: string }> {
+  const s = liveCli(args);
+  const m = await s.waitFor(/^(?:listening on (\S+)|\{"event":"listening".*"address":"([^"]+)"\})\n/);
+  return { ...s, address: m[1] ?? m[2]! };
+}
+
+/** SIGTERM, and the exit code. */
+export async function stopLive(s: Live): Promise<number | null> {
+  s.child.kill('SIGTERM');
+  return (await s.exited).code;
+}
+
+/** test/peers/server.py: a Python server of any kind and mode; resolves once it listens. */
+export const pyServer = (kind: string, where: string, mode = 'echo') =>
+  startListening('python3', ['-u', join(PEERS, 'server.py'), kind, where, mode]);

@@ -92,6 +92,9 @@ async function datagramSession(sock: DatagramSocket, o: ClientOptions, out: Outp
     quiet = new Idle(o.wait);
     await new Promise((resolve) => quiet!.signal!.addEventListener('abort', resolve));
   })();
+  // Whichever settles second (the replies loop ends in an error once the socket is closed) is of no interest.
+  replies.catch(() => {});
+  sent.catch(() => {});
   try {
     await Promise.race([replies, sent]);
   } finally {

@@ -38,6 +38,16 @@ const hostPort = (port: number) => [
 const halfClose = () => new Option('--half-close', 'on stdin EOF, send EOF to the peer and keep printing until it closes');
 const SERVER: Trait[] = ['server', 'timeout', 'tls-server'];
 
+/** `udp-echo` and `tcp-echo`: `serve` with echo on --host/--port. */
+const inetEcho = (network: 'udp' | 'tcp', port: number, summary: string, examples: string[]): CommandSpec => ({
+  name: `${network}-echo`,
+  summary,
+  traits: SERVER,
+  options: hostPort(port),
+  examples,
+  run: (_, o, out) => serveCommand(inetAddress(network, o.host as string, o.port as number), { ...o, handler: 'echo' }, out),
+});
+
 const COMMANDS: CommandSpec[] = [
   {
     name: 'connect',
@@ -85,22 +95,10 @@ const COMMANDS: CommandSpec[] = [
     ],
     run: ([a], o, out) => serveCommand(addressArg(a!), o as ServeCommandOptions, out),
   },
-  {
-    name: 'udp-echo',
-    summary: 'UDP echo server: every datagram goes back to its sender',
-    traits: SERVER,
-    options: hostPort(9999),
-    examples: ['socktool udp-echo --port 9999', 'socktool udp-echo --host ::1 --port 0'],
-    run: (_, o, out) => serveCommand(inetAddress('udp', o.host as string, o.port as number), { ...o, handler: 'echo' }, out),
-  },
-  {
-    name: 'tcp-echo',
-    summary: 'TCP echo server for any number of concurrent clients',
-    traits: SERVER,
-    options: hostPort(8000),
-    examples: ['socktool tcp-echo', 'socktool tcp-echo --host 0.0.0.0 --port 8000'],
-    run: (_, o, out) => serveCommand(inetAddress('tcp', o.host as string, o.port as number), { ...o, handler: 'echo' }, out),
-  },
+  inetEcho('udp', 9999, 'UDP echo server: every datagram goes back to its sender',
+    ['socktool udp-echo --port 9999', 'socktool udp-echo --host ::1 --port 0']),
+  inetEcho('tcp', 8000, 'TCP echo server for any number of concurrent clients',
+    ['socktool tcp-echo', 'socktool tcp-echo --host 0.0.0.0 --port 8000']),
   {
     name: 'unix-server',
     args: '<path>',

@@ -149,7 +149,8 @@ async function listenStream(addr: Address, o: ListenCommandOptions, out: Output)
   const session = async (conn: Conn) => {
     out.event('accepted', { peer: addrText(conn.remoteAddr) }, `accepted ${addrText(conn.remoteAddr)}`);
     clients.add(conn);
-    stdin ??= fromStdin();
+    // A failing stdin (closed under us) only stops what goes to the clients.
+    stdin ??= fromStdin().catch(() => {});
     const idle = new Idle(o.timeout);
     try {
       for (let c = await conn.read({ signal: idle.signal }); c !== null; c = await conn.read({ signal: idle.signal })) {
@@ -200,6 +201,7 @@ async function listenDatagram(addr: Address, o: ListenCommandOptions, out: Outpu
       await out.received('datagram', d.from, d.data);
     }
   })();
+  received.catch(() => {});
   const sent = (async () => {
     for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
       if (peer === null) continue;
