@@ -98,61 +98,59 @@ async function pump(from: End, to: End, side: 'client' | 'target', s: Session): 
 
 /** One client's session: both directions, closed together; an error or idle timeout on either side cuts both. */
 class Session {
+  /** Set by the pumps on every chunk; the idle timer clears it each period. */
   active = false;
   tap: ((e: RelayEvent) => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private ends: End[] = [];
+  private stopped = false;
+  private failure: Error | undefined;
 
   constructor(readonly client: Address | null, private o: RelayOptions, idle: number | undefined) {
     if (o.tap) this.tap = o.onEvent;
     if (idle) {
-      // One timer per idle period, not per chunk: each tick checks whether anything moved since the last.
+      // One timer per idle period, not per chunk. An idle session simply ends (a datagram sender's has no
+      // other way to).
       this.timer = setInterval(() => {
-        // An idle session simply ends (a datagram sender's session has no other way to).
-        if (!this.active) this.cut?.();
+        if (!this.active) this.stop();
         this.active = false;
       }, idle);
     }
   }
 
-  private cut: ((err?: Error) => void) | undefined;
-
-  /** Ends the session at once, both sides. */
-  stop(): void {
+  /** Ends the session at once, both sides; with `err` (the first failure, not one the stop itself caused), it fails. */
+  stop = (err?: Error): void => {
+    if (err && !this.stopped) this.failure = err;
     this.stopped = true;
-    this.cut?.();
+    for (const end of this.ends) end.abort();
+  };
+
+  /** Adds a side; one closed under us (a reset, the server shutting down) takes the other with it. */
+  private add(end: End): End {
+    this.ends.push(end);
+    end.onGone(() => this.stop());
+    if (this.stopped) end.abort();
+    return end;
   }
 
-  private stopped = false;
-
   async run(client: End, target: Address): Promise<void> {
-    let far: End | undefined;
-    let failure: Error | undefined;
-    this.cut = (err) => {
-      if (err) failure ??= err;
-      client.abort();
-      far?.abort();
-    };
-    // A side closed under us (a reset, or the server shutting down) takes the other with it: a pump waiting to
-    // write toward a stalled peer would otherwise wait forever.
-    client.onGone(() => this.cut?.());
+    this.add(client);
     try {
-      far = await openTarget(target, this.o);
-      far.onGone(() => this.cut?.());
-      if (this.stopped) far.abort();
+      const far = this.add(await openTarget(target, this.o));
       this.o.onEvent?.({ type: 'open', client: this.client, target });
       await Promise.all([
-        pump(client, far, 'client', this).catch(this.cut),
-        pump(far, client, 'target', this).catch(this.cut),
+        pump(client, far, 'client', this).catch(this.stop),
+        pump(far, client, 'target', this).catch(this.stop),
       ]);
     } catch (err) {
-      failure ??= err as Error;
+      this.stop(err as Error);
     } finally {
       clearInterval(this.timer);
-      if (failure) this.cut(failure);
-      await Promise.all([client.close(), far?.close()]);
-      this.o.onEvent?.({ type: 'close', client: this.client, ...(failure && { error: failure }) });
+      if (this.failure) this.stop();
+      await Promise.all(this.ends.map((end) => end.close()));
+      this.o.onEvent?.({ type: 'close', client: this.client, ...(this.failure && { error: this.failure }) });
     }
-    if (failure) throw failure;
+    if (this.failure) throw this.failure;
   }
 }
 
