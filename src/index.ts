@@ -10,9 +10,11 @@ import { Codes, NetError, wrap, type Op } from './core/errors.js';
 import { resolveInet } from './core/resolve.js';
 import { DatagramServer, reportToStderr, StreamServer } from './core/serve.js';
 import { noTls, tlsClient, TlsListener, tlsServerContext } from './core/tls.js';
+import { K } from './native/index.js';
+export { OPTION_NAMES } from './native/options.js';
 import type {
   BindOptions, DatagramAdapter, DatagramSocket, DialOptions, Conn, Handler, Listener, ListenOptions, Server,
-  ServeOptions, StreamAdapter,
+  ServeOptions, StreamAdapter, TlsOptions, WaitOptions,
 } from './core/types.js';
 import { tcp } from './tcp/index.js';
 import { udp } from './udp/index.js';
@@ -97,6 +99,25 @@ export async function bind(addr: Address | string, options: BindOptions = {}): P
   const a = toAddress(addr);
   return (adapterFor('bind', a, 'datagram') as DatagramAdapter).bind(a, options);
 }
+
+/**
+ * Starts TLS on a connected stream (STARTTLS style, or Python's `wrap_socket`); resolves after the handshake
+ * with the secure Conn, which replaces `conn`.
+ *
+ * @example
+ * const secure = await upgradeTls(await dial('tcp://localhost:8443'), { ca: readFileSync('ca.pem') })
+ */
+export function upgradeTls(conn: Conn, tls: TlsOptions, options: WaitOptions = {}): Promise<Conn> {
+  return tlsClient(conn, tls, options);
+}
+
+/**
+ * This platform's socket constants (from the C headers, by the addon): `AF_*`, `SOCK_*`, `SOL_SOCKET`, `SO_*`,
+ * `IPPROTO_*`, `TCP_*`, `IP_*`, `IPV6_*`, `SHUT_*`.
+ */
+export const constants: Readonly<Record<string, number>> = Object.freeze(Object.fromEntries(
+  Object.entries(K).filter(([name]) => /^(AF|SOCK|SOL|SO|IPPROTO|TCP|IP|IPV6|SHUT)_/.test(name)),
+));
 
 /**
  * A datagram client: a socket bound where the OS picks (`udp://:0` of the peer's family, or an autobound

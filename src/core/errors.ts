@@ -1,3 +1,4 @@
+import { constants } from 'node:os';
 import { getSystemErrorMap } from 'node:util';
 import type { Address, Network } from './address.js';
 
@@ -98,7 +99,9 @@ export class NetError extends Error {
     if (f.source !== undefined) this.source = f.source;
     if (f.input !== undefined) this.input = f.input;
     const errno = (f.cause as { errno?: unknown } | undefined)?.errno;
+    const byName = (constants.errno as Record<string, number>)[f.code];
     if (typeof errno === 'number') this.errno = Math.abs(errno);
+    else if (byName !== undefined) this.errno = byName;
   }
 
   private static format(f: NetErrorFields): string {

@@ -253,6 +253,8 @@ export interface ListenOptions {
   queue?: number;
   /** Speak TLS on every accepted connection (stream networks; `cert` and `key` required). */
   tls?: TlsOptions;
+  /** tcp: SO_REUSEPORT, so several listeners share one port and the kernel spreads connections among them. */
+  reusePort?: boolean;
 }
 
 /**
@@ -263,6 +265,8 @@ export interface BindOptions {
   ipv6Only?: boolean;
   /** SO_REUSEADDR, so several sockets can bind one UDP port (multicast receivers). */
   reuseAddr?: boolean;
+  /** udp: SO_REUSEPORT, so several sockets share one port and the kernel spreads datagrams among them. */
+  reusePort?: boolean;
   /**
    * Datagrams held in memory for `recvFrom()`; when it is full, reading pauses and the kernel's buffer takes
    * over (udp drops there, unixgram senders wait). Default 4096.

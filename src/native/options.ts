@@ -37,6 +37,9 @@ const OPTIONS: Record<OptionName, [Level, string, Kind]> = {
   IPV6_LEAVE_GROUP: ['ipv6', 'IPV6_LEAVE_GROUP', 'group6'],
 };
 
+/** The option names this platform's sockets take, for tables that map numbers to them (the BSD facade). */
+export const OPTION_NAMES = Object.keys(OPTIONS) as OptionName[];
+
 const LEVELS: Record<Level, string> = { socket: 'SOL_SOCKET', ip: 'IPPROTO_IP', ipv6: 'IPPROTO_IPV6', tcp: 'IPPROTO_TCP' };
 const TYPES: Record<number, OptionValue> = { [K.SOCK_STREAM]: 'SOCK_STREAM', [K.SOCK_DGRAM]: 'SOCK_DGRAM', [K.SOCK_SEQPACKET]: 'SOCK_SEQPACKET' };
 

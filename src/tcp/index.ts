@@ -1,10 +1,13 @@
-import type { Socket } from 'node:net';
+import type { ListenOptions as NetListenOptions, Socket } from 'node:net';
+
+/** listen({ fd }) is documented by Node but missing from its types. */
+type ListenOptionsWithFd = NetListenOptions & { fd: number };
 import type { InetAddress, InetNetwork } from '../core/address.js';
 import { wrap } from '../core/errors.js';
 import { resolveInet } from '../core/resolve.js';
 import { connectSocket, createStreamServer, startListening, StreamConn, StreamListener } from '../core/stream.js';
 import type { Conn, DialOptions, Listener, ListenOptions, StreamAdapter } from '../core/types.js';
-import { fdOfNode } from '../native/index.js';
+import { fdOfNode, K, native } from '../native/index.js';
 import { Control } from '../native/options.js';
 
 /** The kernel's view of one end of a TCP socket, in the caller's network name. */
@@ -32,7 +35,22 @@ async function listen(addr: InetAddress, options: ListenOptions): Promise<Listen
   try {
     const { host, family } = await resolveInet(addr, 'bind');
     const ipv6Only = family === 6 && (options.ipv6Only ?? addr.network === 'tcp6');
-    await startListening(server, { host, port: addr.port, ipv6Only, backlog: options.backlog });
+    if (options.reusePort) {
+      // Node 20's listen() has no reusePort: the addon makes the socket with SO_REUSEPORT set before bind.
+      const fd = native.socket(family === 6 ? K.AF_INET6 : K.AF_INET, K.SOCK_STREAM);
+      try {
+        native.setsockopt(fd, K.SOL_SOCKET, K.SO_REUSEADDR, 1);
+        native.setsockopt(fd, K.SOL_SOCKET, K.SO_REUSEPORT, 1);
+        if (family === 6) native.setsockopt(fd, K.IPPROTO_IPV6, K.IPV6_V6ONLY, ipv6Only ? 1 : 0);
+        native.bind(fd, native.inetSockaddr(host, addr.port, family === 6));
+      } catch (err) {
+        native.close(fd);
+        throw err;
+      }
+      await startListening(server, { fd, backlog: options.backlog } as ListenOptionsWithFd);
+    } else {
+      await startListening(server, { host, port: addr.port, ipv6Only, backlog: options.backlog });
+    }
   } catch (err) {
     server.close();
     throw wrap('listen', addr.network, addr, err);

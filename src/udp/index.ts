@@ -13,6 +13,7 @@ async function bind(addr: InetAddress, options: BindOptions): Promise<ServableDa
     fd = native.socket(family === 6 ? K.AF_INET6 : K.AF_INET, K.SOCK_DGRAM);
     if (family === 6) native.setsockopt(fd, K.IPPROTO_IPV6, K.IPV6_V6ONLY, (options.ipv6Only ?? network === 'udp6') ? 1 : 0);
     if (options.reuseAddr) native.setsockopt(fd, K.SOL_SOCKET, K.SO_REUSEADDR, 1);
+    if (options.reusePort) native.setsockopt(fd, K.SOL_SOCKET, K.SO_REUSEPORT, 1);
     native.bind(fd, native.inetSockaddr(host, addr.port, family === 6));
     const localAddr = nameOf(fd, network)!;
     return new NativeDatagramSocket({ network, fd, localAddr, v6: family === 6, queue: options.queue, maxDatagram: options.maxDatagram });
