@@ -1,5 +1,5 @@
 import { bindTo, Codes, dial, isStreamNetwork, NetError, type Address, type Conn, type DatagramSocket } from '../index.js';
-import { Idle, tlsOptions, type CommonOptions } from './common.js';
+import { Idle, lines, tlsOptions, type CommonOptions } from './common.js';
 import { addrText, type Output } from './output.js';
 
 export interface ClientOptions extends CommonOptions {
@@ -27,21 +27,6 @@ export async function datagramClient(addr: Address, o: CommonOptions, out: Outpu
   out.event('connected', { peer: addrText(sock.remoteAddr), local: addrText(sock.localAddr) },
     `sending to ${addrText(sock.remoteAddr)} from ${addrText(sock.localAddr)}`);
   return sock;
-}
-
-/** Splits a byte stream into lines, each keeping its `\n` (the last may have none): one datagram each. */
-async function* lines(input: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-  let rest: Buffer | undefined;
-  for await (const chunk of input) {
-    let data = rest ? Buffer.concat([rest, chunk]) : chunk;
-    let nl: number;
-    while ((nl = data.indexOf(10)) >= 0) {
-      yield data.subarray(0, nl + 1);
-      data = data.subarray(nl + 1);
-    }
-    rest = data.length > 0 ? data : undefined;
-  }
-  if (rest) yield rest;
 }
 
 /** Prints what `conn` sends until its EOF; stdin goes to it meanwhile. */

@@ -129,3 +129,18 @@ export class Idle {
     clearTimeout(this.timer);
   }
 }
+
+/** Splits a byte stream into lines, each keeping its `\n` (the last may have none): one datagram each. */
+export async function* lines(input: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  let rest: Buffer | undefined;
+  for await (const chunk of input) {
+    let data = rest ? Buffer.concat([rest, chunk]) : chunk;
+    let nl: number;
+    while ((nl = data.indexOf(10)) >= 0) {
+      yield data.subarray(0, nl + 1);
+      data = data.subarray(nl + 1);
+    }
+    rest = data.length > 0 ? data : undefined;
+  }
+  if (rest) yield rest;
+}

@@ -2,7 +2,7 @@ import {
   bind, Codes, echo, isStreamNetwork, listen, NetError, serve, upper, type Address, type Conn, type Data,
   type DatagramSocket, type Exchange, type Handler, type Server, type UnixNetwork,
 } from '../index.js';
-import { Idle, tlsOptions, untilSignal, type CommonOptions } from './common.js';
+import { Idle, lines, tlsOptions, untilSignal, type CommonOptions } from './common.js';
 import { addrText, writeOut, type Output } from './output.js';
 
 /** `--type` of the unix commands: the socket type's name, and the network that carries it. */
@@ -203,10 +203,10 @@ async function listenDatagram(addr: Address, o: ListenCommandOptions, out: Outpu
   })();
   received.catch(() => {});
   const sent = (async () => {
-    for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
+    for await (const line of lines(process.stdin as AsyncIterable<Buffer>)) {
       if (peer === null) continue;
-      out.dump('>', peer, chunk);
-      await sock.sendTo(chunk, peer).catch((err: Error) => reporter(out)(err, null));
+      out.dump('>', peer, line);
+      await sock.sendTo(line, peer).catch((err: Error) => reporter(out)(err, null));
     }
     await new Promise(() => {});
   })();
