@@ -347,6 +347,29 @@ describe('the addon itself', () => {
 });
 
 describe('unixpacket edge cases', () => {
+  it('a message larger than the receive slot (the peer raised SO_SNDBUF) fails the read with EMSGSIZE, never arrives cut', async () => {
+    const listener = await listen(`unixpacket://${sockPath()}`);
+    const path = (listener.addr as { path: string }).path;
+    const peer = run('python3', ['-c', `
+import socket
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+s.connect(${JSON.stringify(path)})
+s.send(b'small')
+s.send(b'x' * (300 * 1024))
+s.recv(1)`]);
+    const conn = await listener.accept({ signal: signal() });
+    try {
+      expect((await conn.read({ signal: signal() }))?.toString()).toBe('small');
+      const err = await rejection(conn.read({ signal: signal() }));
+      expect(err.code).toBe('EMSGSIZE');
+    } finally {
+      conn.stream.destroy();
+      await listener.close();
+      await peer;
+    }
+  });
+
   it('EMSGSIZE on a message larger than the socket can carry', async () => {
     const server = await serve(`unixpacket://${sockPath()}`, echo);
     const conn: Conn = await dial(server.addr);

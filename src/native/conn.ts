@@ -1,10 +1,13 @@
 import { EventEmitter } from 'node:events';
+import { constants } from 'node:os';
 import { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { WithFds } from '../core/types.js';
 import { errnoError, K, native, type Handle } from './index.js';
 
 type WriteDone = (err?: Error | null) => void;
+
+const { EMSGSIZE } = constants.errno;
 
 /**
  * A connected AF_UNIX socket of the addon (SOCK_SEQPACKET, or SOCK_STREAM with an abstract name) as a Node
@@ -23,10 +26,16 @@ export class NativeDuplex extends Duplex {
     this.h = native.open(fd, K.MODE_CONN, slot, this.onEvent);
   }
 
-  private onEvent = (event: number, a?: unknown, b?: unknown): void => {
+  private onEvent = (event: number, a?: unknown, b?: unknown, flags?: unknown): void => {
     if (event === K.EV_MSG) {
       if (a === null) {
         this.push(null);
+        return;
+      }
+      if ((flags as number) & 1) {
+        // The message was larger than the receive slot (the peer raised its SO_SNDBUF): failing beats handing
+        // on a cut message as if it were whole.
+        this.destroy(errnoError(-EMSGSIZE, 'recvmsg'));
         return;
       }
       if (b) this.fds.set(a as Buffer, b as number[]);
