@@ -124,9 +124,9 @@ export class Socket {
 
   constructor(readonly family: number, readonly type: number, conn?: Conn) {
     if (!NETWORKS[`${family}/${type}`]) {
-      const what = family === AF_UNIX || family === AF_INET || family === AF_INET6 ? 'socket type' : 'address family';
-      throw osError('dial', family === AF_UNIX || family === AF_INET || family === AF_INET6 ? 'EPROTONOSUPPORT' : 'EAFNOSUPPORT',
-        `${what} not supported: family ${family}, type ${type} (AF_INET/AF_INET6 take SOCK_STREAM and SOCK_DGRAM; AF_UNIX also SOCK_SEQPACKET)`);
+      const known = family === AF_UNIX || family === AF_INET || family === AF_INET6;
+      throw osError('dial', known ? 'EPROTONOSUPPORT' : 'EAFNOSUPPORT', `${known ? 'socket type' : 'address family'} ` +
+        `not supported: family ${family}, type ${type} (AF_INET/AF_INET6 take SOCK_STREAM and SOCK_DGRAM; AF_UNIX also SOCK_SEQPACKET)`);
     }
     this.conn = conn;
   }
