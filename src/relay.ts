@@ -2,6 +2,7 @@ import { isStreamNetwork, toAddress, type Address } from './core/address.js';
 import { Codes, NetError } from './core/errors.js';
 import { Inbox } from './core/inbox.js';
 import { reportToStderr } from './core/serve.js';
+import { noTls } from './core/tls.js';
 import type { Conn, DatagramSocket, Server, ServeOptions, TlsOptions, WaitOptions } from './core/types.js';
 import { bind, bindTo, dial, formatAddress, serve } from './index.js';
 
@@ -240,7 +241,11 @@ export async function relay(from: Address | string, to: Address | string, option
   const src = toAddress(from);
   const target = toAddress(to);
   const onError = options.onError ?? reportToStderr;
-  if (!isStreamNetwork(src.network)) return new DatagramRelay(await bind(src, options), target, options);
+  if (options.targetTls && !isStreamNetwork(target.network)) throw noTls('dial', target.network);
+  if (!isStreamNetwork(src.network)) {
+    if (options.tls) throw noTls('bind', src.network);
+    return new DatagramRelay(await bind(src, options), target, options);
+  }
   return serve(src, async (ex) => {
     const conn = ex as Conn;
     await new Session(conn.remoteAddr, options, options.idle).run(connEnd(conn), target).catch((err: Error) => {

@@ -95,6 +95,9 @@ describe('socktool relay', () => {
     const bad = await cli(['relay', 'tcp://127.0.0.1:0', 'tcp://127.0.0.1']);
     expect(bad.code).toBe(2);
     expect(oneLineOf(bad)).toMatch(/ERR_SOCKTOOL_BAD_ADDRESS/);
+    const tls = await cli(['relay', 'tcp://127.0.0.1:0', 'udp://127.0.0.1:9', '--target-tls']);
+    expect(tls.code).toBe(2);
+    expect(oneLineOf(tls)).toMatch(/TLS runs over stream networks, not udp \(ERR_SOCKTOOL_WRONG_SHAPE\)/);
   });
 });
 
