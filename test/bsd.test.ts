@@ -225,6 +225,18 @@ describe.each(PACKETS)('$name (messages)', (row) => {
       await p.close();
     }
   });
+
+  it('a message too large to send raises EMSGSIZE, and the socket goes on (as send(2))', async () => {
+    const p = await pair(row);
+    try {
+      const err = await rejects(p.client.send(Buffer.alloc(16 << 20)), OSError);
+      expect([err.code, err.errno]).toEqual(['EMSGSIZE', E.EMSGSIZE]);
+      await p.client.send('after');
+      expect((await p.conn.recv(100)).toString()).toBe('after');
+    } finally {
+      await p.close();
+    }
+  });
 });
 
 describe.each(DATAGRAMS)('$name', (row) => {

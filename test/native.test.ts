@@ -370,12 +370,15 @@ s.recv(1)`]);
     }
   });
 
-  it('EMSGSIZE on a message larger than the socket can carry', async () => {
+  it('EMSGSIZE on a message larger than the socket can carry; the connection stays usable', async () => {
     const server = await serve(`unixpacket://${sockPath()}`, echo);
     const conn: Conn = await dial(server.addr);
     try {
       const err = await rejection(conn.write(Buffer.alloc(16 << 20)));
       expect(err.code).toBe('EMSGSIZE');
+      // As send(2): that message failed, the connection did not.
+      await conn.write('still here');
+      expect((await conn.read({ signal: signal() }))?.toString()).toBe('still here');
     } finally {
       await conn.close().catch(() => {});
       await server.close({ signal: AbortSignal.timeout(1000) });

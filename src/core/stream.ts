@@ -23,6 +23,11 @@ export interface FdPassing {
 export interface ConnParts {
   control: SocketControl;
   fds?: FdPassing;
+  /**
+   * Sends one message straight to the socket (seqpacket), so that a message the kernel refuses (EMSGSIZE)
+   * fails that write alone, as send(2) does, instead of failing the whole Duplex.
+   */
+  message?(data: Uint8Array): Promise<void>;
 }
 /** Chunks read ahead before the socket is paused (each is at most one read, 64 KiB). */
 const READ_AHEAD = 4;
@@ -91,6 +96,12 @@ export class StreamConn implements Conn {
     const s = this.stream;
     if (this.failure !== undefined) return Promise.reject(this.writeError(this.failure));
     if (s.destroyed || s.writableEnded) return Promise.reject(closedError('write', this.network, this.remoteAddr));
+    // Straight to the socket only when nothing written through the Duplex is still waiting (order holds).
+    if (this.parts.message && s.writableLength === 0) {
+      return this.parts.message(typeof data === 'string' ? Buffer.from(data) : data).catch((err: unknown) => {
+        throw this.writeError(err);
+      });
+    }
     if (s.write(data)) return DONE;
     // Backpressure: every writer waits for the same 'drain'.
     this.drained ??= new Promise<void>((resolve, reject) => {

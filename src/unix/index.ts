@@ -114,12 +114,12 @@ export const unix: StreamAdapter = {
 // ---- unixpacket: SOCK_SEQPACKET on the addon, in the stream shape (each chunk is one message)
 
 function packetConn(d: NativeDuplex, local: UnixAddress, remote: UnixAddress): Conn {
+  const send = (data: Uint8Array, fds: readonly number[] | null) =>
+    new Promise<void>((resolve, reject) => d.sendWith(data, fds, (err) => (err ? reject(err) : resolve())));
   return new StreamConn(d, 'unixpacket', local, remote, {
     control: new Control('unixpacket', () => (d.destroyed ? -1 : d.fd), () => remote),
-    fds: {
-      send: (data, fds) => new Promise((resolve, reject) => d.sendWith(data, fds, (err) => (err ? reject(err) : resolve()))),
-      fdsOf: (chunk) => d.fdsOf(chunk),
-    },
+    fds: { send, fdsOf: (chunk) => d.fdsOf(chunk) },
+    message: (data) => send(data, null),
   });
 }
 
