@@ -1,5 +1,5 @@
 import { serve, type Address, type Conn, type Exchange } from '../index.js';
-import { tlsOptions, type CommonOptions } from './common.js';
+import { lines, tlsOptions, type CommonOptions } from './common.js';
 import { addrText, type Output } from './output.js';
 import { reporter, runUntilSignal, Watched } from './servers.js';
 
@@ -58,19 +58,11 @@ export async function chatCommand(addr: Address, o: CommonOptions, out: Output):
     out.event('closed', { peer: m.name, reason: why }, `${m.name} left (${why})`);
     say(Buffer.from(`* ${m.name} left\n`));
   };
-  /** Passes on each whole line of `pending` as its bytes are, after the sender's name; returns the unfinished rest. */
-  const lines = (m: Member, pending: Buffer): Buffer => {
-    let nl: number;
-    while ((nl = pending.indexOf(10)) >= 0 || pending.length >= MAX_LINE) {
-      const end = nl >= 0 ? nl + 1 : MAX_LINE;
-      say(Buffer.concat([Buffer.from(`[${m.name}] `), pending.subarray(0, end), nl >= 0 ? EMPTY : NL]), m);
-      pending = pending.subarray(end);
+  /** Passes on each line from `input` as its bytes are, after the sender's name (a last line gets its newline). */
+  const relayLines = async (m: Member, input: AsyncIterable<Buffer>) => {
+    for await (const line of lines(input, MAX_LINE)) {
+      say(Buffer.concat([Buffer.from(`[${m.name}] `), line, line[line.length - 1] === 10 ? EMPTY : NL]), m);
     }
-    return pending;
-  };
-  /** The last line, even without its newline. */
-  const flush = (m: Member, rest: Buffer) => {
-    if (rest.length > 0) lines(m, Buffer.concat([rest, NL]));
   };
 
   const handler = async (ex: Exchange) => {
@@ -83,16 +75,14 @@ export async function chatCommand(addr: Address, o: CommonOptions, out: Output):
       }
       m.ex = ex;
       m.seen = Date.now();
-      for await (const d of new Watched(ex, out, undefined)) flush(m, lines(m, d));
+      await relayLines(m, new Watched(ex, out, undefined));
       return;
     }
     const conn = ex as Conn;
     const m: Member = { name: nameOf(conn.remoteAddr), ex: conn, backlog: 0, seen: 0, cut: () => conn.stream.destroy() };
     join(m);
-    let pending: Buffer = EMPTY;
     try {
-      for await (const chunk of new Watched(conn, out, o.timeout)) pending = lines(m, Buffer.concat([pending, chunk]));
-      flush(m, pending);
+      await relayLines(m, new Watched(conn, out, o.timeout));
     } finally {
       leave(m, 'closed');
     }

@@ -130,15 +130,18 @@ export class Idle {
   }
 }
 
-/** Splits a byte stream into lines, each keeping its `\n` (the last may have none): one datagram each. */
-export async function* lines(input: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+/**
+ * Splits a byte stream into lines, each keeping its `\n` (the last may have none); with `max`, a longer run
+ * without a newline comes out in `max`-byte pieces rather than being held.
+ */
+export async function* lines(input: AsyncIterable<Buffer>, max = Infinity): AsyncGenerator<Buffer> {
   let rest: Buffer | undefined;
   for await (const chunk of input) {
     let data = rest ? Buffer.concat([rest, chunk]) : chunk;
-    let nl: number;
-    while ((nl = data.indexOf(10)) >= 0) {
-      yield data.subarray(0, nl + 1);
-      data = data.subarray(nl + 1);
+    for (let nl = data.indexOf(10); nl >= 0 || data.length >= max; nl = data.indexOf(10)) {
+      const end = nl >= 0 ? nl + 1 : max;
+      yield data.subarray(0, end);
+      data = data.subarray(end);
     }
     rest = data.length > 0 ? data : undefined;
   }
