@@ -10,7 +10,7 @@ import { Codes, NetError, wrap, type Op } from './core/errors.js';
 import { resolveInet } from './core/resolve.js';
 import { DatagramServer, reportToStderr, StreamServer } from './core/serve.js';
 import { noTls, tlsClient, TlsListener, tlsServerContext } from './core/tls.js';
-import { K } from './native/index.js';
+import { SOCKET_CONSTANTS } from './core/constants.js';
 export { OPTION_NAMES } from './native/options.js';
 import type {
   BindOptions, DatagramAdapter, DatagramSocket, DialOptions, Conn, Handler, Listener, ListenOptions, Server,
@@ -25,6 +25,7 @@ export {
   type Address, type InetAddress, type InetNetwork, type Network, type UnixAddress, type UnixNetwork,
 } from './core/address.js';
 export { Codes, NetError, type Op } from './core/errors.js';
+export { addonStatus, type AddonStatus } from './native/index.js';
 export { echo, upper } from './core/handlers.js';
 export { lookupHost, type Resolved } from './core/resolve.js';
 export { relay, type RelayEvent, type RelayOptions } from './relay.js';
@@ -112,12 +113,10 @@ export function upgradeTls(conn: Conn, tls: TlsOptions, options: WaitOptions = {
 }
 
 /**
- * This platform's socket constants (from the C headers, by the addon): `AF_*`, `SOCK_*`, `SOL_SOCKET`, `SO_*`,
- * `IPPROTO_*`, `TCP_*`, `IP_*`, `IPV6_*`, `SHUT_*`.
+ * Linux's socket constants: `AF_*`, `SOCK_*`, `SOL_SOCKET`, `SO_*`, `IPPROTO_*`, `TCP_*`, `IP_*`, `IPV6_*`,
+ * `SHUT_*` (available without the native addon).
  */
-export const constants: Readonly<Record<string, number>> = Object.freeze(Object.fromEntries(
-  Object.entries(K).filter(([name]) => /^(AF|SOCK|SOL|SO|IPPROTO|TCP|IP|IPV6|SHUT)_/.test(name)),
-));
+export const constants: Readonly<Record<string, number>> = SOCKET_CONSTANTS;
 
 /**
  * A datagram client: a socket bound where the OS picks (`udp://:0` of the peer's family, or an autobound

@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { live, makeCert, pyServer, ROOT, run, sockPath, startListening, stopLive, type Ran } from './helpers.js';
+import { live, makeCert, needs, pyServer, type Ran, ROOT, run, sockPath, startListening, stopLive } from './helpers.js';
 
 type Lang = 'ts' | 'py';
 const command = (lang: Lang, program: string, args: string[]): [string, string[]] => (lang === 'ts'
@@ -105,7 +105,8 @@ function live2(lang: Lang, program: string, args: string[], input: string) {
 }
 
 describe('examples next to their Python versions, against the same Python servers', () => {
-  it('http_get: the same status, header count and body from a raw-socket HTTP server, plain and over TLS', async () => {
+  it('http_get: the same status, header count and body from a raw-socket HTTP server, plain and over TLS', async (ctx) => {
+    needs(ctx, 'openssl');
     const plain = await startListening('python3', ['-u', join(ROOT, 'test', 'peers', 'http_peer.py'), 'close', '127.0.0.1']);
     const args = ['127.0.0.1', plain.where, '/page'];
     const [ts, py] = [await runEx('ts', 'http_get', args), await runEx('py', 'http_get', args)];

@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  abstractName, cli, cliServer, live, makeCert, oneLineOf, PEERS, portOf, pyServer, run, sockPath, stopLive,
+  abstractName, cli, cliServer, live, makeCert, needs, oneLineOf, PEERS, portOf, pyServer, run, sockPath, stopLive,
 } from './helpers.js';
 
 const py = (script: string, ...args: string[]) => run('python3', [join(PEERS, script), ...args]);
@@ -128,7 +128,8 @@ s.close()`]);
     expect(l.stdout()).toBe(`listening on ${l.address}\nfrom client 红烧肉\n`);
   });
 
-  it('-k: serves nc client after client, then SIGTERM exits 0', async () => {
+  it('-k: serves nc client after client, then SIGTERM exits 0', async (ctx) => {
+    needs(ctx, 'nc');
     const l = await cliServer(['listen', '-k', 'tcp://127.0.0.1:0']);
     for (const text of ['first\n', 'second\n']) {
       const r = await run('nc', ['-N', '127.0.0.1', String(portOf(l.address))], text);
@@ -166,7 +167,8 @@ s.close()`]);
 });
 
 describe('socktool serve', () => {
-  it('--handler upper answers nc over tcp; --handler print writes udp datagrams to stdout', async () => {
+  it('--handler upper answers nc over tcp; --handler print writes udp datagrams to stdout', async (ctx) => {
+    needs(ctx, 'nc');
     const s = await cliServer(['serve', 'tcp://127.0.0.1:0', '--handler', 'upper']);
     const r = await run('nc', ['-N', '127.0.0.1', String(portOf(s.address))], 'shout 红烧肉\n');
     expect(r.stdout).toBe('SHOUT 红烧肉\n');
@@ -191,7 +193,8 @@ describe('socktool serve', () => {
     expect(evs.filter((e) => e.event === 'data').map((e) => Buffer.from(e.base64 as string, 'base64').toString())).toEqual(['one', 'two']);
   });
 
-  it('--max-clients: a client over the limit is refused at once, the others are served', async () => {
+  it('--max-clients: a client over the limit is refused at once, the others are served', async (ctx) => {
+    needs(ctx, 'nc');
     const s = await cliServer(['serve', 'tcp://127.0.0.1:0', '--max-clients', '1']);
     const port = String(portOf(s.address));
     const holder = live('nc', ['127.0.0.1', port]);
@@ -207,7 +210,8 @@ describe('socktool serve', () => {
     expect(await stopLive(s)).toBe(0);
   });
 
-  it('--timeout: a connection idle that long is closed, the server keeps serving', async () => {
+  it('--timeout: a connection idle that long is closed, the server keeps serving', async (ctx) => {
+    needs(ctx, 'nc');
     const s = await cliServer(['serve', 'tcp://127.0.0.1:0', '--timeout', '300']);
     const idle = await run('nc', ['127.0.0.1', String(portOf(s.address))], undefined, 5000);
     expect(idle.code).toBe(0);
@@ -224,7 +228,8 @@ describe('socktool serve', () => {
 });
 
 describe('socktool chat', () => {
-  it('tcp: three nc clients; lines go to the others with the sender address; join and leave notices', async () => {
+  it('tcp: three nc clients; lines go to the others with the sender address; join and leave notices', async (ctx) => {
+    needs(ctx, 'nc');
     const s = await cliServer(['chat', 'tcp://127.0.0.1:0', '--json']);
     const port = String(portOf(s.address));
     // One after another, so that each one's join is seen by those before it.
@@ -257,7 +262,8 @@ describe('socktool chat', () => {
     expect(oneLineOf(r)).toMatch(/99999/);
   });
 
-  it('udp: senders join with their first datagram and hear each other', async () => {
+  it('udp: senders join with their first datagram and hear each other', async (ctx) => {
+    needs(ctx, 'nc');
     const s = await cliServer(['chat', 'udp://127.0.0.1:0']);
     const port = String(portOf(s.address));
     const a = live('nc', ['-u', '127.0.0.1', port]);
@@ -272,7 +278,8 @@ describe('socktool chat', () => {
 });
 
 describe('TLS', () => {
-  it('serve --tls answers a verifying Python ssl client; connect --tls talks to it; without --ca it fails (exit 1)', async () => {
+  it('serve --tls answers a verifying Python ssl client; connect --tls talks to it; without --ca it fails (exit 1)', async (ctx) => {
+    needs(ctx, 'openssl');
     const { cert, key } = makeCert();
     const s = await cliServer(['serve', 'tcp://127.0.0.1:0', '--tls', '--cert', cert, '--key', key, '--handler', 'upper']);
     const port = String(portOf(s.address));
@@ -289,7 +296,8 @@ describe('TLS', () => {
     expect(await stopLive(s)).toBe(0);
   });
 
-  it('listen --tls on a unix socket, and relay --tls to --target-tls', async () => {
+  it('listen --tls on a unix socket, and relay --tls to --target-tls', async (ctx) => {
+    needs(ctx, 'openssl');
     const { cert, key } = makeCert();
     const path = sockPath();
     const l = await cliServer(['listen', `unix://${path}`, '--tls', '--cert', cert, '--key', key]);

@@ -5,8 +5,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  cli, cliServer, live, makeCert, oneLineOf, PEERS, platformHas, portOf, pyServer, run, sockPath, startListening,
-  stopLive, tempDir,
+  cli, cliServer, live, makeCert, needs, oneLineOf, PEERS, platformHas, portOf, pyServer, run, sockPath,
+  startListening, stopLive, tempDir,
 } from './helpers.js';
 
 const py = (script: string, ...args: string[]) => run('python3', [join(PEERS, script), ...args], undefined, 60_000);
@@ -76,7 +76,8 @@ describe('socktool relay', () => {
     expect(await stopLive(relay)).toBe(0);
   });
 
-  it('unix -> tcp with socat as the client', async () => {
+  it('unix -> tcp with socat as the client', async (ctx) => {
+    needs(ctx, 'socat');
     const far = await pyServer('tcp4', '127.0.0.1', 'sha256');
     const path = sockPath();
     const relay = await cliServer(['relay', `unix://${path}`, `tcp://127.0.0.1:${far.where}`]);
@@ -86,7 +87,8 @@ describe('socktool relay', () => {
     expect(await stopLive(relay)).toBe(0);
   });
 
-  it('a refused target closes that client only (one line on stderr); a bad target address is exit 2', async () => {
+  it('a refused target closes that client only (one line on stderr); a bad target address is exit 2', async (ctx) => {
+    needs(ctx, 'nc');
     const relay = await cliServer(['relay', 'tcp://127.0.0.1:0', `unix://${sockPath()}`]);
     const r = await run('nc', ['-N', '127.0.0.1', String(portOf(relay.address))], 'anyone?\n');
     expect(r.stdout).toBe('');
@@ -134,7 +136,8 @@ describe('socktool http-get', () => {
     expect(b.bytes.equals(expectedBody('chunked', '/health', 'app.local'))).toBe(true);
   });
 
-  it('https with a certificate the test made: --ca verifies it, --insecure skips; untrusted fails with one line', async () => {
+  it('https with a certificate the test made: --ca verifies it, --insecure skips; untrusted fails with one line', async (ctx) => {
+    needs(ctx, 'openssl');
     const { cert, key } = makeCert();
     const peer = await startListening('python3', ['-u', join(PEERS, 'http_peer.py'), 'length', '127.0.0.1', cert, key]);
     const url = `https://localhost:${peer.where}/secure`;

@@ -3,7 +3,7 @@ import { existsSync, lstatSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { abstractName, PEERS, portOf, run, sockPath, socktool, startServer } from './helpers.js';
+import { abstractName, needs, PEERS, portOf, run, sockPath, socktool, startServer } from './helpers.js';
 
 const py = (script: string, ...args: string[]) => run('python3', [join(PEERS, script), ...args]);
 
@@ -39,7 +39,8 @@ describe('socktool udp-echo', () => {
 });
 
 describe('socktool tcp-echo', () => {
-  it('echoes to concurrent nc clients, byte-exact', async () => {
+  it('echoes to concurrent nc clients, byte-exact', async (ctx) => {
+    needs(ctx, 'nc');
     const server = await startServer(['tcp-echo', '--port', '0']);
     expect(server.address).toMatch(/^tcp:\/\/127\.0\.0\.1:\d+$/);
     const port = String(portOf(server.address));
@@ -147,14 +148,16 @@ describe('socktool unix-server', () => {
 });
 
 describe('with socat as the peer', () => {
-  it('udp-echo answers socat\'s UDP client', async () => {
+  it('udp-echo answers socat\'s UDP client', async (ctx) => {
+    needs(ctx, 'socat');
     const server = await startServer(['udp-echo', '--port', '0']);
     const r = await run('socat', ['-t', '2', '-', `UDP:127.0.0.1:${portOf(server.address)}`], 'from socat\n');
     expect(r.stdout).toBe('from socat\n');
     expect((await server.stop()).code).toBe(0);
   });
 
-  it('unix-server answers socat\'s UNIX-CONNECT, half-close and all', async () => {
+  it('unix-server answers socat\'s UNIX-CONNECT, half-close and all', async (ctx) => {
+    needs(ctx, 'socat');
     const path = sockPath();
     const server = await startServer(['unix-server', path, '--upper']);
     const r = await run('socat', ['-', `UNIX-CONNECT:${path}`], 'socat says hi\n');
@@ -162,7 +165,8 @@ describe('with socat as the peer', () => {
     expect((await server.stop()).code).toBe(0);
   });
 
-  it('tcp-echo answers socat\'s TCP6 client on ::1', async () => {
+  it('tcp-echo answers socat\'s TCP6 client on ::1', async (ctx) => {
+    needs(ctx, 'socat');
     const server = await startServer(['tcp-echo', '--host', '::1', '--port', '0']);
     expect(server.address).toMatch(/^tcp:\/\/\[::1\]:\d+$/);
     const r = await run('socat', ['-', `TCP6:[::1]:${portOf(server.address)}`], Buffer.from([0, 1, 2, 255, 10]));

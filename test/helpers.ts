@@ -1,9 +1,9 @@
-import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, expect } from 'vitest';
+import { afterEach, expect, type TestContext } from 'vitest';
 import { hasIPv6 } from '../src/core/resolve.js';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -35,6 +35,42 @@ export const abstractName = (): string => `stt-${process.pid}-${++names}-${Math.
 export function platformHas(feature: 'ipv6'): boolean {
   if (process.env.SOCKTOOL_REQUIRE_ALL) return true;
   return feature === 'ipv6' ? hasIPv6() : false;
+}
+
+/** The programs nobody here wrote that tests drive, each with the Debian package that provides it. */
+const PROGRAMS = {
+  socat: 'socat',
+  nc: 'netcat-openbsd',
+  openssl: 'openssl',
+  'aarch64-linux-gnu-gcc': 'gcc-aarch64-linux-gnu',
+  'musl-gcc': 'musl-tools',
+} as const;
+export type Program = keyof typeof PROGRAMS;
+
+const present = new Map<Program, boolean>();
+function has(program: Program): boolean {
+  let yes = present.get(program);
+  if (yes === undefined) {
+    // The tests use OpenBSD netcat's -N, which other netcats lack: another nc on the PATH is not enough.
+    yes = program === 'nc'
+      ? /OpenBSD/.test(spawnSync('nc', ['-h'], { encoding: 'utf8' }).stderr ?? '')
+      : spawnSync('sh', ['-c', 'command -v "$1"', 'sh', program]).status === 0;
+    present.set(program, yes);
+  }
+  return yes;
+}
+
+/**
+ * Skips the running test when a program it drives is missing here, with a one-line reason naming the program
+ * and its Debian package (the run's summary counts them). With SOCKTOOL_REQUIRE_ALL (as .ci/run sets) a
+ * missing program fails the test instead.
+ */
+export function needs(ctx: TestContext, ...programs: Program[]): void {
+  const missing = programs.filter((p) => !has(p));
+  if (missing.length === 0) return;
+  const reason = `needs ${missing.map((p) => `${p} (Debian package ${PROGRAMS[p]})`).join(' and ')}`;
+  if (process.env.SOCKTOOL_REQUIRE_ALL) throw new Error(`${reason}, and SOCKTOOL_REQUIRE_ALL is set`);
+  ctx.skip(reason);
 }
 
 export interface Ran {
@@ -130,6 +166,7 @@ export function startPeer(cmd: string, args: string[]): Promise<{ finished: Prom
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stderr.on('data', (c: Buffer) => err.push(c));
+    child.on('error', (e) => err.push(Buffer.from(e.message))); // could not start: 'close' follows
     const finished = new Promise<Ran>((resolve) =>
       child.on('close', (code, signal) => {
         running.delete(child);
@@ -168,11 +205,18 @@ export function live(cmd: string, args: string[]): Live {
   const changed = () => watchers.forEach((w) => w());
   child.stdout.on('data', (c: Buffer) => ((out += c), changed()));
   child.stderr.on('data', (c: Buffer) => ((err += c), changed()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) =>
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) => {
     child.on('exit', (code, signal) => {
       running.delete(child);
       done({ code, signal });
-    }));
+    });
+    // A program that could not start (ENOENT) ends here too, with its reason in stderr, never as an unhandled error.
+    child.on('error', (e) => {
+      err += `${e.message}\n`;
+      running.delete(child);
+      done({ code: null, signal: null });
+    });
+  });
   return {
     child,
     stdout: () => out,

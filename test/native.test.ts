@@ -4,7 +4,7 @@ import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { bind, dial, echo, listen, NetError, serve, type Conn } from '../src/index.js';
 import { K, native } from '../src/native/index.js';
-import { abstractName, PEERS, run, sockPath, startPeer, tempDir } from './helpers.js';
+import { abstractName, needs, PEERS, run, sockPath, startPeer, tempDir } from './helpers.js';
 
 const py = (script: string, ...args: string[]) => run('python3', [join(PEERS, script), ...args]);
 const pyPeer = (script: string, ...args: string[]) => startPeer('python3', [join(PEERS, script), ...args]);
@@ -72,7 +72,8 @@ describe('with Python peers', () => {
     }
   });
 
-  it('abstract names are exact-length: Python and socat reach socktool\'s, socktool reaches socat\'s', async () => {
+  it('abstract names are exact-length: Python and socat reach socktool\'s, socktool reaches socat\'s', async (ctx) => {
+    needs(ctx, 'socat');
     const name = abstractName();
     const server = await serve(`unix:@${name}`, echo);
     try {

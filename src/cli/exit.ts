@@ -8,6 +8,7 @@ export const Exit = {
   TIMEOUT: 3,
   UNREACHABLE: 4,
   ADDRESS: 5,
+  UNAVAILABLE: 6,
 } as const;
 
 /** The table shown in `--help` and the README. */
@@ -17,7 +18,8 @@ export const EXIT_HELP = `Exit codes:
   2  usage error (bad port, bad address or path, unknown option or command)
   3  timeout
   4  connection refused, host or path unreachable
-  5  address in use or permission denied`;
+  5  address in use or permission denied
+  6  needs the native addon, which this install lacks (the error says how to build it)`;
 
 const BY_CODE: Record<string, number> = {
   ERR_SOCKTOOL_BAD_ADDRESS: Exit.USAGE,
@@ -33,6 +35,7 @@ const BY_CODE: Record<string, number> = {
   EADDRNOTAVAIL: Exit.ADDRESS,
   EACCES: Exit.ADDRESS,
   EPERM: Exit.ADDRESS,
+  ERR_SOCKTOOL_ADDON_UNAVAILABLE: Exit.UNAVAILABLE,
 };
 
 /** The exit code for a failure: by the NetError's code, else 1. */

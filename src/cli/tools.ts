@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isIP } from 'node:net';
 import {
-  bind, dial, inetAddress, listen, lookupHost, NetError, type Address, type Conn,
+  addonStatus, bind, dial, inetAddress, listen, lookupHost, NetError, type Address, type Conn,
 } from '../index.js';
 import { UsageError } from './exit.js';
 import { writeOut, type Output } from './output.js';
@@ -120,7 +120,7 @@ const PROBES: [kind: 'network' | 'feature', name: string, probe: Probe][] = [
   ['network', 'unix', (dir) => streamPair(`unix://${join(dir, 's')}`)],
   ['network', 'unixgram', (dir) => datagramSelf(`unixgram://${join(dir, 'g')}`)],
   ['network', 'unixpacket', (dir) => streamPair(`unixpacket://${join(dir, 'p')}`)],
-  ['feature', 'ipv6', () => datagramSelf('udp6://[::1]:0')],
+  ['feature', 'ipv6', () => streamPair('tcp6://[::1]:0')],
   ['feature', 'abstract-names', () => streamPair(abstract('unix'))],
   ['feature', 'seqpacket', () => streamPair(abstract('unixpacket'))],
   ['feature', 'peer-credentials', (dir) => streamPair(`unix://${join(dir, 'c')}`, async (_, server) => {
@@ -146,12 +146,14 @@ export async function capsCommand(out: Output): Promise<void> {
         return { kind, name, supported: false, reason: err instanceof NetError ? err.code : (err as Error).message };
       }
     }));
+    const addon = addonStatus();
     if (out.json) {
       const pick = (kind: string) => Object.fromEntries(results.filter((r) => r.kind === kind).map((r) => [r.name, r.supported]));
       const reasons = Object.fromEntries(results.filter((r) => !r.supported).map((r) => [r.name, r.reason]));
-      out.event('caps', { networks: pick('network'), features: pick('feature'), reasons });
+      out.event('caps', { addon, networks: pick('network'), features: pick('feature'), reasons });
       return;
     }
+    await writeOut(`${'addon'.padEnd(8)} ${'native'.padEnd(17)} ${addon.available ? `yes (${addon.path})` : `no (${addon.reason})`}\n`);
     for (const r of results) {
       await writeOut(`${r.kind.padEnd(8)} ${r.name.padEnd(17)} ${r.supported ? 'yes' : `no (${r.reason})`}\n`);
     }

@@ -25,6 +25,8 @@ export const Codes = {
   CLOSED: 'ERR_SOCKTOOL_CLOSED',
   ABORTED: 'ERR_SOCKTOOL_ABORTED',
   UNNAMED_PEER: 'ERR_SOCKTOOL_UNNAMED_PEER',
+  /** The native addon did not load (no prebuild for this platform and no build): the message says how to build it. */
+  ADDON_UNAVAILABLE: 'ERR_SOCKTOOL_ADDON_UNAVAILABLE',
   TIMEOUT: 'ETIMEDOUT',
 } as const;
 

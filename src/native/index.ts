@@ -1,11 +1,14 @@
 /**
- * The one door to socktool's N-API addon (`src/native/socktool.c`, built by node-gyp on `npm install`): typed
- * functions, the platform's constants, and the sockaddr encoding both sides agree on.
+ * The one door to socktool's N-API addon (`src/native/socktool.c`; prebuilt in `prebuilds/`, or built by node-gyp
+ * on `npm install` where no prebuild matches): typed functions, the platform's constants, and the sockaddr
+ * encoding both sides agree on. The addon is loaded when first needed, never at import.
  */
 import { createRequire } from 'node:module';
 import type { Server, Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { getSystemErrorName } from 'node:util';
 import type { Address, Network, UnixNetwork } from '../core/address.js';
+import { Codes } from '../core/errors.js';
 
 /** An open handle: one fd under a uv_poll_t, owned by the addon until `hclose`. */
 export type Handle = { readonly __handle: unique symbol };
@@ -36,15 +39,74 @@ interface Binding {
   constants: Record<string, number>;
 }
 
-const require = createRequire(import.meta.url);
-export const native: Binding = require('../../build/Release/socktool.node');
-export const K = native.constants as Record<
+type Constants = Record<
   | 'AF_UNIX' | 'AF_INET' | 'AF_INET6' | 'SOCK_STREAM' | 'SOCK_DGRAM' | 'SOCK_SEQPACKET' | 'SOL_SOCKET'
   | 'IPPROTO_IP' | 'IPPROTO_IPV6' | 'IPPROTO_TCP' | 'SO_PEERCRED' | 'SO_ERROR' | 'SHUT_WR' | 'SHUT_RDWR'
   | 'MODE_DGRAM' | 'MODE_CONN' | 'MODE_LISTEN' | 'EV_DGRAM' | 'EV_MSG' | 'EV_ACCEPT' | 'EV_SENT' | 'EV_ERROR'
   | 'META_STRIDE' | 'META_ADDR' | 'BATCH' | 'IPV6_V6ONLY' | 'SO_REUSEADDR',
   number
 > & Record<string, number>;
+
+/** The package root, where node-gyp-build looks for `build/Release` and then `prebuilds/<platform>-<arch>`. */
+const PACKAGE_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const require = createRequire(import.meta.url);
+
+/** What loading the addon came to: where it was loaded from, or why it was not. */
+export type AddonStatus = { available: true; path: string } | { available: false; reason: string };
+let status: AddonStatus | undefined;
+
+/**
+ * Whether the addon is here, loading it on the first call: node-gyp-build takes `build/Release` if a local build
+ * exists, else the prebuild for this platform. On success {@link native} and {@link K} become the real objects:
+ * both are live ESM bindings, so every importer sees the plain binding from then on and the hot paths pay
+ * nothing for the laziness.
+ */
+export function addonStatus(): AddonStatus {
+  if (status) return status;
+  try {
+    const gypBuild = require('node-gyp-build') as { resolve(dir: string): string };
+    const path = gypBuild.resolve(PACKAGE_ROOT);
+    native = require(path) as Binding;
+    K = native.constants as Constants;
+    status = { available: true, path };
+  } catch (err) {
+    status = { available: false, reason: unavailableReason(err) };
+  }
+  return status;
+}
+
+/** Why the addon did not load, in one line: no build for this platform, or a build that fails to load. */
+function unavailableReason(err: unknown): string {
+  const text = String((err as Error)?.message ?? err);
+  if (text.startsWith('No native build was found')) {
+    const libc = /libc=(\S+)/.exec(text)?.[1];
+    return `not built for ${process.platform}-${process.arch}${libc ? ` ${libc}` : ''}`;
+  }
+  return `failed to load (${text.split('\n')[0]!.trim()})`;
+}
+
+/**
+ * Loads the addon the first time anything touches {@link native} or {@link K}. TCP and unix-stream code never
+ * touches them, so a program that uses only those runs without the addon; anything else that does gets an error
+ * of code `ERR_SOCKTOOL_ADDON_UNAVAILABLE` saying how to get it, which callers wrap with their op and address.
+ */
+function loadOnTouch<T extends object>(real: () => T): T {
+  return new Proxy({} as T, {
+    get(_, name) {
+      const s = addonStatus();
+      if (!s.available) {
+        throw Object.assign(new Error(`needs socktool's native addon (${s.reason}): build it with ` +
+          '"npm rebuild socktool" (needs python3, make and a C compiler)'), { code: Codes.ADDON_UNAVAILABLE });
+      }
+      return real()[name as keyof T];
+    },
+  });
+}
+
+/** The addon's calls; loaded on first touch. */
+export let native: Binding = loadOnTouch(() => native);
+/** The platform's constants and the addon's own (modes, events, batch layout); loaded on first touch. */
+export let K: Constants = loadOnTouch(() => K);
 
 /** The error a negative return (-errno) stands for, shaped as Node's system errors so `wrap()` reads it. */
 export function errnoError(negErrno: number, syscall: string): NodeJS.ErrnoException {

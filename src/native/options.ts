@@ -41,7 +41,7 @@ const OPTIONS: Record<OptionName, [Level, string, Kind]> = {
 export const OPTION_NAMES = Object.keys(OPTIONS) as OptionName[];
 
 const LEVELS: Record<Level, string> = { socket: 'SOL_SOCKET', ip: 'IPPROTO_IP', ipv6: 'IPPROTO_IPV6', tcp: 'IPPROTO_TCP' };
-const TYPES: Record<number, OptionValue> = { [K.SOCK_STREAM]: 'SOCK_STREAM', [K.SOCK_DGRAM]: 'SOCK_DGRAM', [K.SOCK_SEQPACKET]: 'SOCK_SEQPACKET' };
+const TYPE_NAMES = ['SOCK_STREAM', 'SOCK_DGRAM', 'SOCK_SEQPACKET'] as const;
 
 /** Whether a level applies to a network at all (the kernel's answers differ by family; ours do not). */
 function applies(level: Level, network: Network): boolean {
@@ -82,7 +82,11 @@ export class Control implements SocketControl {
     if (!applies(level, this.network)) throw this.error('ENOPROTOOPT', `${name} does not apply to ${this.network} sockets`);
     const fd = this.fdOf();
     if (fd < 0) throw closedError('option', this.network, this.addr());
-    return [K[LEVELS[level]]!, K[opt]!, kind, fd];
+    try {
+      return [K[LEVELS[level]]!, K[opt]!, kind, fd];
+    } catch (err) {
+      throw wrap('option', this.network, this.addr(), err); // no addon here
+    }
   }
 
   async getOption(name: OptionName): Promise<OptionValue> {
@@ -95,7 +99,7 @@ export class Control implements SocketControl {
       throw wrap('option', this.network, this.addr(), err);
     }
     if (kind === 'bool') return v !== 0;
-    if (kind === 'type') return TYPES[v] ?? v;
+    if (kind === 'type') return TYPE_NAMES.find((name) => K[name] === v) ?? v;
     return v;
   }
 

@@ -1,0 +1,137 @@
+// The package as users get it: `npm pack`, then the tarball installed into fresh projects (a) with the C compiler
+// made unusable, (b) with install scripts off, (c) with install scripts off and no prebuild, (d) with no prebuild
+// and no compiler. Run by `npm run test:package` (not part of `npm test`: packing rewrites prebuilds/ and build/
+// under the other test files' feet).
+import { execFile } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { needs, ROOT } from '../helpers.js';
+
+const HERE = join(ROOT, 'test', 'package');
+const work = mkdtempSync(join(tmpdir(), 'stt-pkg-'));
+/** A compiler that is not there: node-gyp takes CC/CXX from the environment. */
+const NO_COMPILER = { CC: join(work, 'no-cc'), CXX: join(work, 'no-c++') };
+
+interface Done { code: number; stdout: string; stderr: string }
+
+/** Runs a program to its end (never rejects on a non-zero exit: the code is part of the answer). */
+function sh(cmd: string, args: string[], cwd: string, env: Record<string, string> = {}): Promise<Done> {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, { cwd, env: { ...process.env, ...env }, maxBuffer: 64 << 20, timeout: 180_000 },
+      (err, stdout, stderr) => {
+        const code = err ? (err as { code?: unknown }).code : 0;
+        if (typeof code !== 'number') return reject(err);
+        resolve({ code, stdout, stderr });
+      });
+  });
+}
+
+let tarball = '';
+let noPrebuild = '';
+let files: string[] = [];
+
+/** A new project that installed `tgz` with `flags` and `env`; returns its directory. */
+async function project(name: string, tgz: string, flags: string[], env: Record<string, string> = {}): Promise<string> {
+  const dir = join(work, name);
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: `consumer-${name}`, private: true }));
+  for (const f of ['consumer.mjs', 'consumer.cjs']) copyFileSync(join(HERE, f), join(dir, f));
+  const r = await sh('npm', ['install', '--no-audit', '--no-fund', ...flags, tgz], dir, env);
+  expect(r.code, r.stderr).toBe(0);
+  return dir;
+}
+
+const consumer = async (dir: string) => {
+  const r = await sh(process.execPath, ['consumer.mjs'], dir);
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  return JSON.parse(r.stdout);
+};
+const npx = (dir: string, ...args: string[]) => sh('npx', ['--no-install', 'socktool', ...args], dir);
+
+beforeAll(async () => {
+  const packed = await sh('npm', ['pack', '--json', '--pack-destination', work], ROOT);
+  expect(packed.code, packed.stderr).toBe(0);
+  const [info] = JSON.parse(packed.stdout.slice(packed.stdout.indexOf('[')));
+  tarball = join(work, info.filename);
+  files = info.files.map((f: { path: string }) => f.path).sort();
+  // The same package without its prebuilds, as a platform no prebuild matches would see it.
+  const unpacked = join(work, 'unpacked');
+  mkdirSync(unpacked);
+  expect((await sh('tar', ['xzf', tarball, '-C', unpacked], work)).code).toBe(0);
+  rmSync(join(unpacked, 'package', 'prebuilds'), { recursive: true });
+  noPrebuild = join(work, 'no-prebuild.tgz');
+  expect((await sh('tar', ['czf', noPrebuild, '-C', unpacked, 'package'], work)).code).toBe(0);
+}, 300_000);
+
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+describe('the tarball', () => {
+  it('holds exactly what a user needs', () => {
+    expect(files).toContain('prebuilds/linux-x64/socktool.glibc.node');
+    for (const f of ['LICENSE', 'README.md', 'package.json', 'binding.gyp', 'src/native/socktool.c', 'bin/socktool',
+      'dist/index.js', 'dist/index.d.ts', 'dist/bsd/index.js', 'dist/bsd/index.d.ts', 'dist/cli/main.js']) {
+      expect(files).toContain(f);
+    }
+    const allowed = /^(LICENSE|README\.md|package\.json|binding\.gyp|src\/native\/socktool\.c|bin\/socktool|dist\/.+\.(js|d\.ts)|prebuilds\/linux-(x64|arm64)\/socktool\.(glibc|musl)\.node)$/;
+    expect(files.filter((f) => !allowed.test(f))).toEqual([]);
+    expect(files.filter((f) => /^dist\/cli\/dev\./.test(f))).toEqual([]);
+  });
+
+  it('carries a prebuild for linux-arm64 and for musl, made with their cross toolchains', (ctx) => {
+    needs(ctx, 'aarch64-linux-gnu-gcc', 'musl-gcc');
+    expect(files).toContain('prebuilds/linux-arm64/socktool.glibc.node');
+    expect(files).toContain('prebuilds/linux-x64/socktool.musl.node');
+  });
+});
+
+describe('installed', () => {
+  it('(a) with the C compiler unusable: the prebuild is used, the addon works, npx socktool runs', async () => {
+    const dir = await project('no-compiler', tarball, [], NO_COMPILER);
+    expect(existsSync(join(dir, 'node_modules', 'socktool', 'build'))).toBe(false); // nothing was compiled
+    const r = await consumer(dir);
+    expect(r).toMatchObject({ bsd: true, tcp: 'over tcp', unixgram: 'over unixgram' });
+    expect(r.addon.path).toBe(join(dir, 'node_modules', 'socktool', 'prebuilds', `linux-${process.arch}`, 'socktool.glibc.node'));
+    expect((await npx(dir, '--version')).stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+    const caps = await npx(dir, 'caps', '--json');
+    expect(caps.code).toBe(0);
+    expect(JSON.parse(caps.stdout)).toMatchObject({ addon: { available: true }, networks: { unixgram: true, unixpacket: true, udp4: true } });
+  });
+
+  it('(b) with install scripts off: the same, and CommonJS can require it', async () => {
+    const dir = await project('ignore-scripts', tarball, ['--ignore-scripts']);
+    expect(await consumer(dir)).toMatchObject({ bsd: true, tcp: 'over tcp', unixgram: 'over unixgram' });
+    const cjs = await sh(process.execPath, ['consumer.cjs'], dir);
+    expect(cjs.stderr).toBe('');
+    expect(JSON.parse(cjs.stdout)).toEqual({ required: 'tcp://[::1]:80', sameModule: true, AF_UNIX: 1, bsdSocket: 'function' });
+    const send = await npx(dir, 'send', 'tcp://127.0.0.1:1', 'x');
+    expect(send.code).toBe(4); // a real command, refused by the kernel
+  });
+
+  it('(c) with install scripts off and no prebuild: TCP works, the addon\'s features fail with one clear error', async () => {
+    const dir = await project('no-addon', noPrebuild, ['--ignore-scripts']);
+    const r = await consumer(dir);
+    expect(r).toMatchObject({ bsd: true, tcp: 'over tcp', addon: { available: false } });
+    expect(r.unixgram).toMatchObject({ code: 'ERR_SOCKTOOL_ADDON_UNAVAILABLE', op: 'bind' });
+    expect(r.unixgram.message).toMatch(/needs socktool's native addon \(not built for linux-\w+ glibc\): build it with "npm rebuild socktool"/);
+    const udp = await npx(dir, 'udp-echo', '--port', '0');
+    expect(udp.code).toBe(6);
+    // npx may add npm's own warnings to stderr; socktool's part is one line and no stack trace.
+    expect(udp.stderr.split('\n').filter((line) => line.startsWith('socktool'))).toEqual([
+      expect.stringMatching(/^socktool: bind udp 127\.0\.0\.1:0: needs socktool's native addon .*\(ERR_SOCKTOOL_ADDON_UNAVAILABLE\)$/)]);
+    expect(udp.stderr).not.toMatch(/\n\s+at /);
+    expect(udp.stdout).toBe('');
+  });
+
+  it('(d) with no prebuild and no compiler: the install still succeeds, and `npm rebuild` with a compiler fixes it', async () => {
+    const dir = await project('nothing', noPrebuild, [], NO_COMPILER);
+    expect((await consumer(dir)).unixgram).toMatchObject({ code: 'ERR_SOCKTOOL_ADDON_UNAVAILABLE' });
+    const rebuilt = await sh('npm', ['rebuild', 'socktool'], dir);
+    expect(rebuilt.code, rebuilt.stderr).toBe(0);
+    const r = await consumer(dir);
+    expect(r).toMatchObject({ unixgram: 'over unixgram' });
+    expect(r.addon.path).toBe(join(dir, 'node_modules', 'socktool', 'build', 'Release', 'socktool.node'));
+  });
+});
