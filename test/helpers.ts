@@ -44,6 +44,7 @@ const PROGRAMS = {
   openssl: 'openssl',
   'aarch64-linux-gnu-gcc': 'gcc-aarch64-linux-gnu',
   'musl-gcc': 'musl-tools',
+  'qemu-aarch64-static': 'qemu-user-static',
 } as const;
 export type Program = keyof typeof PROGRAMS;
 

@@ -1,7 +1,7 @@
 // The package as users get it: `npm pack`, then the tarball installed into fresh projects (a) with the C compiler
 // made unusable, (b) with install scripts off, (c) with install scripts off and no prebuild, (d) with no prebuild
-// and no compiler. Run by `npm run test:package` (not part of `npm test`: packing rewrites prebuilds/ and build/
-// under the other test files' feet).
+// and no compiler, (e) on linux-arm64 (Debian's arm64 Node under qemu). Run by `npm run test:package`, not by
+// `npm test`: packing rewrites prebuilds/ and build/ under the other test files' feet.
 import { execFile } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -133,5 +133,25 @@ describe('installed', () => {
     const r = await consumer(dir);
     expect(r).toMatchObject({ unixgram: 'over unixgram' });
     expect(r.addon.path).toBe(join(dir, 'node_modules', 'socktool', 'build', 'Release', 'socktool.node'));
+  });
+
+  it('(e) on linux-arm64: Debian\'s arm64 Node under qemu loads the arm64 prebuild, and every feature works', async (ctx) => {
+    needs(ctx, 'qemu-aarch64-static');
+    const root = process.env.SOCKTOOL_ARM64_ROOT;
+    if (!root) {
+      const reason = 'needs an arm64 Node sysroot in SOCKTOOL_ARM64_ROOT (test/package/arm64-sysroot.sh makes one)';
+      if (process.env.SOCKTOOL_REQUIRE_ALL) throw new Error(`${reason}, and SOCKTOOL_REQUIRE_ALL is set`);
+      ctx.skip(reason);
+    }
+    const dir = await project('arm64', tarball, ['--ignore-scripts']);
+    const arm64 = (...args: string[]) => sh('qemu-aarch64-static', ['-L', root!, join(root!, 'usr', 'bin', 'node'), ...args], dir);
+    const r = await arm64('consumer.mjs');
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toMatchObject({ bsd: true, tcp: 'over tcp', unixgram: 'over unixgram',
+      addon: { path: join(dir, 'node_modules', 'socktool', 'prebuilds', 'linux-arm64', 'socktool.glibc.node') } });
+    const caps = await arm64(join('node_modules', 'socktool', 'bin', 'socktool'), 'caps', '--json');
+    const { networks, features } = JSON.parse(caps.stdout);
+    expect(networks).toMatchObject({ udp4: true, unix: true, unixgram: true, unixpacket: true });
+    expect(features).toMatchObject({ 'abstract-names': true, 'peer-credentials': true, 'fd-passing': true });
   });
 });
