@@ -135,6 +135,11 @@ describe('installed', () => {
     expect(r.addon.path).toBe(join(dir, 'node_modules', 'socktool', 'build', 'Release', 'socktool.node'));
   });
 
+  it('from a git URL: npm builds the package from the clone, and it works', async () => {
+    const dir = await project('git', `git+file://${ROOT}`, []);
+    expect(await consumer(dir)).toMatchObject({ bsd: true, tcp: 'over tcp', unixgram: 'over unixgram', addon: { available: true } });
+  });
+
   it('(e) on linux-arm64: Debian\'s arm64 Node under qemu loads the arm64 prebuild, and every feature works', async (ctx) => {
     needs(ctx, 'qemu-aarch64-static');
     const root = process.env.SOCKTOOL_ARM64_ROOT;
