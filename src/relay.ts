@@ -10,7 +10,7 @@ import { bind, bindTo, dial, formatAddress, serve } from './index.js';
 export type RelayEvent =
   | { type: 'open'; client: Address | null; target: Address }
   | { type: 'data'; from: 'client' | 'target'; client: Address | null; data: Buffer }
-  | { type: 'close'; client: Address | null; error?: Error };
+  | { type: 'close'; client: Address | null; error?: Error; dropped?: number };
 
 /**
  * @example
@@ -34,6 +34,8 @@ export interface RelayOptions extends ServeOptions {
 
 /** How long a datagram side still carries replies after the other side's EOF (socat's -t default). */
 const GRACE = 500;
+/** Datagrams a sender's session holds while its target side is behind; more are dropped and counted. */
+const SESSION_QUEUE = 1024;
 
 /** One side of a session: a stream connection, or a datagram peer. */
 interface End {
@@ -101,6 +103,8 @@ async function pump(from: End, to: End, side: 'client' | 'target', s: Session): 
 class Session {
   /** Set by the pumps on every chunk; the idle timer clears it each period. */
   active = false;
+  /** Datagrams from the client dropped because the target side was behind (datagram senders only). */
+  dropped = 0;
   tap: ((e: RelayEvent) => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
   private ends: End[] = [];
@@ -149,7 +153,8 @@ class Session {
       clearInterval(this.timer);
       if (this.failure) this.stop();
       await Promise.all(this.ends.map((end) => end.close()));
-      this.o.onEvent?.({ type: 'close', client: this.client, ...(this.failure && { error: this.failure }) });
+      this.o.onEvent?.({ type: 'close', client: this.client, ...(this.failure && { error: this.failure }),
+        ...(this.dropped > 0 && { dropped: this.dropped }) });
     }
     if (this.failure) throw this.failure;
   }
@@ -157,8 +162,10 @@ class Session {
 
 /** The datagram side of a relay: one session per sender, fed from the one listening socket. */
 class DatagramRelay implements Server {
-  private sessions = new Map<string, { inbox: Inbox<Buffer>; done: Promise<void>; cut(): void }>();
+  private sessions = new Map<string, { inbox: Inbox<Buffer>; session: Session; done: Promise<void> }>();
   private loop: Promise<void>;
+  /** Dropped by sessions that have ended; the open ones count their own. */
+  private droppedBefore = 0;
   private closing: Promise<void> | undefined;
 
   constructor(private sock: DatagramSocket, private target: Address, private o: RelayOptions) {
@@ -171,6 +178,13 @@ class DatagramRelay implements Server {
 
   get addr() {
     return this.sock.localAddr;
+  }
+
+  /** Datagrams dropped: from senders whose target side was behind, and replies to senders that stopped reading. */
+  get dropped(): number {
+    let n = this.droppedBefore + this.sock.dropped;
+    for (const s of this.sessions.values()) n += s.session.dropped;
+    return n;
   }
 
   private async receive(): Promise<void> {
@@ -187,13 +201,13 @@ class DatagramRelay implements Server {
         }
         s = this.open(key, from);
       }
-      // A sender faster than its target loses datagrams here, as UDP would, rather than growing memory.
-      s.inbox.push(data);
+      // A sender faster than its target loses datagrams here (counted), as UDP would, rather than growing memory.
+      if (!s.inbox.offer(data)) s.session.dropped++;
     }
   }
 
   private open(key: string, from: Address | null) {
-    const inbox = new Inbox<Buffer>(1024);
+    const inbox = new Inbox<Buffer>(SESSION_QUEUE);
     const sock = this.sock;
     const session = new Session(from, this.o, this.o.idle ?? 60_000);
     const client: End = {
@@ -207,10 +221,13 @@ class DatagramRelay implements Server {
     };
     const entry = {
       inbox,
-      cut: () => session.stop(),
+      session,
       done: session.run(client, this.target)
         .catch((err: Error) => (this.o.onError ?? reportToStderr)(err, null))
-        .finally(() => this.sessions.delete(key)),
+        .finally(() => {
+          this.droppedBefore += session.dropped;
+          this.sessions.delete(key);
+        }),
     };
     this.sessions.set(key, entry);
     return entry;
@@ -220,7 +237,7 @@ class DatagramRelay implements Server {
     this.closing ??= (async () => {
       await this.sock.close();
       await this.loop.catch(() => {});
-      for (const s of this.sessions.values()) s.cut();
+      for (const s of this.sessions.values()) s.session.stop();
       await Promise.all([...this.sessions.values()].map((s) => s.done));
     })();
     return this.closing;
@@ -231,7 +248,7 @@ class DatagramRelay implements Server {
  * socat's core job: every client of `from` gets its own session with `to`, bytes both ways, half-close passed
  * through, both sides closed together. Any network to any network: a stream client's target connection, or a
  * datagram sender's own socket toward the target. A slow side pauses the fast one (streams), or its datagrams
- * are dropped at a bounded queue (datagram senders).
+ * are dropped at a bounded queue of 1024 per sender and counted in `dropped` (datagram senders).
  *
  * @example
  * const r = await relay('tcp://127.0.0.1:8080', 'unix:///run/app.sock')

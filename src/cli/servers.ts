@@ -112,12 +112,33 @@ export function reporter(out: Output) {
   };
 }
 
-/** Prints the listening line, serves until SIGINT/SIGTERM, then closes (cutting connections, removing the socket file). */
+/**
+ * Prints the listening line, serves until SIGINT/SIGTERM, then closes (cutting connections, removing the socket
+ * file). Datagrams the server drops by policy are reported once a second, never one line per datagram.
+ */
 export async function runUntilSignal(server: Server, out: Output): Promise<void> {
   out.listening(server.addr);
+  const drops = reportDrops(server, out);
   await untilSignal();
+  clearInterval(drops);
   await server.close({ signal: AbortSignal.abort() });
   out.event('closed', { address: addrText(server.addr) });
+}
+
+/** Once a second, if the server dropped datagrams since the last look: one line on stderr, or a `dropped` event. */
+function reportDrops(server: Server, out: Output): NodeJS.Timeout {
+  let seen = 0;
+  const timer = setInterval(() => {
+    const total = server.dropped;
+    if (total === seen) return;
+    const count = total - seen;
+    seen = total;
+    if (out.json) out.event('dropped', { count, total });
+    else process.stderr.write(`socktool: dropped ${count} datagram${count === 1 ? '' : 's'} (${total} in all): ` +
+      'a receiver was not reading\n');
+  }, 1000);
+  timer.unref();
+  return timer;
 }
 
 /** `serve` and its named forms. */

@@ -10,7 +10,8 @@ const END = Promise.resolve(null);
 /**
  * A queue between an event source (socket events) and async readers. What arrives while a reader waits goes
  * straight to it; otherwise it is held. `limit` is where the caller acts so that nothing grows without bound:
- * a stream pauses its socket, a datagram socket drops, a listener refuses the connection.
+ * a stream or datagram socket pauses reading (`push` says when), a listener refuses the connection, a relay
+ * session drops the datagram (`offer` says when).
  */
 export class Inbox<T> {
   private items: (T | undefined)[] = [];
@@ -45,6 +46,13 @@ export class Inbox<T> {
     }
     this.items.push(item);
     return this.size < this.limit;
+  }
+
+  /** Like {@link Inbox.push}, but a full queue takes nothing: `false` when `item` was not taken. */
+  offer(item: T): boolean {
+    if (this.full && this.waiters.length === 0 && !this.finished) return false;
+    this.push(item);
+    return true;
   }
 
   /** Fails one read (the waiting one, else the next) without ending the inbox: a socket error that is not fatal. */

@@ -15,6 +15,7 @@ const asError = (e: unknown): Error => (e instanceof Error ? e : new Error(Strin
 
 /** Serves every connection of `listener` with `handler`, one exchange per connection. */
 export class StreamServer implements Server {
+  readonly dropped = 0;
   /** Each connection in flight and the exchange serving it. */
   private live = new Map<Conn, Promise<void>>();
   private loop: Promise<void>;
@@ -142,6 +143,10 @@ export class DatagramServer implements Server {
 
   get addr(): Address {
     return this.sock.localAddr;
+  }
+
+  get dropped(): number {
+    return this.sock.dropped;
   }
 
   private dispatch(ex: DatagramExchange): void {

@@ -192,8 +192,16 @@ export interface DatagramSocket extends AsyncIterable<Datagram>, SocketOptions {
   /** The default peer after {@link DatagramSocket.connect}, else `null`. */
   readonly remoteAddr: Address | null;
   /**
-   * Resolves once the datagram is with the kernel. Toward a full receiver (unixgram), a connected socket waits
-   * for room; an unconnected one retries for about 250 ms, then rejects with `EAGAIN`. Too large: `EMSGSIZE`.
+   * Datagrams dropped by policy so far: those owed to a unixgram receiver that took nothing for a second (see
+   * {@link DatagramSocket.sendTo}).
+   */
+  readonly dropped: number;
+  /**
+   * Resolves once the datagram is with the kernel, or held for its receiver. Toward a full receiver (unixgram),
+   * a connected socket waits for room; an unconnected one holds up to 256 datagrams per receiver, retried in
+   * order, and further sends wait (reading pauses meanwhile, so a server's senders wait too, as with a blocking
+   * server). A receiver that takes nothing for 1 s is stuck: what it is owed is dropped and counted in
+   * {@link DatagramSocket.dropped}, and so is what it cannot take until it reads again. Too large: `EMSGSIZE`.
    */
   sendTo(data: Data, to: Address | string | null, options?: SendOptions): Promise<void>;
   recvFrom(options?: WaitOptions): Promise<Datagram>;
@@ -214,6 +222,8 @@ export interface DatagramSocket extends AsyncIterable<Datagram>, SocketOptions {
 export interface Server {
   readonly network: Network;
   readonly addr: Address;
+  /** Datagram servers: replies dropped by policy (see {@link DatagramSocket.dropped}); 0 on stream networks. */
+  readonly dropped: number;
   /**
    * Stops taking new work and waits for the exchanges in flight. Aborting `signal` cuts the remaining stream
    * connections instead of waiting for them. Idempotent.

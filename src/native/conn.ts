@@ -3,7 +3,7 @@ import { constants } from 'node:os';
 import { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { WithFds } from '../core/types.js';
-import { errnoError, K, native, type Handle } from './index.js';
+import { errnoError, K, native, type EventFn, type Handle } from './index.js';
 
 type WriteDone = (err?: Error | null) => void;
 
@@ -77,8 +77,8 @@ export class NativeDuplex extends Duplex {
     // A zero-length SOCK_SEQPACKET message reads as EOF at the peer: an empty write sends nothing.
     if (chunk.length === 0 && !fds?.length) return done();
     const r = native.send(this.h, chunk, null, fds);
-    if (r === 0) done();
-    else if (r === 1) this.writes.push(done);
+    if (r === K.SENT) done();
+    else if (r === K.QUEUED) this.writes.push(done);
     else done(errnoError(r, 'sendmsg'));
   }
 
@@ -114,10 +114,23 @@ export class NativeServer extends EventEmitter {
   constructor(readonly fd: number, wrap: (fd: number) => Duplex) {
     super();
     this.h = native.open(fd, K.MODE_LISTEN, 0, (event, a) => {
-      if (event === K.EV_ACCEPT) this.emit('connection', wrap(a as number));
+      if (event === K.EV_ACCEPT) this.accepted(a as number, wrap);
       else if (event === K.EV_ERROR) this.emit('error', errnoError(a as number, 'accept'));
     });
     native.read(this.h, true);
+  }
+
+  /** A connection that cannot be taken on (ENOMEM opening its handle) is closed and reported; the server goes on. */
+  private accepted(fd: number, wrap: (fd: number) => Duplex): void {
+    let conn: Duplex;
+    try {
+      conn = wrap(fd);
+    } catch (err) {
+      native.close(fd);
+      this.emit('error', err);
+      return;
+    }
+    this.emit('connection', conn);
   }
 
   close(): void {
@@ -148,13 +161,24 @@ export async function connectUnix(type: number, sa: Uint8Array, signal?: AbortSi
   }
 }
 
+/** A handle of its own on a duplicate of `fd` (the duplicate is closed if the handle cannot be made). */
+function openDup(fd: number, slot: number, onEvent: EventFn): Handle {
+  const dup = native.dup(fd);
+  try {
+    return native.open(dup, K.MODE_CONN, slot, onEvent);
+  } catch (err) {
+    native.close(dup);
+    throw err;
+  }
+}
+
 /**
  * Descriptor passing on a libuv-owned unix stream socket, through a duplicate of its fd polled by the addon
  * (libuv keeps its own registration of the original). Sending comes after what libuv has written.
  */
 export function sendFdsOn(fd: number, data: Uint8Array, fds: readonly number[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    const h = native.open(native.dup(fd), K.MODE_CONN, 0, (event, a, b) => {
+    const h = openDup(fd, 0, (event, a, b) => {
       if (event !== K.EV_SENT) return;
       native.hclose(h);
       const code = b ? (b as Buffer).readInt32LE(0) : 0;
@@ -162,9 +186,9 @@ export function sendFdsOn(fd: number, data: Uint8Array, fds: readonly number[]):
       else resolve();
     });
     const r = native.send(h, data, null, fds);
-    if (r === 1) return;
+    if (r === K.QUEUED) return;
     native.hclose(h);
-    if (r === 0) resolve();
+    if (r === K.SENT) resolve();
     else reject(errnoError(r, 'sendmsg'));
   });
 }
@@ -172,7 +196,7 @@ export function sendFdsOn(fd: number, data: Uint8Array, fds: readonly number[]):
 /** Receives the next chunk and its descriptors on a libuv-owned unix stream socket that libuv is not reading. */
 export function recvFdsOn(fd: number, signal?: AbortSignal): Promise<WithFds | null> {
   return new Promise((resolve, reject) => {
-    const h = native.open(native.dup(fd), K.MODE_CONN, 64 * 1024, (event, a, b) => {
+    const h = openDup(fd, 64 * 1024, (event, a, b) => {
       if (event !== K.EV_MSG && event !== K.EV_ERROR) return;
       finish();
       if (event === K.EV_ERROR) reject(errnoError(a as number, 'recvmsg'));

@@ -40,6 +40,7 @@ export class NativeDatagramSocket implements ServableDatagramSocket {
   readonly network: Network;
   readonly localAddr: Address;
   remoteAddr: Address | null = null;
+  dropped = 0;
   sink: DatagramSink | undefined;
   private h: Handle;
   private fdNumber: number;
@@ -75,6 +76,7 @@ export class NativeDatagramSocket implements ServableDatagramSocket {
   private onEvent = (event: number, a?: unknown, b?: unknown, c?: unknown, d?: unknown): void => {
     if (event === K.EV_DGRAM) this.onBatch(a as number, b as Buffer, c as Buffer, d as (number[] | undefined)[] | undefined);
     else if (event === K.EV_SENT) this.onSent(a as number, b as Buffer | undefined);
+    else if (event === K.EV_DROPPED) this.dropped += a as number;
     else if (event === K.EV_ERROR) {
       this.inbox.raise(wrap('recv', this.network, this.remoteAddr ?? this.localAddr, errnoError(a as number, 'recvmmsg')));
     }
@@ -206,8 +208,12 @@ export class NativeDatagramSocket implements ServableDatagramSocket {
         detail: 'descriptors travel over unix sockets only' }));
     }
     const r = native.send(this.h, bytes, sa, fds);
-    if (r === 0) return DONE;
-    if (r === 1) return new Promise((resolve, reject) => this.queued.push({ resolve, reject, to }));
+    if (r === K.SENT) return DONE;
+    if (r === K.QUEUED) return new Promise((resolve, reject) => this.queued.push({ resolve, reject, to }));
+    if (r === K.DROPPED) {
+      this.dropped++;
+      return DONE;
+    }
     return Promise.reject(this.sendError(r, to));
   }
 

@@ -10,7 +10,7 @@ import { getSystemErrorName } from 'node:util';
 import type { Address, Network, UnixNetwork } from '../core/address.js';
 import { Codes } from '../core/errors.js';
 
-/** An open handle: one fd under a uv_poll_t, owned by the addon until `hclose`. */
+/** An open handle: one fd under a uv_poll_t, owned by the addon from `open` on (until `hclose`). */
 export type Handle = { readonly __handle: unique symbol };
 
 export type EventFn = (event: number, a?: unknown, b?: unknown, c?: unknown, d?: unknown) => void;
@@ -32,8 +32,10 @@ interface Binding {
   ifname(index: number): string;
   open(fd: number, mode: number, slot: number, onEvent: EventFn): Handle;
   read(h: Handle, on: boolean): void;
-  ref(h: Handle, on: boolean): void;
-  /** 0: sent; 1: queued (completion comes as EV_SENT); < 0: -errno. */
+  /**
+   * SENT (0): sent, or held in a full unixgram receiver's backlog; QUEUED (1): completion comes as EV_SENT;
+   * DROPPED (2): a stuck unixgram receiver's, counted; < 0: -errno.
+   */
   send(h: Handle, data: Uint8Array, sa: Uint8Array | null, fds: readonly number[] | null): number;
   hclose(h: Handle): void;
   constants: Record<string, number>;
@@ -43,7 +45,8 @@ type Constants = Record<
   | 'AF_UNIX' | 'AF_INET' | 'AF_INET6' | 'SOCK_STREAM' | 'SOCK_DGRAM' | 'SOCK_SEQPACKET' | 'SOL_SOCKET'
   | 'IPPROTO_IP' | 'IPPROTO_IPV6' | 'IPPROTO_TCP' | 'SO_PEERCRED' | 'SO_ERROR' | 'SHUT_WR' | 'SHUT_RDWR'
   | 'MODE_DGRAM' | 'MODE_CONN' | 'MODE_LISTEN' | 'EV_DGRAM' | 'EV_MSG' | 'EV_ACCEPT' | 'EV_SENT' | 'EV_ERROR'
-  | 'META_STRIDE' | 'META_ADDR' | 'BATCH' | 'IPV6_V6ONLY' | 'SO_REUSEADDR',
+  | 'EV_DROPPED' | 'SENT' | 'QUEUED' | 'DROPPED' | 'META_STRIDE' | 'META_ADDR' | 'BATCH' | 'IPV6_V6ONLY'
+  | 'SO_REUSEADDR',
   number
 > & Record<string, number>;
 

@@ -9,8 +9,14 @@
  *   CONN    one message (or stream chunk) per recvmsg, with SCM_RIGHTS descriptors; sendmsg with descriptors.
  *   LISTEN  accept4 on readiness.
  * Every call into JS goes through napi_make_callback; an exception becomes 'uncaughtException' and the
- * handle goes on. A send either completes now (0), fails now (-errno), or is queued (1); queued sends
- * complete in order and are reported in batches (EV_SENT).
+ * handle goes on. A send either completes now (0), is dropped by policy now (2), fails now (-errno), or is
+ * queued (1); queued sends complete in order and are reported in batches (EV_SENT).
+ *
+ * Memory: what a handle allocates (its send queue, its peers' backlogs) is freed by close(); only the small
+ * handle record waits for its JS object to be collected, because JS may still hold it. Receiving needs no
+ * per-handle buffer: every handle of a thread receives into one shared area (see pool_t), which is sized to
+ * the largest datagram a handle asked for and freed when the thread's last handle closes. Every allocation
+ * is checked; a failure is ENOMEM to the caller, never a crash.
  */
 #define _GNU_SOURCE
 #include <node_api.h>
@@ -31,17 +37,25 @@
 #include <unistd.h>
 
 enum { MODE_DGRAM = 1, MODE_CONN = 2, MODE_LISTEN = 3 };
-enum { EV_DGRAM = 1, EV_MSG = 2, EV_ACCEPT = 3, EV_SENT = 4, EV_ERROR = 5 };
+enum { EV_DGRAM = 1, EV_MSG = 2, EV_ACCEPT = 3, EV_SENT = 4, EV_ERROR = 5, EV_DROPPED = 6 };
+enum { SENT = 0, QUEUED = 1, DROPPED = 2 }; /* what send() did, when it did not fail */
 
 #define BATCH 64          /* datagrams per recvmmsg/sendmmsg */
 #define TURNS 4           /* batches per wake-up before the loop gets a turn */
 #define MAX_FDS 253       /* SCM_MAX_FD */
 #define QUEUE_MAX 4096    /* queued sends per handle before -ENOBUFS */
-#define BACKOFF_TRIES 8   /* unconnected unixgram to a full receiver: 1+2+...+128 ms, then EAGAIN */
 #define META_STRIDE 128   /* per datagram: u32 len, u32 full length, u16 addrlen, u16 flags, pad, sockaddr */
 #define META_ADDR 16
 #define CTL_SPACE CMSG_SPACE(MAX_FDS * sizeof(int))
 #define GSO_MAX_BYTES 65000 /* one GSO message stays within one IP datagram's 64 KiB */
+/* Unconnected unixgram: poll cannot tell whether a receiver has room, so datagrams to a full one wait in a
+ * backlog per peer, retried on a timer. A full backlog holds reading (the senders feel it, as they would with
+ * a blocking server); a peer that takes nothing for STUCK_MS is stuck: its backlog is dropped and counted, and
+ * so is what it cannot take after that, until it takes something again. */
+#define PEER_BACKLOG 256
+#define STUCK_MS 1000
+#define RETRY_MAX_MS 16
+#define MAX_PEERS 1024    /* backlogged or stuck peers remembered per handle */
 
 typedef struct {
   char *data;
@@ -53,26 +67,47 @@ typedef struct {
 } out_t;
 
 typedef struct {
+  struct sockaddr_storage to;
+  socklen_t tolen;
+  out_t *items; /* grown as needed, up to PEER_BACKLOG */
+  size_t head, len, cap;
+  uint64_t progress; /* loop time (ms) it last took a datagram, or was first held */
+  int stuck;
+} peer_t;
+
+/* The receive area every handle of a thread shares: a handle copies what it received into JS buffers before
+ * it calls JS, and no other handle runs meanwhile, so one area serves them all. */
+typedef struct {
+  size_t slot;    /* bytes per datagram */
+  size_t users;   /* open handles */
+  char *buf;      /* BATCH * slot */
+  char *ctl;      /* BATCH * CTL_SPACE */
+  struct mmsghdr msg[BATCH];
+  struct iovec iov[BATCH];
+  struct sockaddr_storage name[BATCH];
+} pool_t;
+
+typedef struct {
   napi_env env;
+  pool_t *pool;
   int fd, mode, family;
   uv_poll_t poll;
   uv_timer_t timer;
-  int poll_events, reading, blocked, closed, dispatching, handles_open, js_alive, tries, no_gso;
+  int poll_events, reading, blocked, stalled, closed, dispatching, handles_open, js_alive, no_gso;
   napi_ref cb;
   napi_async_context actx;
   size_t slot;
-  char *rbuf, *cbuf;
-  struct mmsghdr *rmsg;
-  struct iovec *riov;
-  struct sockaddr_storage *rname;
-  char *rctl; /* per-slot SCM_RIGHTS space (unixgram only) */
   struct sockaddr_storage last;
   socklen_t lastlen;
   out_t *q;
   size_t qhead, qlen, qcap;
-  int32_t *res;
-  size_t nres, rescap;
+  int32_t *res; /* results of queued sends not yet reported; as long as q, so adding one never allocates */
+  size_t nres;
   int res_failed;
+  peer_t *peers;
+  size_t npeers, peercap, backlogged; /* backlogged: datagrams held in all backlogs */
+  unsigned retry_ms;
+  uint32_t dropped; /* not yet reported */
 } sock_t;
 
 /* ---------- errors ---------- */
@@ -301,15 +336,79 @@ static napi_value js_ifname(napi_env env, napi_callback_info info) {
 }
 
 /* ---------- handles ---------- */
-
 static void on_poll(uv_poll_t *p, int status, int events);
 static void on_timer(uv_timer_t *t);
+
+/* ---------- the shared receive area ---------- */
+
+typedef struct {
+  pool_t pool;
+  int orphaned; /* the env went away while handles still held it: the last release frees it */
+} pool_box_t;
+
+static void pool_free_buffers(pool_t *p) {
+  free(p->buf);
+  free(p->ctl);
+  p->buf = p->ctl = NULL;
+  p->slot = 0;
+}
+
+static void pool_finalize(napi_env env, void *data, void *hint) {
+  pool_box_t *b = data;
+  if (b->pool.users > 0) {
+    b->orphaned = 1;
+    return;
+  }
+  pool_free_buffers(&b->pool);
+  free(b);
+}
+
+/* This thread's receive area, grown to hold BATCH datagrams of `slot` bytes (and descriptors, if `ctl`), for one
+ * more handle. 0 or -ENOMEM (then nothing changed). */
+static int pool_acquire(napi_env env, size_t slot, int ctl, pool_t **out) {
+  pool_box_t *b = NULL;
+  if (napi_get_instance_data(env, (void **)&b) != napi_ok) return -ENOMEM;
+  if (!b) {
+    b = calloc(1, sizeof *b);
+    if (!b) return -ENOMEM;
+    if (napi_set_instance_data(env, b, pool_finalize, NULL) != napi_ok) {
+      free(b);
+      return -ENOMEM;
+    }
+  }
+  pool_t *p = &b->pool;
+  if (slot > p->slot) {
+    /* Only the pages a datagram touches become resident, so a generous slot costs address space, not memory. */
+    char *buf = malloc(BATCH * slot);
+    if (!buf) return -ENOMEM;
+    free(p->buf);
+    p->buf = buf;
+    p->slot = slot;
+  }
+  if (ctl && !p->ctl) {
+    p->ctl = malloc(BATCH * CTL_SPACE);
+    if (!p->ctl) return -ENOMEM;
+  }
+  p->users++;
+  *out = p;
+  return 0;
+}
+
+/* One handle less: the last one gives the area back. */
+static void pool_release(pool_t *p) {
+  if (--p->users > 0) return;
+  pool_free_buffers(p);
+  pool_box_t *b = (pool_box_t *)p;
+  if (b->orphaned) free(b);
+}
+
+/* ---------- handles ---------- */
 
 static void emit(sock_t *s, size_t argc, napi_value *argv) {
   napi_env env = s->env;
   napi_value fn, recv, result;
   if (s->closed || napi_get_reference_value(env, s->cb, &fn) != napi_ok || fn == NULL) return;
-  napi_get_global(env, &recv); /* napi_make_callback needs an object as `this` */
+  if (napi_get_global(env, &recv) != napi_ok) return; /* napi_make_callback needs an object as `this` */
   if (napi_make_callback(env, s->actx, recv, fn, argc, argv, &result) == napi_pending_exception) {
     napi_value err;
     napi_get_and_clear_last_exception(env, &err);
@@ -318,15 +417,13 @@ static void emit(sock_t *s, size_t argc, napi_value *argv) {
 }
 
 static void emit_error(sock_t *s, int err) {
-  napi_value argv[2];
-  argv[0] = num(s->env, EV_ERROR);
-  argv[1] = num(s->env, err);
+  napi_value argv[2] = {num(s->env, EV_ERROR), num(s->env, err)};
   emit(s, 2, argv);
 }
 
 static void update_poll(sock_t *s) {
   if (s->closed) return;
-  int ev = (s->reading ? UV_READABLE : 0) | (s->blocked ? UV_WRITABLE : 0);
+  int ev = (s->reading && !s->stalled ? UV_READABLE : 0) | (s->blocked ? UV_WRITABLE : 0);
   if (ev == s->poll_events) return;
   if (ev) uv_poll_start(&s->poll, ev, on_poll);
   else uv_poll_stop(&s->poll);
@@ -347,23 +444,75 @@ static void free_out(out_t *o) {
   o->nfds = 0;
 }
 
-static void add_result(sock_t *s, int code) {
-  if (s->nres == s->rescap) {
-    s->rescap = s->rescap ? s->rescap * 2 : 64;
-    s->res = realloc(s->res, s->rescap * sizeof *s->res);
+/* A send copied into `o`, with our own duplicates of its descriptors (the caller may close theirs as soon as
+ * send() returns). 0 or -errno, and then `o` holds nothing. */
+static int out_init(out_t *o, const char *data, size_t len, size_t off, const struct sockaddr_storage *to,
+                    socklen_t tolen, const int *fds, int nfds) {
+  memset(o, 0, sizeof *o);
+  o->data = malloc(len ? len : 1);
+  if (!o->data) return -ENOMEM;
+  memcpy(o->data, data, len);
+  o->len = len;
+  o->off = off;
+  if (tolen) memcpy(&o->to, to, tolen);
+  o->tolen = tolen;
+  if (nfds > 0) {
+    o->fds = malloc(nfds * sizeof(int));
+    if (!o->fds) {
+      free_out(o);
+      return -ENOMEM;
+    }
+    for (int i = 0; i < nfds; i++) {
+      o->fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 0);
+      if (o->fds[i] < 0) {
+        int err = errno;
+        o->nfds = i;
+        free_out(o);
+        return -err;
+      }
+    }
+    o->nfds = nfds;
   }
-  s->res[s->nres++] = code;
-  if (code) s->res_failed = 1;
+  return 0;
 }
 
-/* The head of the queue is done (code 0) or failed (-errno). */
-static void pop(sock_t *s, int code) {
-  free_out(&s->q[s->qhead]);
+/* Room for one more queued send, and for its result (so that recording one never allocates). 0 or -errno. */
+static int queue_room(sock_t *s) {
+  if (s->qlen >= QUEUE_MAX) return -ENOBUFS;
+  if (s->qhead + s->qlen < s->qcap) return 0;
+  if (s->qhead > 0) {
+    memmove(s->q, s->q + s->qhead, s->qlen * sizeof *s->q);
+    s->qhead = 0;
+    return 0;
+  }
+  size_t cap = s->qcap ? s->qcap * 2 : 64;
+  out_t *q = realloc(s->q, cap * sizeof *q);
+  if (!q) return -ENOMEM;
+  s->q = q;
+  int32_t *res = realloc(s->res, cap * sizeof *res);
+  if (!res) return -ENOMEM;
+  s->res = res;
+  s->qcap = cap;
+  return 0;
+}
+
+static int enqueue(sock_t *s, const char *data, size_t len, size_t off, const struct sockaddr_storage *to,
+                   socklen_t tolen, const int *fds, int nfds) {
+  int r = queue_room(s);
+  if (r == 0) r = out_init(&s->q[s->qhead + s->qlen], data, len, off, to, tolen, fds, nfds);
+  if (r < 0) return r;
+  s->qlen++;
+  return QUEUED;
+}
+
+/* The head of the queue is done: sent or held (0), or failed (-errno). `moved`: a backlog owns its memory now. */
+static void pop(sock_t *s, int code, int moved) {
+  if (!moved) free_out(&s->q[s->qhead]);
   s->qhead++;
   s->qlen--;
-  s->tries = 0;
   if (s->qlen == 0) s->qhead = 0;
-  add_result(s, code);
+  s->res[s->nres++] = code;
+  if (code) s->res_failed = 1;
 }
 
 /* Reports the completed queued sends to JS, in order: (EV_SENT, count, Int32 codes or undefined if all ok). */
@@ -379,20 +528,140 @@ static void report_sent(sock_t *s) {
   emit(s, 3, argv);
 }
 
-/* EAGAIN on the head: wait for writability, or (unconnected unixgram, where poll cannot tell whether the
- * receiver has room) back off on a timer. Returns 0 when the back-off is used up. */
-static int wait_writable(sock_t *s) {
-  out_t *o = &s->q[s->qhead];
-  if (s->mode == MODE_DGRAM && s->family == AF_UNIX && o->tolen > 0) {
-    if (s->tries >= BACKOFF_TRIES) return 0;
-    uv_timer_start(&s->timer, on_timer, 1u << s->tries, 0);
-    s->tries++;
-    return 1;
-  }
-  s->blocked = 1;
-  update_poll(s);
-  return 1;
+/* Reports the datagrams dropped by policy since the last report: (EV_DROPPED, count). */
+static void report_dropped(sock_t *s) {
+  if (s->dropped == 0 || s->closed) return;
+  napi_value argv[2] = {num(s->env, EV_DROPPED), num(s->env, s->dropped)};
+  s->dropped = 0;
+  emit(s, 2, argv);
 }
+
+/* ---------- per-peer backlogs (unconnected unixgram) ---------- */
+
+static uint64_t now_ms(sock_t *s) {
+  return uv_now(uv_handle_get_loop((uv_handle_t *)&s->timer));
+}
+
+static peer_t *peer_find(sock_t *s, const struct sockaddr_storage *to, socklen_t tolen) {
+  for (size_t i = 0; i < s->npeers; i++) {
+    if (s->peers[i].tolen == tolen && memcmp(&s->peers[i].to, to, tolen) == 0) return &s->peers[i];
+  }
+  return NULL;
+}
+
+/* The peer whose backlog or stuck state a send to `o->to` must respect, if any. */
+static peer_t *peer_of(sock_t *s, const out_t *o) {
+  return s->npeers > 0 && o->tolen > 0 ? peer_find(s, &o->to, o->tolen) : NULL;
+}
+
+static void backlog_clear(sock_t *s, peer_t *p) {
+  for (size_t i = 0; i < p->len; i++) free_out(&p->items[p->head + i]);
+  s->backlogged -= p->len;
+  free(p->items);
+  p->items = NULL;
+  p->head = p->len = p->cap = 0;
+}
+
+/* Forgets `p` (moving the last entry into its place). */
+static void peer_remove(sock_t *s, peer_t *p) {
+  backlog_clear(s, p);
+  *p = s->peers[--s->npeers];
+  if (s->npeers == 0) {
+    free(s->peers);
+    s->peers = NULL;
+    s->peercap = 0;
+  }
+}
+
+/* A new entry for `to`; when MAX_PEERS are remembered, the stuck one heard from longest ago makes room.
+ * NULL when there is none to spare, or no memory. Pointers into the table are stale after this. */
+static peer_t *peer_add(sock_t *s, const struct sockaddr_storage *to, socklen_t tolen) {
+  if (s->npeers == s->peercap) {
+    if (s->peercap >= MAX_PEERS) {
+      peer_t *oldest = NULL;
+      for (size_t i = 0; i < s->npeers; i++) {
+        if (s->peers[i].stuck && (!oldest || s->peers[i].progress < oldest->progress)) oldest = &s->peers[i];
+      }
+      if (!oldest) return NULL;
+      peer_remove(s, oldest);
+    } else {
+      size_t cap = s->peercap ? s->peercap * 2 : 8;
+      peer_t *peers = realloc(s->peers, cap * sizeof *peers);
+      if (!peers) return NULL;
+      s->peers = peers;
+      s->peercap = cap;
+    }
+  }
+  peer_t *p = &s->peers[s->npeers++];
+  memset(p, 0, sizeof *p);
+  memcpy(&p->to, to, tolen);
+  p->tolen = tolen;
+  p->progress = now_ms(s);
+  return p;
+}
+
+/* Appends `o` to p's backlog, which owns its memory from then on. 0 or -ENOMEM. */
+static int backlog_push(sock_t *s, peer_t *p, const out_t *o) {
+  if (p->head > 0 && p->head + p->len == p->cap) {
+    memmove(p->items, p->items + p->head, p->len * sizeof *p->items);
+    p->head = 0;
+  }
+  if (p->len == p->cap) {
+    size_t cap = p->cap ? p->cap * 2 : 8;
+    out_t *items = realloc(p->items, cap * sizeof *items);
+    if (!items) return -ENOMEM;
+    p->items = items;
+    p->cap = cap;
+  }
+  p->items[p->head + p->len++] = *o;
+  s->backlogged++;
+  return 0;
+}
+
+static int backlog_full(sock_t *s, const peer_t *p) {
+  return p->len >= PEER_BACKLOG || s->backlogged >= QUEUE_MAX;
+}
+
+/* Reading is held while a backlog is full: the senders wait, as they would on a blocking server. */
+static void update_stall(sock_t *s) {
+  int stalled = s->backlogged >= QUEUE_MAX;
+  for (size_t i = 0; i < s->npeers && !stalled; i++) stalled = s->peers[i].len >= PEER_BACKLOG;
+  s->stalled = stalled;
+}
+
+static void start_retry(sock_t *s) {
+  if (uv_is_active((uv_handle_t *)&s->timer)) return;
+  s->retry_ms = 1;
+  uv_timer_start(&s->timer, on_timer, s->retry_ms, 0);
+}
+
+/* An unconnected unixgram send found its receiver's queue full. */
+static int receiver_full(const sock_t *s, const out_t *o, int err) {
+  return (err == EAGAIN || err == EWOULDBLOCK) && s->mode == MODE_DGRAM && s->family == AF_UNIX && o->tolen > 0;
+}
+
+/* Holds `o` (a copy, or the queue head moved) for its peer `p` (NULL: make the entry). Returns SENT when held,
+ * DROPPED when the peer is stuck, QUEUED when the backlog is full (the caller waits), or -errno. */
+static int hold(sock_t *s, peer_t *p, const out_t *o) {
+  if (!p) p = peer_add(s, &o->to, o->tolen);
+  if (!p) return s->npeers >= MAX_PEERS ? -ENOBUFS : -ENOMEM;
+  if (p->stuck) return DROPPED;
+  if (backlog_full(s, p)) return QUEUED;
+  if (backlog_push(s, p, o) < 0) return -ENOMEM;
+  start_retry(s);
+  return SENT;
+}
+
+/* The queue head's receiver is full: it joins its peer's backlog. 0 when dealt with, -1 when it must wait. */
+static int hold_head(sock_t *s, peer_t *p) {
+  int r = hold(s, p, &s->q[s->qhead]);
+  if (r == QUEUED) return -1;
+  if (r == DROPPED) s->dropped++;
+  pop(s, r == DROPPED ? 0 : r, r == SENT);
+  return 0;
+}
+
+/* ---------- sending ---------- */
 
 static ssize_t send_one(sock_t *s, out_t *o) {
   struct iovec iov = {.iov_base = o->data + o->off, .iov_len = o->len - o->off};
@@ -412,13 +681,16 @@ static ssize_t send_one(sock_t *s, out_t *o) {
     c->cmsg_len = CMSG_LEN(o->nfds * sizeof(int));
     memcpy(CMSG_DATA(c), o->fds, o->nfds * sizeof(int));
   }
-  return sendmsg(s->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+  ssize_t n;
+  do n = sendmsg(s->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  return n;
 }
 
-/* Sends up to BATCH queued datagrams (stopping before one that carries descriptors) in one sendmmsg. On UDP,
- * a run of datagrams to one destination, all of one size but the last, goes as one GSO message (UDP_SEGMENT):
- * the stack is walked once for the run and the datagrams are cut apart on delivery. Returns the datagrams
- * sent (0: retry, GSO turned off), or -1 with errno. */
+/* Sends up to BATCH queued datagrams (stopping before one that carries descriptors, or one that must wait
+ * behind its peer's backlog) in one sendmmsg. On UDP, a run of datagrams to one destination, all of one size
+ * but the last, goes as one GSO message (UDP_SEGMENT): the stack is walked once for the run and the datagrams
+ * are cut apart on delivery. Returns the datagrams sent (0: retry, GSO turned off), or -1 with errno. */
 static int send_batch(sock_t *s) {
   struct mmsghdr m[BATCH];
   struct iovec iov[BATCH];
@@ -428,6 +700,10 @@ static int send_batch(sock_t *s) {
   unsigned g = 0;
   int gso = !s->no_gso && (s->family == AF_INET || s->family == AF_INET6);
   memset(m, 0, sizeof m);
+  for (size_t k = 1; k < avail && s->npeers > 0; k++) {
+    peer_t *p = peer_of(s, &s->q[s->qhead + k]);
+    if (p && !p->stuck) avail = k;
+  }
   while (i < avail && s->q[s->qhead + i].nfds == 0) {
     out_t *o = &s->q[s->qhead + i];
     size_t j = i + 1, total = o->len;
@@ -475,7 +751,11 @@ static int send_batch(sock_t *s) {
   }
   int sent = 0;
   for (int k = 0; k < n; k++) sent += count[k];
-  for (int k = 0; k < sent; k++) pop(s, 0);
+  for (int k = 0; k < sent; k++) {
+    peer_t *p = peer_of(s, &s->q[s->qhead]);
+    if (p) peer_remove(s, p); /* a stuck peer took one: it is back */
+    pop(s, 0, 0);
+  }
   return sent;
 }
 
@@ -483,73 +763,80 @@ static int send_batch(sock_t *s) {
 static void flush(sock_t *s) {
   s->blocked = 0;
   while (s->qlen > 0 && !s->closed) {
+    out_t *o = &s->q[s->qhead];
+    peer_t *p = peer_of(s, o);
+    if (p && !p->stuck) { /* behind its peer's backlog, so that the peer gets them in order */
+      if (hold_head(s, p) < 0) break;
+      continue;
+    }
     int err;
-    if (s->mode == MODE_DGRAM && s->qlen > 1 && s->q[s->qhead].nfds == 0) {
-      int n = send_batch(s);
-      if (n >= 0) continue;
+    if (s->mode == MODE_DGRAM && s->qlen > 1 && o->nfds == 0) {
+      if (send_batch(s) >= 0) continue;
       err = errno;
     } else {
-      out_t *o = &s->q[s->qhead];
       ssize_t n = send_one(s, o);
       if (n >= 0) {
+        if (p) peer_remove(s, p);
         /* A stream may take part of it; the descriptors went with the first byte. */
         for (int i = 0; i < o->nfds; i++) close(o->fds[i]);
         o->nfds = 0;
         o->off += (size_t)n;
-        if (o->off >= o->len || s->mode == MODE_DGRAM) pop(s, 0);
+        if (o->off >= o->len || s->mode == MODE_DGRAM) pop(s, 0, 0);
         continue;
       }
       err = errno;
     }
-    if (err == EINTR) continue;
-    if (err == EAGAIN || err == EWOULDBLOCK) {
-      if (wait_writable(s)) break;
-      pop(s, -EAGAIN);
+    if (receiver_full(s, o, err)) {
+      if (hold_head(s, peer_of(s, o)) < 0) break;
       continue;
     }
-    pop(s, -err);
+    if (err == EAGAIN || err == EWOULDBLOCK) {
+      s->blocked = 1; /* poll says when the socket (or a connected peer) has room */
+      break;
+    }
+    pop(s, -err, 0);
   }
+  update_stall(s);
   update_poll(s);
+  /* Drops first: a sender that awaits its sends sees the count once they resolve. */
+  report_dropped(s);
   report_sent(s);
 }
 
-static int enqueue(sock_t *s, const char *data, size_t len, size_t off, struct sockaddr_storage *to,
-                   socklen_t tolen, const int *fds, int nfds) {
-  if (s->qlen >= QUEUE_MAX) return -ENOBUFS;
-  if (s->qhead + s->qlen == s->qcap) {
-    if (s->qhead > 0) {
-      memmove(s->q, s->q + s->qhead, s->qlen * sizeof *s->q);
-      s->qhead = 0;
-    } else {
-      s->qcap = s->qcap ? s->qcap * 2 : 64;
-      s->q = realloc(s->q, s->qcap * sizeof *s->q);
+/* Sends what each backlog can now, oldest first; a peer that took nothing for STUCK_MS loses its backlog. Then
+ * the queue moves on, and the timer runs again while anything is held: sooner after progress. */
+static void retry_backlogs(sock_t *s) {
+  uint64_t now = now_ms(s);
+  int progress = 0;
+  for (size_t i = s->npeers; i-- > 0 && !s->closed;) {
+    peer_t *p = &s->peers[i];
+    while (p->len > 0) {
+      out_t *o = &p->items[p->head];
+      ssize_t n = send_one(s, o);
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+      if (n < 0) s->dropped++; /* the peer is gone (ECONNREFUSED, ENOENT): what it was owed is lost */
+      free_out(o);
+      p->head++;
+      p->len--;
+      s->backlogged--;
+      p->progress = now;
+      progress = 1;
     }
-  }
-  out_t *o = &s->q[s->qhead + s->qlen];
-  memset(o, 0, sizeof *o);
-  o->data = malloc(len ? len : 1);
-  memcpy(o->data, data, len);
-  o->len = len;
-  o->off = off;
-  if (tolen) memcpy(&o->to, to, tolen);
-  o->tolen = tolen;
-  if (nfds > 0) {
-    /* Our own duplicates: the caller may close theirs as soon as send() returns. */
-    o->fds = malloc(nfds * sizeof(int));
-    for (int i = 0; i < nfds; i++) {
-      o->fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 0);
-      if (o->fds[i] < 0) {
-        int err = errno;
-        o->nfds = i;
-        free_out(o);
-        return -err;
-      }
+    if (p->len > 0 && now - p->progress >= STUCK_MS) {
+      s->dropped += (uint32_t)p->len;
+      backlog_clear(s, p);
+      p->stuck = 1;
     }
-    o->nfds = nfds;
+    if (p->len == 0 && !p->stuck) peer_remove(s, p);
   }
-  s->qlen++;
-  return 1;
+  flush(s);
+  if (s->backlogged > 0 && !s->closed) {
+    s->retry_ms = progress ? 1 : (s->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : s->retry_ms * 2);
+    uv_timer_start(&s->timer, on_timer, s->retry_ms, 0);
+  }
 }
+
+/* ---------- receiving ---------- */
 
 /* The descriptors an SCM_RIGHTS message carried, as a JS array (undefined when none). */
 static napi_value take_fds(napi_env env, struct msghdr *mh) {
@@ -559,72 +846,96 @@ static napi_value take_fds(napi_env env, struct msghdr *mh) {
   for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
     if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
     int count = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-    if (!fds) napi_create_array(env, &fds);
+    if (!fds && napi_create_array(env, &fds) != napi_ok) fds = NULL;
     for (int k = 0; k < count; k++) {
       int fd;
       memcpy(&fd, CMSG_DATA(c) + k * sizeof(int), sizeof fd);
-      napi_set_element(env, fds, nfds++, num(env, fd));
+      /* Without an array to hand it over in, the descriptor is closed rather than leaked. */
+      if (!fds || napi_set_element(env, fds, nfds++, num(env, fd)) != napi_ok) close(fd);
     }
   }
   return fds ? fds : undef(env);
 }
 
+/* Closes the descriptors of messages that could not be handed to JS. */
+static void close_fds(struct msghdr *mh) {
+  for (struct cmsghdr *c = mh->msg_controllen ? CMSG_FIRSTHDR(mh) : NULL; c; c = CMSG_NXTHDR(mh, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    int count = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+    for (int k = 0; k < count; k++) {
+      int fd;
+      memcpy(&fd, CMSG_DATA(c) + k * sizeof(int), sizeof fd);
+      close(fd);
+    }
+  }
+}
+
 static void on_dgram(sock_t *s) {
   napi_env env = s->env;
-  for (int turn = 0; turn < TURNS && s->reading && !s->closed; turn++) {
+  for (int turn = 0; turn < TURNS && s->reading && !s->stalled && !s->closed; turn++) {
+    /* Read from the pool each turn: JS may have grown it during the last one. */
+    pool_t *pl = s->pool;
+    int ctl = s->family == AF_UNIX;
     for (int i = 0; i < BATCH; i++) {
-      s->riov[i].iov_base = s->rbuf + (size_t)i * s->slot;
-      s->riov[i].iov_len = s->slot;
-      memset(&s->rmsg[i].msg_hdr, 0, sizeof s->rmsg[i].msg_hdr);
-      s->rmsg[i].msg_hdr.msg_iov = &s->riov[i];
-      s->rmsg[i].msg_hdr.msg_iovlen = 1;
-      s->rmsg[i].msg_hdr.msg_name = &s->rname[i];
-      s->rmsg[i].msg_hdr.msg_namelen = sizeof s->rname[i];
-      if (s->rctl) {
-        s->rmsg[i].msg_hdr.msg_control = s->rctl + (size_t)i * CTL_SPACE;
-        s->rmsg[i].msg_hdr.msg_controllen = CTL_SPACE;
+      pl->iov[i].iov_base = pl->buf + (size_t)i * s->slot;
+      pl->iov[i].iov_len = s->slot;
+      memset(&pl->msg[i].msg_hdr, 0, sizeof pl->msg[i].msg_hdr);
+      pl->msg[i].msg_hdr.msg_iov = &pl->iov[i];
+      pl->msg[i].msg_hdr.msg_iovlen = 1;
+      pl->msg[i].msg_hdr.msg_name = &pl->name[i];
+      pl->msg[i].msg_hdr.msg_namelen = sizeof pl->name[i];
+      if (ctl) {
+        pl->msg[i].msg_hdr.msg_control = pl->ctl + (size_t)i * CTL_SPACE;
+        pl->msg[i].msg_hdr.msg_controllen = CTL_SPACE;
       }
     }
-    int n = recvmmsg(s->fd, s->rmsg, BATCH, MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC, NULL);
+    int n = recvmmsg(s->fd, pl->msg, BATCH, MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC, NULL);
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
       if (errno == EINTR) continue;
       /* An ICMP error on a connected UDP socket, say: reported once, and reading goes on. */
       int err = -errno;
       napi_handle_scope scope;
-      napi_open_handle_scope(env, &scope);
+      if (napi_open_handle_scope(env, &scope) != napi_ok) break;
       emit_error(s, err);
       napi_close_handle_scope(env, scope);
       continue;
     }
     size_t total = 0;
-    for (int i = 0; i < n; i++) total += s->rmsg[i].msg_len < s->slot ? s->rmsg[i].msg_len : s->slot;
+    for (int i = 0; i < n; i++) total += pl->msg[i].msg_len < s->slot ? pl->msg[i].msg_len : s->slot;
     napi_handle_scope scope;
-    napi_open_handle_scope(env, &scope);
     napi_value data, meta, fdlist = NULL, argv[5];
     char *dp, *mp;
-    napi_create_buffer(env, total ? total : 1, (void **)&dp, &data);
-    napi_create_buffer(env, (size_t)n * META_STRIDE, (void **)&mp, &meta);
+    if (napi_open_handle_scope(env, &scope) != napi_ok) break;
+    if (napi_create_buffer(env, total ? total : 1, (void **)&dp, &data) != napi_ok ||
+        napi_create_buffer(env, (size_t)n * META_STRIDE, (void **)&mp, &meta) != napi_ok) {
+      /* No memory for this batch: it is lost (and its descriptors closed), and reading goes on. */
+      for (int i = 0; i < n; i++) close_fds(&pl->msg[i].msg_hdr);
+      emit_error(s, -ENOMEM);
+      napi_close_handle_scope(env, scope);
+      continue;
+    }
     memset(mp, 0, (size_t)n * META_STRIDE);
     for (int i = 0; i < n; i++) {
-      struct msghdr *h = &s->rmsg[i].msg_hdr;
-      uint32_t full = s->rmsg[i].msg_len, got = full < s->slot ? full : (uint32_t)s->slot;
+      struct msghdr *h = &pl->msg[i].msg_hdr;
+      uint32_t full = pl->msg[i].msg_len, got = full < s->slot ? full : (uint32_t)s->slot;
       char *m = mp + (size_t)i * META_STRIDE;
       uint16_t alen = (uint16_t)h->msg_namelen, flags = (h->msg_flags & MSG_TRUNC) ? 1 : 0;
-      memcpy(dp, s->riov[i].iov_base, got);
+      memcpy(dp, pl->iov[i].iov_base, got);
       dp += got;
       /* The sender's address only when it differs from the one before: JS decodes each sender once. */
-      if (s->lastlen == h->msg_namelen && memcmp(&s->last, &s->rname[i], h->msg_namelen) == 0) {
+      if (s->lastlen == h->msg_namelen && memcmp(&s->last, &pl->name[i], h->msg_namelen) == 0) {
         alen = 0;
       } else {
-        memcpy(&s->last, &s->rname[i], h->msg_namelen);
+        memcpy(&s->last, &pl->name[i], h->msg_namelen);
         s->lastlen = h->msg_namelen;
-        memcpy(m + META_ADDR, &s->rname[i], h->msg_namelen);
+        memcpy(m + META_ADDR, &pl->name[i], h->msg_namelen);
         if (h->msg_namelen == 0) alen = 0xffff; /* unnamed */
       }
-      if (s->rctl && h->msg_controllen > 0) {
-        if (!fdlist) napi_create_array(env, &fdlist);
-        napi_set_element(env, fdlist, (uint32_t)i, take_fds(env, h));
+      if (ctl && h->msg_controllen > 0) {
+        if (!fdlist && napi_create_array(env, &fdlist) != napi_ok) fdlist = NULL;
+        if (fdlist) napi_set_element(env, fdlist, (uint32_t)i, take_fds(env, h));
+        else close_fds(h);
         if (h->msg_flags & MSG_CTRUNC) flags |= 2;
       }
       memcpy(m, &got, 4);
@@ -649,14 +960,18 @@ static void on_dgram(sock_t *s) {
 static void on_msg(sock_t *s) {
   napi_env env = s->env;
   for (int i = 0; i < BATCH && s->reading && !s->closed; i++) {
-    struct iovec iov = {.iov_base = s->rbuf, .iov_len = s->slot};
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = s->cbuf, .msg_controllen = CTL_SPACE};
+    pool_t *pl = s->pool;
+    struct iovec iov = {.iov_base = pl->buf, .iov_len = s->slot};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = pl->ctl, .msg_controllen = CTL_SPACE};
     ssize_t n = recvmsg(s->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
     int err = n < 0 ? -errno : 0;
     if (err == -EINTR) continue;
     if (err == -EAGAIN || err == -EWOULDBLOCK) break;
     napi_handle_scope scope;
-    napi_open_handle_scope(env, &scope);
+    if (napi_open_handle_scope(env, &scope) != napi_ok) {
+      if (n >= 0) close_fds(&mh);
+      break;
+    }
     if (n < 0) {
       set_reading(s, 0);
       emit_error(s, err);
@@ -664,18 +979,24 @@ static void on_msg(sock_t *s) {
       break;
     }
     napi_value fds = take_fds(env, &mh), argv[4];
-    napi_valuetype ft;
+    napi_valuetype ft = napi_undefined;
     napi_typeof(env, fds, &ft);
     int eof = n == 0 && ft == napi_undefined;
     if (eof) set_reading(s, 0);
     argv[0] = num(env, EV_MSG);
     if (eof) napi_get_null(env, &argv[1]);
-    else argv[1] = copy_buffer(env, s->rbuf, (size_t)n);
+    else argv[1] = copy_buffer(env, pl->buf, (size_t)n);
     argv[2] = fds;
     argv[3] = num(env, ((mh.msg_flags & MSG_TRUNC) ? 1 : 0) | ((mh.msg_flags & MSG_CTRUNC) ? 2 : 0));
-    emit(s, 4, argv);
+    if (argv[1] == NULL) {
+      /* No memory for the message: the connection cannot go on without a gap, so it ends with ENOMEM. */
+      set_reading(s, 0);
+      emit_error(s, -ENOMEM);
+    } else {
+      emit(s, 4, argv);
+    }
     napi_close_handle_scope(env, scope);
-    if (eof) break;
+    if (eof || argv[1] == NULL) break;
   }
 }
 
@@ -687,7 +1008,10 @@ static void on_accept(sock_t *s) {
     if (err == -EINTR || err == -ECONNABORTED) continue;
     if (err == -EAGAIN || err == -EWOULDBLOCK) break;
     napi_handle_scope scope;
-    napi_open_handle_scope(env, &scope);
+    if (napi_open_handle_scope(env, &scope) != napi_ok) {
+      if (fd >= 0) close(fd);
+      break;
+    }
     if (fd < 0) {
       /* EMFILE and the like: readiness stays, so pause rather than spin, and report it. */
       set_reading(s, 0);
@@ -701,7 +1025,7 @@ static void on_accept(sock_t *s) {
   }
 }
 
-/* The timer either ends an accept pause (EMFILE) or retries a send back-off. */
+/* The timer either ends an accept pause (EMFILE) or retries the backlogs of full receivers. */
 static void on_timer(uv_timer_t *t) {
   sock_t *s = t->data;
   if (s->closed) return;
@@ -710,8 +1034,8 @@ static void on_timer(uv_timer_t *t) {
     return;
   }
   napi_handle_scope scope;
-  napi_open_handle_scope(s->env, &scope);
-  flush(s);
+  if (napi_open_handle_scope(s->env, &scope) != napi_ok) return;
+  retry_backlogs(s);
   napi_close_handle_scope(s->env, scope);
 }
 
@@ -719,7 +1043,7 @@ static void on_poll(uv_poll_t *p, int status, int events) {
   sock_t *s = p->data;
   if (s->closed) return;
   napi_handle_scope scope;
-  napi_open_handle_scope(s->env, &scope);
+  if (napi_open_handle_scope(s->env, &scope) != napi_ok) return;
   if (status < 0) {
     /* POLLERR (libuv says EBADF and stops the handle): a pending socket error, such as an ICMP port unreachable
      * on connected UDP. The next read returns it (and clears it); without a reader, SO_ERROR does. */
@@ -743,23 +1067,14 @@ static void on_poll(uv_poll_t *p, int status, int events) {
   napi_close_handle_scope(s->env, scope);
 }
 
-static void sock_free(sock_t *s) {
-  free(s->rbuf);
-  free(s->cbuf);
-  free(s->rmsg);
-  free(s->riov);
-  free(s->rname);
-  free(s->rctl);
-  free(s->q);
-  free(s->res);
-  free(s);
-}
+/* ---------- lifetime ---------- */
 
 static void on_handle_closed(uv_handle_t *h) {
   sock_t *s = h->data;
-  if (--s->handles_open == 0 && !s->js_alive) sock_free(s);
+  if (--s->handles_open == 0 && !s->js_alive) free(s);
 }
 
+/* Closes the fd and frees everything the handle holds but its record (see the top of the file). */
 static void sock_close(sock_t *s) {
   if (s->closed) return;
   s->closed = 1;
@@ -774,6 +1089,14 @@ static void sock_close(sock_t *s) {
     free_out(&s->q[s->qhead++]);
     s->qlen--;
   }
+  free(s->q);
+  free(s->res);
+  s->q = NULL;
+  s->res = NULL;
+  s->qcap = s->nres = 0;
+  while (s->npeers > 0) peer_remove(s, &s->peers[s->npeers - 1]);
+  if (s->pool) pool_release(s->pool);
+  s->pool = NULL;
   napi_remove_env_cleanup_hook(s->env, (void (*)(void *))sock_close, s);
   napi_delete_reference(s->env, s->cb);
   napi_async_destroy(s->env, s->actx);
@@ -784,7 +1107,7 @@ static void sock_finalize(napi_env env, void *data, void *hint) {
   sock_t *s = data;
   sock_close(s);
   s->js_alive = 0;
-  if (s->handles_open == 0) sock_free(s);
+  if (s->handles_open == 0) free(s);
 }
 
 static sock_t *handle_arg(napi_env env, napi_value v) {
@@ -793,13 +1116,15 @@ static sock_t *handle_arg(napi_env env, napi_value v) {
   return p;
 }
 
-/* open(fd, mode, slot, callback): takes ownership of fd (closed by close() or when collected). */
+/* open(fd, mode, slot, callback): a handle over fd, which it owns from then on (closed by hclose(), or when the
+ * handle is collected). On failure the fd stays the caller's. */
 static napi_value js_open(napi_env env, napi_callback_info info) {
   ARGS(4);
   int fd = int_arg(env, argv[0]), mode = int_arg(env, argv[1]), slot = int_arg(env, argv[2]);
   uv_loop_t *loop;
-  napi_get_uv_event_loop(env, &loop);
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) return throw_errno(env, -EINVAL, "open");
   sock_t *s = calloc(1, sizeof *s);
+  if (!s) return throw_errno(env, -ENOMEM, "open");
   s->env = env;
   s->fd = fd;
   s->mode = mode;
@@ -807,32 +1132,34 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   struct sockaddr_storage sa;
   socklen_t len = sizeof sa;
   s->family = getsockname(fd, (struct sockaddr *)&sa, &len) == 0 ? sa.ss_family : AF_UNSPEC;
-  if (uv_poll_init(loop, &s->poll, fd) != 0) {
+  int err = 0;
+  if (mode != MODE_LISTEN) err = pool_acquire(env, s->slot, mode == MODE_CONN || s->family == AF_UNIX, &s->pool);
+  napi_value name;
+  if (!err && (napi_create_reference(env, argv[3], 1, &s->cb) != napi_ok ||
+               napi_create_string_utf8(env, "socktool:socket", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+               napi_async_init(env, NULL, name, &s->actx) != napi_ok)) {
+    err = -ENOMEM;
+  }
+  if (!err && uv_poll_init(loop, &s->poll, fd) != 0) err = -EBADF;
+  if (err) {
+    if (s->actx) napi_async_destroy(env, s->actx);
+    if (s->cb) napi_delete_reference(env, s->cb);
+    if (s->pool) pool_release(s->pool);
     free(s);
-    return throw_errno(env, -EBADF, "uv_poll_init");
+    return throw_errno(env, err, "open");
   }
   uv_timer_init(loop, &s->timer);
   s->poll.data = s->timer.data = s;
   s->handles_open = 2;
   s->js_alive = 1;
-  /* Receive buffers: only the pages a datagram touches become resident, so a generous slot costs little. */
-  if (mode == MODE_DGRAM) {
-    s->rbuf = malloc(BATCH * s->slot);
-    s->rmsg = calloc(BATCH, sizeof *s->rmsg);
-    s->riov = calloc(BATCH, sizeof *s->riov);
-    s->rname = calloc(BATCH, sizeof *s->rname);
-    if (s->family == AF_UNIX) s->rctl = malloc(BATCH * CTL_SPACE);
-  } else if (mode == MODE_CONN) {
-    s->rbuf = malloc(s->slot);
-    s->cbuf = malloc(CTL_SPACE);
-  }
-  napi_create_reference(env, argv[3], 1, &s->cb);
-  napi_value name;
-  napi_create_string_utf8(env, "socktool:socket", NAPI_AUTO_LENGTH, &name);
-  napi_async_init(env, NULL, name, &s->actx);
-  napi_add_env_cleanup_hook(env, (void (*)(void *))sock_close, s);
   napi_value ext;
-  napi_create_external(env, s, sock_finalize, NULL, &ext);
+  if (napi_add_env_cleanup_hook(env, (void (*)(void *))sock_close, s) != napi_ok ||
+      napi_create_external(env, s, sock_finalize, NULL, &ext) != napi_ok) {
+    s->fd = -1; /* still the caller's */
+    sock_close(s);
+    s->js_alive = 0;
+    return throw_errno(env, -ENOMEM, "open");
+  }
   return ext;
 }
 
@@ -847,24 +1174,8 @@ static napi_value js_read(napi_env env, napi_callback_info info) {
   return undef(env);
 }
 
-static napi_value js_ref(napi_env env, napi_callback_info info) {
-  ARGS(2);
-  sock_t *s = handle_arg(env, argv[0]);
-  if (!s) return NULL;
-  bool on = false;
-  napi_get_value_bool(env, argv[1], &on);
-  if (s->closed) return undef(env);
-  if (on) {
-    uv_ref((uv_handle_t *)&s->poll);
-    uv_ref((uv_handle_t *)&s->timer);
-  } else {
-    uv_unref((uv_handle_t *)&s->poll);
-    uv_unref((uv_handle_t *)&s->timer);
-  }
-  return undef(env);
-}
-
-/* send(h, data, sockaddr | null, fds | null) -> 0 sent, 1 queued (reported by EV_SENT), or -errno. */
+/* send(h, data, sockaddr | null, fds | null) -> SENT (0), QUEUED (1: reported by EV_SENT), DROPPED (2: a stuck
+ * unixgram peer's), or -errno. */
 static napi_value js_send(napi_env env, napi_callback_info info) {
   ARGS(4);
   sock_t *s = handle_arg(env, argv[0]);
@@ -886,27 +1197,50 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
     if (n > MAX_FDS) return num(env, -EINVAL);
     for (uint32_t i = 0; i < n; i++) {
       napi_value v;
-      napi_get_element(env, argv[3], i, &v);
+      if (napi_get_element(env, argv[3], i, &v) != napi_ok) return num(env, -EINVAL);
       fds[nfds++] = int_arg(env, v);
     }
   }
-  size_t off = 0;
-  if (!s->dispatching && s->qlen == 0) {
-    out_t now = {.data = data, .len = len, .to = to, .tolen = tolen, .nfds = nfds, .fds = fds};
-    ssize_t n;
-    do n = send_one(s, &now);
-    while (n < 0 && errno == EINTR);
-    if (n >= 0 && ((size_t)n == len || s->mode == MODE_DGRAM)) return num(env, 0);
-    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return num(env, -errno);
-    if (n > 0) {
-      off = (size_t)n;
-      nfds = 0;
+  /* During a batch, or behind what is queued: in order, after them. */
+  if (s->dispatching || s->qlen > 0) return num(env, enqueue(s, data, len, 0, &to, tolen, fds, nfds));
+  out_t now = {.data = data, .len = len, .to = to, .tolen = tolen, .nfds = nfds, .fds = fds};
+  peer_t *p = peer_of(s, &now);
+  if (!p || p->stuck) {
+    ssize_t n = send_one(s, &now);
+    if (n >= 0 && ((size_t)n == len || s->mode == MODE_DGRAM)) {
+      if (p) peer_remove(s, p); /* a stuck peer took one: it is back */
+      return num(env, SENT);
     }
-    int r = enqueue(s, data, len, off, &to, tolen, fds, nfds);
-    if (r > 0) wait_writable(s);
-    return num(env, r);
+    if (n < 0 && !receiver_full(s, &now, errno)) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK) return num(env, -errno);
+      int r = enqueue(s, data, len, 0, &to, tolen, fds, nfds);
+      if (r == QUEUED) {
+        s->blocked = 1;
+        update_poll(s);
+      }
+      return num(env, r);
+    }
+    if (n > 0) { /* a stream took part: the rest waits for room, without the descriptors that went */
+      int r = enqueue(s, data, len, (size_t)n, &to, tolen, NULL, 0);
+      if (r == QUEUED) {
+        s->blocked = 1;
+        update_poll(s);
+      }
+      return num(env, r);
+    }
   }
-  return num(env, enqueue(s, data, len, off, &to, tolen, fds, nfds));
+  /* The receiver is full, or this peer already waits in a backlog: behind it, in order. */
+  if (p && !p->stuck && backlog_full(s, p)) return num(env, enqueue(s, data, len, 0, &to, tolen, fds, nfds));
+  out_t held;
+  int r = out_init(&held, data, len, 0, &to, tolen, fds, nfds);
+  if (r < 0) return num(env, r);
+  r = hold(s, p, &held);
+  if (r != SENT) free_out(&held);
+  if (r == DROPPED) return num(env, DROPPED);
+  if (r == QUEUED) r = enqueue(s, data, len, 0, &to, tolen, fds, nfds);
+  update_stall(s);
+  update_poll(s);
+  return num(env, r);
 }
 
 static napi_value js_hclose(napi_env env, napi_callback_info info) {
@@ -926,9 +1260,9 @@ static napi_value init(napi_env env, napi_value exports) {
     FN("dup", js_dup),             FN("getsockname", js_getsockname), FN("getpeername", js_getpeername),
     FN("getsockopt", js_getsockopt), FN("setsockopt", js_setsockopt), FN("inetSockaddr", js_inet_sockaddr),
     FN("ifname", js_ifname),       FN("open", js_open),           FN("read", js_read),
-    FN("ref", js_ref),             FN("send", js_send),           FN("hclose", js_hclose),
+    FN("send", js_send),           FN("hclose", js_hclose),
   };
-  napi_define_properties(env, exports, sizeof props / sizeof *props, props);
+  if (napi_define_properties(env, exports, sizeof props / sizeof *props, props) != napi_ok) return NULL;
   /* The platform's numbers, so that the JS side never hard-codes them. */
   static const struct { const char *name; int value; } consts[] = {
 #define C(x) {#x, x}
@@ -943,15 +1277,16 @@ static napi_value init(napi_env env, napi_value exports) {
     C(IPV6_V6ONLY), C(IPV6_UNICAST_HOPS), C(IPV6_MULTICAST_HOPS), C(IPV6_MULTICAST_LOOP), C(IPV6_MULTICAST_IF),
     C(IPV6_JOIN_GROUP), C(IPV6_LEAVE_GROUP),
     C(SHUT_RD), C(SHUT_WR), C(SHUT_RDWR), C(MODE_DGRAM), C(MODE_CONN), C(MODE_LISTEN),
-    C(EV_DGRAM), C(EV_MSG), C(EV_ACCEPT), C(EV_SENT), C(EV_ERROR), C(META_STRIDE), C(META_ADDR), C(BATCH),
+    C(EV_DGRAM), C(EV_MSG), C(EV_ACCEPT), C(EV_SENT), C(EV_ERROR), C(EV_DROPPED), C(META_STRIDE), C(META_ADDR),
+    C(BATCH), C(SENT), C(QUEUED), C(DROPPED),
 #undef C
   };
   napi_value obj;
-  napi_create_object(env, &obj);
+  if (napi_create_object(env, &obj) != napi_ok) return NULL;
   for (size_t i = 0; i < sizeof consts / sizeof *consts; i++) {
-    napi_set_named_property(env, obj, consts[i].name, num(env, consts[i].value));
+    if (napi_set_named_property(env, obj, consts[i].name, num(env, consts[i].value)) != napi_ok) return NULL;
   }
-  napi_set_named_property(env, exports, "constants", obj);
+  if (napi_set_named_property(env, exports, "constants", obj) != napi_ok) return NULL;
   return exports;
 }
 

@@ -127,7 +127,14 @@ async function dialPacket(addr: UnixAddress, options: DialOptions): Promise<Conn
   checkNamed('dial', addr);
   try {
     const fd = await connectUnix(K.SOCK_SEQPACKET, unixSockaddr(addr.path, addr.abstract), options.signal);
-    return packetConn(new NativeDuplex(fd), unnamed('unixpacket'), addr);
+    let duplex: NativeDuplex;
+    try {
+      duplex = new NativeDuplex(fd);
+    } catch (err) {
+      native.close(fd);
+      throw err;
+    }
+    return packetConn(duplex, unnamed('unixpacket'), addr);
   } catch (err) {
     throw wrap('dial', addr.network, addr, err);
   }
@@ -142,14 +149,15 @@ async function listenPacket(addr: UnixAddress, options: ListenOptions): Promise<
     throw bindError('listen', addr, err);
   }
   const { fd, file } = bound;
+  let server: NativeServer;
   try {
     native.listen(fd, options.backlog ?? 511);
+    server = new NativeServer(fd, (cfd) => new NativeDuplex(cfd));
   } catch (err) {
     native.close(fd);
     await file?.release();
     throw wrap('listen', addr.network, addr, err);
   }
-  const server = new NativeServer(fd, (cfd) => new NativeDuplex(cfd));
   return new StreamListener(server, {
     network: 'unixpacket',
     addr,
@@ -181,10 +189,16 @@ export const unixgram: DatagramAdapter = {
       throw bindError('bind', addr, err);
     }
     const { fd, file } = bound;
-    return new NativeDatagramSocket({
-      network: 'unixgram', fd, v6: false, queue: options.queue, maxDatagram: options.maxDatagram,
-      localAddr: addr.path === '' ? nameOf(fd, 'unixgram')! : addr,
-      release: file ? () => file.release() : undefined,
-    });
+    try {
+      return new NativeDatagramSocket({
+        network: 'unixgram', fd, v6: false, queue: options.queue, maxDatagram: options.maxDatagram,
+        localAddr: addr.path === '' ? nameOf(fd, 'unixgram')! : addr,
+        release: file ? () => file.release() : undefined,
+      });
+    } catch (err) {
+      native.close(fd);
+      await file?.release();
+      throw wrap('bind', addr.network, addr, err);
+    }
   },
 };
