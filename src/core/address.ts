@@ -166,7 +166,8 @@ export function formatAddress(a: Address): string {
   if ('path' in a) {
     if (a.abstract) return `${a.network}:@${a.path}`;
     if (a.path.startsWith('/')) return `${a.network}://${a.path}`;
-    // A relative path that starts with "@" would read back as an abstract name.
+    // A relative path that starts with "@" reads as an abstract name; toAddress() refuses such an object, and
+    // printed this way it at least names the same file.
     return a.path.startsWith('@') ? `${a.network}:./${a.path}` : `${a.network}:${a.path}`;
   }
   const host = a.host.includes(':') ? `[${a.host}]` : a.host;
@@ -206,5 +207,9 @@ export function toAddress(a: string | Address): Address {
   if (typeof a !== 'object' || a === null) return parseAddress(a);
   const known = INET.has(a.network) ? typeof (a as InetAddress).host === 'string' : UNIX.has(a.network) && typeof (a as UnixAddress).path === 'string';
   if (!known) throw badAddress(JSON.stringify(a), 'not an address object ({ network, host, port } or { network, path, abstract })');
+  if ('path' in a && !a.abstract && a.path.startsWith('@')) {
+    // The grammar spells "@name" as an abstract name, so this object has no text that reads back as itself.
+    throw badAddress(JSON.stringify(a), `a relative path that starts with "@" reads as an abstract name: write ./${a.path}`);
+  }
   return parseAddress(formatAddress(a));
 }
