@@ -5,7 +5,8 @@
  *
  * @packageDocumentation
  */
-import { isStreamNetwork, toAddress, type Address, type Network } from './core/address.js';
+import { toAddress, type Address } from './core/address.js';
+import { isStreamNetwork, networkOf, NETWORKS, type Network } from './core/networks.js';
 import { Codes, NetError, wrap, type Op } from './core/errors.js';
 import { resolveInet } from './core/resolve.js';
 import { DatagramServer, reportToStderr, StreamServer } from './core/serve.js';
@@ -35,21 +36,31 @@ export type {
   TlsOptions, WaitOptions, WithFds,
 } from './core/types.js';
 
-/** The one dispatch table: which adapter serves which network. */
-const adapters: Record<Network, StreamAdapter | DatagramAdapter> = {
+/**
+ * The one dispatch table: which adapter serves which network. Its type follows the network table's shapes, so a
+ * stream network cannot be given a datagram adapter.
+ */
+const adapters: { [N in Network]: (typeof NETWORKS)[N]['shape'] extends 'stream' ? StreamAdapter : DatagramAdapter } = {
   tcp, tcp4: tcp, tcp6: tcp,
   udp, udp4: udp, udp6: udp,
   unix, unixgram, unixpacket,
 };
 
-function adapterFor(op: Op, addr: Address, shape: 'stream' | 'datagram'): StreamAdapter | DatagramAdapter {
-  const adapter = adapters[addr.network];
-  if (adapter.shape !== shape) {
-    const use = shape === 'stream' ? 'bind() or serve()' : 'dial()/listen() or serve()';
-    throw new NetError({ op, network: addr.network, addr, code: Codes.WRONG_SHAPE,
-      detail: `${addr.network} is a ${adapter.shape} network: use ${use}` });
-  }
-  return adapter;
+function wrongShape(op: Op, addr: Address): NetError {
+  const shape = networkOf(addr.network).shape;
+  const use = shape === 'datagram' ? 'bind() or serve()' : 'dial()/listen() or serve()';
+  return new NetError({ op, network: addr.network, addr, code: Codes.WRONG_SHAPE,
+    detail: `${addr.network} is a ${shape} network: use ${use}` });
+}
+
+function streamAdapter(op: Op, addr: Address): StreamAdapter {
+  if (!isStreamNetwork(addr.network)) throw wrongShape(op, addr);
+  return adapters[addr.network] as StreamAdapter;
+}
+
+function datagramAdapter(op: Op, addr: Address): DatagramAdapter {
+  if (isStreamNetwork(addr.network)) throw wrongShape(op, addr);
+  return adapters[addr.network] as DatagramAdapter;
 }
 
 /**
@@ -63,7 +74,7 @@ function adapterFor(op: Op, addr: Address, shape: 'stream' | 'datagram'): Stream
  */
 export async function dial(addr: Address | string, options: DialOptions = {}): Promise<Conn> {
   const a = toAddress(addr);
-  const conn = await (adapterFor('dial', a, 'stream') as StreamAdapter).dial(a, options);
+  const conn = await streamAdapter('dial', a).dial(a, options);
   return options.tls ? tlsClient(conn, options.tls, options) : conn;
 }
 
@@ -77,7 +88,7 @@ export async function dial(addr: Address | string, options: DialOptions = {}): P
  */
 export async function listen(addr: Address | string, options: ListenOptions = {}): Promise<Listener> {
   const a = toAddress(addr);
-  return openListener(adapterFor('listen', a, 'stream') as StreamAdapter, a, options);
+  return openListener(streamAdapter('listen', a), a, options);
 }
 
 /** Listens, with TLS on every accepted connection when asked (a bad certificate fails before binding). */
@@ -98,7 +109,7 @@ async function openListener(adapter: StreamAdapter, a: Address, options: ListenO
  */
 export async function bind(addr: Address | string, options: BindOptions = {}): Promise<DatagramSocket> {
   const a = toAddress(addr);
-  return (adapterFor('bind', a, 'datagram') as DatagramAdapter).bind(a, options);
+  return datagramAdapter('bind', a).bind(a, options);
 }
 
 /**
@@ -128,9 +139,11 @@ export const constants: Readonly<Record<string, number>> = SOCKET_CONSTANTS;
  */
 export async function bindTo(peer: Address | string, options: BindOptions = {}): Promise<DatagramSocket> {
   let to = toAddress(peer);
-  const adapter = adapterFor('bind', to, 'datagram') as DatagramAdapter;
-  let local: Address = { network: 'unixgram', path: '', abstract: false };
-  if ('host' in to) {
+  const adapter = datagramAdapter('bind', to);
+  let local: Address;
+  if ('path' in to) {
+    local = { network: to.network, path: '', abstract: false }; // unnamed: autobound, so that it can be answered
+  } else {
     // Bound in the peer's own family, so replies read as the address that was dialled (not v4-mapped).
     let found;
     try {
@@ -165,10 +178,10 @@ export async function serve(addr: Address | string, handler: Handler, options: S
   const a = toAddress(addr);
   const onError = options.onError ?? reportToStderr;
   if (isStreamNetwork(a.network)) {
-    const adapter = adapterFor('listen', a, 'stream') as StreamAdapter;
+    const adapter = streamAdapter('listen', a);
     return new StreamServer(await openListener(adapter, a, options), handler, onError, options.maxConns);
   }
-  const adapter = adapterFor('bind', a, 'datagram') as DatagramAdapter;
+  const adapter = datagramAdapter('bind', a);
   if (options.tls) throw noTls('bind', a.network);
   return new DatagramServer(await adapter.bind(a, options), handler, onError, options.queue);
 }

@@ -1,17 +1,8 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { badAddress } from './errors.js';
+import { isNetwork, NETWORKS, pinnedFamily, type InetNetwork, type Network, type UnixNetwork } from './networks.js';
 
-/**
- * Go's network names: the scheme of every address.
- *
- * @example
- * const n: Network = parseAddress('udp6://[::1]:53').network  // 'udp6'
- */
-export type Network = InetNetwork | UnixNetwork;
-/** The IP networks. @example const n: InetNetwork = 'tcp6' */
-export type InetNetwork = 'tcp' | 'tcp4' | 'tcp6' | 'udp' | 'udp4' | 'udp6';
-/** The AF_UNIX networks: stream, datagram, seqpacket. @example const n: UnixNetwork = 'unixgram' */
-export type UnixNetwork = 'unix' | 'unixgram' | 'unixpacket';
+export { isStreamNetwork, pinnedFamily, type InetNetwork, type Network, type UnixNetwork } from './networks.js';
 
 /**
  * An IP endpoint. `host` is an IP literal (no brackets), a host name, or `''` for every interface.
@@ -46,8 +37,6 @@ export interface UnixAddress {
  */
 export type Address = InetAddress | UnixAddress;
 
-const INET = new Set<string>(['tcp', 'tcp4', 'tcp6', 'udp', 'udp4', 'udp6']);
-const UNIX = new Set<string>(['unix', 'unixgram', 'unixpacket']);
 /**
  * The longest unix path or abstract name, in bytes: sun_path is 108 bytes and a path needs its NUL terminator
  * (an abstract name has a leading NUL instead). Longer ones are rejected before any syscall.
@@ -57,10 +46,6 @@ const UNIX = new Set<string>(['unix', 'unixgram', 'unixpacket']);
  */
 export const MAX_UNIX_PATH = 107;
 
-/** Stream-shaped networks dial and listen; the others bind. */
-export const isStreamNetwork = (n: Network): boolean => n === 'tcp' || n === 'tcp4' || n === 'tcp6' || n === 'unix' || n === 'unixpacket';
-/** 4 or 6 when the network name pins the IP family, else 0. */
-export const pinnedFamily = (n: Network): 0 | 4 | 6 => (n.endsWith('4') ? 4 : n.endsWith('6') ? 6 : 0);
 
 /**
  * Parses the address grammar: `tcp://127.0.0.1:8000`, `udp6://[::1]:0`, `udp://:9999`, `unix:///tmp/app.sock`,
@@ -77,9 +62,12 @@ export function parseAddress(text: string): Address {
   if (colon <= 0) throw badAddress(text, 'missing network (write it as tcp://host:port, unix:///path, …)');
   const network = text.slice(0, colon);
   const rest = text.slice(colon + 1);
-  if (INET.has(network)) return parseInet(text, network as InetNetwork, rest);
-  if (UNIX.has(network)) return parseUnix(text, network as UnixNetwork, rest);
-  throw badAddress(text, `unknown network "${network}" (expected one of ${[...INET, ...UNIX].join(' ')})`);
+  if (!isNetwork(network)) {
+    throw badAddress(text, `unknown network "${network}" (expected one of ${Object.keys(NETWORKS).join(' ')})`);
+  }
+  return NETWORKS[network].family === 'inet'
+    ? parseInet(text, network as InetNetwork, rest)
+    : parseUnix(text, network as UnixNetwork, rest);
 }
 
 function parseInet(text: string, network: InetNetwork, rest: string): InetAddress {
@@ -205,7 +193,9 @@ export function unixAddress(network: UnixNetwork, path: string): UnixAddress {
 /** Accepts an address as text or as an {@link Address}, checked either way (a NetError if it is not one). */
 export function toAddress(a: string | Address): Address {
   if (typeof a !== 'object' || a === null) return parseAddress(a);
-  const known = INET.has(a.network) ? typeof (a as InetAddress).host === 'string' : UNIX.has(a.network) && typeof (a as UnixAddress).path === 'string';
+  const family = isNetwork(a.network) ? NETWORKS[a.network].family : undefined;
+  const known = family === 'inet' ? typeof (a as InetAddress).host === 'string'
+    : family === 'unix' && typeof (a as UnixAddress).path === 'string';
   if (!known) throw badAddress(JSON.stringify(a), 'not an address object ({ network, host, port } or { network, path, abstract })');
   if ('path' in a && !a.abstract && a.path.startsWith('@')) {
     // The grammar spells "@name" as an abstract name, so this object has no text that reads back as itself.

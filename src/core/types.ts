@@ -313,7 +313,6 @@ export interface DialOptions extends WaitOptions {
 
 /** What a stream adapter (tcp, unix) gives the dispatch table. Errors come out as NetErrors. */
 export interface StreamAdapter {
-  readonly shape: 'stream';
   dial(addr: Address, options: DialOptions): Promise<Conn>;
   listen(addr: Address, options: ListenOptions): Promise<Listener>;
 }
@@ -329,6 +328,5 @@ export interface ServableDatagramSocket extends DatagramSocket {
 
 /** What a datagram adapter (udp, unixgram) gives the dispatch table. Errors come out as NetErrors. */
 export interface DatagramAdapter {
-  readonly shape: 'datagram';
   bind(addr: Address, options: BindOptions): Promise<ServableDatagramSocket>;
 }

@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { parseAddress, type Address, type InetAddress, type Network } from '../core/address.js';
 import { abortError, closedError, Codes, NetError, wrap } from '../core/errors.js';
 import { Inbox } from '../core/inbox.js';
+import { networkOf } from '../core/networks.js';
 import { resolveInet } from '../core/resolve.js';
 import type {
   Data, Datagram, DatagramSink, OptionName, OptionValue, SendOptions, ServableDatagramSocket, WaitOptions,
@@ -64,7 +65,7 @@ export class NativeDatagramSocket implements ServableDatagramSocket {
     this.v6 = parts.v6;
     this.inbox = new Inbox<Datagram>(parts.queue ?? 4096);
     this.control = new Control(this.network, () => this.fd, () => this.localAddr);
-    const slot = parts.maxDatagram ?? (this.network === 'unixgram' ? 256 * 1024 : 64 * 1024);
+    const slot = parts.maxDatagram ?? networkOf(this.network).maxMessage;
     this.h = native.open(parts.fd, K.MODE_DGRAM, slot, this.onEvent);
     native.read(this.h, true);
   }
@@ -168,7 +169,7 @@ export class NativeDatagramSocket implements ServableDatagramSocket {
 
   /** The sockaddr for `addr`, cached per address object; null when the host is a name to look up. */
   private encode(addr: Address): Buffer | null {
-    if ((this.network === 'unixgram') !== 'path' in addr) {
+    if ((networkOf(this.network).family === 'unix') !== 'path' in addr) {
       throw new NetError({ op: 'send', network: this.network, addr, code: 'EAFNOSUPPORT',
         detail: `a ${this.network} socket cannot send to a ${addr.network} address` });
     }
@@ -203,7 +204,7 @@ export class NativeDatagramSocket implements ServableDatagramSocket {
     if (this.closing) return Promise.reject(closedError('send', this.network, to ?? this.remoteAddr ?? undefined));
     const bytes = typeof data === 'string' ? Buffer.from(data) : data;
     const fds = options?.fds?.length ? options.fds : null;
-    if (fds && this.network !== 'unixgram') {
+    if (fds && !networkOf(this.network).fds) {
       return Promise.reject(new NetError({ op: 'send', network: this.network, addr: to ?? undefined, code: 'EOPNOTSUPP',
         detail: 'descriptors travel over unix sockets only' }));
     }

@@ -1,13 +1,13 @@
-import type { Address, Network } from '../core/address.js';
+import type { Address } from '../core/address.js';
+import { networkOf, type Network, type OptionLevel } from '../core/networks.js';
 import { closedError, NetError, wrap } from '../core/errors.js';
 import type { OptionName, OptionValue, PeerCredentials, SocketControl } from '../core/types.js';
 import { K, native } from './index.js';
 
 type Kind = 'int' | 'bool' | 'type' | 'group4' | 'group6';
-type Level = 'socket' | 'ip' | 'ipv6' | 'tcp';
 
 /** Every option by name: its level, number and value kind. Numbers come from the platform's headers. */
-const OPTIONS: Record<OptionName, [Level, string, Kind]> = {
+const OPTIONS: Record<OptionName, [OptionLevel, string, Kind]> = {
   SO_RCVBUF: ['socket', 'SO_RCVBUF', 'int'],
   SO_SNDBUF: ['socket', 'SO_SNDBUF', 'int'],
   SO_REUSEADDR: ['socket', 'SO_REUSEADDR', 'bool'],
@@ -40,15 +40,8 @@ const OPTIONS: Record<OptionName, [Level, string, Kind]> = {
 /** The option names this platform's sockets take, for tables that map numbers to them (the BSD facade). */
 export const OPTION_NAMES = Object.keys(OPTIONS) as OptionName[];
 
-const LEVELS: Record<Level, string> = { socket: 'SOL_SOCKET', ip: 'IPPROTO_IP', ipv6: 'IPPROTO_IPV6', tcp: 'IPPROTO_TCP' };
+const LEVELS: Record<OptionLevel, string> = { socket: 'SOL_SOCKET', ip: 'IPPROTO_IP', ipv6: 'IPPROTO_IPV6', tcp: 'IPPROTO_TCP' };
 const TYPE_NAMES = ['SOCK_STREAM', 'SOCK_DGRAM', 'SOCK_SEQPACKET'] as const;
-
-/** Whether a level applies to a network at all (the kernel's answers differ by family; ours do not). */
-function applies(level: Level, network: Network): boolean {
-  if (level === 'socket') return true;
-  if (network.startsWith('unix')) return false;
-  return level !== 'tcp' || network.startsWith('tcp');
-}
 
 /** The multicast request struct: ip_mreq (group, any interface) or ipv6_mreq (group, interface index). */
 function groupRequest(kind: Kind, group: string): Buffer {
@@ -79,7 +72,7 @@ export class Control implements SocketControl {
     const entry = OPTIONS[name];
     if (!entry) throw this.error('ENOPROTOOPT', `unknown option ${JSON.stringify(name)}`);
     const [level, opt, kind] = entry;
-    if (!applies(level, this.network)) throw this.error('ENOPROTOOPT', `${name} does not apply to ${this.network} sockets`);
+    if (!networkOf(this.network).levels.includes(level)) throw this.error('ENOPROTOOPT', `${name} does not apply to ${this.network} sockets`);
     const fd = this.fdOf();
     if (fd < 0) throw closedError('option', this.network, this.addr());
     try {
@@ -131,7 +124,7 @@ export class Control implements SocketControl {
 
   /** SO_PEERCRED: who is on the other end of a unix connection, as the kernel recorded at connect. */
   async peerCredentials(): Promise<PeerCredentials> {
-    if (this.network !== 'unix' && this.network !== 'unixpacket') {
+    if (!networkOf(this.network).credentials) {
       throw this.error('ENOPROTOOPT', `peer credentials exist on unix and unixpacket connections, not ${this.network}`);
     }
     const fd = this.fdOf();

@@ -68,7 +68,6 @@ async function listen(addr: InetAddress, options: ListenOptions): Promise<Listen
 
 /** TCP over IPv4 and IPv6 (`tcp4`/`tcp6` pin the family; `tcp6` on `::` is IPv6-only). */
 export const tcp: StreamAdapter = {
-  shape: 'stream',
   dial: (addr, options) => dial(addr as InetAddress, options),
   listen: (addr, options) => listen(addr as InetAddress, options),
 };

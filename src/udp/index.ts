@@ -28,6 +28,5 @@ async function bind(addr: InetAddress, options: BindOptions): Promise<ServableDa
  * from the address or its pin, host names are resolved before bind.
  */
 export const udp: DatagramAdapter = {
-  shape: 'datagram',
   bind: (addr, options) => bind(addr as InetAddress, options),
 };

@@ -106,7 +106,6 @@ async function listenStream(addr: UnixAddress, options: ListenOptions): Promise<
 
 /** AF_UNIX SOCK_STREAM on paths and abstract names. */
 export const unix: StreamAdapter = {
-  shape: 'stream',
   dial: (addr, options) => dialStream(addr as UnixAddress, options),
   listen: (addr, options) => listenStream(addr as UnixAddress, options),
 };
@@ -170,7 +169,6 @@ async function listenPacket(addr: UnixAddress, options: ListenOptions): Promise<
 
 /** AF_UNIX SOCK_SEQPACKET: connections that keep message boundaries. */
 export const unixpacket: StreamAdapter = {
-  shape: 'stream',
   dial: (addr, options) => dialPacket(addr as UnixAddress, options),
   listen: (addr, options) => listenPacket(addr as UnixAddress, options),
 };
@@ -179,7 +177,6 @@ export const unixpacket: StreamAdapter = {
 
 /** AF_UNIX SOCK_DGRAM; `unixgram:` (no name) autobinds to an abstract name, so that replies can reach it. */
 export const unixgram: DatagramAdapter = {
-  shape: 'datagram',
   async bind(a, options): Promise<ServableDatagramSocket> {
     const addr = a as UnixAddress;
     let bound: Awaited<ReturnType<typeof bindNative>>;
