@@ -1,10 +1,12 @@
-import { isStreamNetwork, toAddress, type Address } from './core/address.js';
-import { Codes, NetError } from './core/errors.js';
+// Above the socket API: sockets come only from its public entry points (no import cycle with src/index.ts).
+import {
+  bind, bindTo, Codes, dial, formatAddress, isStreamNetwork, NetError, serve, type Address, type Conn,
+  type DatagramSocket, type Server, type ServeOptions, type TlsOptions, type WaitOptions,
+} from './api.js';
+import { toAddress } from './core/address.js';
 import { Inbox } from './core/inbox.js';
 import { reportToStderr } from './core/serve.js';
 import { noTls } from './core/tls.js';
-import type { Conn, DatagramSocket, Server, ServeOptions, TlsOptions, WaitOptions } from './core/types.js';
-import { bind, bindTo, dial, formatAddress, serve } from './index.js';
 
 /** What happened in a relay, for logs and traffic dumps. */
 export type RelayEvent =

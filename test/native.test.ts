@@ -184,7 +184,7 @@ print(s.recv(100).decode())`]);
 
 describe('unixgram edge cases', () => {
   it('a slow receiver: a connected sender waits for room, nothing is lost, nothing is held without bound', async () => {
-    const server = await bind(`unixgram://${sockPath()}`, { queue: 8 });
+    const server = await bind(`unixgram://${sockPath()}`, { recvQueue: 8 });
     const client = await bind('unixgram:');
     try {
       await client.connect(server.localAddr);
@@ -206,7 +206,7 @@ describe('unixgram edge cases', () => {
   });
 
   it('an unconnected sendTo to a full receiver: held in order (bounded), nothing lost once it reads again', async () => {
-    const server = await bind(`unixgram://${sockPath()}`, { queue: 1 });
+    const server = await bind(`unixgram://${sockPath()}`, { recvQueue: 1 });
     const client = await bind('unixgram:');
     try {
       // Past the kernel's queue (net.unix.max_dgram_qlen), the 256 held for this receiver, and into the wait.
@@ -228,7 +228,7 @@ describe('unixgram edge cases', () => {
   });
 
   it('a receiver that takes nothing for a second is stuck: what it is owed is dropped and counted, never an error', async () => {
-    const server = await bind(`unixgram://${sockPath()}`, { queue: 1 });
+    const server = await bind(`unixgram://${sockPath()}`, { recvQueue: 1 });
     const client = await bind('unixgram:');
     try {
       const count = 2000;

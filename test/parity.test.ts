@@ -283,7 +283,7 @@ describe.each(ROWS.filter((r) => !r.needs || platformHas(r.needs)))('$name', (ro
     });
 
     it('holds at most `queue` unaccepted connections and refuses the rest', async () => {
-      const listener = await listen(row.listenAt(), { queue: 2 });
+      const listener = await listen(row.listenAt(), { acceptQueue: 2 });
       try {
         const clients = [];
         for (let i = 0; i < 4; i++) clients.push(await dial(listener.addr, { signal: signal() }));
@@ -337,8 +337,8 @@ describe.each(ROWS.filter((r) => !r.needs || platformHas(r.needs)))('$name', (ro
         expect(await ask(row, s.addr, big)).toEqual(big);
       }));
 
-    it('holds at most `queue` unread datagrams in memory; the rest wait in the kernel and arrive in order', () =>
-      withPair({ queue: 2 }, async (server, client) => {
+    it('holds at most `recvQueue` unread datagrams in memory; the rest wait in the kernel and arrive in order', () =>
+      withPair({ recvQueue: 2 }, async (server, client) => {
         for (let i = 0; i < 20; i++) await client.sendTo(`d${i}`, server.localAddr);
         const got: string[] = [];
         for (let i = 0; i < 20; i++) got.push((await server.recvFrom({ signal: signal() })).data.toString());

@@ -17,7 +17,7 @@ import {
   type Address, type Conn, type DatagramSocket, type Listener, type Network, type OptionName, type OptionValue,
   type TlsOptions,
 } from '../index.js';
-import { makefile, type SocketFile } from './makefile.js';
+import { makefile, type FileObject } from './makefile.js';
 
 const C = constants as Record<string, number>;
 export const AF_INET = C.AF_INET!;
@@ -446,7 +446,7 @@ export class Socket {
    * A Node stream over the socket: `'r'`/`'rb'` readable, `'w'`/`'wb'` writable, `'rw'`/`'rwb'` both. Text
    * modes decode UTF-8 and add `readline()` (a line with its `\n`, `''` at EOF), as Python's file objects.
    */
-  makefile(mode = 'r'): SocketFile {
+  makefile(mode = 'r'): FileObject {
     return makefile(this, mode);
   }
 

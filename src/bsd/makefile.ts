@@ -2,7 +2,7 @@ import { Duplex } from 'node:stream';
 import type { Socket } from './index.js';
 
 /** A Node stream over a socket, with Python's `readline()` in text modes. */
-export interface SocketFile extends Duplex {
+export interface FileObject extends Duplex {
   /** The next line with its `\n`; `''` at EOF (the last line may lack its `\n`). Text modes. */
   readline(): Promise<string>;
 }
@@ -13,7 +13,7 @@ const CHUNK = 64 * 1024;
  * Python's `socket.makefile(mode)`: reads go through `recv`, writes through `sendall`, so the file and the
  * socket's own calls share one byte order. Ending the writable side does not close the socket (as Python's).
  */
-export function makefile(sock: Socket, mode: string): SocketFile {
+export function makefile(sock: Socket, mode: string): FileObject {
   if (!/^(r|w|rw)b?$/.test(mode)) throw new TypeError(`invalid mode ${JSON.stringify(mode)}: use r, w, rw, rb, wb or rwb`);
   const readable = mode.includes('r');
   const writable = mode.includes('w');
@@ -30,7 +30,7 @@ export function makefile(sock: Socket, mode: string): SocketFile {
     final(done) {
       done();
     },
-  }) as SocketFile;
+  }) as FileObject;
   if (!readable) file.push(null);
   if (!writable) file.end();
   if (text && readable) file.setEncoding('utf8');

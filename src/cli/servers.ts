@@ -154,7 +154,7 @@ export interface ListenCommandOptions extends CommonOptions {
 }
 
 /** `listen` on a stream network: clients' bytes to stdout, stdin to every client connected. */
-async function listenStream(addr: Address, o: ListenCommandOptions, out: Output): Promise<void> {
+async function listenCommandStream(addr: Address, o: ListenCommandOptions, out: Output): Promise<void> {
   const clients = new Set<Conn>();
   let stdin: Promise<void> | undefined;
   const fromStdin = async () => {
@@ -204,7 +204,7 @@ async function listenStream(addr: Address, o: ListenCommandOptions, out: Output)
 }
 
 /** `listen` on a datagram network: every datagram printed, stdin lines to the latest sender. */
-async function listenDatagram(addr: Address, o: ListenCommandOptions, out: Output): Promise<void> {
+async function listenCommandDatagram(addr: Address, o: ListenCommandOptions, out: Output): Promise<void> {
   const sock: DatagramSocket = await bind(addr);
   out.listening(sock.localAddr);
   let peer: Address | null = null;
@@ -239,6 +239,6 @@ async function listenDatagram(addr: Address, o: ListenCommandOptions, out: Outpu
 }
 
 export async function listenCommand(addr: Address, o: ListenCommandOptions, out: Output): Promise<void> {
-  if (isStreamNetwork(addr.network)) await listenStream(addr, o, out);
-  else await listenDatagram(addr, o, out);
+  if (isStreamNetwork(addr.network)) await listenCommandStream(addr, o, out);
+  else await listenCommandDatagram(addr, o, out);
 }

@@ -121,8 +121,11 @@ class DatagramExchange implements Exchange {
 
 const END: Promise<IteratorResult<Buffer>> = Promise.resolve({ value: undefined, done: true });
 
+/** Datagram handlers in flight at once before the socket stops reading. */
+const MAX_IN_FLIGHT = 4096;
+
 /**
- * Serves every datagram arriving on `sock` with `handler`, straight from the socket event. While `limit`
+ * Serves every datagram arriving on `sock` with `handler`, straight from the socket event. While MAX_IN_FLIGHT
  * handlers are in flight the socket stops reading, so slow handlers push back on the kernel queue instead of
  * growing memory.
  */
@@ -132,8 +135,7 @@ export class DatagramServer implements Server {
   private idle: (() => void) | undefined;
   private closing: Promise<void> | undefined;
 
-  constructor(private sock: ServableDatagramSocket, private handler: Handler, private onError: ErrorReporter,
-    private limit = 4096) {
+  constructor(private sock: ServableDatagramSocket, private handler: Handler, private onError: ErrorReporter) {
     sock.sink = (data, from) => this.dispatch(new DatagramExchange(sock, data, from));
   }
 
@@ -158,7 +160,7 @@ export class DatagramServer implements Server {
       return;
     }
     if (result === undefined || typeof (result as Promise<void>).then !== 'function') return;
-    if (++this.pending >= this.limit && !this.held) {
+    if (++this.pending >= MAX_IN_FLIGHT && !this.held) {
       this.held = true;
       this.sock.pause(true);
     }
@@ -170,7 +172,7 @@ export class DatagramServer implements Server {
 
   private settled = (): void => {
     if (--this.pending === 0) this.idle?.();
-    if (this.held && this.pending < this.limit / 2) {
+    if (this.held && this.pending < MAX_IN_FLIGHT / 2) {
       this.held = false;
       this.sock.pause(false);
     }

@@ -209,7 +209,7 @@ export interface ListenerParts {
   control: SocketOptions;
   /** Runs before the listening socket is closed (the unix adapter removes its socket file here). */
   beforeClose?(): Promise<void> | void;
-  queue?: number;
+  acceptQueue?: number;
 }
 
 /** The part of net.Server a listener uses (the addon's listening sockets have the same). */
@@ -229,7 +229,7 @@ export class StreamListener implements Listener {
   constructor(private server: ListeningSocket, private parts: ListenerParts) {
     this.network = parts.network;
     this.addr = parts.addr;
-    this.inbox = new Inbox<Conn>(parts.queue ?? 128);
+    this.inbox = new Inbox<Conn>(parts.acceptQueue ?? 128);
     server.on('connection', (socket: Duplex) => {
       // Over the queue (or closing), refuse rather than hold: the client sees its connection closed.
       if (this.inbox.full || this.inbox.ended) socket.destroy();

@@ -260,7 +260,7 @@ export interface ListenOptions {
   /** Listen backlog. */
   backlog?: number;
   /** Accepted connections that may wait for `accept()`; more are refused (closed at once). Default 128. */
-  queue?: number;
+  acceptQueue?: number;
   /** Speak TLS on every accepted connection (stream networks; `cert` and `key` required). */
   tls?: TlsOptions;
   /** tcp: SO_REUSEPORT, so several listeners share one port and the kernel spreads connections among them. */
@@ -269,7 +269,7 @@ export interface ListenOptions {
 
 /**
  * @example
- * await bind('udp://0.0.0.0:5353', { reuseAddr: true, queue: 256 })
+ * await bind('udp://0.0.0.0:5353', { reuseAddr: true, recvQueue: 256 })
  */
 export interface BindOptions {
   ipv6Only?: boolean;
@@ -281,7 +281,7 @@ export interface BindOptions {
    * Datagrams held in memory for `recvFrom()`; when it is full, reading pauses and the kernel's buffer takes
    * over (udp drops there, unixgram senders wait). Default 4096.
    */
-  queue?: number;
+  recvQueue?: number;
   /** The receive buffer per datagram; larger datagrams arrive `truncated`. Default 64 KiB (udp), 256 KiB (unixgram). */
   maxDatagram?: number;
 }

@@ -27,7 +27,7 @@ export interface DatagramParts {
   localAddr: Address;
   /** An IPv6 socket: IPv4 destinations go out v4-mapped. */
   v6: boolean;
-  queue?: number;
+  recvQueue?: number;
   maxDatagram?: number;
   /** Runs after the fd is closed (the unixgram adapter removes its socket file). */
   release?(): Promise<void>;
@@ -63,7 +63,7 @@ export class NativeDatagramSocket implements ServableDatagramSocket {
     this.localAddr = parts.localAddr;
     this.fdNumber = parts.fd;
     this.v6 = parts.v6;
-    this.inbox = new Inbox<Datagram>(parts.queue ?? 4096);
+    this.inbox = new Inbox<Datagram>(parts.recvQueue ?? 4096);
     this.control = new Control(this.network, () => this.fd, () => this.localAddr);
     const slot = parts.maxDatagram ?? networkOf(this.network).maxMessage;
     this.h = native.open(parts.fd, K.MODE_DGRAM, slot, this.onEvent);

@@ -62,7 +62,7 @@ async function listen(addr: InetAddress, options: ListenOptions): Promise<Listen
     addr: local,
     wrapConn: (s) => wrapSocket(addr.network, s as Socket),
     control: new Control(addr.network, () => fdOfNode(server), () => local),
-    queue: options.queue,
+    acceptQueue: options.acceptQueue,
   });
 }
 

@@ -16,7 +16,7 @@ async function bind(addr: InetAddress, options: BindOptions): Promise<ServableDa
     if (options.reusePort) native.setsockopt(fd, K.SOL_SOCKET, K.SO_REUSEPORT, 1);
     native.bind(fd, native.inetSockaddr(host, addr.port, family === 6));
     const localAddr = nameOf(fd, network)!;
-    return new NativeDatagramSocket({ network, fd, localAddr, v6: family === 6, queue: options.queue, maxDatagram: options.maxDatagram });
+    return new NativeDatagramSocket({ network, fd, localAddr, v6: family === 6, recvQueue: options.recvQueue, maxDatagram: options.maxDatagram });
   } catch (err) {
     if (fd >= 0) native.close(fd);
     throw wrap('bind', network, addr, err);

@@ -100,7 +100,7 @@ async function listenStream(addr: UnixAddress, options: ListenOptions): Promise<
     wrapConn: (s) => streamConn(s as net.Socket, addr, unnamed('unix')),
     control: new Control('unix', () => fdOfNode(server), () => addr),
     beforeClose: () => file?.release(),
-    queue: options.queue,
+    acceptQueue: options.acceptQueue,
   });
 }
 
@@ -163,7 +163,7 @@ async function listenPacket(addr: UnixAddress, options: ListenOptions): Promise<
     wrapConn: (d: Duplex) => packetConn(d as NativeDuplex, addr, unnamed('unixpacket')),
     control: new Control('unixpacket', () => fd, () => addr),
     beforeClose: () => file?.release(),
-    queue: options.queue,
+    acceptQueue: options.acceptQueue,
   });
 }
 
@@ -188,7 +188,7 @@ export const unixgram: DatagramAdapter = {
     const { fd, file } = bound;
     try {
       return new NativeDatagramSocket({
-        network: 'unixgram', fd, v6: false, queue: options.queue, maxDatagram: options.maxDatagram,
+        network: 'unixgram', fd, v6: false, recvQueue: options.recvQueue, maxDatagram: options.maxDatagram,
         localAddr: addr.path === '' ? nameOf(fd, 'unixgram')! : addr,
         release: file ? () => file.release() : undefined,
       });

@@ -31,7 +31,7 @@ for (const at of ['udp://127.0.0.1:0', 'udp6://[::1]:0', `unixgram://${dir}/g.so
 
 // truncation, EMSGSIZE, unnamed peers, descriptors, a full receiver, a receive area that cannot be had
 async function edges() {
-const small = await bind(`unixgram://${dir}/small.sock`, { maxDatagram: 100, queue: 2 });
+const small = await bind(`unixgram://${dir}/small.sock`, { maxDatagram: 100, recvQueue: 2 });
 const c = await bind('unixgram:');
 await c.sendTo(Buffer.alloc(300), small.localAddr);
 assert.equal((await small.recvFrom(t())).truncated, true);

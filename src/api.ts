@@ -1,0 +1,184 @@
+/**
+ * The socket API (dial, listen, bind, bindTo, serve, upgradeTls, constants) and the one dispatch table: which
+ * adapter serves which network. Everything above it (the relay, the BSD facade, the CLI) uses only what this
+ * module and `src/index.ts` export.
+ */
+import { toAddress, type Address } from './core/address.js';
+import { isStreamNetwork, networkOf, NETWORKS, type Network } from './core/networks.js';
+import { Codes, NetError, wrap, type Op } from './core/errors.js';
+import { resolveInet } from './core/resolve.js';
+import { DatagramServer, reportToStderr, StreamServer } from './core/serve.js';
+import { noTls, tlsClient, TlsListener, tlsServerContext } from './core/tls.js';
+import { SOCKET_CONSTANTS } from './core/constants.js';
+export { OPTION_NAMES } from './native/options.js';
+import type {
+  BindOptions, DatagramAdapter, DatagramSocket, DialOptions, Conn, Handler, Listener, ListenOptions, Server,
+  ServeOptions, StreamAdapter, TlsOptions, WaitOptions,
+} from './core/types.js';
+import { tcp } from './tcp/index.js';
+import { udp } from './udp/index.js';
+import { unix, unixgram, unixpacket } from './unix/index.js';
+
+export {
+  formatAddress, inetAddress, isStreamNetwork, parseAddress, unixAddress, MAX_UNIX_PATH,
+  type Address, type InetAddress, type InetNetwork, type Network, type UnixAddress, type UnixNetwork,
+} from './core/address.js';
+export { Codes, NetError, type Op } from './core/errors.js';
+export { addonStatus, type AddonStatus } from './native/index.js';
+export { echo, upper } from './core/handlers.js';
+export { lookupHost, type Resolved } from './core/resolve.js';
+export type {
+  BindOptions, Conn, Data, Datagram, DatagramSocket, DialOptions, Exchange, Handler, Listener, ListenOptions,
+  OptionName, OptionValue, PeerCredentials, SendOptions, Server, ServeOptions, SocketControl, SocketOptions,
+  TlsOptions, WaitOptions, WithFds,
+} from './core/types.js';
+
+/**
+ * The one dispatch table: which adapter serves which network. Its type follows the network table's shapes, so a
+ * stream network cannot be given a datagram adapter.
+ */
+const adapters: { [N in Network]: (typeof NETWORKS)[N]['shape'] extends 'stream' ? StreamAdapter : DatagramAdapter } = {
+  tcp, tcp4: tcp, tcp6: tcp,
+  udp, udp4: udp, udp6: udp,
+  unix, unixgram, unixpacket,
+};
+
+function wrongShape(op: Op, addr: Address): NetError {
+  const shape = networkOf(addr.network).shape;
+  const use = shape === 'datagram' ? 'bind() or serve()' : 'dial()/listen() or serve()';
+  return new NetError({ op, network: addr.network, addr, code: Codes.WRONG_SHAPE,
+    detail: `${addr.network} is a ${shape} network: use ${use}` });
+}
+
+function streamAdapter(op: Op, addr: Address): StreamAdapter {
+  if (!isStreamNetwork(addr.network)) throw wrongShape(op, addr);
+  return adapters[addr.network] as StreamAdapter;
+}
+
+function datagramAdapter(op: Op, addr: Address): DatagramAdapter {
+  if (isStreamNetwork(addr.network)) throw wrongShape(op, addr);
+  return adapters[addr.network] as DatagramAdapter;
+}
+
+/**
+ * Connects a stream socket (tcp, tcp4, tcp6, unix, unixpacket; `unix:@name` for an abstract name).
+ *
+ * @throws NetError with `op: 'dial'`: `ECONNREFUSED`, `ENOENT` (no such unix path), `ETIMEDOUT` (signal), …
+ * @example
+ * const conn = await dial('tcp://127.0.0.1:8000', { signal: AbortSignal.timeout(2000) })
+ * await conn.write('hello\n')
+ * for await (const chunk of conn) process.stdout.write(chunk)
+ */
+export async function dial(addr: Address | string, options: DialOptions = {}): Promise<Conn> {
+  const a = toAddress(addr);
+  const conn = await streamAdapter('dial', a).dial(a, options);
+  return options.tls ? tlsClient(conn, options.tls, options) : conn;
+}
+
+/**
+ * Listens on a stream address; port 0 picks a free port and `listener.addr` tells which.
+ *
+ * @throws NetError with `op: 'listen'`: `EADDRINUSE` (also for a live server's unix path), `EACCES`, …
+ * @example
+ * const listener = await listen('unix:///tmp/app.sock')
+ * for await (const conn of listener) conn.end('hi\n')
+ */
+export async function listen(addr: Address | string, options: ListenOptions = {}): Promise<Listener> {
+  const a = toAddress(addr);
+  return openListener(streamAdapter('listen', a), a, options);
+}
+
+/** Listens, with TLS on every accepted connection when asked (a bad certificate fails before binding). */
+async function openListener(adapter: StreamAdapter, a: Address, options: ListenOptions): Promise<Listener> {
+  const context = options.tls && tlsServerContext(options.tls, a.network);
+  const listener = await adapter.listen(a, options);
+  return context ? new TlsListener(listener, context, options.tls?.ca !== undefined) : listener;
+}
+
+/**
+ * Opens a datagram socket bound to `addr` (udp, udp4, udp6, unixgram); `udp://127.0.0.1:0` or `unixgram:` for a client.
+ *
+ * @throws NetError with `op: 'bind'`: `EADDRINUSE`, `EACCES`, …
+ * @example
+ * const sock = await bind('udp://127.0.0.1:0')
+ * await sock.sendTo('ping', 'udp://127.0.0.1:9999')
+ * const { data, from } = await sock.recvFrom({ signal: AbortSignal.timeout(1000) })
+ */
+export async function bind(addr: Address | string, options: BindOptions = {}): Promise<DatagramSocket> {
+  const a = toAddress(addr);
+  return datagramAdapter('bind', a).bind(a, options);
+}
+
+/**
+ * Starts TLS on a connected stream (STARTTLS style, or Python's `wrap_socket`); resolves after the handshake
+ * with the secure Conn, which replaces `conn`.
+ *
+ * @example
+ * const secure = await upgradeTls(await dial('tcp://localhost:8443'), { ca: readFileSync('ca.pem') })
+ */
+export function upgradeTls(conn: Conn, tls: TlsOptions, options: WaitOptions = {}): Promise<Conn> {
+  return tlsClient(conn, tls, options);
+}
+
+/**
+ * Linux's socket constants: `AF_*`, `SOCK_*`, `SOL_SOCKET`, `SO_*`, `IPPROTO_*`, `TCP_*`, `IP_*`, `IPV6_*`,
+ * `SHUT_*` (available without the native addon).
+ */
+export const constants: Readonly<Record<string, number>> = SOCKET_CONSTANTS;
+
+/**
+ * A datagram client: a socket bound where the OS picks (`udp://:0` of the peer's family, or an autobound
+ * `unixgram:`) and connected to `peer`, so `send()` goes there and only its datagrams arrive.
+ *
+ * @example
+ * const sock = await bindTo('udp://127.0.0.1:9999')
+ * await sock.send('ping')
+ */
+export async function bindTo(peer: Address | string, options: BindOptions = {}): Promise<DatagramSocket> {
+  let to = toAddress(peer);
+  const adapter = datagramAdapter('bind', to);
+  let local: Address;
+  if ('path' in to) {
+    local = { network: to.network, path: '', abstract: false }; // unnamed: autobound, so that it can be answered
+  } else {
+    // Bound in the peer's own family, so replies read as the address that was dialled (not v4-mapped).
+    let found;
+    try {
+      found = await resolveInet(to, 'connect');
+    } catch (err) {
+      throw wrap('dial', to.network, to, err);
+    }
+    to = { ...to, host: found.host };
+    local = { network: to.network, host: found.family === 6 ? '::' : '0.0.0.0', port: 0 };
+  }
+  const sock = await adapter.bind(local, options);
+  try {
+    await sock.connect(to);
+  } catch (err) {
+    await sock.close();
+    throw err;
+  }
+  return sock;
+}
+
+/**
+ * Serves `addr` with one handler, whatever the transport: it is called once per stream connection or once per
+ * datagram, with an {@link Exchange} to iterate and `send()` on. A throwing handler is reported (`onError`)
+ * and the server keeps serving; `close()` waits for the exchanges in flight.
+ *
+ * @example
+ * const server = await serve('tcp://127.0.0.1:0', echo)
+ * console.log(`listening on ${formatAddress(server.addr)}`)
+ * await server.close()
+ */
+export async function serve(addr: Address | string, handler: Handler, options: ServeOptions = {}): Promise<Server> {
+  const a = toAddress(addr);
+  const onError = options.onError ?? reportToStderr;
+  if (isStreamNetwork(a.network)) {
+    const adapter = streamAdapter('listen', a);
+    return new StreamServer(await openListener(adapter, a, options), handler, onError, options.maxConns);
+  }
+  const adapter = datagramAdapter('bind', a);
+  if (options.tls) throw noTls('bind', a.network);
+  return new DatagramServer(await adapter.bind(a, options), handler, onError);
+}
