@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { bind, dial, echo, listen, NetError, serve, type Conn } from '../src/index.js';
-import { K, native } from '../src/native/index.js';
+import { consts, native } from '../src/native/index.js';
 import { abstractName, needs, PEERS, ROOT, run, sockPath, startPeer, tempDir } from './helpers.js';
 
 const py = (script: string, ...args: string[]) => run('python3', [join(PEERS, script), ...args]);
@@ -324,9 +324,9 @@ describe('the addon itself', () => {
   });
 
   it('an exception thrown in a callback surfaces as uncaughtException and the socket keeps receiving', async () => {
-    const fd = native.socket(K.AF_UNIX, K.SOCK_DGRAM);
+    const fd = native.socket(consts.AF_UNIX, consts.SOCK_DGRAM);
     const path = sockPath();
-    native.bind(fd, Buffer.concat([Buffer.from([K.AF_UNIX, 0]), Buffer.from(`${path}\0`)]));
+    native.bind(fd, Buffer.concat([Buffer.from([consts.AF_UNIX, 0]), Buffer.from(`${path}\0`)]));
     const caught: Error[] = [];
     const onUncaught = (e: Error) => caught.push(e);
     // vitest installs its own listeners: take them off while this one is in place.
@@ -334,8 +334,8 @@ describe('the addon itself', () => {
     process.removeAllListeners('uncaughtException');
     process.on('uncaughtException', onUncaught);
     let batches = 0;
-    const h = native.open(fd, K.MODE_DGRAM, 1024, (event) => {
-      if (event !== K.EV_DGRAM) return;
+    const h = native.open(fd, consts.MODE_DGRAM, 1024, (event) => {
+      if (event !== consts.EV_DGRAM) return;
       batches++;
       throw new Error(`thrown in batch ${batches}`);
     });

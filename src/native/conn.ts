@@ -3,7 +3,7 @@ import { constants } from 'node:os';
 import { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { WithFds } from '../core/types.js';
-import { errnoError, K, native, type EventFn, type Handle } from './index.js';
+import { errnoError, consts, native, type EventFn, type Handle } from './index.js';
 
 type WriteDone = (err?: Error | null) => void;
 
@@ -23,11 +23,11 @@ export class NativeDuplex extends Duplex {
 
   constructor(readonly fd: number, slot = 256 * 1024) {
     super({ allowHalfOpen: true });
-    this.h = native.open(fd, K.MODE_CONN, slot, this.onEvent);
+    this.h = native.open(fd, consts.MODE_CONN, slot, this.onEvent);
   }
 
   private onEvent = (event: number, a?: unknown, b?: unknown, flags?: unknown): void => {
-    if (event === K.EV_MSG) {
+    if (event === consts.EV_MSG) {
       if (a === null) {
         this.push(null);
         return;
@@ -43,13 +43,13 @@ export class NativeDuplex extends Duplex {
         this.reading = false;
         native.read(this.h, false);
       }
-    } else if (event === K.EV_SENT) {
+    } else if (event === consts.EV_SENT) {
       for (let i = 0; i < (a as number); i++) {
         const code = b ? (b as Buffer).readInt32LE(i * 4) : 0;
         this.writes.shift()!(code ? errnoError(code, 'sendmsg') : null);
       }
       if (this.finalDone && this.writes.length === 0) this.shutdownWrite(this.finalDone);
-    } else if (event === K.EV_ERROR) {
+    } else if (event === consts.EV_ERROR) {
       this.destroy(errnoError(a as number, 'recvmsg'));
     }
   };
@@ -77,8 +77,8 @@ export class NativeDuplex extends Duplex {
     // A zero-length SOCK_SEQPACKET message reads as EOF at the peer: an empty write sends nothing.
     if (chunk.length === 0 && !fds?.length) return done();
     const r = native.send(this.h, chunk, null, fds);
-    if (r === K.SENT) done();
-    else if (r === K.QUEUED) this.writes.push(done);
+    if (r === consts.SENT) done();
+    else if (r === consts.QUEUED) this.writes.push(done);
     else done(errnoError(r, 'sendmsg'));
   }
 
@@ -90,7 +90,7 @@ export class NativeDuplex extends Duplex {
   private shutdownWrite(done: WriteDone): void {
     this.finalDone = undefined;
     try {
-      native.shutdown(this.fd, K.SHUT_WR);
+      native.shutdown(this.fd, consts.SHUT_WR);
       done();
     } catch (err) {
       // The peer has gone: its EOF or reset is what the reader will see.
@@ -113,9 +113,9 @@ export class NativeServer extends EventEmitter {
 
   constructor(readonly fd: number, wrap: (fd: number) => Duplex) {
     super();
-    this.h = native.open(fd, K.MODE_LISTEN, 0, (event, a) => {
-      if (event === K.EV_ACCEPT) this.accepted(a as number, wrap);
-      else if (event === K.EV_ERROR) this.emit('error', errnoError(a as number, 'accept'));
+    this.h = native.open(fd, consts.MODE_LISTEN, 0, (event, a) => {
+      if (event === consts.EV_ACCEPT) this.accepted(a as number, wrap);
+      else if (event === consts.EV_ERROR) this.emit('error', errnoError(a as number, 'accept'));
     });
     native.read(this.h, true);
   }
@@ -143,7 +143,7 @@ export class NativeServer extends EventEmitter {
  * non-blocking connect with EAGAIN; like a blocking connect, this waits (in short steps) until it is let in.
  */
 export async function connectUnix(type: number, sa: Uint8Array, signal?: AbortSignal): Promise<number> {
-  const fd = native.socket(K.AF_UNIX, type);
+  const fd = native.socket(consts.AF_UNIX, type);
   try {
     for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
       signal?.throwIfAborted();
@@ -165,7 +165,7 @@ export async function connectUnix(type: number, sa: Uint8Array, signal?: AbortSi
 function openDup(fd: number, slot: number, onEvent: EventFn): Handle {
   const dup = native.dup(fd);
   try {
-    return native.open(dup, K.MODE_CONN, slot, onEvent);
+    return native.open(dup, consts.MODE_CONN, slot, onEvent);
   } catch (err) {
     native.close(dup);
     throw err;
@@ -179,16 +179,16 @@ function openDup(fd: number, slot: number, onEvent: EventFn): Handle {
 export function sendFdsOn(fd: number, data: Uint8Array, fds: readonly number[]): Promise<void> {
   return new Promise((resolve, reject) => {
     const h = openDup(fd, 0, (event, a, b) => {
-      if (event !== K.EV_SENT) return;
+      if (event !== consts.EV_SENT) return;
       native.hclose(h);
       const code = b ? (b as Buffer).readInt32LE(0) : 0;
       if (code) reject(errnoError(code, 'sendmsg'));
       else resolve();
     });
     const r = native.send(h, data, null, fds);
-    if (r === K.QUEUED) return;
+    if (r === consts.QUEUED) return;
     native.hclose(h);
-    if (r === K.SENT) resolve();
+    if (r === consts.SENT) resolve();
     else reject(errnoError(r, 'sendmsg'));
   });
 }
@@ -197,9 +197,9 @@ export function sendFdsOn(fd: number, data: Uint8Array, fds: readonly number[]):
 export function recvFdsOn(fd: number, signal?: AbortSignal): Promise<WithFds | null> {
   return new Promise((resolve, reject) => {
     const h = openDup(fd, 64 * 1024, (event, a, b) => {
-      if (event !== K.EV_MSG && event !== K.EV_ERROR) return;
+      if (event !== consts.EV_MSG && event !== consts.EV_ERROR) return;
       finish();
-      if (event === K.EV_ERROR) reject(errnoError(a as number, 'recvmsg'));
+      if (event === consts.EV_ERROR) reject(errnoError(a as number, 'recvmsg'));
       else resolve(a === null ? null : { data: a as Buffer, fds: (b as number[] | undefined) ?? [] });
     });
     const onAbort = () => {

@@ -60,7 +60,7 @@ let status: AddonStatus | undefined;
 
 /**
  * Whether the addon is here, loading it on the first call: node-gyp-build takes `build/Release` if a local build
- * exists, else the prebuild for this platform. On success {@link native} and {@link K} become the real objects:
+ * exists, else the prebuild for this platform. On success {@link native} and {@link consts} become the real objects:
  * both are live ESM bindings, so every importer sees the plain binding from then on and the hot paths pay
  * nothing for the laziness.
  */
@@ -70,7 +70,7 @@ export function addonStatus(): AddonStatus {
     const gypBuild = require('node-gyp-build') as { resolve(dir: string): string };
     const path = gypBuild.resolve(PACKAGE_ROOT);
     native = require(path) as Binding;
-    K = native.constants as Constants;
+    consts = native.constants as Constants;
     status = { available: true, path };
   } catch (err) {
     status = { available: false, reason: unavailableReason(err) };
@@ -89,7 +89,7 @@ function unavailableReason(err: unknown): string {
 }
 
 /**
- * Loads the addon the first time anything touches {@link native} or {@link K}. TCP and unix-stream code never
+ * Loads the addon the first time anything touches {@link native} or {@link consts}. TCP and unix-stream code never
  * touches them, so a program that uses only those runs without the addon; anything else that does gets an error
  * of code `ERR_SOCKTOOL_ADDON_UNAVAILABLE` saying how to get it, which callers wrap with their op and address.
  */
@@ -109,7 +109,7 @@ function loadOnTouch<T extends object>(real: () => T): T {
 /** The addon's calls; loaded on first touch. */
 export let native: Binding = loadOnTouch(() => native);
 /** The platform's constants and the addon's own (modes, events, batch layout); loaded on first touch. */
-export let K: Constants = loadOnTouch(() => K);
+export let consts: Constants = loadOnTouch(() => consts);
 
 /** The error a negative return (-errno) stands for, shaped as Node's system errors so `wrap()` reads it. */
 export function errnoError(negErrno: number, syscall: string): NodeJS.ErrnoException {
@@ -125,7 +125,7 @@ export function errnoError(negErrno: number, syscall: string): NodeJS.ErrnoExcep
 export function unixSockaddr(path: string, abstract: boolean): Buffer {
   const name = Buffer.from(path);
   const sa = Buffer.alloc(2 + (abstract ? 1 : 0) + name.length + (abstract || path === '' ? 0 : 1));
-  sa.writeUInt16LE(K.AF_UNIX, 0);
+  sa.writeUInt16LE(consts.AF_UNIX, 0);
   name.copy(sa, abstract ? 3 : 2);
   return sa;
 }
@@ -161,7 +161,7 @@ function ipv6Text(buf: Buffer, o: number): string {
  */
 export function decodeAddress(buf: Buffer, o: number, len: number, network: Network): Address | null {
   const family = buf.readUInt16LE(o);
-  if (family === K.AF_UNIX) {
+  if (family === consts.AF_UNIX) {
     if (len <= 2) return null;
     const abstract = buf[o + 2] === 0;
     let end = o + len;
@@ -172,7 +172,7 @@ export function decodeAddress(buf: Buffer, o: number, len: number, network: Netw
     return { network: network as UnixNetwork, path: buf.toString('utf8', o + (abstract ? 3 : 2), end), abstract };
   }
   const port = buf.readUInt16BE(o + 2);
-  if (family === K.AF_INET) {
+  if (family === consts.AF_INET) {
     return { network, host: `${buf[o + 4]}.${buf[o + 5]}.${buf[o + 6]}.${buf[o + 7]}`, port } as Address;
   }
   const scope = buf.readUInt32LE(o + 24);

@@ -2,7 +2,7 @@ import type { Address } from '../core/address.js';
 import { networkOf, type Network, type OptionLevel } from '../core/networks.js';
 import { closedError, NetError, wrap } from '../core/errors.js';
 import type { OptionName, OptionValue, PeerCredentials, SocketControl } from '../core/types.js';
-import { K, native } from './index.js';
+import { consts, native } from './index.js';
 
 type Kind = 'int' | 'bool' | 'type' | 'group4' | 'group6';
 
@@ -76,7 +76,7 @@ export class Control implements SocketControl {
     const fd = this.fdOf();
     if (fd < 0) throw closedError('option', this.network, this.addr());
     try {
-      return [K[LEVELS[level]]!, K[opt]!, kind, fd];
+      return [consts[LEVELS[level]]!, consts[opt]!, kind, fd];
     } catch (err) {
       throw wrap('option', this.network, this.addr(), err); // no addon here
     }
@@ -92,7 +92,7 @@ export class Control implements SocketControl {
       throw wrap('option', this.network, this.addr(), err);
     }
     if (kind === 'bool') return v !== 0;
-    if (kind === 'type') return TYPE_NAMES.find((name) => K[name] === v) ?? v;
+    if (kind === 'type') return TYPE_NAMES.find((name) => consts[name] === v) ?? v;
     return v;
   }
 
@@ -130,7 +130,7 @@ export class Control implements SocketControl {
     const fd = this.fdOf();
     if (fd < 0) throw closedError('option', this.network, this.addr());
     try {
-      const b = native.getsockopt(fd, K.SOL_SOCKET, K.SO_PEERCRED, 12);
+      const b = native.getsockopt(fd, consts.SOL_SOCKET, consts.SO_PEERCRED, 12);
       return { pid: b.readInt32LE(0), uid: b.readUInt32LE(4), gid: b.readUInt32LE(8) };
     } catch (err) {
       throw wrap('option', this.network, this.addr(), err);

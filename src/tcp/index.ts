@@ -7,7 +7,7 @@ import { wrap } from '../core/errors.js';
 import { resolveInet } from '../core/resolve.js';
 import { connectSocket, createStreamServer, startListening, StreamConn, StreamListener } from '../core/stream.js';
 import type { Conn, DialOptions, Listener, ListenOptions, StreamAdapter } from '../core/types.js';
-import { fdOfNode, K, native } from '../native/index.js';
+import { fdOfNode, consts, native } from '../native/index.js';
 import { Control } from '../native/options.js';
 
 /** The kernel's view of one end of a TCP socket, in the caller's network name. */
@@ -37,11 +37,11 @@ async function listen(addr: InetAddress, options: ListenOptions): Promise<Listen
     const ipv6Only = family === 6 && (options.ipv6Only ?? addr.network === 'tcp6');
     if (options.reusePort) {
       // Node 20's listen() has no reusePort: the addon makes the socket with SO_REUSEPORT set before bind.
-      const fd = native.socket(family === 6 ? K.AF_INET6 : K.AF_INET, K.SOCK_STREAM);
+      const fd = native.socket(family === 6 ? consts.AF_INET6 : consts.AF_INET, consts.SOCK_STREAM);
       try {
-        native.setsockopt(fd, K.SOL_SOCKET, K.SO_REUSEADDR, 1);
-        native.setsockopt(fd, K.SOL_SOCKET, K.SO_REUSEPORT, 1);
-        if (family === 6) native.setsockopt(fd, K.IPPROTO_IPV6, K.IPV6_V6ONLY, ipv6Only ? 1 : 0);
+        native.setsockopt(fd, consts.SOL_SOCKET, consts.SO_REUSEADDR, 1);
+        native.setsockopt(fd, consts.SOL_SOCKET, consts.SO_REUSEPORT, 1);
+        if (family === 6) native.setsockopt(fd, consts.IPPROTO_IPV6, consts.IPV6_V6ONLY, ipv6Only ? 1 : 0);
         native.bind(fd, native.inetSockaddr(host, addr.port, family === 6));
       } catch (err) {
         native.close(fd);

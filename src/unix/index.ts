@@ -7,8 +7,9 @@ import type {
   Conn, DatagramAdapter, DialOptions, Listener, ListenOptions, ServableDatagramSocket, StreamAdapter,
 } from '../core/types.js';
 import { connectUnix, NativeDuplex, NativeServer, recvFdsOn, sendFdsOn } from '../native/conn.js';
-import { NativeDatagramSocket } from '../native/datagram.js';
-import { fdOfNode, K, nameOf, native, unixSockaddr } from '../native/index.js';
+import { DatagramSocketImpl } from '../core/datagram.js';
+import { NativeDatagramHandle } from '../native/datagram.js';
+import { fdOfNode, consts, nameOf, native, unixSockaddr } from '../native/index.js';
 import { Control } from '../native/options.js';
 import { claimPath, PathInUse, SocketFile } from './sockfile.js';
 
@@ -31,7 +32,7 @@ function bindError(op: Op, addr: UnixAddress, err: unknown): NetError {
  */
 async function bindNative(type: number, addr: UnixAddress): Promise<{ fd: number; file: SocketFile | undefined }> {
   const file = addr.path !== '' && !addr.abstract ? new SocketFile(addr.path) : undefined;
-  const fd = native.socket(K.AF_UNIX, type);
+  const fd = native.socket(consts.AF_UNIX, type);
   try {
     if (file) await claimPath(file.absolute);
     native.bind(fd, unixSockaddr(addr.path, addr.abstract));
@@ -58,7 +59,7 @@ async function dialStream(addr: UnixAddress, options: DialOptions): Promise<Conn
   try {
     let socket: net.Socket;
     if (addr.abstract) {
-      const fd = await connectUnix(K.SOCK_STREAM, unixSockaddr(addr.path, true), options.signal);
+      const fd = await connectUnix(consts.SOCK_STREAM, unixSockaddr(addr.path, true), options.signal);
       // pauseOnCreate: libuv must not read before the first read() (descriptors may come first).
       socket = new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: true, pauseOnCreate: true } as net.SocketConstructorOpts);
     } else {
@@ -80,7 +81,7 @@ async function listenStream(addr: UnixAddress, options: ListenOptions): Promise<
       await startListening(server, { path: await file.bindPath(), backlog: options.backlog });
       await file.bound();
     } else {
-      const fd = native.socket(K.AF_UNIX, K.SOCK_STREAM);
+      const fd = native.socket(consts.AF_UNIX, consts.SOCK_STREAM);
       try {
         native.bind(fd, unixSockaddr(addr.path, true));
       } catch (err) {
@@ -125,7 +126,7 @@ function packetConn(d: NativeDuplex, local: UnixAddress, remote: UnixAddress): C
 async function dialPacket(addr: UnixAddress, options: DialOptions): Promise<Conn> {
   checkNamed('dial', addr);
   try {
-    const fd = await connectUnix(K.SOCK_SEQPACKET, unixSockaddr(addr.path, addr.abstract), options.signal);
+    const fd = await connectUnix(consts.SOCK_SEQPACKET, unixSockaddr(addr.path, addr.abstract), options.signal);
     let duplex: NativeDuplex;
     try {
       duplex = new NativeDuplex(fd);
@@ -143,7 +144,7 @@ async function listenPacket(addr: UnixAddress, options: ListenOptions): Promise<
   checkNamed('listen', addr);
   let bound: Awaited<ReturnType<typeof bindNative>>;
   try {
-    bound = await bindNative(K.SOCK_SEQPACKET, addr);
+    bound = await bindNative(consts.SOCK_SEQPACKET, addr);
   } catch (err) {
     throw bindError('listen', addr, err);
   }
@@ -181,15 +182,16 @@ export const unixgram: DatagramAdapter = {
     const addr = a as UnixAddress;
     let bound: Awaited<ReturnType<typeof bindNative>>;
     try {
-      bound = await bindNative(K.SOCK_DGRAM, addr);
+      bound = await bindNative(consts.SOCK_DGRAM, addr);
     } catch (err) {
       throw bindError('bind', addr, err);
     }
     const { fd, file } = bound;
     try {
-      return new NativeDatagramSocket({
-        network: 'unixgram', fd, v6: false, recvQueue: options.recvQueue, maxDatagram: options.maxDatagram,
-        localAddr: addr.path === '' ? nameOf(fd, 'unixgram')! : addr,
+      const localAddr = addr.path === '' ? nameOf(fd, 'unixgram')! : addr;
+      return new DatagramSocketImpl({
+        network: 'unixgram', localAddr, recvQueue: options.recvQueue,
+        open: (events) => new NativeDatagramHandle(fd, 'unixgram', false, options.maxDatagram, events, localAddr),
         release: file ? () => file.release() : undefined,
       });
     } catch (err) {
