@@ -1,6 +1,6 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { badAddress } from './errors.js';
-import { isNetwork, NETWORKS, pinnedFamily, type InetNetwork, type Network, type UnixNetwork } from './networks.js';
+import { isNetwork, NETWORKS, pinnedFamily, type InetNetwork, type UnixNetwork } from './networks.js';
 
 export { isStreamNetwork, pinnedFamily, type InetNetwork, type Network, type UnixNetwork } from './networks.js';
 

@@ -1,0 +1,73 @@
+import type { Duplex } from 'node:stream';
+import type { UnixAddress } from '../core/address.js';
+import { wrap } from '../core/errors.js';
+import { StreamConn, StreamListener } from '../core/stream.js';
+import type { Conn, DialOptions, Listener, ListenOptions, StreamAdapter } from '../core/types.js';
+import { connectUnix, NativeDuplex, NativeServer } from '../native/conn.js';
+import { consts, native, unixSockaddr } from '../native/index.js';
+import { Control } from '../native/options.js';
+import { bindError, bindNative, checkNamed, unnamed } from './common.js';
+
+// unixpacket: AF_UNIX SOCK_SEQPACKET on the addon, in the stream shape (each chunk is one message).
+
+/** Wraps a connected socket. */
+function wrapConn(d: NativeDuplex, local: UnixAddress, remote: UnixAddress): Conn {
+  const send = (data: Uint8Array, fds: readonly number[] | null) =>
+    new Promise<void>((resolve, reject) => d.sendWith(data, fds, (err) => (err ? reject(err) : resolve())));
+  return new StreamConn(d, 'unixpacket', local, remote, {
+    control: new Control('unixpacket', () => (d.destroyed ? -1 : d.fd), () => remote),
+    fds: { send, fdsOf: (chunk) => d.fdsOf(chunk) },
+    message: (data) => send(data, null),
+  });
+}
+
+async function dial(addr: UnixAddress, options: DialOptions): Promise<Conn> {
+  checkNamed('dial', addr);
+  try {
+    const fd = await connectUnix(consts.SOCK_SEQPACKET, unixSockaddr(addr.path, addr.abstract), options.signal);
+    let duplex: NativeDuplex;
+    try {
+      duplex = new NativeDuplex(fd);
+    } catch (err) {
+      native.close(fd);
+      throw err;
+    }
+    return wrapConn(duplex, unnamed('unixpacket'), addr);
+  } catch (err) {
+    throw wrap('dial', addr.network, addr, err);
+  }
+}
+
+async function listen(addr: UnixAddress, options: ListenOptions): Promise<Listener> {
+  checkNamed('listen', addr);
+  let bound: Awaited<ReturnType<typeof bindNative>>;
+  try {
+    bound = await bindNative(consts.SOCK_SEQPACKET, addr);
+  } catch (err) {
+    throw bindError('listen', addr, err);
+  }
+  const { fd, file } = bound;
+  let server: NativeServer;
+  try {
+    native.listen(fd, options.backlog ?? 511);
+    server = new NativeServer(fd, (cfd) => new NativeDuplex(cfd));
+  } catch (err) {
+    native.close(fd);
+    await file?.release();
+    throw wrap('listen', addr.network, addr, err);
+  }
+  return new StreamListener(server, {
+    network: 'unixpacket',
+    addr,
+    wrapConn: (d: Duplex) => wrapConn(d as NativeDuplex, addr, unnamed('unixpacket')),
+    control: new Control('unixpacket', () => fd, () => addr),
+    beforeClose: () => file?.release(),
+    acceptQueue: options.acceptQueue,
+  });
+}
+
+/** AF_UNIX SOCK_SEQPACKET: connections that keep message boundaries. */
+export const unixpacket: StreamAdapter = {
+  dial: (addr, options) => dial(addr as UnixAddress, options),
+  listen: (addr, options) => listen(addr as UnixAddress, options),
+};
