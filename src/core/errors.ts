@@ -21,7 +21,6 @@ export type Op =
 export const Codes = {
   BAD_ADDRESS: 'ERR_SOCKTOOL_BAD_ADDRESS',
   WRONG_SHAPE: 'ERR_SOCKTOOL_WRONG_SHAPE',
-  UNSUPPORTED: 'ERR_SOCKTOOL_UNSUPPORTED',
   CLOSED: 'ERR_SOCKTOOL_CLOSED',
   ABORTED: 'ERR_SOCKTOOL_ABORTED',
   UNNAMED_PEER: 'ERR_SOCKTOOL_UNNAMED_PEER',
@@ -32,7 +31,6 @@ export const Codes = {
 
 const SOCKTOOL_TEXT: Record<string, string> = {
   ERR_SOCKTOOL_WRONG_SHAPE: 'operation does not apply to this network',
-  ERR_SOCKTOOL_UNSUPPORTED: 'not supported on this platform yet',
   ERR_SOCKTOOL_CLOSED: 'use of closed socket',
   ERR_SOCKTOOL_ABORTED: 'operation aborted',
   ERR_SOCKTOOL_UNNAMED_PEER: 'peer is an unnamed unix socket',

@@ -1,7 +1,8 @@
 /**
- * The one door to socktool's N-API addon (`src/native/socktool.c`; prebuilt in `prebuilds/`, or built by node-gyp
- * on `npm install` where no prebuild matches): typed functions, the platform's constants, and the sockaddr
- * encoding both sides agree on. The addon is loaded when first needed, never at import.
+ * socktool's N-API addon (`src/native/socktool.c`; prebuilt in `prebuilds/`, or built by node-gyp on
+ * `npm install` where no prebuild matches): its typed binding and constants, loaded when first needed (never at
+ * import), and the sockaddr encoding both sides agree on. The other modules here build the handles on it:
+ * connections and listeners (conn.ts), datagram sockets (datagram.ts), options and credentials (options.ts).
  */
 import { createRequire } from 'node:module';
 import type { Server, Socket } from 'node:net';

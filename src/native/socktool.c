@@ -182,11 +182,17 @@ static napi_value undef(napi_env env) {
   return v;
 }
 
+/* A Buffer holding a copy of p[0..n); NULL when it cannot be made. */
 static napi_value copy_buffer(napi_env env, const void *p, size_t n) {
   napi_value v;
   void *dst;
-  napi_create_buffer_copy(env, n, p, &dst, &v);
-  return v;
+  return napi_create_buffer_copy(env, n, p, &dst, &v) == napi_ok ? v : NULL;
+}
+
+/* A raw call's answer as a Buffer, or ENOMEM thrown for `syscall`. */
+static napi_value answer(napi_env env, const void *p, size_t n, const char *syscall) {
+  napi_value v = copy_buffer(env, p, n);
+  return v ? v : throw_errno(env, -ENOMEM, syscall);
 }
 
 /* ---------- raw calls ---------- */
@@ -252,7 +258,7 @@ static napi_value name_of(napi_env env, napi_callback_info info, int peer) {
   int fd = int_arg(env, argv[0]);
   int r = peer ? getpeername(fd, (struct sockaddr *)&sa, &len) : getsockname(fd, (struct sockaddr *)&sa, &len);
   if (r < 0) return throw_errno(env, -errno, peer ? "getpeername" : "getsockname");
-  return copy_buffer(env, &sa, len);
+  return answer(env, &sa, len, peer ? "getpeername" : "getsockname");
 }
 
 static napi_value js_getsockname(napi_env env, napi_callback_info info) { return name_of(env, info, 0); }
@@ -269,7 +275,7 @@ static napi_value js_getsockopt(napi_env env, napi_callback_info info) {
   if (getsockopt(fd, int_arg(env, argv[1]), int_arg(env, argv[2]), p, &len) < 0) {
     return throw_errno(env, -errno, "getsockopt");
   }
-  return size > 0 ? copy_buffer(env, buf, len) : num(env, ival);
+  return size > 0 ? answer(env, buf, len, "getsockopt") : num(env, ival);
 }
 
 /* setsockopt(fd, level, name, value): a number is set as an int, bytes as they are. */
@@ -306,12 +312,12 @@ static napi_value js_inet_sockaddr(napi_env env, napi_callback_info info) {
   if (inet_pton(AF_INET, host, &a4) == 1) {
     if (!v6) {
       struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr = a4};
-      return copy_buffer(env, &sa, sizeof sa);
+      return answer(env, &sa, sizeof sa, "inet_pton");
     }
     struct sockaddr_in6 sa = {.sin6_family = AF_INET6, .sin6_port = htons(port)};
     sa.sin6_addr.s6_addr[10] = sa.sin6_addr.s6_addr[11] = 0xff;
     memcpy(&sa.sin6_addr.s6_addr[12], &a4, 4);
-    return copy_buffer(env, &sa, sizeof sa);
+    return answer(env, &sa, sizeof sa, "inet_pton");
   }
   struct sockaddr_in6 sa = {.sin6_family = AF_INET6, .sin6_port = htons(port)};
   char *zone = strchr(host, '%');
@@ -322,7 +328,7 @@ static napi_value js_inet_sockaddr(napi_env env, napi_callback_info info) {
     if (sa.sin6_scope_id == 0) return throw_errno(env, -ENXIO, "if_nametoindex");
   }
   if (inet_pton(AF_INET6, host, &sa.sin6_addr) != 1) return throw_errno(env, -EINVAL, "inet_pton");
-  return copy_buffer(env, &sa, sizeof sa);
+  return answer(env, &sa, sizeof sa, "inet_pton");
 }
 
 /* ifname(index): the interface name for an IPv6 zone, or the number as text. */
@@ -523,6 +529,7 @@ static void report_sent(sock_t *s) {
   argv[0] = num(env, EV_SENT);
   argv[1] = num(env, (double)s->nres);
   argv[2] = s->res_failed ? copy_buffer(env, s->res, s->nres * sizeof *s->res) : undef(env);
+  if (!argv[2]) return; /* no memory for the codes now: they are reported with the next ones */
   s->nres = 0;
   s->res_failed = 0;
   emit(s, 3, argv);
