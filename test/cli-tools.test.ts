@@ -8,6 +8,7 @@ import {
   cli, cliServer, live, makeCert, needs, oneLineOf, PEERS, platformHas, portOf, pyServer, run, sockPath,
   startListening, stopLive, tempDir,
 } from './helpers.js';
+import { bind, bindTo, formatAddress, relay } from '../src/index.js';
 
 const py = (script: string, ...args: string[]) => run('python3', [join(PEERS, script), ...args], undefined, 60_000);
 
@@ -18,6 +19,49 @@ function sentAndCounted(out: string) {
 }
 
 describe('socktool relay', () => {
+  it('udp -> a unixgram target that never reads: each sender\'s queue holds its bound, the rest is counted as dropped', async () => {
+    const target = await bind(`unixgram://${sockPath()}`, { recvQueue: 1 }); // never read
+    const r = await relay('udp://127.0.0.1:0', target.localAddr, { onError: () => {} });
+    const client = await bindTo(r.addr);
+    try {
+      const count = 5000;
+      for (let i = 0; i < count; i++) {
+        await client.send(`d${i}`);
+        // Let the relay read (it shares this process): else the kernel's udp buffer, not the relay, drops them.
+        if (i % 50 === 0) await new Promise((resolve) => setImmediate(resolve));
+      }
+      // Once the relay has read everything: held at most are the session's 1024, the target's kernel queue and
+      // its one; the rest was dropped, and counted.
+      let before = -1;
+      while (r.dropped !== before) {
+        before = r.dropped;
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      }
+      expect(r.dropped).toBeGreaterThanOrEqual(count - 1024 - 600);
+      expect(r.dropped).toBeLessThan(count);
+    } finally {
+      await client.close();
+      await r.close();
+      await target.close();
+    }
+  });
+
+  it('the CLI reports drops once a second, as one line or a --json event, never a line per datagram', async () => {
+    const target = await bind(`unixgram://${sockPath()}`, { recvQueue: 1 });
+    const relayed = await cliServer(['relay', 'udp://127.0.0.1:0', formatAddress(target.localAddr), '--json']);
+    const client = await bindTo(relayed.address);
+    try {
+      for (let i = 0; i < 3000; i++) await client.send(`d${i}`);
+      const m = await relayed.waitFor(/"event":"dropped","time":"[^"]+","count":(\d+),"total":(\d+)/, 10_000);
+      expect(Number(m[1])).toBeGreaterThan(0);
+      expect(relayed.stderr()).toBe('');
+    } finally {
+      await client.close();
+      await stopLive(relayed);
+      await target.close();
+    }
+  });
+
   it('50 MB tcp -> unix, SHA-256 checked by a Python server behind it; half-close passes through', async () => {
     const path = sockPath();
     await pyServer('unix', path, 'sha256');
