@@ -1,35 +1,19 @@
 // The native addon is loaded when first needed: without it, socktool imports, TCP and unix streams work, and each
 // feature that needs it fails with one clear NetError (ERR_SOCKTOOL_ADDON_UNAVAILABLE); the CLI says so in one line.
-import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { addonStatus, constants } from '../src/index.js';
 import { consts } from '../src/native/index.js';
-import { BIN, oneLineOf, ROOT, type Ran } from './helpers.js';
+import { BIN, oneLineOf, ROOT, run, type Ran } from './helpers.js';
 
 /** An empty directory for node-gyp-build's `SOCKTOOL_PREBUILD`: no build and no prebuild there. */
 const NOWHERE = mkdtempSync(join(tmpdir(), 'stt-noaddon-'));
 
 /** Runs node with `args` on a machine whose socktool has no addon. */
-function withoutAddon(args: string[], timeoutMs = 15_000): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { env: { ...process.env, SOCKTOOL_PREBUILD: NOWHERE } });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (c: Buffer) => out.push(c));
-    child.stderr.on('data', (c: Buffer) => err.push(c));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      const bytes = Buffer.concat(out);
-      resolve({ code, signal, stdout: bytes.toString(), bytes, stderr: Buffer.concat(err).toString() });
-    });
-    child.stdin.end();
-  });
-}
+const withoutAddon = (args: string[]): Promise<Ran> =>
+  run(process.execPath, args, undefined, 15_000, { SOCKTOOL_PREBUILD: NOWHERE });
 
 describe('without the addon', () => {
   it('tcp, unix streams and socktool/bsd on TCP work; every addon feature fails with ERR_SOCKTOOL_ADDON_UNAVAILABLE', async () => {

@@ -83,10 +83,11 @@ export interface Ran {
   stderr: string;
 }
 
-/** Runs a program to its end, with optional stdin. */
-export function run(cmd: string, args: string[], input?: string | Buffer, timeoutMs = 15_000): Promise<Ran> {
+/** Runs a program to its end, with optional stdin (and environment added to this one's). */
+export function run(cmd: string, args: string[], input?: string | Buffer, timeoutMs = 15_000,
+  env?: NodeJS.ProcessEnv): Promise<Ran> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: 'pipe' });
+    const child = spawn(cmd, args, { stdio: 'pipe', env: env && { ...process.env, ...env } });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (c: Buffer) => out.push(c));

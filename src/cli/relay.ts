@@ -22,7 +22,10 @@ export async function relayCommand(from: Address, to: Address, o: RelayCommandOp
     onEvent: (e) => {
       const peer = addrText(e.client);
       if (e.type === 'open') out.event('connected', { peer, target: addrText(e.target) }, `${peer} -> ${addrText(e.target)}`);
-      else if (e.type === 'close') out.event('closed', { peer, ...(e.error && { error: e.error.message }) }, `${peer} closed`);
+      else if (e.type === 'close') {
+        out.event('closed', { peer, ...(e.error && { error: e.error.message }), ...(e.dropped && { dropped: e.dropped }) },
+          `${peer} closed`);
+      }
       else {
         out.dump(e.from === 'client' ? '<' : '>', e.client, e.data);
         out.event('data', { peer, direction: e.from === 'client' ? 'to-target' : 'to-client', size: e.data.length });
