@@ -135,10 +135,11 @@ static napi_value throw_type(napi_env env, const char *what) {
 
 /* ---------- argument helpers ---------- */
 
-#define ARGS(n)                 \
-  size_t argc = n;              \
-  napi_value argv[n];           \
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL)
+/* The call's first n arguments; missing ones read as undefined (N-API fills them so). */
+#define ARGS(n)                                                              \
+  size_t argc = n;                                                           \
+  napi_value argv[n];                                                        \
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL
 
 static int int_arg(napi_env env, napi_value v) {
   int32_t x = -1;
@@ -147,9 +148,8 @@ static int int_arg(napi_env env, napi_value v) {
 }
 
 static int bytes_arg(napi_env env, napi_value v, char **data, size_t *len) {
-  bool is;
-  napi_is_typedarray(env, v, &is);
-  if (!is) return 0;
+  bool is = false;
+  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return 0;
   napi_typedarray_type t;
   void *p;
   napi_value ab;
@@ -1193,10 +1193,11 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
   if (!bytes_arg(env, argv[1], &data, &len)) return throw_type(env, "send: bytes expected");
   struct sockaddr_storage to;
   socklen_t tolen = 0;
-  napi_valuetype t;
+  napi_valuetype t = napi_undefined;
   napi_typeof(env, argv[2], &t);
   if (t == napi_object && !sockaddr_arg(env, argv[2], &to, &tolen)) return throw_type(env, "send: bad sockaddr");
   int fds[MAX_FDS], nfds = 0;
+  t = napi_undefined;
   napi_typeof(env, argv[3], &t);
   if (t == napi_object) {
     uint32_t n = 0;
