@@ -25,16 +25,30 @@ export function compile(name) {
 
 const loadgen = compile('loadgen');
 
-function start(cmd, args) {
+/**
+ * Spawns a server and resolves with its child once it prints "listening on <address>": the baselines print it on
+ * stdout, socktool on stderr (its stdout is peers' data alone). Calls `found` with the line's match.
+ */
+export function announced(cmd, args, pattern) {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-    child.stdout.once('data', (line) => {
-      const m = /listening on (\w+):(?:\/\/(?:(\d+\.\d+\.\d+\.\d+):(\d+)|(\/\S*))|(@\S+))/.exec(String(line));
-      if (!m) return reject(new Error(`bad first line: ${line}`));
-      resolve({ child, host: m[2] ?? m[4] ?? m[5], port: m[3] ?? '0' });
-    });
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let seen = false;
+    const look = (chunk, echo) => {
+      const m = seen ? null : pattern.exec(String(chunk));
+      if (m) {
+        seen = true;
+        resolve({ child, m });
+      } else if (echo) process.stderr.write(chunk);
+    };
+    child.stdout.on('data', (c) => look(c, false));
+    child.stderr.on('data', (c) => look(c, true));
     child.once('exit', (code) => reject(new Error(`${cmd} exited ${code}`)));
   });
+}
+
+async function start(cmd, args) {
+  const { child, m } = await announced(cmd, args, /listening on (\w+):(?:\/\/(?:(\d+\.\d+\.\d+\.\d+):(\d+)|(\/\S*))|(@\S+))/);
+  return { child, host: m[2] ?? m[4] ?? m[5], port: m[3] ?? '0' };
 }
 
 /** utime + stime of a process, in clock ticks (100 per second on Linux). */

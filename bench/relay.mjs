@@ -5,24 +5,19 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { arg, cli, compile, median, work } from './lib.mjs';
+import { announced, arg, cli, compile, median, work } from './lib.mjs';
 
 const mb = Number(arg('mb', '1024'));
 const rounds = Number(arg('rounds', '3'));
 const bulk = compile('bulk');
 
-/** Starts a program and waits until `ready(port)` says it listens. */
-function start(cmd, args, firstLine) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-    child.once('exit', (code) => reject(new Error(`${cmd} exited ${code}`)));
-    if (!firstLine) return resolve({ child });
-    child.stdout.once('data', (line) => {
-      const m = /listening on \S+:(\d+)/.exec(String(line));
-      if (m) resolve({ child, port: Number(m[1]) });
-      else reject(new Error(`bad first line: ${line}`));
-    });
-  });
+/** Starts a program; with `announces`, waits for its "listening on …:port" line and gives the port. */
+async function start(cmd, args, announces) {
+  if (announces) {
+    const { child, m } = await announced(cmd, args, /listening on \S+:(\d+)/);
+    return { child, port: Number(m[1]) };
+  }
+  return { child: spawn(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'] }) };
 }
 
 const freePort = () => new Promise((resolve) => {

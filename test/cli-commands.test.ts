@@ -1,9 +1,12 @@
 // The netcat-class commands (connect, unix-client, listen, serve, send, chat) and TLS, each spawned as the real
 // CLI and driven by real peers: Python socket programs, nc and openssl-made certificates.
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  abstractName, cli, cliServer, live, makeCert, needs, oneLineOf, PEERS, portOf, pyServer, run, sockPath, stopLive,
+  abstractName, cli, cliServer, live, liveCli, makeCert, needs, notices, oneLineOf, PEERS, portOf, pyServer, run,
+  sockPath, stopLive,
 } from './helpers.js';
 
 const py = (script: string, ...args: string[]) => run('python3', [join(PEERS, script), ...args]);
@@ -125,7 +128,37 @@ s.close()`]);
     l.child.stdin.write('from listen\n');
     await c.waitFor(/^from listen\n$/);
     expect((await l.exited).code).toBe(0);
-    expect(l.stdout()).toBe(`listening on ${l.address}\nfrom client 红烧肉\n`);
+    expect(l.stdout()).toBe('from client 红烧肉\n'); // the peer's bytes alone: the listening line is on stderr
+  });
+
+  it('stdout is the data alone: a binary file received with listen > file, and sent from stdin, byte-exact (SHA-256)', async (ctx) => {
+    needs(ctx, 'nc');
+    const blob = randomBytes(3 << 20);
+    const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+    // nc sends, listen receives: its stdout is exactly the file.
+    const l = await cliServer(['listen', 'tcp://127.0.0.1:0']);
+    const sent = await run('nc', ['-N', '127.0.0.1', String(portOf(l.address))], blob, 30_000);
+    expect(sent.code).toBe(0);
+    await l.exited;
+    expect(sha(Buffer.from(l.stdoutBytes()))).toBe(sha(blob));
+    // listen sends its stdin, nc receives.
+    const back = await cliServer(['listen', 'tcp://127.0.0.1:0', '--half-close']);
+    const received = run('nc', ['-d', '127.0.0.1', String(portOf(back.address))], undefined, 30_000);
+    back.child.stdin.end(blob);
+    expect(sha((await received).bytes)).toBe(sha(blob));
+    expect((await back.exited).code).toBe(0);
+  });
+
+  it('a SIGTERM the moment the listening line appears: exit 0 and the socket file removed, every time', async () => {
+    for (let i = 0; i < 20; i++) {
+      const path = sockPath(`t${i}.sock`);
+      const s = liveCli(['unix-server', path]);
+      await s.waitFor(/^listening on /, 8000, 'stderr');
+      s.child.kill('SIGTERM');
+      expect((await s.exited).code).toBe(0);
+      expect(existsSync(path)).toBe(false);
+      expect(notices(s)).toBe('');
+    }
   });
 
   it('-k: serves nc client after client, then SIGTERM exits 0', async (ctx) => {
@@ -137,7 +170,7 @@ s.close()`]);
       await l.waitFor(new RegExp(text));
     }
     expect(await stopLive(l)).toBe(0);
-    expect(l.stdout()).toBe(`listening on ${l.address}\nfirst\nsecond\n`);
+    expect(l.stdout()).toBe('first\nsecond\n');
   });
 
   it('udp and unixgram: prints each datagram and sends stdin lines to the sender', async () => {
@@ -269,7 +302,6 @@ describe('socktool chat', () => {
     const a = live('nc', ['-u', '127.0.0.1', port]);
     const b = live('nc', ['-u', '127.0.0.1', port]);
     a.child.stdin.write('a is here\n');
-    await s.waitFor(/listening/);
     await new Promise((r) => setTimeout(r, 200));
     b.child.stdin.write('b is here\n');
     await a.waitFor(/^\* udp:\/\/127\.0\.0\.1:\d+ joined\n\[udp:\/\/127\.0\.0\.1:\d+\] b is here\n/m);

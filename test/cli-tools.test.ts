@@ -5,7 +5,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  cli, cliServer, live, makeCert, needs, oneLineOf, PEERS, platformHas, portOf, pyServer, run, sockPath,
+  cli, cliServer, live, makeCert, needs, notices, oneLineOf, PEERS, platformHas, portOf, pyServer, run, sockPath,
   startListening, stopLive, tempDir,
 } from './helpers.js';
 import { bind, bindTo, formatAddress, relay } from '../src/index.js';
@@ -136,7 +136,7 @@ describe('socktool relay', () => {
     const relay = await cliServer(['relay', 'tcp://127.0.0.1:0', `unix://${sockPath()}`]);
     const r = await run('nc', ['-N', '127.0.0.1', String(portOf(relay.address))], 'anyone?\n');
     expect(r.stdout).toBe('');
-    await expect.poll(() => relay.stderr()).toMatch(/^socktool: dial unix \S+: no such file or directory \(ENOENT\)\n$/);
+    await expect.poll(() => notices(relay)).toMatch(/^socktool: dial unix \S+: no such file or directory \(ENOENT\)\n$/);
     expect(await stopLive(relay)).toBe(0);
     const bad = await cli(['relay', 'tcp://127.0.0.1:0', 'tcp://127.0.0.1']);
     expect(bad.code).toBe(2);

@@ -134,14 +134,17 @@ export function startServer(args: string[]): Promise<Running> {
         running.delete(child);
         done({ code, signal });
       }));
-    child.stderr.on('data', (c: Buffer) => (err += c));
-    child.stdout.on('data', function first(c: Buffer) {
-      out += c;
-      const nl = out.indexOf('\n');
-      if (nl < 0) return;
-      child.stdout.off('data', first);
-      const m = /^listening on (\S+)$/.exec(out.slice(0, nl));
-      if (!m) return reject(new Error(`unexpected first line: ${out}`));
+    child.stdout.on('data', (c: Buffer) => (out += c));
+    // The listening line is the first on stderr (stdout carries peers' data alone); stderr() is what follows it.
+    let first = true;
+    child.stderr.on('data', (c: Buffer) => {
+      err += c;
+      const nl = err.indexOf('\n');
+      if (!first || nl < 0) return;
+      first = false;
+      const m = /^listening on (\S+)$/.exec(err.slice(0, nl));
+      if (!m) return reject(new Error(`unexpected first line: ${err}`));
+      err = err.slice(nl + 1);
       resolve({
         child,
         address: m[1]!,
@@ -191,9 +194,11 @@ export function startPeer(cmd: string, args: string[]): Promise<{ finished: Prom
 export interface Live {
   child: ChildProcessWithoutNullStreams;
   stdout(): string;
+  /** stdout as the bytes it was. */
+  stdoutBytes(): Buffer;
   stderr(): string;
-  /** Resolves with stdout once `pattern` matches it (rejects after `ms`, with what was seen). */
-  waitFor(pattern: RegExp, ms?: number): Promise<RegExpExecArray>;
+  /** Resolves once `pattern` matches stdout (or stderr, with `on`); rejects after `ms`, with what was seen. */
+  waitFor(pattern: RegExp, ms?: number, on?: 'stdout' | 'stderr'): Promise<RegExpExecArray>;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
@@ -205,7 +210,8 @@ export function live(cmd: string, args: string[]): Live {
   let err = '';
   const watchers = new Set<() => void>();
   const changed = () => watchers.forEach((w) => w());
-  child.stdout.on('data', (c: Buffer) => ((out += c), changed()));
+  const outBytes: Buffer[] = [];
+  child.stdout.on('data', (c: Buffer) => ((out += c), outBytes.push(c), changed()));
   child.stderr.on('data', (c: Buffer) => ((err += c), changed()));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) => {
     child.on('exit', (code, signal) => {
@@ -222,11 +228,12 @@ export function live(cmd: string, args: string[]): Live {
   return {
     child,
     stdout: () => out,
+    stdoutBytes: () => Buffer.concat(outBytes),
     stderr: () => err,
     exited,
-    waitFor: (pattern, ms = 8000) => new Promise((resolve, reject) => {
+    waitFor: (pattern, ms = 8000, on = 'stdout') => new Promise((resolve, reject) => {
       const check = () => {
-        const m = pattern.exec(out);
+        const m = pattern.exec(on === 'stdout' ? out : err);
         if (!m) return;
         watchers.delete(check);
         clearTimeout(timer);
@@ -278,12 +285,17 @@ export function oneLineOf(r: Ran): string {
 /** Runs the built CLI to its end, with stdin bytes. */
 export const cli = (args: string[], input?: string | Buffer, ms?: number): Promise<Ran> => run(process.execPath, [BIN, ...args], input, ms);
 
-/** A socktool server started, and the address it printed first (human or --json). */
+/** A socktool server started, and the address it announced: on stderr, or as the first --json event on stdout. */
 export async function cliServer(args: string[]): Promise<Live & { address: string }> {
   const s = liveCli(args);
-  const m = await s.waitFor(/^(?:listening on (\S+)|\{"event":"listening".*"address":"([^"]+)"\})\n/);
-  return { ...s, address: m[1] ?? m[2]! };
+  const m = args.includes('--json')
+    ? await s.waitFor(/^\{"event":"listening".*"address":"([^"]+)"\}\n/)
+    : await s.waitFor(/^listening on (\S+)\n/, undefined, 'stderr');
+  return { ...s, address: m[1]! };
 }
+
+/** What a server wrote to stderr after its listening line. */
+export const notices = (s: Live): string => s.stderr().replace(/^listening on \S+\n/, '');
 
 /** SIGTERM, and the exit code. */
 export async function stopLive(s: Live): Promise<number | null> {

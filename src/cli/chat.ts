@@ -1,5 +1,5 @@
 import { serve, type Address, type Conn, type Exchange } from '../index.js';
-import { lines, tlsOptions, type CommonOptions } from './common.js';
+import { lines, tlsOptions, untilSignal, type CommonOptions } from './common.js';
 import { addrText, type Output } from './output.js';
 import { reporter, runUntilSignal, Watched } from './servers.js';
 
@@ -26,6 +26,7 @@ interface Member {
  * notices (ncat --chat). Stream members are connections; datagram members are senders, who leave when idle.
  */
 export async function chatCommand(addr: Address, o: CommonOptions, out: Output): Promise<void> {
+  void untilSignal(); // handlers first: see untilSignal
   const members = new Map<string, Member>();
   let unnamed = 0;
   const nameOf = (a: Address | null): string => {

@@ -84,15 +84,22 @@ export function tlsOptions(o: TlsFlags, enabled = o.tls, caFlag = '--ca'): TlsOp
 /** Parses a command's address argument (a bad one is a usage error, exit 2, naming the bad part). */
 export const addressArg = (text: string): Address => parseAddress(text);
 
-/** Resolves on the first SIGINT/SIGTERM; a second one while closing exits at once. */
+let stopping: Promise<void> | undefined;
+
+/**
+ * Resolves on the first SIGINT/SIGTERM; a second one while closing exits at once. The first call installs the
+ * handlers: servers make it before they bind, so that a signal at any moment after start (even one sent the
+ * instant the listening line appears) is a clean shutdown, never Node's default death that leaves a socket file.
+ */
 export function untilSignal(): Promise<void> {
-  return new Promise((resolve) => {
+  stopping ??= new Promise((resolve) => {
     const stop = () => {
       process.on('SIGINT', () => process.exit(130)).on('SIGTERM', () => process.exit(143));
       resolve();
     };
     process.once('SIGINT', stop).once('SIGTERM', stop);
   });
+  return stopping;
 }
 
 /**

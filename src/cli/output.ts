@@ -35,10 +35,13 @@ export class Output {
     else if (human !== undefined && this.verbose) process.stderr.write(`socktool: ${human}\n`);
   }
 
-  /** Servers' first stdout line, in both formats: scripts wait for it. */
+  /**
+   * Servers' first line, which scripts wait for: on stderr (stdout is the peers' data alone, as with `nc -v`),
+   * or as the first JSON event on stdout.
+   */
   listening(addr: Address): void {
     if (this.json) this.event('listening', { address: formatAddress(addr) });
-    else process.stdout.write(`listening on ${formatAddress(addr)}\n`);
+    else process.stderr.write(`listening on ${formatAddress(addr)}\n`);
   }
 
   /**

@@ -1,5 +1,5 @@
 import { relay, type Address } from '../index.js';
-import { tlsOptions, type CommonOptions } from './common.js';
+import { tlsOptions, untilSignal, type CommonOptions } from './common.js';
 import { addrText, type Output } from './output.js';
 import { reporter, runUntilSignal } from './servers.js';
 
@@ -10,6 +10,7 @@ export interface RelayCommandOptions extends CommonOptions {
 
 /** `relay`: the library's relay, with the CLI's events, dump and flags. */
 export async function relayCommand(from: Address, to: Address, o: RelayCommandOptions, out: Output): Promise<void> {
+  void untilSignal(); // handlers first: see untilSignal
   const server = await relay(from, to, {
     maxConns: o.maxClients,
     tls: tlsOptions(o),

@@ -143,6 +143,7 @@ function reportDrops(server: Server, out: Output): NodeJS.Timeout {
 
 /** `serve` and its named forms. */
 export async function serveCommand(addr: Address, o: ServeCommandOptions, out: Output): Promise<void> {
+  void untilSignal(); // handlers first: see untilSignal
   const handler = instrument(handlerNamed(o.handler, out), o, out);
   const server = await serve(addr, handler, { maxConns: o.maxClients, tls: tlsOptions(o), onError: reporter(out) });
   await runUntilSignal(server, out);
@@ -239,6 +240,7 @@ async function listenCommandDatagram(addr: Address, o: ListenCommandOptions, out
 }
 
 export async function listenCommand(addr: Address, o: ListenCommandOptions, out: Output): Promise<void> {
+  void untilSignal(); // handlers first: see untilSignal
   if (isStreamNetwork(addr.network)) await listenCommandStream(addr, o, out);
   else await listenCommandDatagram(addr, o, out);
 }
