@@ -5,11 +5,12 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  cli, cliServer, live, makeCert, needs, notices, oneLineOf, PEERS, platformHas, portOf, pyServer, run, sockPath,
+  BIN, cli, cliServer, live, makeCert, needs, needsNetns, notices, oneLineOf, PEERS, platformHas, portOf, pyServer, run, sockPath,
   startListening, stopLive, tempDir,
 } from './helpers.js';
 import { bind, bindTo, formatAddress, relay } from '../src/index.js';
 
+const events = (stdout: string) => stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
 const py = (script: string, ...args: string[]) => run('python3', [join(PEERS, script), ...args], undefined, 60_000);
 
 /** bulk_client.py's two lines: what it sent and what the far side counted. */
@@ -227,7 +228,18 @@ describe('socktool scan', () => {
     const all = await cli(['scan', '127.0.0.1', ports.join(','), '--all', '--timeout', '500']);
     expect(all.stdout).toContain(`${closed}/tcp closed\n`);
     const json = await cli(['scan', 'localhost', `${closed}-${closed}`, '--all', '--json']);
-    expect(JSON.parse(json.stdout)).toMatchObject({ event: 'port', port: closed, state: 'closed' });
+    expect(json.code).toBe(1); // nothing open, as nc -z
+    expect(events(json.stdout)).toEqual([expect.objectContaining({ event: 'port', port: closed, state: 'closed' }),
+      expect.objectContaining({ event: 'error', code: 'failure', message: `no open port on ${json.stdout.match(/"host":"([^"]+)"/)![1]} among 1` })]);
+  });
+
+  it('in an empty network namespace, 1-65535 finds nothing open (TCP self-connects are retried) and exits 1', async (ctx) => {
+    needsNetns(ctx);
+    const r = await run('unshare', ['-n', 'sh', '-c', 'ip link set lo up && exec "$0" "$1" scan 127.0.0.1 1-65535',
+      process.execPath, BIN], undefined, 120_000);
+    expect(r.stdout).toBe('');
+    expect(r.code).toBe(1);
+    expect(oneLineOf(r)).toBe('socktool: no open port on 127.0.0.1 among 65535');
   });
 
   it('refuses more than 65535 ports, and a bad range, with exit 2 and one line', async () => {

@@ -68,10 +68,20 @@ function has(program: Program): boolean {
  */
 export function needs(ctx: TestContext, ...programs: Program[]): void {
   const missing = programs.filter((p) => !has(p));
-  if (missing.length === 0) return;
-  const reason = `needs ${missing.map((p) => `${p} (Debian package ${PROGRAMS[p]})`).join(' and ')}`;
+  if (missing.length > 0) skipFor(ctx, `needs ${missing.map((p) => `${p} (Debian package ${PROGRAMS[p]})`).join(' and ')}`);
+}
+
+/** Skips the running test for `reason`, or fails it under SOCKTOOL_REQUIRE_ALL. */
+function skipFor(ctx: TestContext, reason: string): void {
   if (process.env.SOCKTOOL_REQUIRE_ALL) throw new Error(`${reason}, and SOCKTOOL_REQUIRE_ALL is set`);
   ctx.skip(reason);
+}
+
+let netns: boolean | undefined;
+/** Skips the running test (see {@link needs}) where this machine cannot make a network namespace of its own. */
+export function needsNetns(ctx: TestContext): void {
+  netns ??= spawnSync('unshare', ['-n', 'sh', '-c', 'ip link set lo up']).status === 0;
+  if (!netns) skipFor(ctx, 'needs network namespaces: unshare -n (util-linux) and ip (iproute2), as root');
 }
 
 export interface Ran {

@@ -4,7 +4,7 @@ import { inetAddress, NetError, unixAddress } from '../index.js';
 import { chatCommand } from './chat.js';
 import { connectCommand, sendCommand, type ClientOptions, type SendOptions } from './client.js';
 import { addressArg, addTraits, parseCount, parseMs, parsePort, type CommonOptions, type Trait } from './common.js';
-import { CliError, Exit, EXIT_HELP, exitCodeFor } from './exit.js';
+import { CliError, Exit, EXIT_HELP, exitCodeFor, UsageError } from './exit.js';
 import { httpGetCommand, type HttpOptions } from './http.js';
 import { Output } from './output.js';
 import { relayCommand, type RelayCommandOptions } from './relay.js';
@@ -232,7 +232,8 @@ ${EXIT_HELP}
       try {
         await spec.run(args, opts, out);
       } catch (err) {
-        if (err instanceof NetError || err instanceof CliError) out.error(err instanceof NetError ? err.code : 'usage', err.message);
+        if (err instanceof NetError) out.error(err.code, err.message);
+        else if (err instanceof CliError) out.error(err instanceof UsageError ? 'usage' : 'failure', err.message);
         throw err;
       }
     });

@@ -5,7 +5,7 @@ import { isIP } from 'node:net';
 import {
   addonStatus, bind, dial, inetAddress, listen, lookupHost, NetError, type Address, type Conn,
 } from '../index.js';
-import { UsageError } from './exit.js';
+import { CliError, Exit, UsageError } from './exit.js';
 import { writeOut, type Output } from './output.js';
 
 /** `22,80,8000-8100` → the ports in order; more than 65535 entries is refused before any connect. */
@@ -60,10 +60,15 @@ export async function scanCommand(host: string, spec: string, o: ScanOptions, ou
     }
   };
   await Promise.all(Array.from({ length: Math.min(o.concurrency, ports.length) }, worker));
-  if (out.json) return;
-  for (const port of [...states.keys()].sort((a, b) => a - b)) {
-    const state = states.get(port)!;
-    if (o.all || state === 'open') await writeOut(`${port}/tcp ${state}\n`);
+  if (!out.json) {
+    for (const port of [...states.keys()].sort((a, b) => a - b)) {
+      const state = states.get(port)!;
+      if (o.all || state === 'open') await writeOut(`${port}/tcp ${state}\n`);
+    }
+  }
+  // As `nc -z`: success means something listens.
+  if (![...states.values()].includes('open')) {
+    throw new CliError(`no open port on ${ip} among ${ports.length}`, Exit.FAILURE);
   }
 }
 

@@ -20,11 +20,26 @@ function wrapSocket(network: InetNetwork, s: Socket): Conn {
     { control: new Control(network, () => fdOfNode(s), () => remote) });
 }
 
+/**
+ * A TCP socket connected to itself: the kernel picked the destination port as the source port while nobody
+ * listened there, and the two ends met in a simultaneous open. Nobody is on the other end.
+ */
+const selfConnected = (s: Socket): boolean => s.localPort === s.remotePort && s.localAddress === s.remoteAddress;
+
+/** Tries for a self-connect before it counts as refused (Go's net does the same). */
+const SELF_CONNECT_TRIES = 3;
+
 async function dial(addr: InetAddress, options: DialOptions): Promise<Conn> {
   try {
     const { host, family } = await resolveInet(addr, 'connect');
-    const socket = await connectSocket({ host, port: addr.port, family }, options.signal);
-    return wrapSocket(addr.network, socket);
+    for (let tries = 1; ; tries++) {
+      const socket = await connectSocket({ host, port: addr.port, family }, options.signal);
+      if (!selfConnected(socket)) return wrapSocket(addr.network, socket);
+      socket.destroy();
+      if (tries === SELF_CONNECT_TRIES) {
+        throw Object.assign(new Error('connected to itself: nobody listens'), { code: 'ECONNREFUSED' });
+      }
+    }
   } catch (err) {
     throw wrap('dial', addr.network, addr, err);
   }
