@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  abstractName, cli, cliServer, live, liveCli, makeCert, needs, notices, oneLineOf, PEERS, portOf, pyServer, run,
+  abstractName, BIN, cli, cliServer, live, liveCli, makeCert, needs, notices, oneLineOf, PEERS, portOf, pyServer, run,
   sockPath, stopLive,
 } from './helpers.js';
 
@@ -354,6 +354,38 @@ describe('TLS', () => {
     const missing = await cli(['serve', 'tcp://127.0.0.1:0', '--tls', '--cert', '/nonexistent/c.pem', '--key', 'k']);
     expect(missing.code).toBe(2);
     expect(oneLineOf(missing)).toMatch(/--cert \/nonexistent\/c\.pem: ENOENT/);
+  });
+
+  it('--ca/--cert/--key are read with a bound: /dev/zero is one line and exit 2, in bounded memory', async () => {
+    for (const args of [['connect', 'tcp://127.0.0.1:1', '--tls', '--ca', '/dev/zero'],
+      ['serve', 'tcp://127.0.0.1:0', '--tls', '--cert', '/dev/zero', '--key', '/dev/zero']]) {
+      // Under a 3 GB address-space limit: an unbounded read would die there instead.
+      const r = await run('sh', ['-c', 'ulimit -v 3000000 && exec "$@"', 'sh', process.execPath, BIN, ...args]);
+      expect(r.code).toBe(2);
+      expect(oneLineOf(r)).toMatch(/^socktool: cannot read --(ca|cert) \/dev\/zero: larger than 1 MiB, not a PEM file$/);
+    }
+  });
+});
+
+describe('what comes from outside is printed escaped: one line stays one line', () => {
+  it('a newline in a socket path, on the listening line and in an error; an escape sequence in an address', async () => {
+    const path = sockPath('x\ny.sock');
+    const s = await cliServer(['unix-server', path]);
+    expect(s.address).toBe(`unix://${path.replace('\n', '\\n')}`);
+    expect(s.stderr().split('\n')[0]).toBe(`listening on ${s.address}`);
+    expect(await stopLive(s)).toBe(0);
+    const r = await cli(['connect', `unix:///nonexistent/a\x1b[31mb\nc.sock`]);
+    expect(r.code).toBe(4);
+    expect(oneLineOf(r)).toBe('socktool: dial unix /nonexistent/a\\x1b[31mb\\nc.sock: no such file or directory (ENOENT)');
+  });
+
+  it('a bad address is one line too (commander\'s own errors included)', async () => {
+    const bad = await cli(['connect', 'tcp://ho\nst:1']);
+    expect(bad.code).toBe(2);
+    expect(oneLineOf(bad)).toMatch(/^socktool: parse /);
+    const unknown = await cli(['connect', '--bo\ngus', 'tcp://127.0.0.1:1']);
+    expect(unknown.code).toBe(2);
+    expect(oneLineOf(unknown)).toMatch(/--bo\\ngus/);
   });
 });
 

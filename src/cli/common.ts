@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
 import { parseAddress, type Address, type TlsOptions } from '../index.js';
 import { UsageError } from './exit.js';
@@ -57,14 +57,27 @@ export function addTraits(cmd: Command, traits: readonly Trait[]): void {
   }
 }
 
-const readPem = (flag: string, file: string | undefined): Buffer | undefined => {
+/** The most a --ca/--cert/--key file may hold: PEM bundles are kilobytes; /dev/zero is not one. */
+const MAX_PEM = 1 << 20;
+
+/** A PEM file named by `flag`, read with a bound: a missing, unreadable or oversized file is a usage error. */
+function readPem(flag: string, file: string | undefined): Buffer | undefined {
   if (file === undefined) return undefined;
+  let fd: number | undefined;
   try {
-    return readFileSync(file);
+    fd = openSync(file, 'r');
+    const buf = Buffer.alloc(MAX_PEM + 1);
+    let size = 0;
+    for (let n = 1; n > 0 && size < buf.length; size += n) n = readSync(fd, buf, size, buf.length - size, null);
+    if (size > MAX_PEM) throw new UsageError(`cannot read ${flag} ${file}: larger than ${MAX_PEM >> 20} MiB, not a PEM file`);
+    return buf.subarray(0, size);
   } catch (err) {
+    if (err instanceof UsageError) throw err;
     throw new UsageError(`cannot read ${flag} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
-};
+}
 
 /** The TLS options the flags ask for, or undefined without --tls. */
 export function tlsOptions(o: TlsFlags, enabled = o.tls, caFlag = '--ca'): TlsOptions | undefined {

@@ -6,7 +6,7 @@ import { connectCommand, sendCommand, type ClientOptions, type SendOptions } fro
 import { addressArg, addTraits, parseCount, parseMs, parsePort, type CommonOptions, type Trait } from './common.js';
 import { CliError, Exit, EXIT_HELP, exitCodeFor, UsageError } from './exit.js';
 import { httpGetCommand, type HttpOptions } from './http.js';
-import { Output } from './output.js';
+import { notice, oneLine, Output } from './output.js';
 import { relayCommand, type RelayCommandOptions } from './relay.js';
 import {
   HANDLERS, listenCommand, serveCommand, UNIX_TYPES, type ListenCommandOptions, type ServeCommandOptions,
@@ -209,7 +209,7 @@ export function buildProgram(): Command {
     .description('BSD sockets from the shell: TCP, UDP and Unix sockets behind one address grammar')
     .version(version)
     .exitOverride()
-    .configureOutput({ outputError: (text, write) => write(`socktool: ${text.replace(/^error: /, '')}`) })
+    .configureOutput({ outputError: (text, write) => write(`socktool: ${oneLine(text.replace(/^error: /, '').trimEnd())}\n`) })
     .addHelpText('after', `
 Addresses: tcp://127.0.0.1:8000  tcp://[::1]:8000  tcp6://host:80  udp://:9999  unix:///tmp/app.sock
            unixgram:///tmp/g.sock  unixpacket:@name  unix:@abstract  (unix: paths may be relative: unix:app.sock)
@@ -255,7 +255,7 @@ export async function main(argv: string[]): Promise<void> {
     }
     const known = err instanceof NetError || err instanceof CliError;
     const text = known ? (err as Error).message : `internal error: ${(err as Error)?.message ?? String(err)}`;
-    process.stderr.write(`socktool: ${text}\n`);
+    notice(text);
     if (!known && process.env.SOCKTOOL_DEBUG) process.stderr.write(`${(err as Error)?.stack}\n`);
     process.exit(exitCodeFor(err));
   }

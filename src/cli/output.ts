@@ -7,6 +7,24 @@ export interface OutputOptions {
   verbose?: boolean;
 }
 
+/**
+ * Text from outside (an address, a peer's name, an error's text) made safe for one line of a terminal: control
+ * characters, DEL, C1 controls and Unicode line breaks are shown escaped (`\n`, `\x1b`, `\u2028`); everything
+ * else, backslashes included, is left as it is, so that ordinary paths print unchanged.
+ */
+export function oneLine(text: string): string {
+  return text.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029]/g, (c) => {
+    if (c === '\n') return '\\n';
+    if (c === '\r') return '\\r';
+    if (c === '\t') return '\\t';
+    const code = c.charCodeAt(0);
+    return code > 0xff ? `\\u${code.toString(16)}` : `\\x${code.toString(16).padStart(2, '0')}`;
+  });
+}
+
+/** One notice line on stderr, `socktool: …`, escaped: one line stays one line. */
+export const notice = (text: string): void => void process.stderr.write(`socktool: ${oneLine(text)}\n`);
+
 /** An address as the CLI prints it; an unnamed unix peer has none. */
 export const addrText = (a: Address | null | undefined): string | null => (a ? formatAddress(a) : null);
 
@@ -32,7 +50,7 @@ export class Output {
   /** A JSON event on stdout; in the human format, `human` goes to stderr when verbose. */
   event(event: string, fields: Record<string, unknown>, human?: string): void {
     if (this.json) process.stdout.write(`${JSON.stringify({ event, time: new Date().toISOString(), ...fields })}\n`);
-    else if (human !== undefined && this.verbose) process.stderr.write(`socktool: ${human}\n`);
+    else if (human !== undefined && this.verbose) notice(human);
   }
 
   /**
@@ -41,7 +59,7 @@ export class Output {
    */
   listening(addr: Address): void {
     if (this.json) this.event('listening', { address: formatAddress(addr) });
-    else process.stderr.write(`listening on ${formatAddress(addr)}\n`);
+    else process.stderr.write(`listening on ${oneLine(formatAddress(addr))}\n`);
   }
 
   /**
@@ -59,7 +77,7 @@ export class Output {
 
   /** The -v dump: `<` received from, `>` sent to `peer`. */
   dump(direction: '<' | '>', peer: Address | null, data: Uint8Array): void {
-    if (this.verbose) process.stderr.write(hexdump(direction, addrText(peer) ?? '(unnamed)', data));
+    if (this.verbose) process.stderr.write(hexdump(direction, oneLine(addrText(peer) ?? '(unnamed)'), data));
   }
 
   /** A failure as a JSON `error` event (the one stderr line is main's). */

@@ -3,7 +3,7 @@ import {
   type DatagramSocket, type Exchange, type Handler, type Server, type UnixNetwork,
 } from '../index.js';
 import { Idle, lines, tlsOptions, untilSignal, type CommonOptions } from './common.js';
-import { addrText, writeOut, type Output } from './output.js';
+import { addrText, notice, writeOut, type Output } from './output.js';
 
 /** `--type` of the unix commands: the socket type's name, and the network that carries it. */
 export const UNIX_TYPES: Record<string, UnixNetwork> = { stream: 'unix', dgram: 'unixgram', seqpacket: 'unixpacket' };
@@ -108,7 +108,7 @@ export function reporter(out: Output) {
     const code = err instanceof NetError ? err.code : 'EIO';
     if (ex?.kind === 'datagram' && GONE_PEER.has(code) && !out.verbose) return;
     out.error(code, err.message);
-    process.stderr.write(`socktool: ${err.message}\n`);
+    notice(err.message);
   };
 }
 
