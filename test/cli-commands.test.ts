@@ -191,6 +191,25 @@ s.close()`]);
     expect(await stopLive(g)).toBe(0);
   });
 
+  it('unixgram without -k: every sender is printed and none ends it; the first that can be answered is the peer', async () => {
+    const path = sockPath();
+    const g = await cliServer(['listen', `unixgram://${path}`]);
+    // Two senders that are gone at once (socktool send, bound to nothing), then an unnamed Python one.
+    for (const text of ['one', 'two']) expect((await cli(['send', `unixgram://${path}`, text])).code).toBe(0);
+    await run('python3', ['-c', `import socket; s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.sendto(b'unnamed\\n', ${JSON.stringify(path)})`]);
+    await g.waitFor(/^onetwounnamed\n$/);
+    // The first sender has gone: its reply is refused, and the next sender that can be answered takes its place.
+    g.child.stdin.write('to nobody\n');
+    const me = sockPath('me.sock');
+    const d = live('python3', [join(PEERS, 'unixgram_client.py'), path, me, 'hello']);
+    await g.waitFor(/hello$/);
+    await new Promise((r) => setTimeout(r, 200));
+    g.child.stdin.write('back\n');
+    await d.waitFor(new RegExp(`^back\\n ${path}\\n$`));
+    expect(g.stdout()).toBe('onetwounnamed\nhello');
+    expect(await stopLive(g)).toBe(0);
+  });
+
   it('an address in use: exit 5 and one line', async () => {
     const held = await pyServer('tcp4', '127.0.0.1', 'silent');
     const r = await cli(['listen', `tcp://127.0.0.1:${held.where}`]);

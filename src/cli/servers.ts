@@ -204,7 +204,12 @@ async function listenCommandStream(addr: Address, o: ListenCommandOptions, out: 
   }
 }
 
-/** `listen` on a datagram network: every datagram printed, stdin lines to the latest sender. */
+/**
+ * `listen` on a datagram network: every datagram from anyone is printed, and stdin lines go to the peer: the
+ * first sender that can be answered (with -k, the latest one). The socket is never connected, so no sender is
+ * turned away; an unnamed sender is printed but cannot be the peer, and a peer that has gone (its replies are
+ * refused) stops being it, so the next sender takes its place. No sender can end the listener.
+ */
 async function listenCommandDatagram(addr: Address, o: ListenCommandOptions, out: Output): Promise<void> {
   const sock: DatagramSocket = await bind(addr);
   out.listening(sock.localAddr);
@@ -214,21 +219,23 @@ async function listenCommandDatagram(addr: Address, o: ListenCommandOptions, out
     for (;;) {
       const d = await sock.recvFrom({ signal: idle.signal });
       idle.touch();
-      if (peer === null && d.from !== null) {
-        out.event('accepted', { peer: addrText(d.from) }, `first datagram from ${addrText(d.from)}`);
-        // netcat -u -l: without -k, the first sender is the only peer from then on.
-        if (!o.keepOpen) await sock.connect(d.from);
+      if (d.from !== null && (peer === null || o.keepOpen)) {
+        if (peer === null) out.event('accepted', { peer: addrText(d.from) }, `first datagram from ${addrText(d.from)}`);
+        peer = d.from;
       }
-      if (d.from) peer = d.from;
       await out.received('datagram', d.from, d.data);
     }
   })();
-  received.catch(() => {});
+  received.catch(() => {}); // its end (idle timeout, close) is the race's below
   const sent = (async () => {
     for await (const line of lines(process.stdin as AsyncIterable<Buffer>)) {
-      if (peer === null) continue;
-      out.dump('>', peer, line);
-      await sock.sendTo(line, peer).catch((err: Error) => reporter(out)(err, null));
+      const to = peer;
+      if (to === null) continue;
+      out.dump('>', to, line);
+      await sock.sendTo(line, to).catch((err: Error) => {
+        if (err instanceof NetError && GONE_PEER.has(err.code) && peer === to) peer = null;
+        reporter(out)(err, null);
+      });
     }
     await new Promise(() => {});
   })();
