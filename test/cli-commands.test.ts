@@ -149,6 +149,18 @@ s.close()`]);
     expect((await back.exited).code).toBe(0);
   });
 
+  it('a SIGTERM with busy clients (unix, unixpacket): exit 0 and nothing on stderr but the listening line', async () => {
+    for (const kind of ['unix', 'unixpacket']) {
+      const path = sockPath(`${kind}.sock`);
+      const s = await cliServer(['serve', `${kind}://${path}`]);
+      const busy = live('python3', [join(PEERS, 'busy_clients.py'), kind, path, '20']);
+      await busy.waitFor(/^connected\n/);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(await stopLive(s)).toBe(0);
+      expect(notices(s)).toBe('');
+    }
+  });
+
   it('a SIGTERM the moment the listening line appears: exit 0 and the socket file removed, every time', async () => {
     for (let i = 0; i < 20; i++) {
       const path = sockPath(`t${i}.sock`);

@@ -62,7 +62,8 @@ export class StreamServer implements Server {
       await this.handler(conn);
       await conn.close();
     } catch (err) {
-      this.onError(asError(err), conn);
+      // A connection cut by close() fails its handler as it should: that is the shutdown, not news.
+      if (!this.closing) this.onError(asError(err), conn);
       conn.stream.destroy();
     } finally {
       this.live.delete(conn);
@@ -166,7 +167,8 @@ export class DatagramServer implements Server {
     }
     result.then(this.settled, (err: unknown) => {
       this.settled();
-      this.onError(asError(err), ex);
+      // A reply cut short by close() is the shutdown, not a failure to report.
+      if (!this.closing) this.onError(asError(err), ex);
     });
   }
 
