@@ -378,10 +378,20 @@ describe('TLS', () => {
     expect(await stopLive(back)).toBe(0);
   });
 
+  it('udp-echo offers no option that cannot apply to it: --tls and --max-clients are unknown there (exit 2)', async () => {
+    const help = await cli(['udp-echo', '--help']);
+    expect(help.stdout).not.toMatch(/--tls|--max-clients|--cert/);
+    for (const args of [['--max-clients', '1'], ['--tls']]) {
+      const r = await cli(['udp-echo', '--port', '0', ...args]);
+      expect(r.code).toBe(2);
+      expect(oneLineOf(r)).toMatch(/unknown option/);
+    }
+  });
+
   it('a server --tls without a certificate, or with an unreadable one, is refused before binding', async () => {
     const none = await cli(['serve', 'tcp://127.0.0.1:0', '--tls']);
-    expect(none.code).toBe(1);
-    expect(oneLineOf(none)).toMatch(/certificate and a key/);
+    expect(none.code).toBe(2); // a usage error
+    expect(oneLineOf(none)).toMatch(/--tls on a server needs --cert and --key/);
     const missing = await cli(['serve', 'tcp://127.0.0.1:0', '--tls', '--cert', '/nonexistent/c.pem', '--key', 'k']);
     expect(missing.code).toBe(2);
     expect(oneLineOf(missing)).toMatch(/--cert \/nonexistent\/c\.pem: ENOENT/);

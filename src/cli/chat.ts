@@ -1,5 +1,5 @@
 import { serve, type Address, type Conn, type Exchange } from '../index.js';
-import { lines, tlsOptions, untilSignal, type CommonOptions } from './common.js';
+import { lines, serverTlsOptions, untilSignal, type CommonOptions } from './common.js';
 import { addrText, type Output } from './output.js';
 import { reporter, runUntilSignal, Watched } from './servers.js';
 
@@ -93,7 +93,7 @@ export async function chatCommand(addr: Address, o: CommonOptions, out: Output):
     const limit = o.timeout ?? DATAGRAM_IDLE;
     for (const m of members.values()) if (m.ex.kind === 'datagram' && Date.now() - m.seen > limit) leave(m, 'idle');
   }, Math.min(o.timeout ?? DATAGRAM_IDLE, 1000)).unref();
-  const server = await serve(addr, handler, { maxConns: o.maxClients, tls: tlsOptions(o), onError: reporter(out) });
+  const server = await serve(addr, handler, { maxConns: o.maxClients, tls: serverTlsOptions(o), onError: reporter(out) });
   try {
     await runUntilSignal(server, out);
   } finally {

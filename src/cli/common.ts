@@ -79,6 +79,14 @@ function readPem(flag: string, file: string | undefined): Buffer | undefined {
   }
 }
 
+/** A server's TLS options: --tls without --cert and --key is a usage error (exit 2), found before binding. */
+export function serverTlsOptions(o: TlsFlags): TlsOptions | undefined {
+  if (o.tls && (o.cert === undefined || o.key === undefined)) {
+    throw new UsageError('--tls on a server needs --cert and --key (its certificate and private key)');
+  }
+  return tlsOptions(o);
+}
+
 /** The TLS options the flags ask for, or undefined without --tls. */
 export function tlsOptions(o: TlsFlags, enabled = o.tls, caFlag = '--ca'): TlsOptions | undefined {
   if (!enabled) return undefined;

@@ -42,7 +42,8 @@ const SERVER: Trait[] = ['server', 'timeout', 'tls-server'];
 const inetEcho = (network: 'udp' | 'tcp', port: number, summary: string, examples: string[]): CommandSpec => ({
   name: `${network}-echo`,
   summary,
-  traits: SERVER,
+  // Datagrams have no clients to count, no connections to time out and no TLS: udp-echo offers none of those.
+  traits: network === 'tcp' ? SERVER : [],
   options: hostPort(port),
   examples,
   run: (_, o, out) => serveCommand(inetAddress(network, o.host as string, o.port as number), { ...o, handler: 'echo' }, out),

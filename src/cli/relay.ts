@@ -1,5 +1,5 @@
 import { relay, type Address } from '../index.js';
-import { tlsOptions, untilSignal, type CommonOptions } from './common.js';
+import { serverTlsOptions, tlsOptions, untilSignal, type CommonOptions } from './common.js';
 import { addrText, type Output } from './output.js';
 import { reporter, runUntilSignal } from './servers.js';
 
@@ -13,7 +13,7 @@ export async function relayCommand(from: Address, to: Address, o: RelayCommandOp
   void untilSignal(); // handlers first: see untilSignal
   const server = await relay(from, to, {
     maxConns: o.maxClients,
-    tls: tlsOptions(o),
+    tls: serverTlsOptions(o),
     // The listening side's --ca verifies clients; the target is trusted through --target-ca.
     targetTls: tlsOptions({ ca: o.targetCa, insecure: o.insecure, servername: o.servername }, o.targetTls, '--target-ca'),
     ...(o.timeout !== undefined && { idle: o.timeout, dialTimeout: o.timeout }),

@@ -2,7 +2,7 @@ import {
   bind, Codes, echo, isStreamNetwork, listen, NetError, serve, upper, type Address, type Conn, type Data,
   type DatagramSocket, type Exchange, type Handler, type Server, type UnixNetwork,
 } from '../index.js';
-import { Idle, lines, tlsOptions, untilSignal, type CommonOptions } from './common.js';
+import { Idle, lines, serverTlsOptions, untilSignal, type CommonOptions } from './common.js';
 import { addrText, notice, writeOut, type Output } from './output.js';
 
 /** `--type` of the unix commands: the socket type's name, and the network that carries it. */
@@ -145,7 +145,7 @@ function reportDrops(server: Server, out: Output): NodeJS.Timeout {
 export async function serveCommand(addr: Address, o: ServeCommandOptions, out: Output): Promise<void> {
   void untilSignal(); // handlers first: see untilSignal
   const handler = instrument(handlerNamed(o.handler, out), o, out);
-  const server = await serve(addr, handler, { maxConns: o.maxClients, tls: tlsOptions(o), onError: reporter(out) });
+  const server = await serve(addr, handler, { maxConns: o.maxClients, tls: serverTlsOptions(o), onError: reporter(out) });
   await runUntilSignal(server, out);
 }
 
@@ -187,11 +187,11 @@ async function listenCommandStream(addr: Address, o: ListenCommandOptions, out: 
   };
   if (o.keepOpen) {
     const server = await serve(addr, (ex) => session(ex as Conn),
-      { maxConns: o.maxClients, tls: tlsOptions(o), onError: reporter(out) });
+      { maxConns: o.maxClients, tls: serverTlsOptions(o), onError: reporter(out) });
     return runUntilSignal(server, out);
   }
   // netcat: one client, then the listening socket is closed; the command ends with that client.
-  const listener = await listen(addr, { tls: tlsOptions(o) });
+  const listener = await listen(addr, { tls: serverTlsOptions(o) });
   out.listening(listener.addr);
   const stopped = untilSignal();
   const conn = await Promise.race([listener.accept(), stopped.then(() => null)]);
