@@ -253,7 +253,10 @@ describe('socktool serve', () => {
     await s.waitFor(/"event":"closed"/);
     expect(await stopLive(s)).toBe(0);
     const evs = events(s.stdout());
-    expect(evs.map((e) => e.event).slice(0, 5)).toEqual(['listening', 'accepted', 'data', 'data', 'closed']);
+    expect(evs.map((e) => e.event)).toEqual(['listening', 'accepted', 'data', 'data', 'closed', 'stopped']);
+    // Connection events name the peer; the server's own last event names its address (the README's field names).
+    expect(Object.keys(evs[4]!)).toEqual(['event', 'time', 'peer']);
+    expect(evs[5]).toMatchObject({ address: `unixpacket://${path}` });
     expect(evs.filter((e) => e.event === 'data').map((e) => Buffer.from(e.base64 as string, 'base64').toString())).toEqual(['one', 'two']);
   });
 

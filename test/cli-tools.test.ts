@@ -258,6 +258,15 @@ async function freeTcpPort(): Promise<number> {
   return Number(r.stdout.trim());
 }
 
+describe('an unknown host', () => {
+  it('is worded the same by connect and resolve: no such host (ENOTFOUND), exit 4', async () => {
+    const [connect, resolve] = await Promise.all([cli(['connect', 'tcp://nohost.invalid:1']), cli(['resolve', 'nohost.invalid'])]);
+    expect([connect.code, resolve.code]).toEqual([4, 4]);
+    expect(oneLineOf(connect)).toBe('socktool: dial tcp nohost.invalid:1: no such host (ENOTFOUND)');
+    expect(oneLineOf(resolve)).toBe('socktool: lookup "nohost.invalid": no such host (ENOTFOUND)');
+  });
+});
+
 describe('socktool resolve', () => {
   it('prints every address getaddrinfo gives, one a line; --family 4 keeps IPv4; --json', async () => {
     const r = await cli(['resolve', 'localhost', '--family', '4']);

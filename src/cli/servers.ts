@@ -122,7 +122,7 @@ export async function runUntilSignal(server: Server, out: Output): Promise<void>
   await untilSignal();
   clearInterval(drops);
   await server.close({ signal: AbortSignal.abort() });
-  out.event('closed', { address: addrText(server.addr) });
+  out.event('stopped', { address: addrText(server.addr) });
 }
 
 /** Once a second, if the server dropped datagrams since the last look: one line on stderr, or a `dropped` event. */

@@ -29,7 +29,11 @@ export const Codes = {
   TIMEOUT: 'ETIMEDOUT',
 } as const;
 
+/** Text for the codes libuv's errno map lacks: socktool's own, and getaddrinfo's (one wording wherever they occur). */
 const SOCKTOOL_TEXT: Record<string, string> = {
+  ENOTFOUND: 'no such host',
+  ENODATA: 'no such host',
+  EAI_AGAIN: 'temporary failure in name resolution',
   ERR_SOCKTOOL_WRONG_SHAPE: 'operation does not apply to this network',
   ERR_SOCKTOOL_CLOSED: 'use of closed socket',
   ERR_SOCKTOOL_ABORTED: 'operation aborted',

@@ -46,8 +46,6 @@ export async function lookupHost(host: string, options: { family?: 0 | 4 | 6 } =
     const found = await lookup(host, { all: true, family: options.family ?? 0 });
     return found.map((f) => ({ host: f.address, family: f.family === 6 ? 6 : 4 }));
   } catch (err) {
-    const e = wrap('lookup', undefined, undefined, err);
-    const detail = e.code === 'ENOTFOUND' || e.code === 'ENODATA' ? 'no such host' : undefined;
-    throw new NetError({ op: 'lookup', code: e.code, input: host, cause: err, ...(detail && { detail }) });
+    throw new NetError({ op: 'lookup', code: wrap('lookup', undefined, undefined, err).code, input: host, cause: err });
   }
 }
