@@ -161,6 +161,13 @@ describe('socktool http-get', () => {
     expect(i.stdout).toMatch(/^HTTP\/1\.0 200 OK\r\n/);
     expect(i.stdout).toMatch(new RegExp(`\\r\\nContent-Length: ${body.length}\\r\\n`, 'i'));
     expect(i.bytes.subarray(i.bytes.length - body.length).equals(body)).toBe(true);
+    // A 404: its body and exit 0 by default; with --fail, no body, exit 7 and one line.
+    const missing = await cli(['http-get', `http://127.0.0.1:${web}/missing`]);
+    expect(missing.code).toBe(0);
+    expect(missing.stdout).toMatch(/404/);
+    const failed = await cli(['http-get', `http://127.0.0.1:${web}/missing`, '--fail']);
+    expect([failed.code, failed.stdout]).toEqual([7, '']);
+    expect(oneLineOf(failed)).toBe('socktool: http-get: the server answered 404 File not found');
   });
 
   it('chunked, close-delimited, and 100 Continue + Content-Length responses from a raw-socket Python server', async () => {

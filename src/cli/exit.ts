@@ -9,6 +9,7 @@ export const Exit = {
   UNREACHABLE: 4,
   ADDRESS: 5,
   UNAVAILABLE: 6,
+  HTTP_ERROR: 7,
 } as const;
 
 /** The table shown in `--help` and the README. */
@@ -19,7 +20,8 @@ export const EXIT_HELP = `Exit codes:
   3  timeout
   4  connection refused, host or path unreachable
   5  address in use or permission denied
-  6  needs the native addon, which this install lacks (the error says how to build it)`;
+  6  needs the native addon, which this install lacks (the error says how to build it)
+  7  http-get --fail: the server answered with an HTTP error status (400 or more)`;
 
 const BY_CODE: Record<string, number> = {
   ERR_SOCKTOOL_BAD_ADDRESS: Exit.USAGE,

@@ -165,6 +165,7 @@ const COMMANDS: CommandSpec[] = [
     options: [
       new Option('-i, --include', 'print the response head too'),
       new Option('--unix <path>', 'connect to this unix socket instead (as curl --unix-socket)'),
+      new Option('--fail', 'an HTTP error status (400 or more) prints no body and exits 7 (as curl --fail)'),
     ],
     examples: [
       'socktool http-get http://127.0.0.1:8000/index.html',
