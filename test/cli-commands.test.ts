@@ -381,6 +381,19 @@ describe('TLS', () => {
     expect(await stopLive(back)).toBe(0);
   });
 
+  it('a plain-text client of relay --tls: one line naming OpenSSL\'s reason, and the relay goes on', async (ctx) => {
+    needs(ctx, 'openssl');
+    const { cert, key } = makeCert();
+    const target = await pyServer('tcp4', '127.0.0.1', 'echo');
+    const r = await cliServer(['relay', 'tcp://127.0.0.1:0', `tcp://127.0.0.1:${target.where}`, '--tls', '--cert', cert, '--key', key]);
+    await run('python3', ['-c', `import socket
+s = socket.create_connection(('127.0.0.1', ${portOf(r.address)}))
+s.sendall(b'GET / HTTP/1.0\\r\\n\\r\\n')
+s.recv(100)`]);
+    await expect.poll(() => notices(r)).toMatch(/^socktool: read tcp \S+: TLS: http request \(ERR_SSL_HTTP_REQUEST\)\n$/);
+    expect(await stopLive(r)).toBe(0);
+  });
+
   it('udp-echo offers no option that cannot apply to it: --tls and --max-clients are unknown there (exit 2)', async () => {
     const help = await cli(['udp-echo', '--help']);
     expect(help.stdout).not.toMatch(/--tls|--max-clients|--cert/);

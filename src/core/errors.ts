@@ -118,9 +118,16 @@ export class NetError extends Error {
       if (from && to) where += ` ${from}->${to}`;
       else if (from || to) where += ` ${from || to}`;
     }
-    const text = f.detail ?? describe(f.code) ?? (f.cause instanceof Error ? f.cause.message : 'failed');
+    const text = f.detail ?? describe(f.code) ?? tlsReason(f.cause) ?? (f.cause instanceof Error ? f.cause.message : 'failed');
     return `${where}: ${text} (${f.code})`;
   }
+}
+
+/** OpenSSL's reason for a TLS failure ("http request", "wrong version number"), without its multi-line trace. */
+function tlsReason(cause: unknown): string | undefined {
+  const e = cause as { code?: unknown; reason?: unknown } | undefined;
+  return typeof e?.code === 'string' && e.code.startsWith('ERR_SSL_') && typeof e.reason === 'string'
+    ? `TLS: ${e.reason}` : undefined;
 }
 
 /** A syntax or range error in an address; `detail` names the bad part. */
