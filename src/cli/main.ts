@@ -87,7 +87,11 @@ const COMMANDS: CommandSpec[] = [
     args: '<address>',
     summary: 'the generic server: a handler for every connection or datagram',
     traits: SERVER,
-    options: [new Option('--handler <name>', 'what to do with what arrives').choices(HANDLERS).default('echo')],
+    options: [
+      new Option('--handler <name>', 'what to do with what arrives').choices(HANDLERS).default('echo'),
+      new Option('--exec <command>', 'run a program per connection (stdin/stdout wired to the peer) or per datagram (it on stdin, stdout the reply)'),
+      new Option('--sh-exec <line>', 'the same, as a shell line (/bin/sh -c)'),
+    ],
     examples: [
       'socktool serve tcp://127.0.0.1:8000',
       'socktool serve unixgram:///tmp/up.sock --handler upper',

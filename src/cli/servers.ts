@@ -3,6 +3,8 @@ import {
   type DatagramSocket, type Exchange, type Handler, type Server, type UnixNetwork,
 } from '../index.js';
 import { Idle, lines, serverTlsOptions, untilSignal, type CommonOptions } from './common.js';
+import { execHandler, type Program } from './exec.js';
+import { UsageError } from './exit.js';
 import { addrText, notice, writeOut, type Output } from './output.js';
 
 /** `--type` of the unix commands: the socket type's name, and the network that carries it. */
@@ -10,6 +12,10 @@ export const UNIX_TYPES: Record<string, UnixNetwork> = { stream: 'unix', dgram: 
 
 export interface ServeCommandOptions extends CommonOptions {
   handler: HandlerName;
+  /** A program per connection or datagram (see exec.ts): argv, split on spaces. */
+  exec?: string;
+  /** The same, as a shell line. */
+  shExec?: string;
 }
 
 export type HandlerName = 'echo' | 'upper' | 'print' | 'discard';
@@ -116,11 +122,12 @@ export function reporter(out: Output) {
  * Prints the listening line, serves until SIGINT/SIGTERM, then closes (cutting connections, removing the socket
  * file). Datagrams the server drops by policy are reported once a second, never one line per datagram.
  */
-export async function runUntilSignal(server: Server, out: Output): Promise<void> {
+export async function runUntilSignal(server: Server, out: Output, onStop?: () => void): Promise<void> {
   out.listening(server.addr);
   const drops = reportDrops(server, out);
   await untilSignal();
   clearInterval(drops);
+  onStop?.();
   await server.close({ signal: AbortSignal.abort() });
   out.event('stopped', { address: addrText(server.addr) });
 }
@@ -144,9 +151,15 @@ function reportDrops(server: Server, out: Output): NodeJS.Timeout {
 /** `serve` and its named forms. */
 export async function serveCommand(addr: Address, o: ServeCommandOptions, out: Output): Promise<void> {
   void untilSignal(); // handlers first: see untilSignal
-  const handler = instrument(handlerNamed(o.handler, out), o, out);
+  if (o.exec !== undefined && o.shExec !== undefined) throw new UsageError('--exec and --sh-exec: give one of them');
+  const program: Program | undefined = o.exec !== undefined ? { argv: o.exec.split(/\s+/).filter(Boolean) }
+    : o.shExec !== undefined ? { shell: o.shExec } : undefined;
+  if (program && 'argv' in program && program.argv.length === 0) throw new UsageError('--exec needs a program');
+  // A program per exchange is wired to the connection itself (half-close, credentials), not to the CLI's view of it.
+  const exec = program && execHandler(program, o.maxClients);
+  const handler = exec ? exec.handler : instrument(handlerNamed(o.handler, out), o, out);
   const server = await serve(addr, handler, { maxConns: o.maxClients, tls: serverTlsOptions(o), onError: reporter(out) });
-  await runUntilSignal(server, out);
+  await runUntilSignal(server, out, exec?.stop);
 }
 
 export interface ListenCommandOptions extends CommonOptions {
