@@ -137,9 +137,11 @@ s.close()`]);
     const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
     // nc sends, listen receives: its stdout is exactly the file.
     const l = await cliServer(['listen', 'tcp://127.0.0.1:0']);
+    // 'close', not 'exit': stdout may still be draining into the pipe when the process has exited.
+    const drained = new Promise((resolve) => l.child.once('close', resolve));
     const sent = await run('nc', ['-N', '127.0.0.1', String(portOf(l.address))], blob, 30_000);
     expect(sent.code).toBe(0);
-    await l.exited;
+    await drained;
     expect(sha(Buffer.from(l.stdoutBytes()))).toBe(sha(blob));
     // listen sends its stdin, nc receives.
     const back = await cliServer(['listen', 'tcp://127.0.0.1:0', '--half-close']);
