@@ -40,8 +40,9 @@ export function execHandler(program: Program, maxChildren = 1024): { handler: Ha
     // A program that cannot start fails this exchange alone, as one line.
     await new Promise<void>((resolve, reject) => {
       child.once('spawn', resolve);
-      child.once('error', (err) => reject(Object.assign(new Error(`exec ${cmd}: ${(err as NodeJS.ErrnoException).code ?? err.message}`))));
+      child.once('error', (err) => reject(new Error(`exec ${cmd}: ${(err as NodeJS.ErrnoException).code ?? err.message}`)));
     });
+    child.on('error', () => {}); // a kill that finds it gone: nothing to report
     child.stdin.on('error', () => {}); // a program that exits without reading all of its input
     return child;
   };
@@ -53,16 +54,15 @@ export function execHandler(program: Program, maxChildren = 1024): { handler: Ha
     const child = await start(ex);
     if (ex.kind === 'stream') {
       const conn = ex as Conn;
-      const toChild = (async () => {
+      // The peer's bytes to the program until the peer's EOF (or the connection's end, once the program is done).
+      void (async () => {
         for await (const chunk of conn) if (!child.stdin.write(chunk)) await new Promise((r) => child.stdin.once('drain', r));
         child.stdin.end();
       })().catch(() => child.stdin.destroy());
-      const fromChild = (async () => {
-        for await (const chunk of child.stdout) await conn.write(chunk as Buffer);
-        await conn.end();
-      })();
-      await Promise.all([fromChild, exited(child)]);
-      await toChild;
+      // The program's output to the peer, then EOF; once it has exited too, the connection is done.
+      for await (const chunk of child.stdout) await conn.write(chunk as Buffer);
+      await conn.end();
+      await exited(child);
       return;
     }
     for await (const datagram of ex) child.stdin.write(datagram);
