@@ -52,7 +52,11 @@ describe('socktool relay', () => {
     const relayed = await cliServer(['relay', 'udp://127.0.0.1:0', formatAddress(target.localAddr), '--json']);
     const client = await bindTo(relayed.address);
     try {
-      for (let i = 0; i < 3000; i++) await client.send(`d${i}`);
+      for (let i = 0; i < 3000; i++) {
+        await client.send(`d${i}`);
+        // Paced, so that the relay (another process) takes them rather than its kernel buffer dropping them.
+        if (i % 50 === 49) await new Promise((resolve) => setTimeout(resolve, 5));
+      }
       const m = await relayed.waitFor(/"event":"dropped","time":"[^"]+","count":(\d+),"total":(\d+)/, 10_000);
       expect(Number(m[1])).toBeGreaterThan(0);
       expect(relayed.stderr()).toBe('');
