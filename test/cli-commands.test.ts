@@ -207,13 +207,14 @@ s.close()`]);
 
   it('unixgram without -k: every sender is printed and none ends it; the first that can be answered is the peer', async () => {
     const path = sockPath();
-    const g = await cliServer(['listen', `unixgram://${path}`]);
+    const g = await cliServer(['listen', `unixgram://${path}`, '-v']); // -v: a refused reply is shown on stderr
     // Two senders that are gone at once (socktool send, bound to nothing), then an unnamed Python one.
     for (const text of ['one', 'two']) expect((await cli(['send', `unixgram://${path}`, text])).code).toBe(0);
     await run('python3', ['-c', `import socket; s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.sendto(b'unnamed\\n', ${JSON.stringify(path)})`]);
     await g.waitFor(/^onetwounnamed\n$/);
     // The first sender has gone: its reply is refused, and the next sender that can be answered takes its place.
     g.child.stdin.write('to nobody\n');
+    await g.waitFor(/connection refused \(ECONNREFUSED\)/, 8000, 'stderr');
     const me = sockPath('me.sock');
     const d = live('python3', [join(PEERS, 'unixgram_client.py'), path, me, 'hello']);
     await g.waitFor(/hello$/);
