@@ -1,12 +1,13 @@
 // The netcat-class commands (connect, unix-client, listen, serve, send, chat) and TLS, each spawned as the real
 // CLI and driven by real peers: Python socket programs, nc and openssl-made certificates.
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   abstractName, BIN, cli, cliServer, live, liveCli, makeCert, needs, notices, oneLineOf, PEERS, portOf, pyServer, run,
-  sockPath, stopLive,
+  sockPath, stopLive, tempDir,
 } from './helpers.js';
 
 const py = (script: string, ...args: string[]) => run('python3', [join(PEERS, script), ...args]);
@@ -135,14 +136,30 @@ s.close()`]);
     needs(ctx, 'nc');
     const blob = randomBytes(3 << 20);
     const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-    // nc sends, listen receives: its stdout is exactly the file.
-    const l = await cliServer(['listen', 'tcp://127.0.0.1:0']);
-    // 'close', not 'exit': stdout may still be draining into the pipe when the process has exited.
-    const drained = new Promise((resolve) => l.child.once('close', resolve));
-    const sent = await run('nc', ['-N', '127.0.0.1', String(portOf(l.address))], blob, 30_000);
-    expect(sent.code).toBe(0);
-    await drained;
-    expect(sha(Buffer.from(l.stdoutBytes()))).toBe(sha(blob));
+    // nc sends, `listen > file` receives: the file is exactly what was sent.
+    const file = join(tempDir(), 'recv.bin');
+    const fd = openSync(file, 'w');
+    const l = spawn(process.execPath, [BIN, 'listen', 'tcp://127.0.0.1:0'], { stdio: ['pipe', fd, 'pipe'] });
+    closeSync(fd);
+    const exited = new Promise((resolve) => l.once('close', resolve));
+    const port = await new Promise<string>((resolve) => {
+      let err = '';
+      l.stderr!.on('data', (c: Buffer) => {
+        err += c;
+        const m = /^listening on tcp:\/\/127\.0\.0\.1:(\d+)\n/.exec(err);
+        if (m) resolve(m[1]!);
+      });
+    });
+    try {
+      const sent = await run('nc', ['-N', '127.0.0.1', port], blob, 30_000);
+      expect(sent.code).toBe(0);
+      expect(await exited).toBe(0);
+    } finally {
+      l.kill('SIGKILL'); // (gone by now unless something above failed)
+    }
+    const got = readFileSync(file);
+    expect(got.length).toBe(blob.length);
+    expect(sha(got)).toBe(sha(blob));
     // listen sends its stdin, nc receives.
     const back = await cliServer(['listen', 'tcp://127.0.0.1:0', '--half-close']);
     const received = run('nc', ['-d', '127.0.0.1', String(portOf(back.address))], undefined, 30_000);
