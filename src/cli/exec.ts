@@ -26,7 +26,8 @@ export function execHandler(program: Program, maxChildren = 1024): { handler: Ha
       SOCKTOOL_PEER: ex.remoteAddr ? formatAddress(ex.remoteAddr) : '',
       SOCKTOOL_LOCAL: formatAddress(ex.localAddr),
     };
-    if (ex.kind === 'stream' && ex.network.startsWith('unix')) {
+    if (ex.kind === 'stream') {
+      // Unix connections have them; elsewhere this is ENOPROTOOPT, and the variables are left out.
       const cred = await (ex as Conn).peerCredentials().catch(() => undefined);
       if (cred) Object.assign(env, { SOCKTOOL_PEER_UID: cred.uid, SOCKTOOL_PEER_GID: cred.gid, SOCKTOOL_PEER_PID: cred.pid });
     }

@@ -141,8 +141,7 @@ function reportDrops(server: Server, out: Output): NodeJS.Timeout {
     const count = total - seen;
     seen = total;
     if (out.json) out.event('dropped', { count, total });
-    else process.stderr.write(`socktool: dropped ${count} datagram${count === 1 ? '' : 's'} (${total} in all): ` +
-      'a receiver was not reading\n');
+    else notice(`dropped ${count} datagram${count === 1 ? '' : 's'} (${total} in all): a receiver was not reading`);
   }, 1000);
   timer.unref();
   return timer;

@@ -6,7 +6,7 @@ import {
   addonStatus, bind, dial, inetAddress, listen, lookupHost, NetError, type Address, type Conn,
 } from '../index.js';
 import { CliError, Exit, UsageError } from './exit.js';
-import { writeOut, type Output } from './output.js';
+import { oneLine, writeOut, type Output } from './output.js';
 
 /** `22,80,8000-8100` → the ports in order; more than 65535 entries is refused before any connect. */
 export function parsePorts(spec: string): number[] {
@@ -158,7 +158,7 @@ export async function capsCommand(out: Output): Promise<void> {
       out.event('caps', { addon, networks: pick('network'), features: pick('feature'), reasons });
       return;
     }
-    await writeOut(`${'addon'.padEnd(8)} ${'native'.padEnd(17)} ${addon.available ? `yes (${addon.path})` : `no (${addon.reason})`}\n`);
+    await writeOut(`${'addon'.padEnd(8)} ${'native'.padEnd(17)} ${oneLine(addon.available ? `yes (${addon.path})` : `no (${addon.reason})`)}\n`);
     for (const r of results) {
       await writeOut(`${r.kind.padEnd(8)} ${r.name.padEnd(17)} ${r.supported ? 'yes' : `no (${r.reason})`}\n`);
     }

@@ -79,6 +79,8 @@ export class DatagramSocketImpl implements ServableDatagramSocket {
   private held = false;
   private queued: Queued[] = [];
   private queuedHead = 0;
+  /** Destinations already checked: of this socket's family, with nothing to look up (checked once per object). */
+  private ready = new WeakSet<Address>();
   private closing: Promise<void> | undefined;
 
   constructor(private parts: DatagramParts) {
@@ -144,26 +146,32 @@ export class DatagramSocketImpl implements ServableDatagramSocket {
         detail: 'the sender is an unnamed unix socket: it cannot be answered' }));
     }
     let addr: Address;
+    let lookup: boolean;
     try {
       addr = typeof to === 'string' ? parseAddress(to) : to;
-      this.check(addr);
+      lookup = this.needsLookup(addr);
     } catch (err) {
       return Promise.reject(err);
     }
     // Synchronous for IP literals and unix names, so that datagrams leave in the order of the calls; only a
     // host name waits for its lookup (per send, not cached: DNS answers change).
-    if ('host' in addr && isIP(addr.host.replace(/%.*$/, '')) === 0) {
-      return this.lookup(addr).then((literal) => this.transmit(data, literal, options));
-    }
+    if (lookup) return this.lookup(addr as InetAddress).then((literal) => this.transmit(data, literal, options));
     return this.transmit(data, addr, options);
   }
 
-  /** A destination of the right family for this socket. */
-  private check(addr: Address): void {
+  /**
+   * Whether `addr` (of the right family for this socket, else EAFNOSUPPORT) has a host name to look up. Checked
+   * once per address object: a reply to a sender's own address costs a set lookup, not a parse.
+   */
+  private needsLookup(addr: Address): boolean {
+    if (this.ready.has(addr)) return false;
     if ((networkOf(this.network).family === 'unix') !== 'path' in addr) {
       throw new NetError({ op: 'send', network: this.network, addr, code: 'EAFNOSUPPORT',
         detail: `a ${this.network} socket cannot send to a ${addr.network} address` });
     }
+    if ('host' in addr && isIP(addr.host.replace(/%.*$/, '')) === 0) return true;
+    this.ready.add(addr);
+    return false;
   }
 
   /** The address with its host name (or empty host: loopback) looked up. */
@@ -231,8 +239,7 @@ export class DatagramSocketImpl implements ServableDatagramSocket {
     const addr = typeof peer === 'string' ? parseAddress(peer) : peer;
     if (this.closing) throw closedError('dial', this.network, addr);
     try {
-      this.check(addr);
-      this.handle.connect('host' in addr && isIP(addr.host.replace(/%.*$/, '')) === 0 ? await this.lookup(addr) : addr);
+      this.handle.connect(this.needsLookup(addr) ? await this.lookup(addr as InetAddress) : addr);
     } catch (err) {
       throw wrap('dial', this.network, addr, err, this.localAddr);
     }

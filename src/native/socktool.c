@@ -482,15 +482,15 @@ static int out_init(out_t *o, const char *data, size_t len, size_t off, const st
   return 0;
 }
 
-/* Room for one more queued send, and for its result (so that recording one never allocates). 0 or -errno. */
+/* Room for one more queued send, and for its result: queued sends plus unreported results never exceed qcap,
+ * so recording a result never allocates (even when a report could not be made and results wait). 0 or -errno. */
 static int queue_room(sock_t *s) {
   if (s->qlen >= QUEUE_MAX) return -ENOBUFS;
-  if (s->qhead + s->qlen < s->qcap) return 0;
-  if (s->qhead > 0) {
+  if (s->qhead + s->qlen == s->qcap && s->qhead > 0) {
     memmove(s->q, s->q + s->qhead, s->qlen * sizeof *s->q);
     s->qhead = 0;
-    return 0;
   }
+  if (s->qhead + s->qlen < s->qcap && s->qlen + s->nres < s->qcap) return 0;
   size_t cap = s->qcap ? s->qcap * 2 : 64;
   out_t *q = realloc(s->q, cap * sizeof *q);
   if (!q) return -ENOMEM;
@@ -985,25 +985,30 @@ static void on_msg(sock_t *s) {
       napi_close_handle_scope(env, scope);
       break;
     }
-    napi_value fds = take_fds(env, &mh), argv[4];
-    napi_valuetype ft = napi_undefined;
-    napi_typeof(env, fds, &ft);
-    int eof = n == 0 && ft == napi_undefined;
-    if (eof) set_reading(s, 0);
-    argv[0] = num(env, EV_MSG);
-    if (eof) napi_get_null(env, &argv[1]);
-    else argv[1] = copy_buffer(env, pl->buf, (size_t)n);
-    argv[2] = fds;
-    argv[3] = num(env, ((mh.msg_flags & MSG_TRUNC) ? 1 : 0) | ((mh.msg_flags & MSG_CTRUNC) ? 2 : 0));
+    napi_value argv[4];
+    /* The bytes first: without memory for them, the descriptors are closed (not left in a JS array) and the
+     * connection ends with ENOMEM, as it cannot go on without a gap. */
+    argv[1] = copy_buffer(env, pl->buf, (size_t)n);
     if (argv[1] == NULL) {
-      /* No memory for the message: the connection cannot go on without a gap, so it ends with ENOMEM. */
+      close_fds(&mh);
       set_reading(s, 0);
       emit_error(s, -ENOMEM);
-    } else {
-      emit(s, 4, argv);
+      napi_close_handle_scope(env, scope);
+      break;
     }
+    argv[2] = take_fds(env, &mh);
+    napi_valuetype ft = napi_undefined;
+    napi_typeof(env, argv[2], &ft);
+    int eof = n == 0 && ft == napi_undefined;
+    if (eof) {
+      set_reading(s, 0);
+      napi_get_null(env, &argv[1]);
+    }
+    argv[0] = num(env, EV_MSG);
+    argv[3] = num(env, ((mh.msg_flags & MSG_TRUNC) ? 1 : 0) | ((mh.msg_flags & MSG_CTRUNC) ? 2 : 0));
+    emit(s, 4, argv);
     napi_close_handle_scope(env, scope);
-    if (eof || argv[1] == NULL) break;
+    if (eof) break;
   }
 }
 
@@ -1219,33 +1224,27 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
       if (p) peer_remove(s, p); /* a stuck peer took one: it is back */
       return num(env, SENT);
     }
-    if (n < 0 && !receiver_full(s, &now, errno)) {
-      if (errno != EAGAIN && errno != EWOULDBLOCK) return num(env, -errno);
-      int r = enqueue(s, data, len, 0, &to, tolen, fds, nfds);
+    if (n >= 0 || !receiver_full(s, &now, errno)) {
+      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return num(env, -errno);
+      /* The socket is full, or a stream took part: the rest waits for room (the descriptors went with a part). */
+      size_t off = n > 0 ? (size_t)n : 0;
+      int r = enqueue(s, data, len, off, &to, tolen, off ? NULL : fds, off ? 0 : nfds);
       if (r == QUEUED) {
         s->blocked = 1;
         update_poll(s);
       }
       return num(env, r);
     }
-    if (n > 0) { /* a stream took part: the rest waits for room, without the descriptors that went */
-      int r = enqueue(s, data, len, (size_t)n, &to, tolen, NULL, 0);
-      if (r == QUEUED) {
-        s->blocked = 1;
-        update_poll(s);
-      }
-      return num(env, r);
-    }
+    if (p) return num(env, DROPPED); /* a stuck receiver, still full */
   }
   /* The receiver is full, or this peer already waits in a backlog: behind it, in order. */
-  if (p && !p->stuck && backlog_full(s, p)) return num(env, enqueue(s, data, len, 0, &to, tolen, fds, nfds));
+  if (p && backlog_full(s, p)) return num(env, enqueue(s, data, len, 0, &to, tolen, fds, nfds));
   out_t held;
   int r = out_init(&held, data, len, 0, &to, tolen, fds, nfds);
   if (r < 0) return num(env, r);
   r = hold(s, p, &held);
   if (r != SENT) free_out(&held);
-  if (r == DROPPED) return num(env, DROPPED);
-  if (r == QUEUED) r = enqueue(s, data, len, 0, &to, tolen, fds, nfds);
+  if (r == QUEUED) r = enqueue(s, data, len, 0, &to, tolen, fds, nfds); /* every backlog together is full */
   update_stall(s);
   update_poll(s);
   return num(env, r);

@@ -18,20 +18,36 @@ export function bindError(op: Op, addr: UnixAddress, err: unknown): NetError {
   return wrap(op, addr.network, addr, err);
 }
 
+/** An addon socket bound to a unix address, and the socket file it made (on a path). */
+export interface Bound {
+  fd: number;
+  file: SocketFile | undefined;
+}
+
 /**
  * Binds a new addon socket of `type` to `addr`: a path is claimed first (a live server's path is never taken,
- * a stale file is replaced), an abstract name is bound exactly, an unnamed address autobinds.
+ * a stale file is replaced), an abstract name is bound exactly, an unnamed address autobinds. Errors are
+ * NetErrors of `op`.
  */
-export async function bindNative(type: number, addr: UnixAddress): Promise<{ fd: number; file: SocketFile | undefined }> {
+export async function bindNative(op: Op, type: 'SOCK_DGRAM' | 'SOCK_SEQPACKET', addr: UnixAddress): Promise<Bound> {
   const file = addr.path !== '' && !addr.abstract ? new SocketFile(addr.path) : undefined;
-  const fd = native.socket(consts.AF_UNIX, type);
+  let fd = -1;
   try {
+    // The type by name: reading its number is the first touch of the addon, whose absence is this bind's error.
+    fd = native.socket(consts.AF_UNIX, consts[type]);
     if (file) await claimPath(file.absolute);
     native.bind(fd, unixSockaddr(addr.path, addr.abstract));
     await file?.bound();
     return { fd, file };
   } catch (err) {
-    native.close(fd);
-    throw err;
+    if (fd >= 0) native.close(fd);
+    throw bindError(op, addr, err);
   }
+}
+
+/** Undoes {@link bindNative} after a later step failed with `err`: the fd closed, the file freed; the NetError. */
+export async function unbind(op: Op, addr: UnixAddress, bound: Bound, err: unknown): Promise<NetError> {
+  native.close(bound.fd);
+  await bound.file?.release();
+  return wrap(op, addr.network, addr, err);
 }

@@ -1,10 +1,9 @@
 import type { UnixAddress } from '../core/address.js';
 import { DatagramSocketImpl } from '../core/datagram.js';
-import { wrap } from '../core/errors.js';
 import type { DatagramAdapter, ServableDatagramSocket } from '../core/types.js';
 import { NativeDatagramHandle } from '../native/datagram.js';
-import { consts, nameOf, native } from '../native/index.js';
-import { bindError, bindNative } from './common.js';
+import { nameOf } from '../native/index.js';
+import { bindNative, unbind } from './common.js';
 
 // unixgram: AF_UNIX SOCK_DGRAM on the addon's batched datagram socket (the one udp uses).
 
@@ -12,12 +11,7 @@ import { bindError, bindNative } from './common.js';
 export const unixgram: DatagramAdapter = {
   async bind(a, options): Promise<ServableDatagramSocket> {
     const addr = a as UnixAddress;
-    let bound: Awaited<ReturnType<typeof bindNative>>;
-    try {
-      bound = await bindNative(consts.SOCK_DGRAM, addr);
-    } catch (err) {
-      throw bindError('bind', addr, err);
-    }
+    const bound = await bindNative('bind', 'SOCK_DGRAM', addr);
     const { fd, file } = bound;
     try {
       const localAddr = addr.path === '' ? nameOf(fd, 'unixgram')! : addr;
@@ -27,9 +21,7 @@ export const unixgram: DatagramAdapter = {
         release: file ? () => file.release() : undefined,
       });
     } catch (err) {
-      native.close(fd);
-      await file?.release();
-      throw wrap('bind', addr.network, addr, err);
+      throw await unbind('bind', addr, bound, err);
     }
   },
 };

@@ -6,7 +6,7 @@ import type { Conn, DialOptions, Listener, ListenOptions, StreamAdapter } from '
 import { connectUnix, NativeDuplex, NativeServer } from '../native/conn.js';
 import { consts, native, unixSockaddr } from '../native/index.js';
 import { Control } from '../native/options.js';
-import { bindError, bindNative, checkNamed, unnamed } from './common.js';
+import { bindNative, checkNamed, unbind, unnamed } from './common.js';
 
 // unixpacket: AF_UNIX SOCK_SEQPACKET on the addon, in the stream shape (each chunk is one message).
 
@@ -40,21 +40,14 @@ async function dial(addr: UnixAddress, options: DialOptions): Promise<Conn> {
 
 async function listen(addr: UnixAddress, options: ListenOptions): Promise<Listener> {
   checkNamed('listen', addr);
-  let bound: Awaited<ReturnType<typeof bindNative>>;
-  try {
-    bound = await bindNative(consts.SOCK_SEQPACKET, addr);
-  } catch (err) {
-    throw bindError('listen', addr, err);
-  }
+  const bound = await bindNative('listen', 'SOCK_SEQPACKET', addr);
   const { fd, file } = bound;
   let server: NativeServer;
   try {
     native.listen(fd, options.backlog ?? 511);
     server = new NativeServer(fd, (cfd) => new NativeDuplex(cfd));
   } catch (err) {
-    native.close(fd);
-    await file?.release();
-    throw wrap('listen', addr.network, addr, err);
+    throw await unbind('listen', addr, bound, err);
   }
   return new StreamListener(server, {
     network: 'unixpacket',
