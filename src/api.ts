@@ -176,7 +176,12 @@ export async function serve(addr: Address | string, handler: Handler, options: S
   const onError = options.onError ?? reportToStderr;
   if (isStreamNetwork(a.network)) {
     const adapter = streamAdapter('listen', a);
-    return new StreamServer(await openListener(adapter, a, options), handler, onError, options.maxConns);
+    return new StreamServer(await openListener(adapter, a, options), handler, onError, {
+      maxConns: options.maxConns ?? Infinity,
+      idle: options.idle ?? 0,
+      maxHandshakes: options.maxHandshakes ?? 128,
+      handshakeTimeout: options.handshakeTimeout ?? 10_000,
+    });
   }
   const adapter = datagramAdapter('bind', a);
   if (options.tls) throw noTls('bind', a.network);

@@ -271,5 +271,5 @@ export async function relay(from: Address | string, to: Address | string, option
       // The client's side is already closed; report and let serve() carry on.
       onError(err, ex);
     });
-  }, options);
+  }, { ...options, idle: undefined }); // the session times out both of its sides itself
 }

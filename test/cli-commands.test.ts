@@ -307,6 +307,32 @@ describe('socktool serve', () => {
     expect(await stopLive(s)).toBe(0);
   });
 
+  it('idle clients cannot lock others out: silent ones are closed after --timeout; --timeout 0 keeps them', async (ctx) => {
+    needs(ctx, 'nc');
+    const help = await cli(['serve', '--help']);
+    expect(help.stdout).toMatch(/--timeout <ms>\s+close a connection idle this long \(0: never\)\s+\(default:\s+120000\)/);
+    const s = await cliServer(['serve', 'tcp://127.0.0.1:0', '--max-clients', '3', '--timeout', '500']);
+    const port = String(portOf(s.address));
+    // Their stdin is at EOF, but without -N nc sends nothing, not even a FIN: silent, holding a place.
+    const silent = [1, 2, 3].map(() => run('nc', ['127.0.0.1', port], undefined, 10_000));
+    // Once all three hold a place, the next is refused; once they have been closed for idleness, it is served.
+    await expect.poll(async () => {
+      await run('nc', ['-N', '127.0.0.1', port], 'early\n');
+      return s.stderr();
+    }).toMatch(/refused: 3 clients already connected/);
+    expect((await Promise.all(silent)).map((r) => r.code)).toEqual([0, 0, 0]);
+    expect((await run('nc', ['-N', '127.0.0.1', port], 'served\n')).stdout).toBe('served\n');
+    expect(await stopLive(s)).toBe(0);
+
+    const off = await cliServer(['serve', 'tcp://127.0.0.1:0', '--max-clients', '1', '--timeout', '0']);
+    const holder = live('nc', ['127.0.0.1', String(portOf(off.address))]);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const refused = await run('nc', ['-N', '127.0.0.1', String(portOf(off.address))], 'still full\n');
+    expect(refused.stdout).toBe('');
+    expect(holder.child.exitCode).toBeNull();
+    expect(await stopLive(off)).toBe(0);
+  });
+
   it('an unknown handler is a usage error (exit 2, one line)', async () => {
     const r = await cli(['serve', 'tcp://127.0.0.1:0', '--handler', 'nope']);
     expect(r.code).toBe(2);
@@ -342,6 +368,39 @@ describe('socktool chat', () => {
     await b.waitFor(new RegExp(`^\\* tcp://127\\.0\\.0\\.1:${fromB[1]} left$`, 'm'));
     expect(await stopLive(s)).toBe(0);
   });
+
+  const member = (port: string, ...args: string[]) => live('python3', [join(PEERS, 'chat_member.py'), port, ...args]);
+
+  it('a flooding sender is slowed to the pace of a reader that is behind, which is not evicted and misses nothing', async () => {
+    const s = await cliServer(['chat', 'tcp://127.0.0.1:0', '--json']);
+    const port = String(portOf(s.address));
+    // 16 MB: far more than the kernel buffers between them hold, while the reader reads nothing for 3 s.
+    const reader = member(port, 'read', '16000', '3');
+    await reader.waitFor(/ready/);
+    await expect.poll(() => s.stdout()).toMatch(/"event":"accepted"/);
+    const flooder = member(port, 'flood', '16000');
+    await reader.waitFor(/^got \d+$/m, 60_000);
+    expect(reader.stdout()).toMatch(/^got 16000$/m);
+    await flooder.waitFor(/^sent 16000$/m);
+    expect(s.stdout()).not.toMatch(/"reason":"(too slow|not reading)"/);
+    expect(await stopLive(s)).toBe(0);
+  }, 90_000);
+
+  it('a member that reads nothing at all leaves after 15 s behind, and the room goes on', async () => {
+    const s = await cliServer(['chat', 'tcp://127.0.0.1:0', '--json']);
+    const port = String(portOf(s.address));
+    const mute = member(port, 'mute');
+    await mute.waitFor(/ready/);
+    await expect.poll(() => s.stdout()).toMatch(/"event":"accepted"/);
+    const reader = member(port, 'read', '6000', '0');
+    await reader.waitFor(/ready/);
+    await expect.poll(() => s.stdout().split('"event":"accepted"').length - 1).toBe(2);
+    member(port, 'flood', '6000');
+    await reader.waitFor(/^got \d+$/m, 40_000);
+    expect(reader.stdout()).toMatch(/^got 6000$/m);
+    expect(s.stdout()).toMatch(/"event":"closed","time":"[^"]+","peer":"[^"]+","reason":"not reading"/);
+    expect(await stopLive(s)).toBe(0);
+  }, 60_000);
 
   it('a bad address is a usage error (exit 2, one line)', async () => {
     const r = await cli(['chat', 'tcp://127.0.0.1:99999']);
@@ -410,8 +469,22 @@ describe('TLS', () => {
 s = socket.create_connection(('127.0.0.1', ${portOf(r.address)}))
 s.sendall(b'GET / HTTP/1.0\\r\\n\\r\\n')
 s.recv(100)`]);
-    await expect.poll(() => notices(r)).toMatch(/^socktool: read tcp \S+: TLS: http request \(ERR_SSL_HTTP_REQUEST\)\n$/);
+    await expect.poll(() => notices(r)).toMatch(/^socktool: accept tcp \S+: TLS: http request \(ERR_SSL_HTTP_REQUEST\)\n$/);
     expect(await stopLive(r)).toBe(0);
+  });
+
+  it('clients still in their TLS handshake do not take the places of clients', async (ctx) => {
+    needs(ctx, 'openssl', 'nc');
+    const { cert, key } = makeCert();
+    const s = await cliServer(['serve', 'tcp://127.0.0.1:0', '--tls', '--cert', cert, '--key', key, '--max-clients', '1']);
+    const port = String(portOf(s.address));
+    // Plain nc never starts a handshake: three of them hold connections, none a client's place.
+    const stuck = [1, 2, 3].map(() => live('nc', ['127.0.0.1', port]));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const r = await py('tls_client.py', '127.0.0.1', port, cert, 'through');
+    expect(r.stdout).toBe('through\n');
+    expect(stuck.every((c) => c.child.exitCode === null)).toBe(true);
+    expect(await stopLive(s)).toBe(0);
   });
 
   it('udp-echo offers no option that cannot apply to it: --tls and --max-clients are unknown there (exit 2)', async () => {

@@ -1,6 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { bind, dial, echo, listen, NetError, serve } from '../src/index.js';
-import { platformHas } from './helpers.js';
+import { makeCert, needs, platformHas } from './helpers.js';
 
 const signal = () => AbortSignal.timeout(5000);
 
@@ -99,6 +100,36 @@ describe.runIf(platformHas('ipv6'))('IPv4 / IPv6 families', () => {
       await c.close();
     } finally {
       await l.close();
+    }
+  });
+});
+
+describe('TLS handshakes', () => {
+  it('are bounded apart from maxConns and timed out: a silent connection is closed, one over the bound refused', async (ctx) => {
+    needs(ctx, 'openssl');
+    const { cert, key } = makeCert();
+    const errors: NetError[] = [];
+    const s = await serve('tcp://127.0.0.1:0', echo, {
+      tls: { cert: readFileSync(cert), key: readFileSync(key) }, maxConns: 1, maxHandshakes: 2, handshakeTimeout: 400,
+      onError: (e) => errors.push(e as NetError),
+    });
+    try {
+      const silent = [await dial(s.addr), await dial(s.addr)];
+      const over = await dial(s.addr);
+      // The third is refused at once; the two in their handshake are closed after 400 ms, each reported.
+      expect(await over.read({ signal: signal() }).catch(() => null)).toBeNull();
+      for (const c of silent) expect(await c.read({ signal: signal() }).catch(() => null)).toBeNull();
+      expect(errors.map((e) => [e.op, e.code]).sort()).toEqual([
+        ['accept', 'ECONNREFUSED'], ['accept', 'ETIMEDOUT'], ['accept', 'ETIMEDOUT']]);
+      expect(errors.find((e) => e.code === 'ECONNREFUSED')!.message).toMatch(/2 TLS handshakes already in progress/);
+      // A real client is served: the handshakers took no client place.
+      const conn = await dial(s.addr, { tls: { ca: readFileSync(cert) }, signal: signal() });
+      await conn.end('over TLS');
+      expect((await conn.read({ signal: signal() }))?.toString()).toBe('over TLS');
+      await conn.close();
+      await Promise.all(silent.concat(over).map((c) => c.close()));
+    } finally {
+      await s.close({ signal: AbortSignal.timeout(1000) });
     }
   });
 });

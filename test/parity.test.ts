@@ -303,6 +303,39 @@ describe.each(ROWS.filter((r) => !r.needs || platformHas(r.needs)))('$name', (ro
       }
     });
 
+    it('idle: a connection with no traffic either way is closed and reported; one the server writes to is not', async () => {
+      const errors: Error[] = [];
+      const ticking: Handler = async (ex) => {
+        // Writes on its own every 50 ms until the client says something: that is traffic, not idleness.
+        const timer = setInterval(() => void ex.send('tick').catch(() => {}), 50);
+        try {
+          for await (const chunk of ex) if (chunk.toString() === 'quiet') clearInterval(timer);
+        } finally {
+          clearInterval(timer);
+        }
+      };
+      const server = await serve(row.listenAt(), ticking, { idle: 300, onError: (e) => errors.push(e) });
+      try {
+        const busy = await dial(server.addr, { signal: signal() });
+        const quiet = await dial(server.addr, { signal: signal() });
+        await quiet.write('quiet');
+        const started = Date.now();
+        // The quiet one hears a few ticks, then nothing, then EOF (or a reset) once idle for 300 ms.
+        for (let c = await quiet.read({ signal: signal() }).catch(() => null); c !== null;
+          c = await quiet.read({ signal: signal() }).catch(() => null));
+        expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+        expect(errors.map((e) => (e as NetError).code)).toEqual(['ETIMEDOUT']);
+        expect(errors[0]!.message).toMatch(/idle for 300 ms, closed/);
+        // The busy one, never writing, has been receiving ticks all along: still open.
+        await new Promise((resolve) => setTimeout(resolve, 400));
+        expect((await busy.read({ signal: signal() }))?.toString()).toMatch(/^(tick)+$/);
+        await busy.close();
+        await quiet.close();
+      } finally {
+        await server.close({ signal: AbortSignal.timeout(1000) });
+      }
+    });
+
     it('gives each connection concrete local and remote addresses', async () => {
       const listener = await listen(row.listenAt());
       try {

@@ -20,7 +20,11 @@ export interface CommonOptions extends OutputOptions, TlsFlags {
   maxClients: number;
 }
 
-export type Trait = 'timeout' | 'server' | 'tls-client' | 'tls-server';
+/**
+ * `timeout`: --timeout as a limit on a connect and on idleness, off by default (clients, `listen`); `idle`: a
+ * server's --timeout, an idle limit on by default; `server`: --max-clients.
+ */
+export type Trait = 'timeout' | 'idle' | 'server' | 'tls-client' | 'tls-server';
 
 function integer(what: string, min: number, max: number) {
   return (value: string): number => {
@@ -34,12 +38,26 @@ function integer(what: string, min: number, max: number) {
 export const parseMs = integer('milliseconds', 1, 2 ** 31 - 1);
 export const parseCount = integer('a count', 1, 1_000_000);
 export const parsePort = integer('a port number', 0, 65535);
+const parseIdle = integer('milliseconds', 0, 2 ** 31 - 1);
+
+/**
+ * Servers close a connection idle (no traffic either way) this long unless told otherwise, so that clients that
+ * connect and go quiet cannot hold every place of --max-clients for ever.
+ */
+export const SERVER_IDLE = 120_000;
+
+/** A server's idle limit in ms; undefined when `--timeout 0` turned it off. */
+export const serverIdle = (o: { timeout?: number }): number | undefined => o.timeout || undefined;
 
 /** Adds the options of each trait, with the same names and meaning on every command. */
 export function addTraits(cmd: Command, traits: readonly Trait[]): void {
   cmd.option('--json', 'newline-delimited JSON events on stdout, each with a timestamp')
     .option('-v, --verbose', 'hex + text dump of all traffic (and notices) on stderr');
-  if (traits.includes('timeout')) cmd.option('--timeout <ms>', 'give up on a connect, or on a connection idle this long', parseMs);
+  if (traits.includes('idle')) {
+    cmd.option('--timeout <ms>', 'close a connection idle this long (0: never)', parseIdle, SERVER_IDLE);
+  } else if (traits.includes('timeout')) {
+    cmd.option('--timeout <ms>', 'give up on a connect, or on a connection idle this long', parseMs);
+  }
   if (traits.includes('server')) {
     cmd.option('--max-clients <n>', 'clients served at once; more are refused', parseCount, 1024);
   }

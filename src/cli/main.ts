@@ -36,7 +36,7 @@ const hostPort = (port: number) => [
   new Option('--port <port>', 'port to listen on (0 picks a free one)').argParser(parsePort).default(port),
 ];
 const halfClose = () => new Option('--half-close', 'on stdin EOF, send EOF to the peer and keep printing until it closes');
-const SERVER: Trait[] = ['server', 'timeout', 'tls-server'];
+const SERVER: Trait[] = ['server', 'idle', 'tls-server'];
 
 /** `udp-echo` and `tcp-echo`: `serve` with echo on --host/--port. */
 const inetEcho = (network: 'udp' | 'tcp', port: number, summary: string, examples: string[]): CommandSpec => ({
@@ -77,7 +77,8 @@ const COMMANDS: CommandSpec[] = [
     name: 'listen',
     args: '<address>',
     summary: 'netcat server: prints what arrives, sends stdin to the peer',
-    traits: SERVER,
+    // As nc -l: no idle limit unless asked for.
+    traits: ['server', 'timeout', 'tls-server'],
     options: [new Option('-k, --keep-open', 'serve client after client (several at once; stdin goes to all)'), halfClose()],
     examples: ['socktool listen tcp://127.0.0.1:8000', 'socktool listen -k unix:///tmp/log.sock', 'socktool listen udp://127.0.0.1:9999'],
     run: ([a], o, out) => listenCommand(addressArg(a!), o as ListenCommandOptions, out),
@@ -136,7 +137,7 @@ const COMMANDS: CommandSpec[] = [
     name: 'relay',
     args: '<listen-address> <target-address>',
     summary: "socat's core job: each client gets its own connection (or datagram session) to the target",
-    traits: ['server', 'timeout', 'tls-server'],
+    traits: SERVER,
     options: [
       new Option('--target-tls', 'speak TLS to the target'),
       new Option('--target-ca <file>', 'PEM certificate authorities to trust for the target'),

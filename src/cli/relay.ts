@@ -16,7 +16,8 @@ export async function relayCommand(from: Address, to: Address, o: RelayCommandOp
     tls: serverTlsOptions(o),
     // The listening side's --ca verifies clients; the target is trusted through --target-ca.
     targetTls: tlsOptions({ ca: o.targetCa, insecure: o.insecure, servername: o.servername }, o.targetTls, '--target-ca'),
-    ...(o.timeout !== undefined && { idle: o.timeout, dialTimeout: o.timeout }),
+    idle: o.timeout,
+    ...(o.timeout && { dialTimeout: o.timeout }),
     onError: reporter(out),
     // Each chunk is reported only when someone looks: the bulk path stays a plain copy.
     tap: out.json || out.verbose,

@@ -2,7 +2,7 @@ import {
   bind, Codes, echo, isStreamNetwork, listen, NetError, serve, upper, type Address, type Conn, type Data,
   type DatagramSocket, type Exchange, type Handler, type Server, type UnixNetwork,
 } from '../index.js';
-import { Idle, lines, serverTlsOptions, untilSignal, type CommonOptions } from './common.js';
+import { Idle, lines, serverIdle, serverTlsOptions, untilSignal, type CommonOptions } from './common.js';
 import { execHandler, type Program } from './exec.js';
 import { UsageError } from './exit.js';
 import { addrText, notice, writeOut, type Output } from './output.js';
@@ -35,12 +35,9 @@ function handlerNamed(name: HandlerName, out: Output): Handler {
 }
 export const HANDLERS: HandlerName[] = ['echo', 'upper', 'print', 'discard'];
 
-/**
- * An exchange seen through the CLI's eyes: each chunk and reply dumped (-v) and reported (--json), and a stream
- * idle past --timeout ended (the connection is cut, as if the peer had gone).
- */
+/** An exchange seen through the CLI's eyes: each chunk and reply dumped (-v) and reported (--json). */
 export class Watched implements Exchange {
-  constructor(private ex: Exchange, private out: Output, private idle: number | undefined) {}
+  constructor(private ex: Exchange, private out: Output) {}
 
   get network() {
     return this.ex.network;
@@ -65,40 +62,20 @@ export class Watched implements Exchange {
 
   async *[Symbol.asyncIterator](): AsyncIterator<Buffer> {
     const kind = this.ex.kind === 'stream' ? 'data' : 'datagram';
-    if (this.ex.kind === 'datagram') {
-      for await (const d of this.ex) {
-        await this.out.received(kind, this.ex.remoteAddr, d, false);
-        yield d;
-      }
-      return;
-    }
-    const conn = this.ex as Conn;
-    const idle = new Idle(this.idle);
-    try {
-      for (;;) {
-        const chunk = await conn.read({ signal: idle.signal });
-        if (chunk === null) return;
-        idle.touch();
-        await this.out.received(kind, conn.remoteAddr, chunk, false);
-        yield chunk;
-      }
-    } catch (err) {
-      if (!(err instanceof NetError && err.code === Codes.TIMEOUT)) throw err;
-      this.out.event('timeout', { peer: addrText(conn.remoteAddr) }, `${addrText(conn.remoteAddr)} idle, closed`);
-      conn.stream.destroy();
-    } finally {
-      idle.stop();
+    for await (const chunk of this.ex) {
+      await this.out.received(kind, this.ex.remoteAddr, chunk, false);
+      yield chunk;
     }
   }
 }
 
-/** Wraps a handler with the CLI's events, dump and idle timeout; only when asked for, so the plain path stays the library's. */
-function instrument(handler: Handler, o: CommonOptions, out: Output): Handler {
-  if (!out.json && !out.verbose && o.timeout === undefined) return handler;
+/** Wraps a handler with the CLI's events and dump; only when asked for, so the plain path stays the library's. */
+function instrument(handler: Handler, out: Output): Handler {
+  if (!out.json && !out.verbose) return handler;
   return async (ex) => {
     if (ex.kind === 'stream') out.event('accepted', { peer: addrText(ex.remoteAddr) }, `accepted ${addrText(ex.remoteAddr)}`);
     try {
-      await handler(new Watched(ex, out, o.timeout));
+      await handler(new Watched(ex, out));
     } finally {
       if (ex.kind === 'stream') out.event('closed', { peer: addrText(ex.remoteAddr) }, `${addrText(ex.remoteAddr)} closed`);
     }
@@ -112,6 +89,11 @@ const GONE_PEER = new Set(['ECONNREFUSED', 'ENOENT', Codes.UNNAMED_PEER]);
 export function reporter(out: Output) {
   return (err: Error, ex: Exchange | null): void => {
     const code = err instanceof NetError ? err.code : 'EIO';
+    if (ex?.kind === 'stream' && code === Codes.TIMEOUT) {
+      // The idle limit at work: policy, not failure (shown with -v).
+      out.event('timeout', { peer: addrText(ex.remoteAddr) }, `${addrText(ex.remoteAddr)} idle, closed`);
+      return;
+    }
     if (ex?.kind === 'datagram' && GONE_PEER.has(code) && !out.verbose) return;
     out.error(code, err.message);
     notice(err.message);
@@ -156,8 +138,9 @@ export async function serveCommand(addr: Address, o: ServeCommandOptions, out: O
   if (program && 'argv' in program && program.argv.length === 0) throw new UsageError('--exec needs a program');
   // A program per exchange is wired to the connection itself (half-close, credentials), not to the CLI's view of it.
   const exec = program && execHandler(program, o.maxClients);
-  const handler = exec ? exec.handler : instrument(handlerNamed(o.handler, out), o, out);
-  const server = await serve(addr, handler, { maxConns: o.maxClients, tls: serverTlsOptions(o), onError: reporter(out) });
+  const handler = exec ? exec.handler : instrument(handlerNamed(o.handler, out), out);
+  const server = await serve(addr, handler,
+    { maxConns: o.maxClients, idle: serverIdle(o), tls: serverTlsOptions(o), onError: reporter(out) });
   await runUntilSignal(server, out, exec?.stop);
 }
 
@@ -169,9 +152,12 @@ export interface ListenCommandOptions extends CommonOptions {
 /** `listen` on a stream network: clients' bytes to stdout, stdin to every client connected. */
 async function listenCommandStream(addr: Address, o: ListenCommandOptions, out: Output): Promise<void> {
   const clients = new Set<Conn>();
+  // One client (nc -l): --timeout ends it after that long with no traffic either way; with -k, serve() does it.
+  const idle = new Idle(o.keepOpen ? undefined : o.timeout);
   let stdin: Promise<void> | undefined;
   const fromStdin = async () => {
     for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
+      idle.touch();
       // Each client takes it at its own pace; a slow one holds stdin back rather than buffering without bound.
       await Promise.all([...clients].map((c) => {
         out.dump('>', c.remoteAddr, chunk);
@@ -185,21 +171,19 @@ async function listenCommandStream(addr: Address, o: ListenCommandOptions, out: 
     clients.add(conn);
     // A failing stdin (closed under us) only stops what goes to the clients.
     stdin ??= fromStdin().catch(() => {});
-    const idle = new Idle(o.timeout);
     try {
       for (let c = await conn.read({ signal: idle.signal }); c !== null; c = await conn.read({ signal: idle.signal })) {
         idle.touch();
         await out.received('data', conn.remoteAddr, c);
       }
     } finally {
-      idle.stop();
       clients.delete(conn);
       out.event('closed', { peer: addrText(conn.remoteAddr) }, `${addrText(conn.remoteAddr)} closed`);
     }
   };
   if (o.keepOpen) {
     const server = await serve(addr, (ex) => session(ex as Conn),
-      { maxConns: o.maxClients, tls: serverTlsOptions(o), onError: reporter(out) });
+      { maxConns: o.maxClients, idle: o.timeout, tls: serverTlsOptions(o), onError: reporter(out) });
     return runUntilSignal(server, out);
   }
   // netcat: one client, then the listening socket is closed; the command ends with that client.
@@ -212,6 +196,7 @@ async function listenCommandStream(addr: Address, o: ListenCommandOptions, out: 
   try {
     await Promise.race([session(conn), stopped]);
   } finally {
+    idle.stop();
     conn.stream.destroy();
   }
 }

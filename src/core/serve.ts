@@ -1,5 +1,7 @@
 import type { Address, Network } from './address.js';
 import { Codes, NetError } from './errors.js';
+import type { StreamConn } from './stream.js';
+import { TlsListener } from './tls.js';
 import type {
   Conn, Data, Exchange, Handler, Listener, ServableDatagramSocket, Server, ServeOptions, WaitOptions,
 } from './types.js';
@@ -13,17 +15,36 @@ export const reportToStderr: ErrorReporter = (error) => {
 
 const asError = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));
 
-/** Serves every connection of `listener` with `handler`, one exchange per connection. */
+/** The limits a StreamServer keeps (ServeOptions, with defaults filled in). */
+export interface StreamLimits {
+  maxConns: number;
+  /** Milliseconds without a read or write before a connection is closed; 0: never. */
+  idle: number;
+  maxHandshakes: number;
+  handshakeTimeout: number;
+}
+
+/**
+ * Serves every connection of `listener` with `handler`, one exchange per connection. A TLS connection is
+ * handed over once its handshake is done; until then it counts against `maxHandshakes`, not `maxConns`, so
+ * clients that connect and never finish a handshake cannot take the places of real ones.
+ */
 export class StreamServer implements Server {
   readonly dropped = 0;
   /** Each connection in flight and the exchange serving it. */
   private live = new Map<Conn, Promise<void>>();
+  /** TLS connections still in their handshake. */
+  private handshaking = new Set<Conn>();
+  /** Connections the idle sweep closed (their handler's failure is the timeout already reported). */
+  private timedOut = new WeakSet<Conn>();
   private loop: Promise<void>;
   private closing: Promise<void> | undefined;
+  private sweeper: NodeJS.Timeout | undefined;
 
   constructor(private listener: Listener, private handler: Handler, private onError: ErrorReporter,
-    private maxConns = Infinity) {
+    private limits: StreamLimits) {
     this.loop = this.acceptLoop();
+    if (limits.idle > 0) this.sweeper = this.sweepIdle(limits.idle);
   }
 
   get network(): Network {
@@ -46,15 +67,62 @@ export class StreamServer implements Server {
         await new Promise((resolve) => setTimeout(resolve, 10));
         continue;
       }
-      if (this.live.size >= this.maxConns) {
-        // Refused, not queued: the client sees its connection closed at once.
-        conn.stream.destroy();
-        this.onError(new NetError({ op: 'accept', network: conn.network, addr: conn.remoteAddr, code: 'ECONNREFUSED',
-          detail: `refused: ${this.maxConns} clients already connected` }), null);
-        continue;
-      }
-      this.live.set(conn, this.exchange(conn));
+      if (this.listener instanceof TlsListener) void this.afterHandshake(this.listener, conn);
+      else this.admit(conn);
     }
+  }
+
+  /** Refused, not queued: the client sees its connection closed at once. */
+  private refuse(conn: Conn, why: string): void {
+    conn.stream.destroy();
+    this.onError(new NetError({ op: 'accept', network: conn.network, addr: conn.remoteAddr, code: 'ECONNREFUSED',
+      detail: `refused: ${why}` }), null);
+  }
+
+  private admit(conn: Conn): void {
+    if (this.live.size >= this.limits.maxConns) this.refuse(conn, `${this.limits.maxConns} clients already connected`);
+    else this.live.set(conn, this.exchange(conn));
+  }
+
+  private async afterHandshake(listener: TlsListener, conn: Conn): Promise<void> {
+    if (this.handshaking.size >= this.limits.maxHandshakes) {
+      return this.refuse(conn, `${this.limits.maxHandshakes} TLS handshakes already in progress`);
+    }
+    this.handshaking.add(conn);
+    try {
+      await listener.handshake(conn, this.limits.handshakeTimeout);
+    } catch (err) {
+      if (!this.closing) this.onError(asError(err), null);
+      return;
+    } finally {
+      this.handshaking.delete(conn);
+    }
+    if (this.closing) conn.stream.destroy();
+    else this.admit(conn);
+  }
+
+  /**
+   * One timer for all connections, a few looks per period: a connection whose activity count has not moved
+   * for `ms` is closed (reported as ETIMEDOUT).
+   */
+  private sweepIdle(ms: number): NodeJS.Timeout {
+    const seen = new WeakMap<Conn, { count: number; since: number }>();
+    const timer = setInterval(() => {
+      const now = Date.now();
+      for (const conn of this.live.keys()) {
+        const count = (conn as StreamConn).activity;
+        const last = seen.get(conn);
+        if (last?.count !== count) seen.set(conn, { count, since: now });
+        else if (now - last.since >= ms && !this.timedOut.has(conn)) {
+          this.timedOut.add(conn);
+          this.onError(new NetError({ op: 'read', network: conn.network, addr: conn.remoteAddr, code: Codes.TIMEOUT,
+            detail: `idle for ${ms} ms, closed` }), conn);
+          conn.stream.destroy();
+        }
+      }
+    }, Math.max(10, Math.min(1000, ms / 4)));
+    timer.unref();
+    return timer;
   }
 
   private async exchange(conn: Conn): Promise<void> {
@@ -62,8 +130,8 @@ export class StreamServer implements Server {
       await this.handler(conn);
       await conn.close();
     } catch (err) {
-      // A connection cut by close() fails its handler as it should: that is the shutdown, not news.
-      if (!this.closing) this.onError(asError(err), conn);
+      // A connection cut by close() or for idleness fails its handler as it should: that is not news.
+      if (!this.closing && !this.timedOut.has(conn)) this.onError(asError(err), conn);
       conn.stream.destroy();
     } finally {
       this.live.delete(conn);
@@ -72,8 +140,10 @@ export class StreamServer implements Server {
 
   close(options?: WaitOptions): Promise<void> {
     this.closing ??= (async () => {
+      clearInterval(this.sweeper);
       await this.listener.close();
       await this.loop;
+      for (const conn of this.handshaking) conn.stream.destroy();
       const cut = () => {
         for (const conn of this.live.keys()) conn.stream.destroy();
       };

@@ -45,12 +45,12 @@ export async function tlsClient(conn: Conn, options: TlsOptions, wait: WaitOptio
  * A failed handshake: a certificate problem keeps OpenSSL's verification code (`DEPTH_ZERO_SELF_SIGNED_CERT`,
  * `CERT_HAS_EXPIRED`, `ERR_TLS_CERT_ALTNAME_INVALID` …) and its text; socket errors wrap as usual.
  */
-function tlsError(err: unknown, conn: Conn): NetError {
+function tlsError(err: unknown, conn: Conn, op: 'dial' | 'accept' = 'dial'): NetError {
   const code = (err as { code?: unknown }).code;
   if (typeof code !== 'string' || /^E[A-Z0-9_]+$/.test(code) || err instanceof NetError) {
-    return wrap('dial', conn.network, conn.remoteAddr, err, conn.localAddr);
+    return wrap(op, conn.network, conn.remoteAddr, err, conn.localAddr);
   }
-  return new NetError({ op: 'dial', network: conn.network, addr: conn.remoteAddr, source: conn.localAddr, code,
+  return new NetError({ op, network: conn.network, addr: conn.remoteAddr, source: conn.localAddr, code,
     detail: (err as Error).message, cause: err });
 }
 
@@ -98,6 +98,28 @@ export class TlsListener implements Listener {
 
   async accept(options?: WaitOptions): Promise<Conn> {
     return this.secure(await this.inner.accept(options));
+  }
+
+  /**
+   * Resolves once `conn` (accepted here) has finished its handshake; rejects with the handshake's error, or with
+   * ETIMEDOUT after `ms` (the connection is then destroyed). serve() waits for this before calling its handler.
+   */
+  handshake(conn: Conn, ms: number): Promise<void> {
+    const socket = conn.stream as tls.TLSSocket;
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => settle(new NetError({ op: 'accept', network: conn.network, addr: conn.remoteAddr,
+        code: Codes.TIMEOUT, detail: `TLS handshake not done within ${ms} ms` })), ms);
+      const closed = () => settle(new NetError({ op: 'accept', network: conn.network, addr: conn.remoteAddr,
+        code: 'ECONNRESET', detail: 'closed during the TLS handshake' }));
+      const settle = (err?: Error) => {
+        clearTimeout(timer);
+        socket.off('secure', settle).off('error', settle).off('close', closed);
+        if (!err) return resolve();
+        socket.destroy();
+        reject(err instanceof NetError ? err : tlsError(err, conn, 'accept'));
+      };
+      socket.once('secure', () => settle()).once('error', settle).once('close', closed);
+    });
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<Conn> {

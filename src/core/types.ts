@@ -298,6 +298,15 @@ export interface ServeOptions extends ListenOptions, BindOptions {
   onError?: (error: Error, exchange: Exchange | null) => void;
   /** Stream networks: connections served at once; a new one over it is refused (closed at once). Default: no limit. */
   maxConns?: number;
+  /** Stream networks: a connection with no read or write for this many ms is closed (reported, ETIMEDOUT). Default: none. */
+  idle?: number;
+  /**
+   * TLS: connections still in their handshake, counted apart from `maxConns` (a handshake is not a client yet);
+   * a new one over it is refused. Default 128.
+   */
+  maxHandshakes?: number;
+  /** TLS: milliseconds a handshake may take before the connection is closed. Default 10000. */
+  handshakeTimeout?: number;
 }
 
 /**
