@@ -487,6 +487,35 @@ s.recv(100)`]);
     expect(await stopLive(s)).toBe(0);
   });
 
+  it('an option that cannot apply to the address is a usage error naming why, before anything is bound', async () => {
+    const path = sockPath();
+    const cases: [string[], RegExp][] = [
+      [['serve', 'udp://127.0.0.1:0', '--max-clients', '3'], /--max-clients does not apply: udp has no clients to count/],
+      [['serve', `unixgram://${path}`, '--timeout', '500'], /--timeout does not apply: unixgram has no connections to time out/],
+      [['unix-server', path, '--type', 'dgram', '--tls'], /--tls does not apply: unixgram carries datagrams/],
+      [['serve', 'tcp://127.0.0.1:0', '--exec', 'cat', '--handler', 'upper'], /--handler does not apply: --exec runs a program/],
+      [['serve', 'tcp://127.0.0.1:0', '--ca', 'ca.pem'], /--ca does not apply: it is for TLS, and --tls is not given/],
+      [['listen', 'tcp://127.0.0.1:0', '--max-clients', '2'], /--max-clients does not apply: without -k, listen serves one client/],
+      [['listen', 'udp://127.0.0.1:0', '--half-close'], /--half-close does not apply: udp has no half-close/],
+      [['connect', 'tcp://127.0.0.1:9', '--wait', '100'], /--wait does not apply: tcp is a stream/],
+      [['connect', 'udp://127.0.0.1:9', '--tls'], /--tls does not apply: udp carries datagrams/],
+      [['send', 'tcp://127.0.0.1:9', 'x', '--insecure'], /--insecure does not apply: it is for TLS/],
+      [['relay', 'udp://127.0.0.1:0', 'udp://127.0.0.1:9', '--target-tls'], /--target-tls does not apply: the target udp/],
+      [['relay', 'tcp://127.0.0.1:0', 'tcp://127.0.0.1:9', '--servername', 'x'], /--servername does not apply: .*--target-tls/],
+      [['chat', 'udp://127.0.0.1:0', '--tls'], /--tls does not apply: udp carries datagrams/],
+    ];
+    for (const [args, why] of cases) {
+      const r = await cli(args);
+      expect([args.join(' '), r.code]).toEqual([args.join(' '), 2]);
+      expect(oneLineOf(r)).toMatch(why);
+    }
+    expect(existsSync(path)).toBe(false);
+    // The same options where they do apply are accepted: --max-clients bounds the programs of --exec on udp.
+    const s = await cliServer(['serve', 'udp://127.0.0.1:0', '--exec', 'cat', '--max-clients', '2']);
+    expect((await cli(['send', s.address, 'applies', '--reply'])).stdout).toBe('applies');
+    expect(await stopLive(s)).toBe(0);
+  });
+
   it('udp-echo offers no option that cannot apply to it: --tls and --max-clients are unknown there (exit 2)', async () => {
     const help = await cli(['udp-echo', '--help']);
     expect(help.stdout).not.toMatch(/--tls|--max-clients|--cert/);

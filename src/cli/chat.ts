@@ -1,5 +1,5 @@
 import { serve, type Address, type Conn, type Exchange } from '../index.js';
-import { lines, serverIdle, serverTlsOptions, untilSignal, type CommonOptions } from './common.js';
+import { datagramReasons, lines, refuseGiven, serverIdle, serverTlsOptions, untilSignal, type CommonOptions } from './common.js';
 import { addrText, type Output } from './output.js';
 import { reporter, runUntilSignal, Watched } from './servers.js';
 
@@ -34,6 +34,7 @@ interface Member {
  */
 export async function chatCommand(addr: Address, o: CommonOptions, out: Output): Promise<void> {
   void untilSignal(); // handlers first: see untilSignal
+  refuseGiven(o, datagramReasons(addr));
   const members = new Map<string, Member>();
   let unnamed = 0;
   const nameOf = (a: Address | null): string => {

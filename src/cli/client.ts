@@ -1,5 +1,5 @@
 import { bindTo, Codes, dial, isStreamNetwork, NetError, type Address, type Conn, type DatagramSocket } from '../index.js';
-import { Idle, lines, tlsOptions, type CommonOptions } from './common.js';
+import { datagramReasons, Idle, lines, refuseGiven, tlsOptions, type CommonOptions } from './common.js';
 import { addrText, type Output } from './output.js';
 
 export interface ClientOptions extends CommonOptions {
@@ -22,7 +22,6 @@ export async function dialFor(addr: Address, o: CommonOptions, out: Output): Pro
 }
 
 export async function datagramClient(addr: Address, o: CommonOptions, out: Output): Promise<DatagramSocket> {
-  if (o.tls) throw new NetError({ op: 'dial', network: addr.network, addr, code: Codes.WRONG_SHAPE, detail: 'TLS runs over stream networks' });
   const sock = await bindTo(addr);
   out.event('connected', { peer: addrText(sock.remoteAddr), local: addrText(sock.localAddr) },
     `sending to ${addrText(sock.remoteAddr)} from ${addrText(sock.localAddr)}`);
@@ -90,6 +89,7 @@ async function datagramSession(sock: DatagramSocket, o: ClientOptions, out: Outp
 
 /** `connect`: netcat's client, on any network. */
 export async function connectCommand(addr: Address, o: ClientOptions, out: Output): Promise<void> {
+  refuseGiven(o, { ...datagramReasons(addr), wait: isStream(addr) && `${addr.network} is a stream: it ends with the peer's EOF` });
   if (isStream(addr)) await streamSession(await dialFor(addr, o, out), o, out);
   else await datagramSession(await datagramClient(addr, o, out), o, out);
 }
@@ -100,6 +100,7 @@ export interface SendOptions extends CommonOptions {
 
 /** `send`: one message (a datagram, or a connection written and half-closed), and with --reply its answer. */
 export async function sendCommand(addr: Address, words: string[], o: SendOptions, out: Output): Promise<void> {
+  refuseGiven(o, datagramReasons(addr));
   const message = Buffer.from(words.join(' '));
   const signal = () => AbortSignal.timeout(o.timeout ?? 5000);
   if (isStream(addr)) {

@@ -1,6 +1,6 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
-import { parseAddress, type Address, type TlsOptions } from '../index.js';
+import { isStreamNetwork, parseAddress, type Address, type TlsOptions } from '../index.js';
 import { UsageError } from './exit.js';
 import type { OutputOptions } from './output.js';
 
@@ -18,7 +18,29 @@ export interface TlsFlags {
 export interface CommonOptions extends OutputOptions, TlsFlags {
   timeout?: number;
   maxClients: number;
+  /** The options typed on the command line (not defaults), by attribute name; main fills it in. */
+  given?: ReadonlySet<string>;
 }
+
+/** `maxClients` → `--max-clients`. */
+const flagOf = (key: string) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+
+/**
+ * An option typed on the command line that cannot apply is a usage error naming it and why, never silently
+ * ignored. `why` maps an option (by attribute name) to the reason it cannot apply here, or to false when it can.
+ */
+export function refuseGiven(o: { given?: ReadonlySet<string> }, why: Record<string, string | false | undefined>): undefined {
+  for (const [key, reason] of Object.entries(why)) {
+    if (reason && o.given?.has(key)) throw new UsageError(`${flagOf(key)} does not apply: ${reason}`);
+  }
+  return undefined;
+}
+
+/** Why the stream-only options cannot apply to a datagram address (false for a stream one). */
+export const datagramReasons = (a: Address) => isStreamNetwork(a.network) ? {} : {
+  tls: `${a.network} carries datagrams, and TLS runs over streams`,
+  halfClose: `${a.network} has no half-close: a datagram has no stream to end`,
+};
 
 /**
  * `timeout`: --timeout as a limit on a connect and on idleness, off by default (clients, `listen`); `idle`: a
@@ -97,17 +119,26 @@ function readPem(flag: string, file: string | undefined): Buffer | undefined {
   }
 }
 
+type Given = { given?: ReadonlySet<string> };
+const NO_TLS = 'it is for TLS, and --tls is not given';
+
 /** A server's TLS options: --tls without --cert and --key is a usage error (exit 2), found before binding. */
-export function serverTlsOptions(o: TlsFlags): TlsOptions | undefined {
-  if (o.tls && (o.cert === undefined || o.key === undefined)) {
+export function serverTlsOptions(o: TlsFlags & Given): TlsOptions | undefined {
+  if (!o.tls) return refuseGiven(o, { ca: NO_TLS, cert: NO_TLS, key: NO_TLS });
+  if (o.cert === undefined || o.key === undefined) {
     throw new UsageError('--tls on a server needs --cert and --key (its certificate and private key)');
   }
-  return tlsOptions(o);
+  return readTls(o);
 }
 
-/** The TLS options the flags ask for, or undefined without --tls. */
-export function tlsOptions(o: TlsFlags, enabled = o.tls, caFlag = '--ca'): TlsOptions | undefined {
-  if (!enabled) return undefined;
+/** A client's TLS options, or undefined without --tls (where a TLS flag given is a usage error). */
+export function tlsOptions(o: TlsFlags & Given): TlsOptions | undefined {
+  if (!o.tls) return refuseGiven(o, { ca: NO_TLS, cert: NO_TLS, key: NO_TLS, insecure: NO_TLS, servername: NO_TLS });
+  return readTls(o);
+}
+
+/** The TLS options the flags name, their files read (with a bound). */
+export function readTls(o: TlsFlags, caFlag = '--ca'): TlsOptions {
   const t: TlsOptions = {};
   const ca = readPem(caFlag, o.ca);
   const cert = readPem('--cert', o.cert);

@@ -233,7 +233,9 @@ ${EXIT_HELP}
     addTraits(cmd, spec.traits);
     cmd.addHelpText('after', `\nExamples:\n  ${spec.examples.join('\n  ')}\n\n${EXIT_HELP}\n`);
     cmd.action(async (...params: unknown[]) => {
-      const opts = cmd.opts<Opts>();
+      // What was typed, as opposed to defaults: an option given that cannot apply is refused (refuseGiven).
+      const given = new Set(cmd.options.map((opt) => opt.attributeName()).filter((k) => cmd.getOptionValueSource(k) === 'cli'));
+      const opts: Opts = { ...cmd.opts<Opts>(), given };
       const args = params.slice(0, cmd.registeredArguments.length).flat() as string[];
       const out = new Output(opts);
       try {

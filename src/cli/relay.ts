@@ -1,5 +1,5 @@
-import { relay, type Address } from '../index.js';
-import { serverTlsOptions, tlsOptions, untilSignal, type CommonOptions } from './common.js';
+import { isStreamNetwork, relay, type Address, type TlsOptions } from '../index.js';
+import { datagramReasons, readTls, refuseGiven, serverTlsOptions, untilSignal, type CommonOptions } from './common.js';
 import { addrText, type Output } from './output.js';
 import { reporter, runUntilSignal } from './servers.js';
 
@@ -8,14 +8,27 @@ export interface RelayCommandOptions extends CommonOptions {
   targetCa?: string;
 }
 
+/** TLS toward the target: --target-tls, with --target-ca, --insecure and --servername (given without it: exit 2). */
+function targetTlsOptions(o: RelayCommandOptions): TlsOptions | undefined {
+  if (!o.targetTls) {
+    const off = 'it is for TLS toward the target, and --target-tls is not given';
+    return refuseGiven(o, { targetCa: off, insecure: off, servername: off });
+  }
+  return readTls({ ca: o.targetCa, insecure: o.insecure, servername: o.servername }, '--target-ca');
+}
+
 /** `relay`: the library's relay, with the CLI's events, dump and flags. */
 export async function relayCommand(from: Address, to: Address, o: RelayCommandOptions, out: Output): Promise<void> {
   void untilSignal(); // handlers first: see untilSignal
+  refuseGiven(o, {
+    tls: datagramReasons(from).tls,
+    targetTls: !isStreamNetwork(to.network) && `the target ${to.network} carries datagrams, and TLS runs over streams`,
+  });
   const server = await relay(from, to, {
     maxConns: o.maxClients,
     tls: serverTlsOptions(o),
     // The listening side's --ca verifies clients; the target is trusted through --target-ca.
-    targetTls: tlsOptions({ ca: o.targetCa, insecure: o.insecure, servername: o.servername }, o.targetTls, '--target-ca'),
+    targetTls: targetTlsOptions(o),
     idle: o.timeout,
     ...(o.timeout && { dialTimeout: o.timeout }),
     onError: reporter(out),

@@ -2,7 +2,9 @@ import {
   bind, Codes, echo, isStreamNetwork, listen, NetError, serve, upper, type Address, type Conn, type Data,
   type DatagramSocket, type Exchange, type Handler, type Server, type UnixNetwork,
 } from '../index.js';
-import { Idle, lines, serverIdle, serverTlsOptions, untilSignal, type CommonOptions } from './common.js';
+import {
+  datagramReasons, Idle, lines, refuseGiven, serverIdle, serverTlsOptions, untilSignal, type CommonOptions,
+} from './common.js';
 import { execHandler, type Program } from './exec.js';
 import { UsageError } from './exit.js';
 import { addrText, notice, writeOut, type Output } from './output.js';
@@ -135,6 +137,14 @@ export async function serveCommand(addr: Address, o: ServeCommandOptions, out: O
   if (o.exec !== undefined && o.shExec !== undefined) throw new UsageError('--exec and --sh-exec: give one of them');
   const program: Program | undefined = o.exec !== undefined ? { argv: o.exec.split(/\s+/).filter(Boolean) }
     : o.shExec !== undefined ? { shell: o.shExec } : undefined;
+  const datagram = !isStreamNetwork(addr.network);
+  refuseGiven(o, {
+    ...datagramReasons(addr),
+    timeout: datagram && `${addr.network} has no connections to time out`,
+    // With a program per datagram, it bounds the programs running at once.
+    maxClients: datagram && !program && `${addr.network} has no clients to count (with --exec it bounds the programs at once)`,
+    handler: program && `${o.exec !== undefined ? '--exec' : '--sh-exec'} runs a program in place of a handler`,
+  });
   if (program && 'argv' in program && program.argv.length === 0) throw new UsageError('--exec needs a program');
   // A program per exchange is wired to the connection itself (half-close, credentials), not to the CLI's view of it.
   const exec = program && execHandler(program, o.maxClients);
@@ -245,6 +255,11 @@ async function listenCommandDatagram(addr: Address, o: ListenCommandOptions, out
 
 export async function listenCommand(addr: Address, o: ListenCommandOptions, out: Output): Promise<void> {
   void untilSignal(); // handlers first: see untilSignal
+  refuseGiven(o, {
+    ...datagramReasons(addr),
+    maxClients: isStreamNetwork(addr.network) ? !o.keepOpen && 'without -k, listen serves one client'
+      : `${addr.network} has no clients to count`,
+  });
   if (isStreamNetwork(addr.network)) await listenCommandStream(addr, o, out);
   else await listenCommandDatagram(addr, o, out);
 }
