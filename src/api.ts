@@ -3,7 +3,7 @@
  * adapter serves which network. Everything above it (the relay, the BSD facade, the CLI) uses only what this
  * module and `src/index.ts` export.
  */
-import { toAddress, type Address } from './core/address.js';
+import { formatAddress, toAddress, type Address } from './core/address.js';
 import { isStreamNetwork, networkOf, NETWORKS, type Network } from './core/networks.js';
 import { Codes, NetError, wrap, type Op } from './core/errors.js';
 import { resolveInet } from './core/resolve.js';
@@ -12,7 +12,7 @@ import { noTls, tlsClient, TlsListener, tlsServerContext } from './core/tls.js';
 import { SOCKET_CONSTANTS } from './core/constants.js';
 export { OPTION_NAMES } from './native/options.js';
 import type {
-  BindOptions, DatagramAdapter, DatagramSocket, DialOptions, Conn, Handler, Listener, ListenOptions, Server,
+  BindOptions, BindToOptions, DatagramAdapter, DatagramSocket, DialOptions, Conn, Handler, Listener, ListenOptions, Server,
   ServeOptions, StreamAdapter, TlsOptions, WaitOptions,
 } from './core/types.js';
 import { tcp } from './tcp/index.js';
@@ -28,7 +28,7 @@ export { addonStatus, type AddonStatus } from './native/index.js';
 export { echo, upper } from './core/handlers.js';
 export { lookupHost, type Resolved } from './core/resolve.js';
 export type {
-  BindOptions, Conn, Data, Datagram, DatagramSocket, DialOptions, Exchange, Handler, Listener, ListenOptions,
+  BindOptions, BindToOptions, Conn, Data, Datagram, DatagramSocket, DialOptions, Exchange, Handler, Listener, ListenOptions,
   OptionName, OptionValue, PeerCredentials, SendOptions, Server, ServeOptions, SocketControl, SocketOptions,
   TlsOptions, WaitOptions, WithFds,
 } from './core/types.js';
@@ -71,8 +71,19 @@ function datagramAdapter(op: Op, addr: Address): DatagramAdapter {
  */
 export async function dial(addr: Address | string, options: DialOptions = {}): Promise<Conn> {
   const a = toAddress(addr);
+  if (options.local !== undefined) options = { ...options, local: localFor('dial', a, options.local) };
   const conn = await streamAdapter('dial', a).dial(a, options);
   return options.tls ? tlsClient(conn, options.tls, options) : conn;
+}
+
+/** A source address for `to`: of the same kind (an inet address for inet, a unix one for unix), or EINVAL. */
+function localFor(op: 'dial' | 'bind', to: Address, local: Address | string): Address {
+  const l = toAddress(local);
+  if (('path' in l) !== ('path' in to) || isStreamNetwork(l.network) !== isStreamNetwork(to.network)) {
+    throw new NetError({ op, network: to.network, addr: to, code: 'EINVAL',
+      detail: `cannot send from ${formatAddress(l)}: not a ${to.network} address` });
+  }
+  return { ...l, network: to.network } as Address;
 }
 
 /**
@@ -134,11 +145,13 @@ export const constants: Readonly<Record<string, number>> = SOCKET_CONSTANTS;
  * const sock = await bindTo('udp://127.0.0.1:9999')
  * await sock.send('ping')
  */
-export async function bindTo(peer: Address | string, options: BindOptions = {}): Promise<DatagramSocket> {
+export async function bindTo(peer: Address | string, options: BindToOptions = {}): Promise<DatagramSocket> {
   let to = toAddress(peer);
   const adapter = datagramAdapter('bind', to);
   let local: Address;
-  if ('path' in to) {
+  if (options.local !== undefined) {
+    local = localFor('bind', to, options.local);
+  } else if ('path' in to) {
     local = { network: to.network, path: '', abstract: false }; // unnamed: autobound, so that it can be answered
   } else {
     // Bound in the peer's own family, so replies read as the address that was dialled (not v4-mapped).

@@ -102,6 +102,33 @@ describe('socktool send', () => {
     expect([c.code, c.stdout]).toEqual([0, 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad 3\n']);
   });
 
+  it('--bind: connect and send from a chosen address (tcp, udp, unixgram); one of another kind is a usage error', async () => {
+    const tcp = await cliServer(['serve', 'tcp://127.0.0.1:0', '--json']);
+    const r = await cli(['send', tcp.address, 'from 127.0.0.2', '--reply', '--bind', '127.0.0.2']);
+    expect(r.stdout).toBe('from 127.0.0.2');
+    await expect.poll(() => tcp.stdout()).toMatch(/"event":"accepted","time":"[^"]+","peer":"tcp:\/\/127\.0\.0\.2:\d+"/);
+    expect(await stopLive(tcp)).toBe(0);
+
+    const udp = await cliServer(['listen', 'udp://127.0.0.1:0', '--json']);
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    await cli(['send', udp.address, 'from a port', '--bind', `udp://127.0.0.3:${port}`]);
+    await expect.poll(() => udp.stdout()).toMatch(new RegExp(`"from":"udp://127\\.0\\.0\\.3:${port}"`));
+    expect(await stopLive(udp)).toBe(0);
+
+    const gram = sockPath('g.sock');
+    const me = sockPath('me.sock');
+    const g = await cliServer(['serve', `unixgram://${gram}`]);
+    const answered = await cli(['send', `unixgram://${gram}`, 'from a path', '--reply', '--bind', me]);
+    expect(answered.stdout).toBe('from a path');
+    expect(await stopLive(g)).toBe(0);
+
+    const wrong = await cli(['connect', tcp.address, '--bind', 'udp://127.0.0.1:0']);
+    expect(wrong.code).toBe(2);
+    expect(oneLineOf(wrong)).toMatch(/--bind udp:\/\/127\.0\.0\.1:0: not an address to send to tcp from/);
+    const unixStream = await cli(['connect', `unix://${gram}`, '--bind', me]);
+    expect(oneLineOf(unixStream)).toMatch(/a unix stream client cannot choose its own address .*\(EOPNOTSUPP\)$/);
+  });
+
   it('without an answer in time: exit 3 and one line; a missing message is a usage error', async () => {
     const silent = await pyServer('udp4', '127.0.0.1', 'silent');
     const r = await cli(['send', `udp://127.0.0.1:${silent.where}`, 'ping', '--reply', '--timeout', '300']);
@@ -584,5 +611,12 @@ describe('help', () => {
     const unknown = await cli(['caps', '--bogus']);
     expect(unknown.code).toBe(2);
     oneLineOf(unknown);
+    // nc keeps nc's spelling and its exit codes, a usage error included.
+    expect(top.stdout).toMatch(/^  nc \[options\]/m);
+    const nc = await cli(['nc', '--help']);
+    expect(nc.stdout).toMatch(/Examples:\n  socktool nc -N 127\.0\.0\.1 8000[^]*Exit codes \(as nc\):\n  0  success\n  1  any failure/);
+    const bogus = await cli(['nc', '-Q', '127.0.0.1', '1']);
+    expect(bogus.code).toBe(1);
+    expect(oneLineOf(bogus)).toMatch(/unknown option '-Q'/);
   });
 });

@@ -109,6 +109,7 @@ export function run(cmd: string, args: string[], input?: string | Buffer, timeou
       const bytes = Buffer.concat(out);
       resolve({ code, signal, stdout: bytes.toString(), bytes, stderr: Buffer.concat(err).toString() });
     });
+    child.stdin.on('error', () => {}); // a program that exits without reading its input (EPIPE)
     child.stdin.end(input);
   });
 }

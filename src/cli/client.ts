@@ -1,8 +1,13 @@
 import { bindTo, Codes, dial, isStreamNetwork, NetError, type Address, type Conn, type DatagramSocket } from '../index.js';
-import { datagramReasons, Idle, lines, refuseGiven, tlsOptions, type CommonOptions } from './common.js';
+import { datagramReasons, Idle, lines, refuseGiven, sourceArg, tlsOptions, type CommonOptions } from './common.js';
 import { addrText, type Output } from './output.js';
 
-export interface ClientOptions extends CommonOptions {
+/** --bind: the address to connect or send from. */
+export interface SourceOptions extends CommonOptions {
+  bind?: string;
+}
+
+export interface ClientOptions extends SourceOptions {
   halfClose?: boolean;
   /** Datagram networks: how long to keep printing replies after stdin's EOF. */
   wait: number;
@@ -14,15 +19,16 @@ const isStream = (a: Address) => isStreamNetwork(a.network);
 const GONE = new Set(['EPIPE', 'ECONNRESET', Codes.CLOSED]);
 
 /** A connect with the --timeout and --tls flags applied. */
-export async function dialFor(addr: Address, o: CommonOptions, out: Output): Promise<Conn> {
-  const conn = await dial(addr, { signal: o.timeout ? AbortSignal.timeout(o.timeout) : undefined, tls: tlsOptions(o) });
+export async function dialFor(addr: Address, o: SourceOptions, out: Output): Promise<Conn> {
+  const conn = await dial(addr, { signal: o.timeout ? AbortSignal.timeout(o.timeout) : undefined, tls: tlsOptions(o),
+    ...(o.bind !== undefined && { local: sourceArg(o.bind, addr) }) });
   out.event('connected', { peer: addrText(conn.remoteAddr), local: addrText(conn.localAddr) },
     `connected to ${addrText(conn.remoteAddr)}`);
   return conn;
 }
 
-export async function datagramClient(addr: Address, o: CommonOptions, out: Output): Promise<DatagramSocket> {
-  const sock = await bindTo(addr);
+export async function datagramClient(addr: Address, o: SourceOptions, out: Output): Promise<DatagramSocket> {
+  const sock = await bindTo(addr, o.bind !== undefined ? { local: sourceArg(o.bind, addr) } : {});
   out.event('connected', { peer: addrText(sock.remoteAddr), local: addrText(sock.localAddr) },
     `sending to ${addrText(sock.remoteAddr)} from ${addrText(sock.localAddr)}`);
   return sock;
@@ -94,7 +100,7 @@ export async function connectCommand(addr: Address, o: ClientOptions, out: Outpu
   else await datagramSession(await datagramClient(addr, o, out), o, out);
 }
 
-export interface SendOptions extends CommonOptions {
+export interface SendOptions extends SourceOptions {
   reply?: boolean;
 }
 

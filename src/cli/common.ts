@@ -60,6 +60,7 @@ function integer(what: string, min: number, max: number) {
 export const parseMs = integer('milliseconds', 1, 2 ** 31 - 1);
 export const parseCount = integer('a count', 1, 1_000_000);
 export const parsePort = integer('a port number', 0, 65535);
+export const parseSeconds = integer('seconds', 0, 2_000_000);
 const parseIdle = integer('milliseconds', 0, 2 ** 31 - 1);
 
 /**
@@ -153,6 +154,27 @@ export function readTls(o: TlsFlags, caFlag = '--ca'): TlsOptions {
 
 /** Parses a command's address argument (a bad one is a usage error, exit 2, naming the bad part). */
 export const addressArg = (text: string): Address => parseAddress(text);
+
+/**
+ * A source address for `--bind` toward `to`: an address of the grammar, or its short form in `to`'s network
+ * (`127.0.0.2`, `127.0.0.2:5000`, `/tmp/me.sock`).
+ */
+export function sourceArg(text: string, to: Address): Address {
+  let source: Address | undefined;
+  for (const candidate of [text, `${to.network}://${text}`, `${to.network}://${text}:0`]) {
+    try {
+      source = parseAddress(candidate);
+      break;
+    } catch {
+      // the next form
+    }
+  }
+  source ??= parseAddress(text); // none fits: the error names what is wrong with the text as given
+  if (('path' in source) !== ('path' in to) || isStreamNetwork(source.network) !== isStreamNetwork(to.network)) {
+    throw new UsageError(`--bind ${text}: not an address to send to ${to.network} from`);
+  }
+  return source;
+}
 
 let stopping: Promise<void> | undefined;
 

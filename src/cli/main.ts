@@ -3,9 +3,10 @@ import { Command, CommanderError, Option } from 'commander';
 import { inetAddress, NetError, unixAddress } from '../index.js';
 import { chatCommand } from './chat.js';
 import { connectCommand, sendCommand, type ClientOptions, type SendOptions } from './client.js';
-import { addressArg, addTraits, parseCount, parseMs, parsePort, type CommonOptions, type Trait } from './common.js';
+import { addressArg, addTraits, parseCount, parseMs, parsePort, parseSeconds, type CommonOptions, type Trait } from './common.js';
 import { CliError, Exit, EXIT_HELP, exitCodeFor, UsageError } from './exit.js';
 import { httpGetCommand, type HttpOptions } from './http.js';
+import { NcExit, ncCommand, type NcOptions } from './nc.js';
 import { notice, oneLine, Output } from './output.js';
 import { relayCommand, type RelayCommandOptions } from './relay.js';
 import {
@@ -25,6 +26,8 @@ interface CommandSpec {
   args?: string;
   summary: string;
   traits: Trait[];
+  /** Spelled as another tool spells it (nc): none of socktool's shared options (--json, -v), and exit 1 for any failure. */
+  foreign?: boolean;
   options?: Option[];
   examples: string[];
   run(args: string[], opts: Opts, out: Output): Promise<void>;
@@ -35,6 +38,7 @@ const hostPort = (port: number) => [
   new Option('--host <host>', 'address to listen on').default('127.0.0.1'),
   new Option('--port <port>', 'port to listen on (0 picks a free one)').argParser(parsePort).default(port),
 ];
+const bindOption = () => new Option('--bind <address>', 'connect or send from this address (tcp/udp: a host and port; unixgram: a path)');
 const halfClose = () => new Option('--half-close', 'on stdin EOF, send EOF to the peer and keep printing until it closes');
 const SERVER: Trait[] = ['server', 'idle', 'tls-server'];
 
@@ -55,7 +59,7 @@ const COMMANDS: CommandSpec[] = [
     args: '<address>',
     summary: 'netcat client: stdin to the peer, the peer to stdout (a datagram per stdin line on udp/unixgram)',
     traits: ['timeout', 'tls-client'],
-    options: [halfClose(), new Option('--wait <ms>', 'datagram: keep printing replies this long after stdin EOF').argParser(parseMs).default(1000)],
+    options: [halfClose(), new Option('--wait <ms>', 'datagram: keep printing replies this long after stdin EOF').argParser(parseMs).default(1000), bindOption()],
     examples: [
       'socktool connect tcp://127.0.0.1:8000',
       'printf "ping\\n" | socktool connect udp://127.0.0.1:9999 --wait 500',
@@ -125,7 +129,7 @@ const COMMANDS: CommandSpec[] = [
     args: '<address> <message...>',
     summary: 'send one message (a datagram, or a connection written then half-closed); --reply prints the answer',
     traits: ['timeout', 'tls-client'],
-    options: [new Option('--reply', 'wait for the answer and print it (exit 3 if none comes within --timeout, default 5000 ms)')],
+    options: [new Option('--reply', 'wait for the answer and print it (exit 3 if none comes within --timeout, default 5000 ms)'), bindOption()],
     examples: [
       'socktool send udp://127.0.0.1:9999 hello --reply',
       'socktool send unixgram:///run/app.sock reload',
@@ -202,6 +206,36 @@ const COMMANDS: CommandSpec[] = [
     run: ([host], o, out) => resolveCommand(host!, o as { family?: string }, out),
   },
   {
+    name: 'nc',
+    args: '[destination] [port...]',
+    summary: "OpenBSD netcat's spelling and exit codes (0, or 1 for any failure), on socktool's engine",
+    traits: [],
+    foreign: true,
+    options: [
+      new Option('-4', 'IPv4 only'),
+      new Option('-6', 'IPv6 only'),
+      new Option('-l', 'listen for one client (with -k, one after another)'),
+      new Option('-k', 'with -l: keep listening after each client'),
+      new Option('-u', 'UDP (with -U: unix datagrams)'),
+      new Option('-U', 'unix socket: destination is a path (or @abstract name)'),
+      new Option('-N', "shut down the connection's sending side after stdin's EOF"),
+      new Option('-v', "verbose: nc's connection lines on stderr"),
+      new Option('-z', 'scan: connect to each port and report, sending nothing'),
+      new Option('-n', 'numeric host addresses only, no name lookup'),
+      new Option('-w <secs>', 'timeout for connects, and for an idle connection').argParser(parseSeconds),
+      new Option('-q <secs>', "quit this many seconds after stdin's EOF").argParser(parseSeconds),
+      new Option('-s <source>', 'source address (with -Uu: the socket path to send from)'),
+      new Option('-p <port>', 'source port (with -l: the port to listen on)').argParser(parsePort),
+    ],
+    examples: [
+      'socktool nc -N 127.0.0.1 8000 < request.bin',
+      'socktool nc -l 8000 > received.bin',
+      'socktool nc -zv 127.0.0.1 20-25',
+      'socktool nc -Uu -w1 /run/app.sock',
+    ],
+    run: (args, o) => ncCommand(args, o as NcOptions),
+  },
+  {
     name: 'caps',
     summary: "what this machine supports (networks, abstract names, seqpacket, credentials, fd passing, IPv6), probed",
     traits: [],
@@ -230,8 +264,14 @@ ${EXIT_HELP}
   for (const spec of COMMANDS) {
     const cmd = program.command(spec.args ? `${spec.name} ${spec.args}` : spec.name).description(spec.summary);
     for (const option of spec.options ?? []) cmd.addOption(option);
-    addTraits(cmd, spec.traits);
-    cmd.addHelpText('after', `\nExamples:\n  ${spec.examples.join('\n  ')}\n\n${EXIT_HELP}\n`);
+    if (spec.foreign) {
+      // Commander has printed its line; nc exits 1 for a usage error too.
+      cmd.exitOverride((err) => {
+        throw err.exitCode === 0 ? err : new NcExit();
+      });
+    } else addTraits(cmd, spec.traits);
+    const exits = spec.foreign ? 'Exit codes (as nc):\n  0  success\n  1  any failure' : EXIT_HELP;
+    cmd.addHelpText('after', `\nExamples:\n  ${spec.examples.join('\n  ')}\n\n${exits}\n`);
     cmd.action(async (...params: unknown[]) => {
       // What was typed, as opposed to defaults: an option given that cannot apply is refused (refuseGiven).
       const given = new Set(cmd.options.map((opt) => opt.attributeName()).filter((k) => cmd.getOptionValueSource(k) === 'cli'));
@@ -262,6 +302,7 @@ export async function main(argv: string[]): Promise<void> {
       // Commander has printed its one line (or the help / version, which are successes).
       process.exit(err.exitCode === 0 ? Exit.OK : Exit.USAGE);
     }
+    if (err instanceof NcExit) process.exit(err.exitCode); // nc's line, if any, is printed
     const known = err instanceof NetError || err instanceof CliError;
     const text = known ? (err as Error).message : `internal error: ${(err as Error)?.message ?? String(err)}`;
     notice(text);

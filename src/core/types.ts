@@ -318,6 +318,20 @@ export interface ServeOptions extends ListenOptions, BindOptions {
 export interface DialOptions extends WaitOptions {
   /** Speak TLS over the connection; the signal covers the handshake too. */
   tls?: TlsOptions;
+  /**
+   * The source address to connect from (tcp: a host and/or a port, as `nc -s/-p`; port 0 lets the kernel
+   * choose). Unix stream clients cannot choose theirs: EOPNOTSUPP.
+   */
+  local?: Address | string;
+}
+
+/**
+ * @example
+ * await bindTo('udp://127.0.0.1:9999', { local: 'udp://127.0.0.1:5000' })
+ */
+export interface BindToOptions extends BindOptions {
+  /** The address to send from (default: an ephemeral port, or an unnamed unix socket that can be answered). */
+  local?: Address | string;
 }
 
 /** What a stream adapter (tcp, unix) gives the dispatch table. Errors come out as NetErrors. */

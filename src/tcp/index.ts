@@ -29,11 +29,21 @@ const selfConnected = (s: Socket): boolean => s.localPort === s.remotePort && s.
 /** Tries for a self-connect before it counts as refused (Go's net does the same). */
 const SELF_CONNECT_TRIES = 3;
 
+/** net.connect's localAddress/localPort for a source address, resolved in the destination's family. */
+async function sourceOf(local: InetAddress | undefined, family: number) {
+  if (!local) return {};
+  const wildcard = local.host === '' || local.host === '0.0.0.0' || local.host === '::';
+  const { host } = wildcard ? { host: family === 6 ? '::' : '0.0.0.0' }
+    : await resolveInet({ ...local, network: family === 6 ? 'tcp6' : 'tcp4' }, 'bind');
+  return { localAddress: host, ...(local.port !== 0 && { localPort: local.port }) };
+}
+
 async function dial(addr: InetAddress, options: DialOptions): Promise<Conn> {
   try {
     const { host, family } = await resolveInet(addr, 'connect');
+    const source = await sourceOf(options.local as InetAddress | undefined, family);
     for (let tries = 1; ; tries++) {
-      const socket = await connectSocket({ host, port: addr.port, family }, options.signal);
+      const socket = await connectSocket({ host, port: addr.port, family, ...source }, options.signal);
       if (!selfConnected(socket)) return wrapSocket(addr.network, socket);
       socket.destroy();
       if (tries === SELF_CONNECT_TRIES) {

@@ -12,6 +12,10 @@ export function checkNamed(op: Op, addr: UnixAddress): void {
   if (addr.path === '') throw new NetError({ op, network: addr.network, addr, code: 'EINVAL', detail: 'unnamed unix address' });
 }
 
+/** A unix stream client's own address cannot be chosen (Node connects unix streams itself, unbound). */
+export const noLocal = (addr: UnixAddress): NetError => new NetError({ op: 'dial', network: addr.network, addr,
+  code: 'EOPNOTSUPP', detail: 'a unix stream client cannot choose its own address (unixgram ones can)' });
+
 /** Errors of a bind on a path: a taken path is EADDRINUSE with the reason, anything else is wrapped. */
 export function bindError(op: Op, addr: UnixAddress, err: unknown): NetError {
   if (err instanceof PathInUse) return new NetError({ op, network: addr.network, addr, code: err.code, detail: err.detail });

@@ -6,7 +6,7 @@ import type { Conn, DialOptions, Listener, ListenOptions, StreamAdapter } from '
 import { connectUnix, NativeDuplex, NativeServer } from '../native/conn.js';
 import { consts, native, unixSockaddr } from '../native/index.js';
 import { Control } from '../native/options.js';
-import { bindNative, checkNamed, unbind, unnamed } from './common.js';
+import { bindNative, checkNamed, noLocal, unbind, unnamed } from './common.js';
 
 // unixpacket: AF_UNIX SOCK_SEQPACKET on the addon, in the stream shape (each chunk is one message).
 
@@ -23,6 +23,7 @@ function wrapConn(d: NativeDuplex, local: UnixAddress, remote: UnixAddress): Con
 
 async function dial(addr: UnixAddress, options: DialOptions): Promise<Conn> {
   checkNamed('dial', addr);
+  if (options.local) throw noLocal(addr);
   try {
     const fd = await connectUnix(consts.SOCK_SEQPACKET, unixSockaddr(addr.path, addr.abstract), options.signal);
     let duplex: NativeDuplex;

@@ -6,7 +6,7 @@ import type { Conn, DialOptions, Listener, ListenOptions, StreamAdapter } from '
 import { connectUnix, recvFdsOn, sendFdsOn } from '../native/conn.js';
 import { consts, fdOfNode, native, unixSockaddr } from '../native/index.js';
 import { Control } from '../native/options.js';
-import { bindError, checkNamed, unnamed } from './common.js';
+import { bindError, checkNamed, noLocal, unnamed } from './common.js';
 import { claimPath, SocketFile } from './sockfile.js';
 
 // unix: AF_UNIX SOCK_STREAM on libuv's sockets; abstract names are made by the addon and handed over by fd.
@@ -22,6 +22,7 @@ function wrapConn(socket: net.Socket, local: UnixAddress, remote: UnixAddress): 
 
 async function dial(addr: UnixAddress, options: DialOptions): Promise<Conn> {
   checkNamed('dial', addr);
+  if (options.local) throw noLocal(addr);
   try {
     let socket: net.Socket;
     if (addr.abstract) {

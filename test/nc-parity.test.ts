@@ -1,0 +1,254 @@
+// `socktool nc` beside OpenBSD nc (Debian's netcat-openbsd): every scenario runs through both, with the same
+// peers, and their stdout bytes and exit codes must be equal. The README's parity table is checked against
+// what is measured here: each row's exit code is the one both gave.
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { describe, expect, it, type TestContext } from 'vitest';
+import { BIN, live, needs, pyServer, ROOT, run, sockPath, type Ran } from './helpers.js';
+
+type Variant = 'nc' | 'socktool nc';
+const command = (v: Variant): [string, string[]] => (v === 'nc' ? ['nc', []] : [process.execPath, [BIN, 'nc']]);
+const ncRun = (v: Variant, args: string[], input?: string | Buffer, ms?: number): Promise<Ran> => {
+  const [cmd, pre] = command(v);
+  return run(cmd, [...pre, ...args], input, ms);
+};
+const ncLive = (v: Variant, args: string[]) => {
+  const [cmd, pre] = command(v);
+  return live(cmd, [...pre, ...args]);
+};
+
+/** Every byte value and UTF-8, split over lines: what byte-exact means. */
+const BINARY = Buffer.concat([Buffer.from('first line\n'), Buffer.from([...Array(256).keys()]), Buffer.from('\n红烧肉\n')]);
+
+/** A port nobody listens on (found by listening on port 0 and closing). */
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const { port } = s.address() as { port: number };
+  await new Promise((resolve) => s.close(resolve));
+  return port;
+}
+
+interface Outcome {
+  code: number | null;
+  stdout: Buffer;
+  /** What the other side (a real nc or Python peer) received, when the scenario has one. */
+  peer?: string;
+  /** stderr lines that must be equal too (nc's -v lines). */
+  lines?: string[];
+}
+
+interface Scenario {
+  name: string;
+  /** As the README's table shows it. */
+  shown: string;
+  play(v: Variant): Promise<Outcome>;
+}
+
+const SCENARIOS: Scenario[] = [
+  {
+    name: 'TCP client, -N, binary both ways',
+    shown: 'nc -N 127.0.0.1 PORT < blob',
+    async play(v) {
+      const peer = await pyServer('tcp4', '127.0.0.1');
+      const r = await ncRun(v, ['-N', '127.0.0.1', peer.where], BINARY);
+      expect(r.bytes.equals(BINARY)).toBe(true);
+      return { code: r.code, stdout: r.bytes };
+    },
+  },
+  {
+    name: 'TCP server, one client',
+    shown: 'nc -l 127.0.0.1 PORT',
+    async play(v) {
+      const port = String(await freePort());
+      const server = ncLive(v, ['-v', '-l', '127.0.0.1', port]);
+      await server.waitFor(/Listening on/, 8000, 'stderr');
+      server.child.stdin.end('reply from the listener\n');
+      const client = await run('nc', ['-N', '127.0.0.1', port], BINARY);
+      const { code } = await server.exited;
+      expect([server.stdoutBytes().equals(BINARY), client.stdout]).toEqual([true, 'reply from the listener\n']);
+      return { code, stdout: server.stdoutBytes(), peer: client.stdout };
+    },
+  },
+  {
+    name: 'TCP server, -k, clients one after another',
+    shown: 'nc -lk 127.0.0.1 PORT (then SIGTERM)',
+    async play(v) {
+      const port = String(await freePort());
+      const server = ncLive(v, ['-v', '-lk', '127.0.0.1', port]);
+      await server.waitFor(/Listening on/, 8000, 'stderr');
+      for (const text of ['first client\n', 'second client\n', 'third client\n']) await run('nc', ['-N', '127.0.0.1', port], text);
+      await server.waitFor(/third client\n/);
+      server.child.kill('SIGTERM');
+      await server.exited;
+      // nc dies of the signal (143); socktool nc closes cleanly (0): only stdout is compared.
+      return { code: 0, stdout: server.stdoutBytes() };
+    },
+  },
+  {
+    name: 'UDP client, -w 1',
+    shown: 'nc -u -w1 127.0.0.1 PORT',
+    async play(v) {
+      const peer = await pyServer('udp4', '127.0.0.1');
+      const r = await ncRun(v, ['-u', '-w1', '127.0.0.1', peer.where], 'one datagram\n');
+      expect(r.stdout).toBe('one datagram\n');
+      return { code: r.code, stdout: r.bytes };
+    },
+  },
+  {
+    name: 'UDP server, the first sender is the peer',
+    shown: 'nc -lu 127.0.0.1 PORT',
+    async play(v) {
+      const port = String(await freePort());
+      const server = ncLive(v, ['-v', '-lu', '127.0.0.1', port]);
+      await server.waitFor(/Bound on/, 8000, 'stderr');
+      await run('nc', ['-u', '-q0', '127.0.0.1', port], 'from the first\n');
+      await server.waitFor(/from the first\n/);
+      await run('nc', ['-u', '-q0', '127.0.0.1', port], 'from another\n');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      server.child.kill('SIGTERM');
+      await server.exited;
+      return { code: 0, stdout: server.stdoutBytes() };
+    },
+  },
+  {
+    name: 'UDP server, -k, every sender',
+    shown: 'nc -luk 127.0.0.1 PORT',
+    async play(v) {
+      const port = String(await freePort());
+      const server = ncLive(v, ['-v', '-luk', '127.0.0.1', port]);
+      await server.waitFor(/Bound on/, 8000, 'stderr');
+      await run('nc', ['-u', '-q0', '127.0.0.1', port], 'from the first\n');
+      await server.waitFor(/from the first\n/);
+      await run('nc', ['-u', '-q0', '127.0.0.1', port], 'from another\n');
+      await server.waitFor(/from another\n/);
+      server.child.kill('SIGTERM');
+      await server.exited;
+      return { code: 0, stdout: server.stdoutBytes() };
+    },
+  },
+  {
+    name: 'unix stream client, -N',
+    shown: 'nc -N -U PATH < blob',
+    async play(v) {
+      const path = sockPath();
+      await pyServer('unix', path);
+      const r = await ncRun(v, ['-N', '-U', path], BINARY);
+      expect(r.bytes.equals(BINARY)).toBe(true);
+      return { code: r.code, stdout: r.bytes };
+    },
+  },
+  {
+    name: 'unix stream server, one client',
+    shown: 'nc -lU PATH',
+    async play(v) {
+      const path = sockPath();
+      const server = ncLive(v, ['-v', '-lU', path]);
+      await server.waitFor(/Listening on/, 8000, 'stderr');
+      server.child.stdin.end('reply\n');
+      const client = await run('nc', ['-N', '-U', path], 'to the unix listener\n');
+      const { code } = await server.exited;
+      return { code, stdout: server.stdoutBytes(), peer: client.stdout };
+    },
+  },
+  {
+    name: 'unix datagram client, -w 1',
+    shown: 'nc -Uu -w1 PATH',
+    async play(v) {
+      const path = sockPath();
+      await pyServer('unixgram', path);
+      const r = await ncRun(v, ['-Uu', '-w1', path], 'unix datagram\n');
+      expect(r.stdout).toBe('unix datagram\n');
+      return { code: r.code, stdout: r.bytes };
+    },
+  },
+  {
+    name: 'unix datagram server',
+    shown: 'nc -lUu PATH',
+    async play(v) {
+      const path = sockPath();
+      const server = ncLive(v, ['-v', '-lUu', path]);
+      await server.waitFor(/Bound on/, 8000, 'stderr');
+      // The sender stays a while: nc -lUu connects to it, and fails if its socket file is already gone.
+      const sender = run('nc', ['-Uu', '-w1', path], 'datagram to the listener\n');
+      await server.waitFor(/datagram to the listener\n/);
+      await sender;
+      server.child.kill('SIGTERM');
+      await server.exited;
+      return { code: 0, stdout: server.stdoutBytes() };
+    },
+  },
+  {
+    name: '-z, an open port',
+    shown: 'nc -zv 127.0.0.1 PORT',
+    async play(v) {
+      const peer = await pyServer('tcp4', '127.0.0.1');
+      const r = await ncRun(v, ['-zv', '127.0.0.1', peer.where]);
+      return { code: r.code, stdout: r.bytes, lines: r.stderr.split('\n').filter(Boolean) };
+    },
+  },
+  {
+    name: '-z, a closed port',
+    shown: 'nc -zv 127.0.0.1 PORT',
+    async play(v) {
+      const port = String(await freePort());
+      const r = await ncRun(v, ['-zv', '127.0.0.1', port]);
+      return { code: r.code, stdout: r.bytes, lines: r.stderr.split('\n').filter(Boolean) };
+    },
+  },
+  {
+    name: '-z, a range with one port open',
+    shown: 'nc -z 127.0.0.1 LOW-HIGH',
+    async play(v) {
+      const peer = await pyServer('tcp4', '127.0.0.1');
+      const port = Number(peer.where);
+      const r = await ncRun(v, ['-z', '127.0.0.1', `${port - 2}-${port + 2}`]);
+      return { code: r.code, stdout: r.bytes };
+    },
+  },
+  {
+    name: 'a refused connect',
+    shown: 'nc 127.0.0.1 PORT',
+    async play(v) {
+      const r = await ncRun(v, ['127.0.0.1', String(await freePort())], 'lost\n');
+      return { code: r.code, stdout: r.bytes };
+    },
+  },
+  {
+    name: '-w 1 with a silent server',
+    shown: 'nc -w1 127.0.0.1 PORT',
+    async play(v) {
+      const peer = await pyServer('tcp4', '127.0.0.1', 'silent');
+      const holder = ncLive(v, ['-w1', '127.0.0.1', peer.where]); // stdin stays open: only -w ends it
+      const started = Date.now();
+      const { code } = await holder.exited;
+      expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+      return { code, stdout: holder.stdoutBytes() };
+    },
+  },
+  {
+    name: '-k without -l',
+    shown: 'nc -k 127.0.0.1 PORT',
+    async play(v) {
+      const r = await ncRun(v, ['-k', '127.0.0.1', '9']);
+      return { code: r.code, stdout: r.bytes };
+    },
+  },
+];
+
+const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
+
+describe('socktool nc and OpenBSD nc, side by side', () => {
+  it.each(SCENARIOS)('$name', async (scenario, ctx: TestContext) => {
+    needs(ctx, 'nc');
+    const [theirs, mine] = [await scenario.play('nc'), await scenario.play('socktool nc')];
+    // Each run has its own peer: a port number in a -v line is the only thing allowed to differ.
+    const seen = (o: Outcome) => ({ code: o.code, stdout: o.stdout.toString('latin1'), peer: o.peer,
+      lines: o.lines?.map((l) => l.replace(/\b\d{4,5}\b/g, 'PORT')) });
+    expect(seen(mine)).toEqual(seen(theirs));
+    // The README's row says what both did.
+    const row = `| ${scenario.name} | \`${scenario.shown}\` | ${theirs.code} |`;
+    expect(README.includes(row), `README row: ${row}`).toBe(true);
+  });
+});
