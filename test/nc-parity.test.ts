@@ -1,6 +1,6 @@
 // `socktool nc` beside OpenBSD nc (Debian's netcat-openbsd): every scenario runs through both, with the same
-// peers, and their stdout bytes and exit codes must be equal. The README's parity table is checked against
-// what is measured here: each row's exit code is the one both gave.
+// peers, and their stdout bytes and exit codes must be equal. The parity table in docs/cli.md is checked
+// against what is measured here: each row's exit code is the one both gave.
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -41,7 +41,7 @@ interface Outcome {
 
 interface Scenario {
   name: string;
-  /** As the README's table shows it. */
+  /** As the table in docs/cli.md shows it. */
   shown: string;
   play(v: Variant): Promise<Outcome>;
 }
@@ -237,7 +237,7 @@ const SCENARIOS: Scenario[] = [
   },
 ];
 
-const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
+const REFERENCE = readFileSync(join(ROOT, 'docs', 'cli.md'), 'utf8');
 
 describe('socktool nc and OpenBSD nc, side by side', () => {
   it.each(SCENARIOS)('$name', async (scenario, ctx: TestContext) => {
@@ -247,8 +247,8 @@ describe('socktool nc and OpenBSD nc, side by side', () => {
     const seen = (o: Outcome) => ({ code: o.code, stdout: o.stdout.toString('latin1'), peer: o.peer,
       lines: o.lines?.map((l) => l.replace(/\b\d{4,5}\b/g, 'PORT')) });
     expect(seen(mine)).toEqual(seen(theirs));
-    // The README's row says what both did.
+    // The reference's row says what both did.
     const row = `| ${scenario.name} | \`${scenario.shown}\` | ${theirs.code} |`;
-    expect(README.includes(row), `README row: ${row}`).toBe(true);
+    expect(REFERENCE.includes(row), `docs/cli.md row: ${row}`).toBe(true);
   });
 });

@@ -1,0 +1,93 @@
+// The documentation's examples, held to the code: every `socktool …` line in a shell block of the README and
+// docs/ must be accepted by the CLI as written (its options, their values, its arguments and addresses), and
+// the README's library and socktool/bsd examples are run as they are printed.
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { buildProgram } from '../src/cli/main.js';
+import { parseAddress } from '../src/index.js';
+import { cliServer, ROOT, run, sockPath, stopLive, tempDir } from './helpers.js';
+
+const PAGES = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const text = (page: string) => readFileSync(join(ROOT, page), 'utf8');
+
+/** The fenced blocks of one language in a page. */
+const blocks = (page: string, lang: string): string[] =>
+  [...text(page).matchAll(new RegExp(`^\`\`\`${lang}\\n([^]*?)^\`\`\`$`, 'gm'))].map((m) => m[1]!);
+
+/** A shell line split into words as sh would (quotes, backslashes), up to a comment, pipe, redirection or `&`. */
+function words(line: string): string[] {
+  const out: string[] = [];
+  let word: string | null = null;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]!;
+    if (c === "'" || c === '"') {
+      const end = line.indexOf(c, i + 1);
+      word = (word ?? '') + line.slice(i + 1, end);
+      i = end;
+    } else if (c === '\\') {
+      word = (word ?? '') + line[++i];
+    } else if (c === ' ') {
+      if (word !== null) out.push(word);
+      word = null;
+    } else if ((c === '#' && word === null) || '|><&;'.includes(c)) {
+      break;
+    } else word = (word ?? '') + c;
+  }
+  if (word !== null) out.push(word);
+  return out;
+}
+
+/** Every socktool command line in the shell blocks: the words after `socktool` (after a pipe, or `npx`). */
+const commandLines = (page: string): string[][] => blocks(page, 'sh').flatMap((b) => b.split('\n'))
+  .map((line) => /(?:^|\| *)(?:npx )?socktool (.*)$/.exec(line)?.[1])
+  .filter((rest): rest is string => rest !== undefined)
+  .map(words);
+
+describe('the documentation', () => {
+  it.each(PAGES)('%s: every socktool command line is one the CLI accepts', async (page) => {
+    const lines = commandLines(page);
+    if (page === 'docs/cli.md') expect(lines.length).toBeGreaterThan(40);
+    for (const argv of lines) {
+      const program = buildProgram();
+      const errors: string[] = [];
+      program.configureOutput({ writeErr: (t) => errors.push(t), writeOut: () => {}, outputError: (t) => errors.push(t) });
+      for (const cmd of program.commands) {
+        cmd.configureOutput({ writeErr: (t) => errors.push(t), writeOut: () => {}, outputError: (t) => errors.push(t) });
+        cmd.action(() => {}); // parsed, not run
+      }
+      let failure: unknown;
+      await program.parseAsync(argv, { from: 'user' }).catch((err: unknown) => (failure = err));
+      expect({ argv, errors, failure: failure && String(failure) }).toEqual({ argv, errors: [], failure: undefined });
+      // Addresses in it parse too (what the commands do first).
+      for (const word of argv.filter((w) => /^(tcp|udp|unix)[a-z0-9]*:/.test(w))) expect(() => parseAddress(word)).not.toThrow();
+    }
+  });
+
+  it('the README library example runs as printed', async () => {
+    const [example] = blocks('README.md', 'ts').filter((b) => b.includes("from 'socktool'"));
+    const path = sockPath('app.sock');
+    const file = join(tempDir(), 'example.mjs');
+    writeFileSync(file, example!
+      .replace("from 'socktool'", `from ${JSON.stringify(pathToFileURL(join(ROOT, 'dist', 'index.js')).href)}`)
+      .replaceAll('/tmp/app.sock', path));
+    const r = await run(process.execPath, [file]);
+    expect([r.code, r.stderr]).toEqual([0, '']);
+    expect(r.stdout).toBe(`listening on unix://${path}\nping\n`);
+  });
+
+  it('the README socktool/bsd example runs as printed, against socktool udp-echo', async () => {
+    const [example] = blocks('README.md', 'ts').filter((b) => b.includes("from 'socktool/bsd'"));
+    const echo = await cliServer(['udp-echo', '--port', '0']);
+    const port = /:(\d+)$/.exec(echo.address)![1]!;
+    const file = join(tempDir(), 'bsd-example.mjs');
+    writeFileSync(file, example!
+      .replace("from 'socktool/bsd'", `from ${JSON.stringify(pathToFileURL(join(ROOT, 'dist', 'bsd', 'index.js')).href)}`)
+      .replaceAll('9999', port));
+    const r = await run(process.execPath, [file]);
+    expect([r.code, r.stderr]).toEqual([0, '']);
+    expect(r.stdout).toBe(`[ <Buffer 68 65 6c 6c 6f>, [ '127.0.0.1', ${port} ] ]\n`);
+    expect(await stopLive(echo)).toBe(0);
+  });
+});
