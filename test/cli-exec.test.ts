@@ -22,6 +22,18 @@ describe.each(ROWS)('%s', (name, at) => {
     expect(notices(s)).toBe('');
   });
 
+  it('--exec with --json: a stream connection is reported accepted and closed, as with a handler', async () => {
+    const s = await cliServer(['serve', at(), '--exec', 'cat', '--json']);
+    const r = await cli(['send', s.address, 'seen', '--reply']);
+    expect(r.stdout).toBe('seen');
+    if (name === 'udp' || name === 'unixgram') {
+      expect(s.stdout()).not.toMatch(/"event":"accepted"/); // datagrams have no connections to report
+    } else {
+      await expect.poll(() => s.stdout()).toMatch(/"event":"accepted"[^]*"event":"closed"/);
+    }
+    expect(await stopLive(s)).toBe(0);
+  });
+
   it('--sh-exec: its environment names the peer and this side', async () => {
     const s = await cliServer(['serve', at(), '--sh-exec', 'cat >/dev/null; printf "%s|%s|%s" "$SOCKTOOL_PEER" "$SOCKTOOL_LOCAL" "$SOCKTOOL_PEER_UID"']);
     const r = await cli(['send', s.address, 'x', '--reply']);

@@ -71,13 +71,17 @@ export class Watched implements Exchange {
   }
 }
 
-/** Wraps a handler with the CLI's events and dump; only when asked for, so the plain path stays the library's. */
-function instrument(handler: Handler, out: Output): Handler {
+/**
+ * Wraps a handler with the CLI's events and, with `watch`, the dump of its traffic; only when asked for, so the
+ * plain path stays the library's. A program per connection (--exec) is wired to the connection itself: it gets
+ * the events, and its traffic is not dumped.
+ */
+function instrument(handler: Handler, out: Output, watch = true): Handler {
   if (!out.json && !out.verbose) return handler;
   return async (ex) => {
     if (ex.kind === 'stream') out.event('accepted', { peer: addrText(ex.remoteAddr) }, `accepted ${addrText(ex.remoteAddr)}`);
     try {
-      await handler(new Watched(ex, out));
+      await handler(watch ? new Watched(ex, out) : ex);
     } finally {
       if (ex.kind === 'stream') out.event('closed', { peer: addrText(ex.remoteAddr) }, `${addrText(ex.remoteAddr)} closed`);
     }
@@ -148,7 +152,7 @@ export async function serveCommand(addr: Address, o: ServeCommandOptions, out: O
   if (program && 'argv' in program && program.argv.length === 0) throw new UsageError('--exec needs a program');
   // A program per exchange is wired to the connection itself (half-close, credentials), not to the CLI's view of it.
   const exec = program && execHandler(program, o.maxClients);
-  const handler = exec ? exec.handler : instrument(handlerNamed(o.handler, out), out);
+  const handler = exec ? instrument(exec.handler, out, false) : instrument(handlerNamed(o.handler, out), out);
   const server = await serve(addr, handler,
     { maxConns: o.maxClients, idle: serverIdle(o), tls: serverTlsOptions(o), onError: reporter(out) });
   await runUntilSignal(server, out, exec?.stop);
