@@ -121,7 +121,7 @@ export async function runUntilSignal(server: Server, out: Output, onStop?: () =>
 }
 
 /** Once a second, if the server dropped datagrams since the last look: one line on stderr, or a `dropped` event. */
-function reportDrops(server: Server, out: Output): NodeJS.Timeout {
+function reportDrops(server: { readonly dropped: number }, out: Output): NodeJS.Timeout {
   let seen = 0;
   const timer = setInterval(() => {
     const total = server.dropped;
@@ -224,6 +224,7 @@ async function listenCommandStream(addr: Address, o: ListenCommandOptions, out: 
 async function listenCommandDatagram(addr: Address, o: ListenCommandOptions, out: Output): Promise<void> {
   const sock: DatagramSocket = await bind(addr);
   out.listening(sock.localAddr);
+  const drops = reportDrops(sock, out);
   let peer: Address | null = null;
   const received = (async () => {
     const idle = new Idle(o.timeout);
@@ -253,6 +254,7 @@ async function listenCommandDatagram(addr: Address, o: ListenCommandOptions, out
   try {
     await Promise.race([received, sent, untilSignal()]);
   } finally {
+    clearInterval(drops);
     await sock.close();
   }
 }
