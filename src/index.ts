@@ -7,3 +7,4 @@
  */
 export * from './api.js';
 export { relay, type RelayEvent, type RelayOptions } from './relay.js';
+export { notify, notifyMessage, notifySocket, type NotifyState } from './notify.js';

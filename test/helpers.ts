@@ -45,6 +45,7 @@ const PROGRAMS = {
   'aarch64-linux-gnu-gcc': 'gcc-aarch64-linux-gnu',
   'musl-gcc': 'musl-tools',
   'qemu-aarch64-static': 'qemu-user-static',
+  'systemd-notify': 'systemd',
 } as const;
 export type Program = keyof typeof PROGRAMS;
 

@@ -26,6 +26,7 @@ export function execHandler(program: Program, maxChildren = 1024): { handler: Ha
       SOCKTOOL_PEER: ex.remoteAddr ? formatAddress(ex.remoteAddr) : '',
       SOCKTOOL_LOCAL: formatAddress(ex.localAddr),
     };
+    delete env.NOTIFY_SOCKET; // the server tells the service manager; a program per connection must not
     if (ex.kind === 'stream') {
       // Unix connections have them; elsewhere this is ENOPROTOOPT, and the variables are left out.
       const cred = await (ex as Conn).peerCredentials().catch(() => undefined);

@@ -1,6 +1,6 @@
 import {
-  bind, Codes, echo, isStreamNetwork, listen, NetError, serve, upper, type Address, type Conn, type Data,
-  type DatagramSocket, type Exchange, type Handler, type Server, type UnixNetwork,
+  bind, Codes, echo, formatAddress, isStreamNetwork, listen, NetError, notify, serve, upper, type Address, type Conn, type Data,
+  type DatagramSocket, type Exchange, type Handler, type NotifyState, type Server, type UnixNetwork,
 } from '../index.js';
 import {
   datagramReasons, Idle, lines, refuseGiven, serverIdle, serverTlsOptions, untilSignal, type CommonOptions,
@@ -111,13 +111,28 @@ export function reporter(out: Output) {
  * file). Datagrams the server drops by policy are reported once a second, never one line per datagram.
  */
 export async function runUntilSignal(server: Server, out: Output, onStop?: () => void): Promise<void> {
-  out.listening(server.addr);
+  await announce(server.addr, out);
   const drops = reportDrops(server, out);
   await untilSignal();
   clearInterval(drops);
+  await tellManager({ stopping: true });
   onStop?.();
   await server.close({ signal: AbortSignal.abort() });
   out.event('stopped', { address: addrText(server.addr) });
+}
+
+/** Tells a service manager ($NOTIFY_SOCKET) how the server is; a failure is one notice, and the server goes on. */
+async function tellManager(state: NotifyState): Promise<void> {
+  await notify(state).catch((err: Error) => notice(`cannot notify the service manager: ${err.message}`));
+}
+
+/**
+ * The listening line, then READY=1 to a service manager: both once the socket accepts, so that whoever waits for
+ * either can connect at once.
+ */
+async function announce(addr: Address, out: Output): Promise<void> {
+  out.listening(addr);
+  await tellManager({ ready: true, status: `listening on ${formatAddress(addr)}` });
 }
 
 /** Once a second, if the server dropped datagrams since the last look: one line on stderr, or a `dropped` event. */
@@ -202,7 +217,7 @@ async function listenCommandStream(addr: Address, o: ListenCommandOptions, out: 
   }
   // netcat: one client, then the listening socket is closed; the command ends with that client.
   const listener = await listen(addr, { tls: serverTlsOptions(o) });
-  out.listening(listener.addr);
+  await announce(listener.addr, out);
   const stopped = untilSignal();
   const conn = await Promise.race([listener.accept(), stopped.then(() => null)]);
   await listener.close();
@@ -223,7 +238,7 @@ async function listenCommandStream(addr: Address, o: ListenCommandOptions, out: 
  */
 async function listenCommandDatagram(addr: Address, o: ListenCommandOptions, out: Output): Promise<void> {
   const sock: DatagramSocket = await bind(addr);
-  out.listening(sock.localAddr);
+  await announce(sock.localAddr, out);
   const drops = reportDrops(sock, out);
   let peer: Address | null = null;
   const received = (async () => {
@@ -266,6 +281,13 @@ export async function listenCommand(addr: Address, o: ListenCommandOptions, out:
     maxClients: isStreamNetwork(addr.network) ? !o.keepOpen && 'without -k, listen serves one client'
       : `${addr.network} has no clients to count`,
   });
-  if (isStreamNetwork(addr.network)) await listenCommandStream(addr, o, out);
-  else await listenCommandDatagram(addr, o, out);
+  // STOPPING=1 as shutdown begins, and sent before the command ends (-k serves through runUntilSignal, which says it).
+  let told: Promise<void> | undefined;
+  if (!o.keepOpen || !isStreamNetwork(addr.network)) void untilSignal().then(() => (told = tellManager({ stopping: true })));
+  try {
+    if (isStreamNetwork(addr.network)) await listenCommandStream(addr, o, out);
+    else await listenCommandDatagram(addr, o, out);
+  } finally {
+    await told;
+  }
 }
