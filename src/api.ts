@@ -12,7 +12,7 @@ import { noTls, tlsClient, TlsListener, tlsServerContext } from './core/tls.js';
 import { SOCKET_CONSTANTS } from './core/constants.js';
 export { OPTION_NAMES } from './native/options.js';
 import type {
-  BindOptions, BindToOptions, DatagramAdapter, DatagramSocket, DialOptions, Conn, Handler, Listener, ListenOptions, Server,
+  BindOptions, BindToOptions, DatagramAdapter, FileAccess, DatagramSocket, DialOptions, Conn, Handler, Listener, ListenOptions, Server,
   ServeOptions, StreamAdapter, TlsOptions, WaitOptions,
 } from './core/types.js';
 import { tcp } from './tcp/index.js';
@@ -28,7 +28,7 @@ export { addonStatus, type AddonStatus } from './native/index.js';
 export { echo, upper } from './core/handlers.js';
 export { lookupHost, type Resolved } from './core/resolve.js';
 export type {
-  BindOptions, BindToOptions, Conn, Data, Datagram, DatagramSocket, DialOptions, Exchange, Handler, Listener, ListenOptions,
+  BindOptions, BindToOptions, Conn, FileAccess, Data, Datagram, DatagramSocket, DialOptions, Exchange, Handler, Listener, ListenOptions,
   OptionName, OptionValue, PeerCredentials, SendOptions, Server, ServeOptions, SocketControl, SocketOptions,
   TlsOptions, WaitOptions, WithFds,
 } from './core/types.js';
@@ -99,8 +99,17 @@ export async function listen(addr: Address | string, options: ListenOptions = {}
   return openListener(streamAdapter('listen', a), a, options);
 }
 
+/** mode, owner and group are a socket file's: asked for elsewhere (tcp, udp, an abstract name) they are EINVAL. */
+function checkFileAccess(op: Op, a: Address, options: FileAccess): void {
+  if (options.mode === undefined && options.owner === undefined && options.group === undefined) return;
+  if ('path' in a && a.path !== '' && !a.abstract) return;
+  throw new NetError({ op, network: a.network, addr: a, code: 'EINVAL',
+    detail: 'mode, owner and group are for sockets on a unix path (abstract names and ports have no file)' });
+}
+
 /** Listens, with TLS on every accepted connection when asked (a bad certificate fails before binding). */
 async function openListener(adapter: StreamAdapter, a: Address, options: ListenOptions): Promise<Listener> {
+  checkFileAccess('listen', a, options);
   const context = options.tls && tlsServerContext(options.tls, a.network);
   const listener = await adapter.listen(a, options);
   return context ? new TlsListener(listener, context, options.tls?.ca !== undefined) : listener;
@@ -117,6 +126,7 @@ async function openListener(adapter: StreamAdapter, a: Address, options: ListenO
  */
 export async function bind(addr: Address | string, options: BindOptions = {}): Promise<DatagramSocket> {
   const a = toAddress(addr);
+  checkFileAccess('bind', a, options);
   return datagramAdapter('bind', a).bind(a, options);
 }
 
@@ -198,5 +208,6 @@ export async function serve(addr: Address | string, handler: Handler, options: S
   }
   const adapter = datagramAdapter('bind', a);
   if (options.tls) throw noTls('bind', a.network);
+  checkFileAccess('bind', a, options);
   return new DatagramServer(await adapter.bind(a, options), handler, onError);
 }

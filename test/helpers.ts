@@ -46,6 +46,7 @@ const PROGRAMS = {
   'musl-gcc': 'musl-tools',
   'qemu-aarch64-static': 'qemu-user-static',
   'systemd-notify': 'systemd',
+  setpriv: 'util-linux',
 } as const;
 export type Program = keyof typeof PROGRAMS;
 
@@ -83,6 +84,12 @@ let netns: boolean | undefined;
 export function needsNetns(ctx: TestContext): void {
   netns ??= spawnSync('unshare', ['-n', 'sh', '-c', 'ip link set lo up']).status === 0;
   if (!netns) skipFor(ctx, 'needs network namespaces: unshare -n (util-linux) and ip (iproute2), as root');
+}
+
+/** Tests that act as another user (setpriv to nobody) or give files away (chown) need root and setpriv. */
+export function needsRoot(ctx: TestContext): void {
+  needs(ctx, 'setpriv');
+  if (process.getuid?.() !== 0) skipFor(ctx, 'needs root: it runs clients as nobody with setpriv (util-linux) and chowns files');
 }
 
 export interface Ran {

@@ -1,6 +1,6 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
-import { isStreamNetwork, parseAddress, type Address, type TlsOptions } from '../index.js';
+import { formatAddress, isStreamNetwork, parseAddress, type Address, type FileAccess, type TlsOptions } from '../index.js';
 import { UsageError } from './exit.js';
 import type { OutputOptions } from './output.js';
 
@@ -18,8 +18,19 @@ export interface TlsFlags {
 export interface CommonOptions extends OutputOptions, TlsFlags {
   timeout?: number;
   maxClients: number;
+  mode?: number;
+  owner?: string;
+  group?: string;
   /** The options typed on the command line (not defaults), by attribute name; main fills it in. */
   given?: ReadonlySet<string>;
+}
+
+/** The socket file's rights (--mode, --owner, --group); given for an address with no file, a usage error. */
+export function fileAccess(o: CommonOptions, a: Address): FileAccess {
+  const noFile = !('path' in a && a.path !== '' && !a.abstract)
+    && `${formatAddress(a)} has no socket file (abstract names and ports have none)`;
+  refuseGiven(o, { mode: noFile, owner: noFile, group: noFile });
+  return { mode: o.mode, owner: o.owner, group: o.group };
 }
 
 /** `maxClients` → `--max-clients`. */
@@ -44,9 +55,10 @@ export const datagramReasons = (a: Address) => isStreamNetwork(a.network) ? {} :
 
 /**
  * `timeout`: --timeout as a limit on a connect and on idleness, off by default (clients, `listen`); `idle`: a
- * server's --timeout, an idle limit on by default; `server`: --max-clients.
+ * server's --timeout, an idle limit on by default; `server`: --max-clients; `file`: a unix socket file's --mode,
+ * --owner and --group.
  */
-export type Trait = 'timeout' | 'idle' | 'server' | 'tls-client' | 'tls-server';
+export type Trait = 'timeout' | 'idle' | 'server' | 'file' | 'tls-client' | 'tls-server';
 
 function integer(what: string, min: number, max: number) {
   return (value: string): number => {
@@ -61,6 +73,11 @@ export const parseMs = integer('milliseconds', 1, 2 ** 31 - 1);
 export const parseCount = integer('a count', 1, 1_000_000);
 export const parsePort = integer('a port number', 0, 65535);
 export const parseSeconds = integer('seconds', 0, 2_000_000);
+
+function parseMode(value: string): number {
+  if (!/^0?[0-7]{3}$/.test(value)) throw new InvalidArgumentError('expected permission bits in octal, as 0660.');
+  return parseInt(value, 8);
+}
 const parseIdle = integer('milliseconds', 0, 2 ** 31 - 1);
 
 /**
@@ -83,6 +100,11 @@ export function addTraits(cmd: Command, traits: readonly Trait[]): void {
   }
   if (traits.includes('server')) {
     cmd.option('--max-clients <n>', 'clients served at once; more are refused', parseCount, 1024);
+  }
+  if (traits.includes('file')) {
+    cmd.option('--mode <octal>', 'unix path: the socket file\'s permission bits (e.g. 0660), set with no looser moment', parseMode);
+    cmd.option('--owner <user>', 'unix path: the socket file\'s owner (name or uid)');
+    cmd.option('--group <group>', 'unix path: the socket file\'s group (name or gid)');
   }
   const client = traits.includes('tls-client');
   const server = traits.includes('tls-server');

@@ -40,14 +40,14 @@ const hostPort = (port: number) => [
 ];
 const bindOption = () => new Option('--bind <address>', 'connect or send from this address (tcp/udp: a host and port; unixgram: a path)');
 const halfClose = () => new Option('--half-close', 'on stdin EOF, send EOF to the peer and keep printing until it closes');
-const SERVER: Trait[] = ['server', 'idle', 'tls-server'];
+const SERVER: Trait[] = ['server', 'idle', 'file', 'tls-server'];
 
 /** `udp-echo` and `tcp-echo`: `serve` with echo on --host/--port. */
 const inetEcho = (network: 'udp' | 'tcp', port: number, summary: string, examples: string[]): CommandSpec => ({
   name: `${network}-echo`,
   summary,
   // Datagrams have no clients to count, no connections to time out and no TLS: udp-echo offers none of those.
-  traits: network === 'tcp' ? SERVER : [],
+  traits: network === 'tcp' ? ['server', 'idle', 'tls-server'] : [],
   options: hostPort(port),
   examples,
   run: (_, o, out) => serveCommand(inetAddress(network, o.host as string, o.port as number), { ...o, handler: 'echo' }, out),
@@ -82,7 +82,7 @@ const COMMANDS: CommandSpec[] = [
     args: '<address>',
     summary: 'netcat server: prints what arrives, sends stdin to the peer',
     // As nc -l: no idle limit unless asked for.
-    traits: ['server', 'timeout', 'tls-server'],
+    traits: ['server', 'timeout', 'file', 'tls-server'],
     options: [new Option('-k, --keep-open', 'serve client after client (several at once; stdin goes to all)'), halfClose()],
     examples: ['socktool listen tcp://127.0.0.1:8000', 'socktool listen -k unix:///tmp/log.sock', 'socktool listen udp://127.0.0.1:9999'],
     run: ([a], o, out) => listenCommand(addressArg(a!), o as ListenCommandOptions, out),

@@ -285,13 +285,18 @@ export class StreamListener implements Listener {
 }
 
 /** Starts a net.Server listening; rejects with the raw bind/listen error for the adapter to wrap. */
-export function startListening(server: net.Server, options: net.ListenOptions): Promise<void> {
+/**
+ * Listens; `around` runs the listen call, in which the bind happens synchronously (unix files bind under a
+ * private umask that way).
+ */
+export function startListening(server: net.Server, options: net.ListenOptions,
+  around: (bind: () => void) => void = (bind) => bind()): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options, () => {
+    around(() => server.listen(options, () => {
       server.off('error', reject);
       resolve();
-    });
+    }));
   });
 }
 

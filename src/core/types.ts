@@ -254,7 +254,22 @@ export interface TlsOptions {
  * @example
  * await listen('tcp://[::]:8000', { ipv6Only: true, backlog: 511 })
  */
-export interface ListenOptions {
+/**
+ * The rights of a socket file (unix paths): set without a moment where the file is looser than asked.
+ *
+ * @example
+ * await listen('unix:///run/app.sock', { mode: 0o660, group: 'app' })
+ */
+export interface FileAccess {
+  /** Permission bits, e.g. `0o660` (connecting needs write permission). Default: what the umask gives. */
+  mode?: number;
+  /** The owning user, by name or uid (changing it needs privilege). */
+  owner?: number | string;
+  /** The owning group, by name or gid. */
+  group?: number | string;
+}
+
+export interface ListenOptions extends FileAccess {
   /** For tcp6 / an IPv6 host: accept IPv6 only (IPV6_V6ONLY). Default: true for tcp6/udp6, else false. */
   ipv6Only?: boolean;
   /** Listen backlog. */
@@ -271,7 +286,7 @@ export interface ListenOptions {
  * @example
  * await bind('udp://0.0.0.0:5353', { reuseAddr: true, recvQueue: 256 })
  */
-export interface BindOptions {
+export interface BindOptions extends FileAccess {
   ipv6Only?: boolean;
   /** SO_REUSEADDR, so several sockets can bind one UDP port (multicast receivers). */
   reuseAddr?: boolean;

@@ -1,6 +1,8 @@
 import type { UnixAddress, UnixNetwork } from '../core/address.js';
 import { NetError, wrap, type Op } from '../core/errors.js';
 import { consts, native, unixSockaddr } from '../native/index.js';
+import type { FileAccess } from '../core/types.js';
+import { applyRights, bindPrivately, NoSuchId, rightsOf } from './access.js';
 import { claimPath, PathInUse, SocketFile } from './sockfile.js';
 
 // What the three AF_UNIX adapters (stream.ts, packet.ts, gram.ts) share: names, and binding on the addon.
@@ -18,7 +20,7 @@ export const noLocal = (addr: UnixAddress): NetError => new NetError({ op: 'dial
 
 /** Errors of a bind on a path: a taken path is EADDRINUSE with the reason, anything else is wrapped. */
 export function bindError(op: Op, addr: UnixAddress, err: unknown): NetError {
-  if (err instanceof PathInUse) return new NetError({ op, network: addr.network, addr, code: err.code, detail: err.detail });
+  if (err instanceof PathInUse || err instanceof NoSuchId) return new NetError({ op, network: addr.network, addr, code: err.code, detail: err.detail });
   return wrap(op, addr.network, addr, err);
 }
 
@@ -33,18 +35,22 @@ export interface Bound {
  * a stale file is replaced), an abstract name is bound exactly, an unnamed address autobinds. Errors are
  * NetErrors of `op`.
  */
-export async function bindNative(op: Op, type: 'SOCK_DGRAM' | 'SOCK_SEQPACKET', addr: UnixAddress): Promise<Bound> {
+export async function bindNative(op: Op, type: 'SOCK_DGRAM' | 'SOCK_SEQPACKET', addr: UnixAddress,
+  access: FileAccess = {}): Promise<Bound> {
   const file = addr.path !== '' && !addr.abstract ? new SocketFile(addr.path) : undefined;
   let fd = -1;
   try {
+    const rights = rightsOf(access);
     // The type by name: reading its number is the first touch of the addon, whose absence is this bind's error.
     fd = native.socket(consts.AF_UNIX, consts[type]);
     if (file) await claimPath(file.absolute);
-    native.bind(fd, unixSockaddr(addr.path, addr.abstract));
+    bindPrivately(rights, () => native.bind(fd, unixSockaddr(addr.path, addr.abstract)));
     await file?.bound();
+    if (file) await applyRights(file.absolute, rights);
     return { fd, file };
   } catch (err) {
     if (fd >= 0) native.close(fd);
+    await file?.release();
     throw bindError(op, addr, err);
   }
 }

@@ -11,7 +11,7 @@ import { bindNative, unbind } from './common.js';
 export const unixgram: DatagramAdapter = {
   async bind(a, options): Promise<ServableDatagramSocket> {
     const addr = a as UnixAddress;
-    const bound = await bindNative('bind', 'SOCK_DGRAM', addr);
+    const bound = await bindNative('bind', 'SOCK_DGRAM', addr, options);
     const { fd, file } = bound;
     try {
       const localAddr = addr.path === '' ? nameOf(fd, 'unixgram')! : addr;

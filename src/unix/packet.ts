@@ -41,7 +41,7 @@ async function dial(addr: UnixAddress, options: DialOptions): Promise<Conn> {
 
 async function listen(addr: UnixAddress, options: ListenOptions): Promise<Listener> {
   checkNamed('listen', addr);
-  const bound = await bindNative('listen', 'SOCK_SEQPACKET', addr);
+  const bound = await bindNative('listen', 'SOCK_SEQPACKET', addr, options);
   const { fd, file } = bound;
   let server: NativeServer;
   try {

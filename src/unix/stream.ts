@@ -6,6 +6,7 @@ import type { Conn, DialOptions, Listener, ListenOptions, StreamAdapter } from '
 import { connectUnix, recvFdsOn, sendFdsOn } from '../native/conn.js';
 import { consts, fdOfNode, native, unixSockaddr } from '../native/index.js';
 import { Control } from '../native/options.js';
+import { applyRights, bindPrivately, rightsOf } from './access.js';
 import { bindError, checkNamed, noLocal, unnamed } from './common.js';
 import { claimPath, SocketFile } from './sockfile.js';
 
@@ -44,9 +45,12 @@ async function listen(addr: UnixAddress, options: ListenOptions): Promise<Listen
   const file = addr.abstract ? undefined : new SocketFile(addr.path);
   try {
     if (file) {
+      const rights = rightsOf(options);
       await claimPath(file.absolute);
-      await startListening(server, { path: await file.bindPath(), backlog: options.backlog });
+      await startListening(server, { path: await file.bindPath(), backlog: options.backlog },
+        (bind) => bindPrivately(rights, bind));
       await file.bound();
+      await applyRights(file.absolute, rights);
     } else {
       const fd = native.socket(consts.AF_UNIX, consts.SOCK_STREAM);
       try {
