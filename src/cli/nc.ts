@@ -372,8 +372,17 @@ async function listenDatagram(t: Target, o: NcOptions, stdin: StdinPump): Promis
   }
 }
 
-/** `socktool nc …`: exit 0, or 1 for any failure, as nc. */
+/** `socktool nc …`: exit 0, or 1 for any failure, as nc (a failure nc has no words for is said in socktool's). */
 export async function ncCommand(args: string[], o: NcOptions): Promise<void> {
+  try {
+    await nc(args, o);
+  } catch (err) {
+    if (!(err instanceof NcExit)) say((err as Error).message);
+    throw err instanceof NcExit ? err : new NcExit();
+  }
+}
+
+async function nc(args: string[], o: NcOptions): Promise<void> {
   const t = target(args, o);
   if (o.z) return scan(t, o);
   void untilSignal(); // handlers first: a signal closes cleanly (the socket file removed) and exits 0
