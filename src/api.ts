@@ -3,7 +3,7 @@
  * adapter serves which network. Everything above it (the relay, the BSD facade, the CLI) uses only what this
  * module and `src/index.ts` export.
  */
-import { formatAddress, toAddress, type Address } from './core/address.js';
+import { formatAddress, hasSocketFile, toAddress, type Address } from './core/address.js';
 import { isStreamNetwork, networkOf, NETWORKS, type Network } from './core/networks.js';
 import { Codes, NetError, wrap, type Op } from './core/errors.js';
 import { resolveInet } from './core/resolve.js';
@@ -17,10 +17,11 @@ import type {
 } from './core/types.js';
 import { tcp } from './tcp/index.js';
 import { udp } from './udp/index.js';
+import { asksRights } from './unix/access.js';
 import { unix, unixgram, unixpacket } from './unix/index.js';
 
 export {
-  formatAddress, inetAddress, isStreamNetwork, parseAddress, unixAddress, MAX_UNIX_PATH,
+  formatAddress, hasSocketFile, inetAddress, isStreamNetwork, parseAddress, unixAddress, MAX_UNIX_PATH,
   type Address, type InetAddress, type InetNetwork, type Network, type UnixAddress, type UnixNetwork,
 } from './core/address.js';
 export { Codes, NetError, type Op } from './core/errors.js';
@@ -101,8 +102,7 @@ export async function listen(addr: Address | string, options: ListenOptions = {}
 
 /** mode, owner and group are a socket file's: asked for elsewhere (tcp, udp, an abstract name) they are EINVAL. */
 function checkFileAccess(op: Op, a: Address, options: FileAccess): void {
-  if (options.mode === undefined && options.owner === undefined && options.group === undefined) return;
-  if ('path' in a && a.path !== '' && !a.abstract) return;
+  if (!asksRights(options) || hasSocketFile(a)) return;
   throw new NetError({ op, network: a.network, addr: a, code: 'EINVAL',
     detail: 'mode, owner and group are for sockets on a unix path (abstract names and ports have no file)' });
 }

@@ -46,6 +46,13 @@ interface Scenario {
   play(v: Variant): Promise<Outcome>;
 }
 
+/** A listener stopped with SIGTERM: nc dies of it (143), socktool nc closes cleanly (0), so only stdout counts. */
+async function stopped(server: ReturnType<typeof ncLive>): Promise<Outcome> {
+  server.child.kill('SIGTERM');
+  await server.exited;
+  return { code: 0, stdout: server.stdoutBytes() };
+}
+
 /**
  * A UDP listener with `flags` and two senders, one after the other; stopped with SIGTERM once `last` arrived
  * (or, when the second sender is not to be heard, a moment after it sent).
@@ -59,10 +66,7 @@ async function udpServer(v: Variant, flags: string, last: RegExp): Promise<Outco
   await run('nc', ['-u', '-q0', '127.0.0.1', port], 'from another\n');
   await server.waitFor(last);
   await new Promise((resolve) => setTimeout(resolve, 300));
-  server.child.kill('SIGTERM');
-  await server.exited;
-  // nc dies of the signal (143); socktool nc closes cleanly (0): only stdout is compared.
-  return { code: 0, stdout: server.stdoutBytes() };
+  return stopped(server);
 }
 
 const SCENARIOS: Scenario[] = [
@@ -99,10 +103,7 @@ const SCENARIOS: Scenario[] = [
       await server.waitFor(/Listening on/, 8000, 'stderr');
       for (const text of ['first client\n', 'second client\n', 'third client\n']) await run('nc', ['-N', '127.0.0.1', port], text);
       await server.waitFor(/third client\n/);
-      server.child.kill('SIGTERM');
-      await server.exited;
-      // nc dies of the signal (143); socktool nc closes cleanly (0): only stdout is compared.
-      return { code: 0, stdout: server.stdoutBytes() };
+      return stopped(server);
     },
   },
   {
@@ -171,9 +172,7 @@ const SCENARIOS: Scenario[] = [
       const sender = run('nc', ['-Uu', '-w1', path], 'datagram to the listener\n');
       await server.waitFor(/datagram to the listener\n/);
       await sender;
-      server.child.kill('SIGTERM');
-      await server.exited;
-      return { code: 0, stdout: server.stdoutBytes() };
+      return stopped(server);
     },
   },
   {

@@ -1,6 +1,6 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
-import { formatAddress, isStreamNetwork, parseAddress, type Address, type FileAccess, type TlsOptions } from '../index.js';
+import { formatAddress, hasSocketFile, isStreamNetwork, parseAddress, type Address, type FileAccess, type TlsOptions } from '../index.js';
 import { UsageError } from './exit.js';
 import type { OutputOptions } from './output.js';
 
@@ -27,8 +27,7 @@ export interface CommonOptions extends OutputOptions, TlsFlags {
 
 /** The socket file's rights (--mode, --owner, --group); given for an address with no file, a usage error. */
 export function fileAccess(o: CommonOptions, a: Address): FileAccess {
-  const noFile = !('path' in a && a.path !== '' && !a.abstract)
-    && `${formatAddress(a)} has no socket file (abstract names and ports have none)`;
+  const noFile = !hasSocketFile(a) && `${formatAddress(a)} has no socket file (abstract names and ports have none)`;
   refuseGiven(o, { mode: noFile, owner: noFile, group: noFile });
   return { mode: o.mode, owner: o.owner, group: o.group };
 }

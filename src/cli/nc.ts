@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { getSystemErrorMap } from 'node:util';
 import {
-  bind, bindTo, dial, formatAddress, listen, NetError, type Address, type Conn, type DatagramSocket, type InetNetwork,
+  bind, bindTo, dial, formatAddress, listen, NetError, unixAddress, type Address, type Conn, type DatagramSocket, type InetNetwork,
 } from '../index.js';
 import { Idle, untilSignal } from './common.js';
 import { CliError } from './exit.js';
@@ -124,92 +124,98 @@ class StdinPump {
 }
 
 /**
- * One connection, as nc's readwrite: the peer's bytes to stdout, stdin to the peer (with -N, its EOF passed
- * on). It ends when both inputs are done; in listen mode, when the peer is; after -w seconds of no traffic; or
- * -q seconds after stdin's EOF.
+ * How a session ends, as nc's: after -w seconds without traffic, -q seconds after stdin's EOF, or when `end()`
+ * is called; `ended` resolves then, once, with stdin detached.
  */
-function streamSession(conn: Conn, stdin: StdinPump, o: NcOptions): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const idle = new Idle(o.w !== undefined ? o.w * 1000 : undefined);
-    let netDone = false;
-    let stdinDone = false;
-    let quit: NodeJS.Timeout | undefined;
-    const finish = () => {
-      idle.stop();
-      clearTimeout(quit);
-      stdin.detach();
-      resolve();
-    };
-    const check = () => {
-      if (netDone && (stdinDone || o.l)) finish();
-    };
-    idle.signal?.addEventListener('abort', finish);
-    stdin.attach({
-      write: async (chunk) => {
-        idle.touch();
-        await conn.write(chunk);
-      },
-      eof: () => {
-        stdinDone = true;
-        if (o.N) void conn.end().catch(() => {});
-        if (o.q !== undefined) quit = setTimeout(finish, o.q * 1000);
-        check();
-      },
-    });
-    void (async () => {
-      try {
-        for (let c = await conn.read(); c !== null; c = await conn.read()) {
-          idle.touch();
-          await writeOut(c);
-        }
-      } catch {
-        // a reset ends the reading as an EOF does
-      }
-      netDone = true;
-      check();
-    })();
-  });
+function sessionEnd(o: NcOptions, stdin: StdinPump) {
+  const idle = new Idle(o.w !== undefined ? o.w * 1000 : undefined);
+  let quit: NodeJS.Timeout | undefined;
+  let resolve!: () => void;
+  const ended = new Promise<void>((r) => (resolve = r));
+  const end = () => {
+    idle.stop();
+    clearTimeout(quit);
+    stdin.detach();
+    resolve();
+  };
+  idle.signal?.addEventListener('abort', end);
+  return {
+    ended,
+    end,
+    touch: () => idle.touch(),
+    stdinEnded: () => {
+      if (o.q !== undefined) quit = setTimeout(end, o.q * 1000);
+    },
+  };
 }
 
-/** Datagrams: stdin chunks out, every datagram in printed; ends only on -w idleness or -q after stdin's EOF. */
+/**
+ * One connection, as nc's readwrite: the peer's bytes to stdout, stdin to the peer (with -N, its EOF passed
+ * on). It ends when both inputs are done; in listen mode, when the peer is; or as sessionEnd says.
+ */
+function streamSession(conn: Conn, stdin: StdinPump, o: NcOptions): Promise<void> {
+  const session = sessionEnd(o, stdin);
+  let netDone = false;
+  let stdinDone = false;
+  const check = () => {
+    if (netDone && (stdinDone || o.l)) session.end();
+  };
+  stdin.attach({
+    write: async (chunk) => {
+      session.touch();
+      await conn.write(chunk);
+    },
+    eof: () => {
+      stdinDone = true;
+      if (o.N) void conn.end().catch(() => {});
+      session.stdinEnded();
+      check();
+    },
+  });
+  void (async () => {
+    try {
+      for (let c = await conn.read(); c !== null; c = await conn.read()) {
+        session.touch();
+        await writeOut(c);
+      }
+    } catch {
+      // a reset ends the reading as an EOF does
+    }
+    netDone = true;
+    check();
+  })();
+  return session.ended;
+}
+
+/** Datagrams: stdin chunks out, every datagram in printed; ends only as sessionEnd says. */
 function datagramSession(sock: DatagramSocket, stdin: StdinPump, o: NcOptions, send: (chunk: Buffer) => Promise<void>,
   received: (from: Address | null, data: Buffer) => Promise<void>): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const idle = new Idle(o.w !== undefined ? o.w * 1000 : undefined);
-    let quit: NodeJS.Timeout | undefined;
-    const stop = new AbortController();
-    const finish = () => {
-      idle.stop();
-      clearTimeout(quit);
-      stop.abort();
-      resolve();
-    };
-    idle.signal?.addEventListener('abort', finish);
-    stdin.attach({
-      write: async (chunk) => {
-        idle.touch();
-        // A refusal (nobody at the port yet) is not an end: nc carries on.
-        await send(chunk).catch(() => {});
-      },
-      eof: () => {
-        if (o.q !== undefined) quit = setTimeout(finish, o.q * 1000);
-      },
-    });
-    void (async () => {
-      for (;;) {
-        let d;
-        try {
-          d = await sock.recvFrom({ signal: stop.signal });
-        } catch (err) {
-          if (stop.signal.aborted) return;
-          if (err instanceof NetError && err.code === 'ECONNREFUSED') continue; // an earlier send's ICMP
-          return finish();
-        }
-        idle.touch();
-        await received(d.from, d.data);
-      }
-    })();
+  const session = sessionEnd(o, stdin);
+  const stop = new AbortController();
+  void session.ended.then(() => stop.abort());
+  stdin.attach({
+    write: async (chunk) => {
+      session.touch();
+      // A refusal (nobody at the port yet) is not an end: nc carries on.
+      await send(chunk).catch(() => {});
+    },
+    eof: session.stdinEnded,
   });
+  void (async () => {
+    for (;;) {
+      let d;
+      try {
+        d = await sock.recvFrom({ signal: stop.signal });
+      } catch (err) {
+        if (stop.signal.aborted) return;
+        if (err instanceof NetError && err.code === 'ECONNREFUSED') continue; // an earlier send's ICMP
+        return session.end();
+      }
+      session.touch();
+      await received(d.from, d.data);
+    }
+  })();
+  return session.ended;
 }
 
 interface Target {
@@ -248,16 +254,13 @@ const inetNetwork = (base: 'tcp' | 'udp', o: NcOptions): InetNetwork =>
 
 /** -s and -p: the address a client sends from. */
 function source(t: Target, o: NcOptions): Address | undefined {
-  if (t.path !== undefined) return o.s === undefined ? undefined : { network: t.network as 'unixgram', path: o.s, abstract: false };
+  if (t.path !== undefined) return o.s === undefined ? undefined : unixAddress(t.network as 'unixgram', o.s);
   if (o.s === undefined && o.p === undefined) return undefined;
   return { network: inetNetwork(t.network as 'tcp', o), host: o.s ?? '', port: o.p ?? 0 };
 }
 
 function destination(t: Target, o: NcOptions, port: number): Address {
-  if (t.path !== undefined) {
-    const abstract = t.path.startsWith('@');
-    return { network: t.network as 'unix', path: abstract ? t.path.slice(1) : t.path, abstract };
-  }
+  if (t.path !== undefined) return unixAddress(t.network as 'unix', t.path);
   return { network: inetNetwork(t.network as 'tcp', o), host: t.host ?? (o['6'] ? '::' : '0.0.0.0'), port };
 }
 

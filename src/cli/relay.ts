@@ -31,7 +31,8 @@ export async function relayCommand(from: Address, to: Address, o: RelayCommandOp
     // The listening side's --ca verifies clients; the target is trusted through --target-ca.
     targetTls: targetTlsOptions(o),
     idle: o.timeout,
-    ...(o.timeout && { dialTimeout: o.timeout }),
+    // The target's connect keeps the library's 10 s unless --timeout is given (its default is the idle limit's).
+    ...(o.given?.has('timeout') && o.timeout && { dialTimeout: o.timeout }),
     onError: reporter(out),
     // Each chunk is reported only when someone looks: the bulk path stays a plain copy.
     tap: out.json || out.verbose,

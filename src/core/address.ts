@@ -190,6 +190,9 @@ export function unixAddress(network: UnixNetwork, path: string): UnixAddress {
   return checkUnix(text, a);
 }
 
+/** The address is a unix path, so a socket bound to it is a file (abstract names, unnamed sockets and ports are not). */
+export const hasSocketFile = (a: Address): a is UnixAddress => 'path' in a && a.path !== '' && !a.abstract;
+
 /** Accepts an address as text or as an {@link Address}, checked either way (a NetError if it is not one). */
 export function toAddress(a: string | Address): Address {
   if (typeof a !== 'object' || a === null) return parseAddress(a);

@@ -24,7 +24,7 @@ export interface Rights {
 export function bindPrivately<T>(rights: Rights | undefined, bind: () => T): T {
   if (!rights) return bind();
   const old = process.umask(PRIVATE);
-  rights.mode ??= 0o666 & ~old;
+  rights.mode ??= 0o777 & ~old; // what bind(2) gives a socket file
   try {
     return bind();
   } finally {
@@ -32,6 +32,7 @@ export function bindPrivately<T>(rights: Rights | undefined, bind: () => T): T {
   }
 }
 
+/** Whether any of mode, owner and group is asked for. */
 export const asksRights = (a: FileAccess): boolean => a.mode !== undefined || a.owner !== undefined || a.group !== undefined;
 
 /** An owner or group that does not exist; the adapter turns it into the bind's NetError. */

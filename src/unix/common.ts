@@ -1,4 +1,4 @@
-import type { UnixAddress, UnixNetwork } from '../core/address.js';
+import { hasSocketFile, type UnixAddress, type UnixNetwork } from '../core/address.js';
 import { NetError, wrap, type Op } from '../core/errors.js';
 import { consts, native, unixSockaddr } from '../native/index.js';
 import type { FileAccess } from '../core/types.js';
@@ -37,7 +37,7 @@ export interface Bound {
  */
 export async function bindNative(op: Op, type: 'SOCK_DGRAM' | 'SOCK_SEQPACKET', addr: UnixAddress,
   access: FileAccess = {}): Promise<Bound> {
-  const file = addr.path !== '' && !addr.abstract ? new SocketFile(addr.path) : undefined;
+  const file = hasSocketFile(addr) ? new SocketFile(addr.path) : undefined;
   let fd = -1;
   try {
     const rights = rightsOf(access);
