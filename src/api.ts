@@ -12,12 +12,13 @@ import { noTls, tlsClient, TlsListener, tlsServerContext } from './core/tls.js';
 import { SOCKET_CONSTANTS } from './core/constants.js';
 export { OPTION_NAMES } from './native/options.js';
 import type {
-  BindOptions, BindToOptions, DatagramAdapter, FileAccess, DatagramSocket, DialOptions, Conn, Handler, Listener, ListenOptions, Server,
-  ServeOptions, StreamAdapter, TlsOptions, WaitOptions,
+  BindOptions, BindToOptions, DatagramAdapter, FileAccess, DatagramSocket, DialOptions, Conn, Handler, Listener, ListenOptions,
+  ServableDatagramSocket, Server, ServeOptions, StreamAdapter, TlsOptions, WaitOptions,
 } from './core/types.js';
 import { tcp } from './tcp/index.js';
 import { udp } from './udp/index.js';
 import { asksRights } from './unix/access.js';
+import { peerGate } from './unix/peers.js';
 import { unix, unixgram, unixpacket } from './unix/index.js';
 
 export {
@@ -30,7 +31,7 @@ export { echo, upper } from './core/handlers.js';
 export { lookupHost, type Resolved } from './core/resolve.js';
 export type {
   BindOptions, BindToOptions, Conn, FileAccess, Data, Datagram, DatagramSocket, DialOptions, Exchange, Handler, Listener, ListenOptions,
-  OptionName, OptionValue, PeerCredentials, SendOptions, Server, ServeOptions, SocketControl, SocketOptions,
+  OptionName, OptionValue, Peer, PeerAccess, PeerCredentials, SendOptions, Server, ServeOptions, SocketControl, SocketOptions,
   TlsOptions, WaitOptions, WithFds,
 } from './core/types.js';
 
@@ -107,11 +108,15 @@ function checkFileAccess(op: Op, a: Address, options: FileAccess): void {
     detail: 'mode, owner and group are for sockets on a unix path (abstract names and ports have no file)' });
 }
 
-/** Listens, with TLS on every accepted connection when asked (a bad certificate fails before binding). */
+/**
+ * Listens, with TLS on every accepted connection when asked; a bad certificate or allow list fails before
+ * binding.
+ */
 async function openListener(adapter: StreamAdapter, a: Address, options: ListenOptions): Promise<Listener> {
   checkFileAccess('listen', a, options);
+  const gate = peerGate('listen', a, options);
   const context = options.tls && tlsServerContext(options.tls, a.network);
-  const listener = await adapter.listen(a, options);
+  const listener = await adapter.listen(a, options, gate);
   return context ? new TlsListener(listener, context, options.tls?.ca !== undefined) : listener;
 }
 
@@ -126,8 +131,13 @@ async function openListener(adapter: StreamAdapter, a: Address, options: ListenO
  */
 export async function bind(addr: Address | string, options: BindOptions = {}): Promise<DatagramSocket> {
   const a = toAddress(addr);
+  return openDatagram(datagramAdapter('bind', a), a, options);
+}
+
+/** Binds a datagram socket, its rights and allow list checked first. */
+function openDatagram(adapter: DatagramAdapter, a: Address, options: BindOptions): Promise<ServableDatagramSocket> {
   checkFileAccess('bind', a, options);
-  return datagramAdapter('bind', a).bind(a, options);
+  return adapter.bind(a, options, peerGate('bind', a, options));
 }
 
 /**
@@ -174,7 +184,7 @@ export async function bindTo(peer: Address | string, options: BindToOptions = {}
     to = { ...to, host: found.host };
     local = { network: to.network, host: found.family === 6 ? '::' : '0.0.0.0', port: 0 };
   }
-  const sock = await adapter.bind(local, options);
+  const sock = await openDatagram(adapter, local, options);
   try {
     await sock.connect(to);
   } catch (err) {
@@ -208,6 +218,5 @@ export async function serve(addr: Address | string, handler: Handler, options: S
   }
   const adapter = datagramAdapter('bind', a);
   if (options.tls) throw noTls('bind', a.network);
-  checkFileAccess('bind', a, options);
-  return new DatagramServer(await adapter.bind(a, options), handler, onError);
+  return new DatagramServer(await openDatagram(adapter, a, options), handler, onError);
 }

@@ -189,6 +189,10 @@ class DatagramRelay implements Server {
     return n;
   }
 
+  get refused(): number {
+    return this.sock.refused;
+  }
+
   private async receive(): Promise<void> {
     const onError = this.o.onError ?? reportToStderr;
     const max = this.o.maxConns ?? Infinity;

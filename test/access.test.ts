@@ -1,24 +1,12 @@
 // A socket file's rights (--mode, --owner, --group; the library's mode/owner/group): who can connect, shown
 // with real clients running as nobody, and that the file never exists looser than asked.
-import { chmodSync, existsSync, lstatSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { listen, bind } from '../src/index.js';
-import { cli, cliServer, live, needsRoot, oneLineOf, PEERS, run, stopLive, tempDir } from './helpers.js';
+import { accessClient, cli, cliServer, live, needsRoot, oneLineOf, openDir, stopLive, tempDir } from './helpers.js';
 
-/** A directory anyone may pass through, so that only the socket file's own rights decide. */
-function openDir(): string {
-  const dir = tempDir();
-  chmodSync(dir, 0o755);
-  return dir;
-}
-
-/**
- * access_client.py as nobody (group nogroup, no other groups): "ok <reply>" or "refused <ERRNO>". Debian's own
- * python3, which nobody can run (a python3 earlier on root's PATH may live in root's home).
- */
-const asNobody = async (kind: string, path: string) => (await run('setpriv',
-  ['--reuid=nobody', '--regid=nogroup', '--clear-groups', '/usr/bin/python3', join(PEERS, 'access_client.py'), kind, path, 'hi'])).stdout.trim();
+const asNobody = (kind: string, path: string) => accessClient('nobody', kind, path);
 
 const KINDS = [['unix', 'stream'], ['unixpacket', 'seqpacket'], ['unixgram', 'dgram']] as const;
 

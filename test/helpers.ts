@@ -1,5 +1,5 @@
 import { execFileSync, spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +22,13 @@ afterEach(() => {
 });
 
 /** A fresh socket path (its file does not exist yet). */
+/** A temporary directory anyone may pass through, so that only a socket file's own rights decide who connects. */
+export function openDir(): string {
+  const dir = tempDir();
+  chmodSync(dir, 0o755);
+  return dir;
+}
+
 export const sockPath = (name = 's.sock'): string => join(tempDir(), name);
 
 let names = 0;
@@ -320,6 +327,18 @@ export const notices = (s: Live): string => s.stderr().replace(/^listening on \S
 export async function stopLive(s: Live): Promise<number | null> {
   s.child.kill('SIGTERM');
   return (await s.exited).code;
+}
+
+/**
+ * test/peers/access_client.py, as nobody (group nogroup, no other groups; through setpriv) or as this process's
+ * user: one outcome line per attempt ("ok <reply>", "closed", "no-reply", "refused <ERRNO>"). Debian's own
+ * python3, which nobody can run (a python3 earlier on root's PATH may live in root's home).
+ */
+export async function accessClient(who: 'nobody' | 'me', kind: string, where: string, message = 'hi', count = 1): Promise<string> {
+  const client = ['/usr/bin/python3', join(PEERS, 'access_client.py'), kind, where, message, String(count)];
+  const r = who === 'me' ? await run(client[0]!, client.slice(1))
+    : await run('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', ...client]);
+  return r.stdout.trim();
 }
 
 /** test/peers/server.py: a Python server of any kind and mode; resolves once it listens. */

@@ -1,5 +1,5 @@
 import { serve, type Address, type Conn, type Exchange } from '../index.js';
-import { datagramReasons, fileAccess, lines, refuseGiven, serverIdle, serverTlsOptions, untilSignal, type CommonOptions } from './common.js';
+import { datagramReasons, unixAccess, lines, refuseGiven, serverIdle, serverTlsOptions, untilSignal, type CommonOptions } from './common.js';
 import { addrText, type Output } from './output.js';
 import { reporter, runUntilSignal, Watched } from './servers.js';
 
@@ -130,7 +130,7 @@ export async function chatCommand(addr: Address, o: CommonOptions, out: Output):
     }
   }, Math.min(datagramIdle || 1000, 1000)).unref();
   const server = await serve(addr, handler,
-    { maxConns: o.maxClients, idle: serverIdle(o), tls: serverTlsOptions(o), onError: reporter(out), ...fileAccess(o, addr) });
+    { maxConns: o.maxClients, idle: serverIdle(o), tls: serverTlsOptions(o), onError: reporter(out), ...unixAccess(o, addr, out) });
   try {
     await runUntilSignal(server, out);
   } finally {

@@ -1,8 +1,10 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
-import { formatAddress, hasSocketFile, isStreamNetwork, parseAddress, type Address, type FileAccess, type TlsOptions } from '../index.js';
+import {
+  formatAddress, hasSocketFile, isStreamNetwork, parseAddress, type Address, type FileAccess, type PeerAccess, type TlsOptions,
+} from '../index.js';
 import { UsageError } from './exit.js';
-import type { OutputOptions } from './output.js';
+import type { Output, OutputOptions } from './output.js';
 
 /** The TLS flags (the tls-client and tls-server traits). */
 export interface TlsFlags {
@@ -21,16 +23,33 @@ export interface CommonOptions extends OutputOptions, TlsFlags {
   mode?: number;
   owner?: string;
   group?: string;
+  allowUid?: string[];
+  allowGid?: string[];
+  allowEveryone?: boolean;
   /** The options typed on the command line (not defaults), by attribute name; main fills it in. */
   given?: ReadonlySet<string>;
 }
 
-/** The socket file's rights (--mode, --owner, --group); given for an address with no file, a usage error. */
-export function fileAccess(o: CommonOptions, a: Address): FileAccess {
+/**
+ * A unix server's access options: the socket file's rights (--mode, --owner, --group) and who may connect
+ * (--allow-uid, --allow-gid, --allow-everyone), refusals told through `out`. Given where they cannot apply (no
+ * file; peers over IP), a usage error.
+ */
+export function unixAccess(o: CommonOptions, a: Address, out: Output): FileAccess & PeerAccess {
   const noFile = !hasSocketFile(a) && `${formatAddress(a)} has no socket file (abstract names and ports have none)`;
-  refuseGiven(o, { mode: noFile, owner: noFile, group: noFile });
-  return { mode: o.mode, owner: o.owner, group: o.group };
+  const noUser = !('path' in a) && `${formatAddress(a)} is not a unix socket: peers over IP have no user to check`;
+  const allowList = (o.allowUid ?? o.allowGid) !== undefined;
+  refuseGiven(o, {
+    mode: noFile, owner: noFile, group: noFile, allowUid: noUser, allowGid: noUser, allowEveryone: noUser,
+  });
+  refuseGiven(o, { allowEveryone: allowList && 'it contradicts --allow-uid and --allow-gid' });
+  const allow = o.allowEveryone ? 'everyone' as const
+    : allowList ? { uids: o.allowUid ?? [], gids: o.allowGid ?? [] } : undefined;
+  return { mode: o.mode, owner: o.owner, group: o.group, allow, onRefused: (peer, why) => out.refused(peer, why) };
 }
+
+/** Collects a repeatable option's values; each may also be a comma-separated list. */
+const collect = (value: string, previous: string[] = []): string[] => [...previous, ...value.split(',').filter(Boolean)];
 
 /** `maxClients` → `--max-clients`. */
 const flagOf = (key: string) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
@@ -54,10 +73,10 @@ export const datagramReasons = (a: Address) => isStreamNetwork(a.network) ? {} :
 
 /**
  * `timeout`: --timeout as a limit on a connect and on idleness, off by default (clients, `listen`); `idle`: a
- * server's --timeout, an idle limit on by default; `server`: --max-clients; `file`: a unix socket file's --mode,
- * --owner and --group.
+ * server's --timeout, an idle limit on by default; `server`: --max-clients; `access`: a unix server's --mode,
+ * --owner, --group and --allow-*.
  */
-export type Trait = 'timeout' | 'idle' | 'server' | 'file' | 'tls-client' | 'tls-server';
+export type Trait = 'timeout' | 'idle' | 'server' | 'access' | 'tls-client' | 'tls-server';
 
 function integer(what: string, min: number, max: number) {
   return (value: string): number => {
@@ -100,10 +119,13 @@ export function addTraits(cmd: Command, traits: readonly Trait[]): void {
   if (traits.includes('server')) {
     cmd.option('--max-clients <n>', 'clients served at once; more are refused', parseCount, 1024);
   }
-  if (traits.includes('file')) {
+  if (traits.includes('access')) {
     cmd.option('--mode <octal>', 'unix path: the socket file\'s permission bits (e.g. 0660), set with no looser moment', parseMode);
     cmd.option('--owner <user>', 'unix path: the socket file\'s owner (name or uid)');
     cmd.option('--group <group>', 'unix path: the socket file\'s group (name or gid)');
+    cmd.option('--allow-uid <user>', 'unix: admit peers of this user (name or uid; repeatable); others are refused', collect);
+    cmd.option('--allow-gid <group>', 'unix: admit peers of this group (name or gid; repeatable)', collect);
+    cmd.option('--allow-everyone', 'unix: admit every user, even on an abstract name (which admits only its own by default)');
   }
   const client = traits.includes('tls-client');
   const server = traits.includes('tls-server');

@@ -40,7 +40,7 @@ const hostPort = (port: number) => [
 ];
 const bindOption = () => new Option('--bind <address>', 'connect or send from this address (tcp/udp: a host and port; unixgram: a path)');
 const halfClose = () => new Option('--half-close', 'on stdin EOF, send EOF to the peer and keep printing until it closes');
-const SERVER: Trait[] = ['server', 'idle', 'file', 'tls-server'];
+const SERVER: Trait[] = ['server', 'idle', 'access', 'tls-server'];
 
 /** `udp-echo` and `tcp-echo`: `serve` with echo on --host/--port. */
 const inetEcho = (network: 'udp' | 'tcp', port: number, summary: string, examples: string[]): CommandSpec => ({
@@ -82,7 +82,7 @@ const COMMANDS: CommandSpec[] = [
     args: '<address>',
     summary: 'netcat server: prints what arrives, sends stdin to the peer',
     // As nc -l: no idle limit unless asked for.
-    traits: ['server', 'timeout', 'file', 'tls-server'],
+    traits: ['server', 'timeout', 'access', 'tls-server'],
     options: [new Option('-k, --keep-open', 'serve client after client (several at once; stdin goes to all)'), halfClose()],
     examples: ['socktool listen tcp://127.0.0.1:8000', 'socktool listen -k unix:///tmp/log.sock', 'socktool listen udp://127.0.0.1:9999'],
     run: ([a], o, out) => listenCommand(addressArg(a!), o as ListenCommandOptions, out),

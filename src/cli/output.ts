@@ -1,4 +1,4 @@
-import { formatAddress, type Address } from '../index.js';
+import { formatAddress, type Address, type Peer } from '../index.js';
 
 export interface OutputOptions {
   /** Newline-delimited JSON events on stdout instead of the human format. */
@@ -28,6 +28,9 @@ export const notice = (text: string): void => void process.stderr.write(`socktoo
 /** An address as the CLI prints it; an unnamed unix peer has none. */
 export const addrText = (a: Address | null | undefined): string | null => (a ? formatAddress(a) : null);
 
+/** Refusals told one by one, at most this many a second; the rest are summed up once that second is over. */
+const REFUSALS_PER_SECOND = 5;
+
 /** Writes to stdout and waits while the pipe is full, so a slow reader slows the socket down instead of memory. */
 export function writeOut(data: Uint8Array | string): Promise<void> {
   if (process.stdout.write(data)) return Promise.resolve();
@@ -42,9 +45,38 @@ export class Output {
   readonly json: boolean;
   readonly verbose: boolean;
 
+  /** The current second of refusals: when it began, how many were told, how many held back. */
+  private refusals = { since: 0, told: 0, held: 0 };
+
   constructor(o: OutputOptions) {
     this.json = o.json ?? false;
     this.verbose = o.verbose ?? false;
+  }
+
+  /**
+   * A peer the allow list refused: a notice on stderr and a `refused` event, rate-limited so that a flood of
+   * refused peers costs a line a second, not a line each.
+   */
+  refused(peer: Peer, reason: string): void {
+    const r = this.refusals;
+    const now = Date.now();
+    if (now - r.since >= 1000) {
+      this.refusals = { since: now, told: 0, held: 0 };
+      return this.refused(peer, reason);
+    }
+    if (r.told >= REFUSALS_PER_SECOND) {
+      if (r.held++ === 0) setTimeout(() => this.heldBack(r), r.since + 1000 - now).unref();
+      return;
+    }
+    r.told++;
+    const who = `pid ${peer.pid} uid ${peer.uid} gid ${peer.gid}`;
+    this.event('refused', { peer: addrText(peer.addr), pid: peer.pid, uid: peer.uid, gid: peer.gid, reason });
+    notice(`refused ${who}${peer.addr ? ` (${formatAddress(peer.addr)})` : ''}: ${reason}`);
+  }
+
+  private heldBack(r: { held: number }): void {
+    this.event('refused', { more: r.held });
+    notice(`refused ${r.held} more peer${r.held === 1 ? '' : 's'} in that second`);
   }
 
   /** A JSON event on stdout; in the human format, `human` goes to stderr when verbose. */

@@ -3,7 +3,7 @@ import {
   type DatagramSocket, type Exchange, type Handler, type NotifyState, type Server, type UnixNetwork,
 } from '../index.js';
 import {
-  datagramReasons, fileAccess, Idle, lines, refuseGiven, serverIdle, serverTlsOptions, untilSignal, type CommonOptions,
+  datagramReasons, unixAccess, Idle, lines, refuseGiven, serverIdle, serverTlsOptions, untilSignal, type CommonOptions,
 } from './common.js';
 import { execHandler, type Program } from './exec.js';
 import { UsageError } from './exit.js';
@@ -60,6 +60,10 @@ export class Watched implements Exchange {
   send(data: Data): Promise<void> {
     this.out.dump('>', this.ex.remoteAddr, typeof data === 'string' ? Buffer.from(data) : data);
     return this.ex.send(data);
+  }
+
+  peerCredentials() {
+    return this.ex.peerCredentials();
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<Buffer> {
@@ -169,7 +173,7 @@ export async function serveCommand(addr: Address, o: ServeCommandOptions, out: O
   const exec = program && execHandler(program, o.maxClients);
   const handler = exec ? instrument(exec.handler, out, false) : instrument(handlerNamed(o.handler, out), out);
   const server = await serve(addr, handler,
-    { maxConns: o.maxClients, idle: serverIdle(o), tls: serverTlsOptions(o), onError: reporter(out), ...fileAccess(o, addr) });
+    { maxConns: o.maxClients, idle: serverIdle(o), tls: serverTlsOptions(o), onError: reporter(out), ...unixAccess(o, addr, out) });
   await runUntilSignal(server, out, exec?.stop);
 }
 
@@ -212,11 +216,11 @@ async function listenCommandStream(addr: Address, o: ListenCommandOptions, out: 
   };
   if (o.keepOpen) {
     const server = await serve(addr, (ex) => session(ex as Conn),
-      { maxConns: o.maxClients, idle: o.timeout, tls: serverTlsOptions(o), onError: reporter(out), ...fileAccess(o, addr) });
+      { maxConns: o.maxClients, idle: o.timeout, tls: serverTlsOptions(o), onError: reporter(out), ...unixAccess(o, addr, out) });
     return runUntilSignal(server, out);
   }
   // netcat: one client, then the listening socket is closed; the command ends with that client.
-  const listener = await listen(addr, { tls: serverTlsOptions(o), ...fileAccess(o, addr) });
+  const listener = await listen(addr, { tls: serverTlsOptions(o), ...unixAccess(o, addr, out) });
   await announce(listener.addr, out);
   const stopped = untilSignal();
   const conn = await Promise.race([listener.accept(), stopped.then(() => null)]);
@@ -237,7 +241,7 @@ async function listenCommandStream(addr: Address, o: ListenCommandOptions, out: 
  * refused) stops being it, so the next sender takes its place. No sender can end the listener.
  */
 async function listenCommandDatagram(addr: Address, o: ListenCommandOptions, out: Output): Promise<void> {
-  const sock: DatagramSocket = await bind(addr, fileAccess(o, addr));
+  const sock: DatagramSocket = await bind(addr, unixAccess(o, addr, out));
   await announce(sock.localAddr, out);
   const drops = reportDrops(sock, out);
   let peer: Address | null = null;

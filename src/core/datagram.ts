@@ -5,7 +5,7 @@ import { Inbox } from './inbox.js';
 import { networkOf } from './networks.js';
 import { resolveInet } from './resolve.js';
 import type {
-  Data, Datagram, DatagramSink, OptionName, OptionValue, SendOptions, ServableDatagramSocket, SocketOptions,
+  Data, Datagram, DatagramSink, OptionName, OptionValue, PeerCredentials, PeerGate, SendOptions, ServableDatagramSocket, SocketOptions,
   WaitOptions,
 } from './types.js';
 
@@ -35,7 +35,8 @@ export interface DatagramHandle extends SocketOptions {
 
 /** What the handle reports, as it happens. */
 export interface DatagramEvents {
-  datagram(data: Buffer, from: Address | null, truncated: boolean, fds: number[]): void;
+  /** `credentials`: the sender's (unixgram); undefined on udp. */
+  datagram(data: Buffer, from: Address | null, truncated: boolean, fds: number[], credentials: PeerCredentials | undefined): void;
   /** `count` queued sends completed, in order; `failure(i)` is the error of the i-th, if it failed. */
   sent(count: number, failure: ((i: number) => Error | undefined) | undefined): void;
   /** Datagrams dropped by policy below (owed to a stuck unixgram receiver). */
@@ -50,6 +51,8 @@ export interface DatagramParts {
   localAddr: Address;
   open(events: DatagramEvents): DatagramHandle;
   recvQueue?: number;
+  /** Who may send (unixgram): a refused sender's datagram is dropped before anything sees it. */
+  gate?: PeerGate;
   /** Runs after the socket is closed (the unixgram adapter removes its socket file). */
   release?(): Promise<void>;
 }
@@ -88,9 +91,11 @@ export class DatagramSocketImpl implements ServableDatagramSocket {
     this.localAddr = parts.localAddr;
     this.inbox = new Inbox<Datagram>(parts.recvQueue ?? 4096);
     this.handle = parts.open({
-      datagram: (data, from, truncated, fds) => {
-        if (this.sink) this.sink(data, from);
-        else this.enqueue({ data, from, truncated, fds });
+      datagram: (data, from, truncated, fds, credentials) => {
+        if (parts.gate && !parts.gate.admitsDatagram(credentials, from)) {
+          if (fds.length > 0) this.handle.closeFds(fds);
+        } else if (this.sink) this.sink(data, from, credentials);
+        else this.enqueue(credentials ? { data, from, truncated, fds, credentials } : { data, from, truncated, fds });
       },
       sent: (count, failure) => this.onSent(count, failure),
       dropped: (count) => (this.dropped += count),
@@ -101,6 +106,10 @@ export class DatagramSocketImpl implements ServableDatagramSocket {
 
   get fd(): number {
     return this.closing ? -1 : this.handle.fd;
+  }
+
+  get refused(): number {
+    return this.parts.gate?.refused ?? 0;
   }
 
   private enqueue(d: Datagram): void {

@@ -3,7 +3,7 @@ import { Codes, NetError } from './errors.js';
 import type { StreamConn } from './stream.js';
 import { TlsListener } from './tls.js';
 import type {
-  Conn, Data, Exchange, Handler, Listener, ServableDatagramSocket, Server, ServeOptions, WaitOptions,
+  Conn, Data, Exchange, Handler, Listener, PeerCredentials, ServableDatagramSocket, Server, ServeOptions, WaitOptions,
 } from './types.js';
 
 export type ErrorReporter = NonNullable<ServeOptions['onError']>;
@@ -53,6 +53,10 @@ export class StreamServer implements Server {
 
   get addr(): Address {
     return this.listener.addr;
+  }
+
+  get refused(): number {
+    return this.listener.refused;
   }
 
   private async acceptLoop(): Promise<void> {
@@ -158,7 +162,8 @@ export class StreamServer implements Server {
 
 /** One datagram as an exchange: iterating yields the datagram, `send()` answers its sender. */
 class DatagramExchange implements Exchange {
-  constructor(private sock: ServableDatagramSocket, readonly data: Buffer, readonly remoteAddr: Address | null) {}
+  constructor(private sock: ServableDatagramSocket, readonly data: Buffer, readonly remoteAddr: Address | null,
+    private credentials: PeerCredentials | undefined) {}
 
   get kind(): 'datagram' {
     return 'datagram';
@@ -174,6 +179,12 @@ class DatagramExchange implements Exchange {
 
   send(data: Data): Promise<void> {
     return this.sock.sendTo(data, this.remoteAddr);
+  }
+
+  peerCredentials(): Promise<PeerCredentials> {
+    if (this.credentials) return Promise.resolve(this.credentials);
+    return Promise.reject(new NetError({ op: 'option', network: this.network, addr: this.remoteAddr ?? undefined,
+      code: 'ENOPROTOOPT', detail: `${this.network} datagrams carry no credentials (unixgram ones do)` }));
   }
 
   /** A one-item iterator without an async generator's machinery: this runs once per datagram. */
@@ -207,7 +218,7 @@ export class DatagramServer implements Server {
   private closing: Promise<void> | undefined;
 
   constructor(private sock: ServableDatagramSocket, private handler: Handler, private onError: ErrorReporter) {
-    sock.sink = (data, from) => this.dispatch(new DatagramExchange(sock, data, from));
+    sock.sink = (data, from, credentials) => this.dispatch(new DatagramExchange(sock, data, from, credentials));
   }
 
   get network(): Network {
@@ -220,6 +231,10 @@ export class DatagramServer implements Server {
 
   get dropped(): number {
     return this.sock.dropped;
+  }
+
+  get refused(): number {
+    return this.sock.refused;
   }
 
   private dispatch(ex: DatagramExchange): void {

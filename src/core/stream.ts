@@ -4,7 +4,7 @@ import type { Address, Network } from './address.js';
 import { abortError, closedError, NetError, wrap } from './errors.js';
 import { Inbox } from './inbox.js';
 import type {
-  Conn, Data, Listener, OptionName, OptionValue, PeerCredentials, SocketControl, SocketOptions, WaitOptions, WithFds,
+  Conn, Data, Listener, OptionName, OptionValue, PeerCredentials, PeerGate, SocketControl, SocketOptions, WaitOptions, WithFds,
 } from './types.js';
 
 const DONE = Promise.resolve();
@@ -215,6 +215,8 @@ export interface ListenerParts {
   /** Runs before the listening socket is closed (the unix adapter removes its socket file here). */
   beforeClose?(): Promise<void> | void;
   acceptQueue?: number;
+  /** Who may connect (unix networks): a refused peer's connection is closed before it is queued. */
+  gate?: PeerGate;
 }
 
 /** The part of net.Server a listener uses (the addon's listening sockets have the same). */
@@ -237,8 +239,10 @@ export class StreamListener implements Listener {
     this.inbox = new Inbox<Conn>(parts.acceptQueue ?? 128);
     server.on('connection', (socket: Duplex) => {
       // Over the queue (or closing), refuse rather than hold: the client sees its connection closed.
-      if (this.inbox.full || this.inbox.ended) socket.destroy();
-      else this.inbox.push(parts.wrapConn(socket));
+      if (this.inbox.full || this.inbox.ended) return socket.destroy();
+      const conn = parts.wrapConn(socket);
+      if (parts.gate && !parts.gate.admitsConn(conn)) socket.destroy();
+      else this.inbox.push(conn);
     });
     server.on('error', (err) => this.inbox.raise(wrap('accept', this.network, this.addr, err)));
   }
@@ -250,6 +254,10 @@ export class StreamListener implements Listener {
   }
 
   private acceptAborted = (signal: AbortSignal) => abortError('accept', this.network, this.addr, signal);
+
+  get refused(): number {
+    return this.parts.gate?.refused ?? 0;
+  }
 
   get fd(): number {
     return this.closing ? -1 : this.parts.control.fd;
@@ -284,10 +292,9 @@ export class StreamListener implements Listener {
   }
 }
 
-/** Starts a net.Server listening; rejects with the raw bind/listen error for the adapter to wrap. */
 /**
- * Listens; `around` runs the listen call, in which the bind happens synchronously (unix files bind under a
- * private umask that way).
+ * Starts a net.Server listening; rejects with the raw bind/listen error for the adapter to wrap. `around` runs
+ * the listen call, in which the bind happens synchronously (unix files bind under a private umask that way).
  */
 export function startListening(server: net.Server, options: net.ListenOptions,
   around: (bind: () => void) => void = (bind) => bind()): Promise<void> {

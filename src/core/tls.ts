@@ -86,6 +86,10 @@ export class TlsListener implements Listener {
     return this.inner.fd;
   }
 
+  get refused(): number {
+    return this.inner.refused;
+  }
+
   private secure(conn: Conn): Conn {
     const socket = new tls.TLSSocket(conn.stream, {
       isServer: true,

@@ -40,6 +40,11 @@ export interface Exchange extends AsyncIterable<Buffer> {
   readonly remoteAddr: Address | null;
   /** Sends to this exchange's peer; resolves when the data has been handed to the kernel (or queued, on streams). */
   send(data: Data): Promise<void>;
+  /**
+   * Who the peer is: the connection's (SO_PEERCRED, unix and unixpacket) or the datagram sender's
+   * (SCM_CREDENTIALS, unixgram). Rejects with `ENOPROTOOPT` on tcp and udp.
+   */
+  peerCredentials(): Promise<PeerCredentials>;
 }
 
 /**
@@ -70,11 +75,43 @@ export type OptionName =
 /** A number, a flag, a group address (membership options), or the socket type's name (`SO_TYPE`). */
 export type OptionValue = number | boolean | string;
 
-/** Who is at the other end of a unix connection (SO_PEERCRED). */
+/**
+ * Who is at the other end of a unix socket, as the kernel recorded it: at connect (SO_PEERCRED, unix and
+ * unixpacket) or with each datagram (SCM_CREDENTIALS, unixgram). `gid` is the peer's effective group, not its
+ * supplementary groups.
+ */
 export interface PeerCredentials {
   pid: number;
   uid: number;
   gid: number;
+}
+
+/** A unix peer as an access check sees it: its credentials and its address (null: an unnamed socket, as most clients are). */
+export interface Peer extends PeerCredentials {
+  addr: Address | null;
+}
+
+/**
+ * Who may reach a unix server, checked before a connection (unix, unixpacket: at accept) or a datagram
+ * (unixgram) is handed to the program. A refused connection is closed at once and a refused datagram dropped;
+ * both are counted (`refused`) and told to `onRefused`. Paths admit everyone by default (the file's mode decides
+ * who can connect); an abstract name admits only this process's user unless `allow` or `authorize` says
+ * otherwise, because the kernel checks nothing there.
+ *
+ * @example
+ * await serve('unix:@app', echo, { allow: { uids: ['www-data'], gids: [0] } })
+ * await bind('unixgram:///run/app.sock', { authorize: (peer) => peer.uid < 1000 })
+ */
+export interface PeerAccess {
+  /**
+   * The users and groups admitted (names are looked up when binding): a peer passes with its uid in `uids` or
+   * its gid in `gids`. `'everyone'`: no check, which opens an abstract name to every user.
+   */
+  allow?: { uids?: readonly (number | string)[]; gids?: readonly (number | string)[] } | 'everyone';
+  /** Called for each peer that `allow` let through, synchronously (keep it cheap): false, or a throw, refuses it. */
+  authorize?: (peer: Peer) => boolean;
+  /** Told of each refusal, with why. */
+  onRefused?: (peer: Peer, reason: string) => void;
 }
 
 /**
@@ -147,6 +184,8 @@ export interface Listener extends AsyncIterable<Conn>, SocketOptions {
   /** The concrete local address: the port the OS picked for port 0, the path for unix. */
   readonly addr: Address;
   accept(options?: WaitOptions): Promise<Conn>;
+  /** Connections closed at once because their peer was not admitted ({@link PeerAccess}). */
+  readonly refused: number;
   /** Stops accepting (connections already accepted stay open). Idempotent. */
   close(): Promise<void>;
 }
@@ -166,6 +205,8 @@ export interface Datagram {
   truncated: boolean;
   /** Descriptors that came with it (unixgram, SCM_RIGHTS); the caller's to close. Empty otherwise. */
   fds: number[];
+  /** The sender's credentials (unixgram, SCM_CREDENTIALS: the kernel vouches for them); undefined on udp. */
+  credentials?: PeerCredentials;
 }
 
 /**
@@ -196,6 +237,8 @@ export interface DatagramSocket extends AsyncIterable<Datagram>, SocketOptions {
    * {@link DatagramSocket.sendTo}).
    */
   readonly dropped: number;
+  /** Datagrams dropped because their sender was not admitted ({@link PeerAccess}). */
+  readonly refused: number;
   /**
    * Resolves once the datagram is with the kernel, or held for its receiver. Toward a full receiver (unixgram),
    * a connected socket waits for room; an unconnected one holds up to 256 datagrams per receiver, retried in
@@ -224,6 +267,8 @@ export interface Server {
   readonly addr: Address;
   /** Datagram servers: replies dropped by policy (see {@link DatagramSocket.dropped}); 0 on stream networks. */
   readonly dropped: number;
+  /** Connections or datagrams whose peer was not admitted ({@link PeerAccess}). */
+  readonly refused: number;
   /**
    * Stops taking new work and waits for the exchanges in flight. Aborting `signal` cuts the remaining stream
    * connections instead of waiting for them. Idempotent.
@@ -251,10 +296,6 @@ export interface TlsOptions {
 }
 
 /**
- * @example
- * await listen('tcp://[::]:8000', { ipv6Only: true, backlog: 511 })
- */
-/**
  * The rights of a socket file (unix paths): set without a moment where the file is looser than asked.
  *
  * @example
@@ -269,7 +310,11 @@ export interface FileAccess {
   group?: number | string;
 }
 
-export interface ListenOptions extends FileAccess {
+/**
+ * @example
+ * await listen('tcp://[::]:8000', { ipv6Only: true, backlog: 511 })
+ */
+export interface ListenOptions extends FileAccess, PeerAccess {
   /** For tcp6 / an IPv6 host: accept IPv6 only (IPV6_V6ONLY). Default: true for tcp6/udp6, else false. */
   ipv6Only?: boolean;
   /** Listen backlog. */
@@ -286,7 +331,7 @@ export interface ListenOptions extends FileAccess {
  * @example
  * await bind('udp://0.0.0.0:5353', { reuseAddr: true, recvQueue: 256 })
  */
-export interface BindOptions extends FileAccess {
+export interface BindOptions extends FileAccess, PeerAccess {
   ipv6Only?: boolean;
   /** SO_REUSEADDR, so several sockets can bind one UDP port (multicast receivers). */
   reuseAddr?: boolean;
@@ -352,11 +397,21 @@ export interface BindToOptions extends BindOptions {
 /** What a stream adapter (tcp, unix) gives the dispatch table. Errors come out as NetErrors. */
 export interface StreamAdapter {
   dial(addr: Address, options: DialOptions): Promise<Conn>;
-  listen(addr: Address, options: ListenOptions): Promise<Listener>;
+  /** `gate`: the peer check of `options` (unix networks only). */
+  listen(addr: Address, options: ListenOptions, gate?: PeerGate): Promise<Listener>;
 }
 
 /** Receives each datagram straight from the socket, bypassing the queue (serve() uses it). */
-export type DatagramSink = (data: Buffer, from: Address | null) => void;
+export type DatagramSink = (data: Buffer, from: Address | null, credentials: PeerCredentials | undefined) => void;
+
+/** The check of {@link PeerAccess} an adapter runs on what arrives (built by src/unix/peers.ts). */
+export interface PeerGate {
+  readonly refused: number;
+  /** Whether the peer of this accepted unix connection may be handed over. */
+  admitsConn(conn: Conn): boolean;
+  /** Whether a datagram from this sender may be handed over. */
+  admitsDatagram(credentials: PeerCredentials | undefined, from: Address | null): boolean;
+}
 
 /** A datagram socket serve() can feed from directly, pausing the socket while its handlers are behind. */
 export interface ServableDatagramSocket extends DatagramSocket {
@@ -366,5 +421,6 @@ export interface ServableDatagramSocket extends DatagramSocket {
 
 /** What a datagram adapter (udp, unixgram) gives the dispatch table. Errors come out as NetErrors. */
 export interface DatagramAdapter {
-  bind(addr: Address, options: BindOptions): Promise<ServableDatagramSocket>;
+  /** `gate`: the peer check of `options` (unixgram only). */
+  bind(addr: Address, options: BindOptions, gate?: PeerGate): Promise<ServableDatagramSocket>;
 }

@@ -1,7 +1,7 @@
 import type { Address, Network } from '../core/address.js';
 import type { DatagramEvents, DatagramHandle, SendOutcome } from '../core/datagram.js';
 import { networkOf } from '../core/networks.js';
-import type { OptionName, OptionValue } from '../core/types.js';
+import type { OptionName, OptionValue, PeerCredentials } from '../core/types.js';
 import { consts, decodeAddress, encodeAddress, errnoError, native, type Handle } from './index.js';
 import { Control } from './options.js';
 
@@ -21,6 +21,8 @@ export class NativeDatagramHandle implements DatagramHandle {
   private closed = false;
   /** The sender of the last datagram: the addon names a sender only when it changes. */
   private lastFrom: Address | null = null;
+  /** The credentials of the last datagram that carried them: one object while the sender stays the same. */
+  private lastCredentials: PeerCredentials | undefined;
   /** Each destination's sockaddr, encoded once per address object. */
   private encoded = new WeakMap<Address, Buffer>();
 
@@ -63,10 +65,22 @@ export class NativeDatagramHandle implements DatagramHandle {
       const alen = meta.readUInt16LE(m + 8);
       if (alen === 0xffff) this.lastFrom = null;
       else if (alen !== 0) this.lastFrom = this.remember(meta, m + consts.META_ADDR, alen);
+      const flags = meta[m + 10]!;
       const chunk = data.subarray(off, off + len);
       off += len;
-      this.events.datagram(chunk, this.lastFrom, (meta[m + 10]! & 1) !== 0, fdLists?.[i] ?? NO_FDS);
+      const credentials = (flags & consts.META_CREDS) !== 0 ? this.credentials(meta, m + consts.META_CRED) : undefined;
+      this.events.datagram(chunk, this.lastFrom, (flags & 1) !== 0, fdLists?.[i] ?? NO_FDS, credentials);
     }
+  }
+
+  /** The credentials at `o` (struct ucred), as the same object as last time when they have not changed. */
+  private credentials(meta: Buffer, o: number): PeerCredentials {
+    const pid = meta.readInt32LE(o);
+    const uid = meta.readUInt32LE(o + 4);
+    const gid = meta.readUInt32LE(o + 8);
+    const last = this.lastCredentials;
+    if (last?.pid === pid && last.uid === uid && last.gid === gid) return last;
+    return (this.lastCredentials = Object.freeze({ pid, uid, gid }));
   }
 
   /** Decodes a sender once and keeps its sockaddr, so that answering it costs no encoding. */

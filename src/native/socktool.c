@@ -44,9 +44,14 @@ enum { SENT = 0, QUEUED = 1, DROPPED = 2 }; /* what send() did, when it did not 
 #define TURNS 4           /* batches per wake-up before the loop gets a turn */
 #define MAX_FDS 253       /* SCM_MAX_FD */
 #define QUEUE_MAX 4096    /* queued sends per handle before -ENOBUFS */
-#define META_STRIDE 128   /* per datagram: u32 len, u32 full length, u16 addrlen, u16 flags, pad, sockaddr */
-#define META_ADDR 16
-#define CTL_SPACE CMSG_SPACE(MAX_FDS * sizeof(int))
+/* Per datagram: u32 len, u32 full length, u16 addrlen, u16 flags, pad; the sender's credentials (i32 pid, u32 uid,
+ * u32 gid; flag 4) at META_CRED; its sockaddr at META_ADDR. */
+#define META_STRIDE 144
+#define META_CRED 16
+#define META_ADDR 32
+enum { META_TRUNC = 1, META_CTRUNC = 2, META_CREDS = 4 };
+/* Room for the most descriptors one message may carry, and the sender's credentials (SO_PASSCRED). */
+#define CTL_SPACE (CMSG_SPACE(MAX_FDS * sizeof(int)) + CMSG_SPACE(sizeof(struct ucred)))
 #define GSO_MAX_BYTES 65000 /* one GSO message stays within one IP datagram's 64 KiB */
 /* Unconnected unixgram: poll cannot tell whether a receiver has room, so datagrams to a full one wait in a
  * backlog per peer, retried on a timer. A full backlog holds reading (the senders feel it, as they would with
@@ -927,7 +932,7 @@ static void on_dgram(sock_t *s) {
       struct msghdr *h = &pl->msg[i].msg_hdr;
       uint32_t full = pl->msg[i].msg_len, got = full < s->slot ? full : (uint32_t)s->slot;
       char *m = mp + (size_t)i * META_STRIDE;
-      uint16_t alen = (uint16_t)h->msg_namelen, flags = (h->msg_flags & MSG_TRUNC) ? 1 : 0;
+      uint16_t alen = (uint16_t)h->msg_namelen, flags = (h->msg_flags & MSG_TRUNC) ? META_TRUNC : 0;
       memcpy(dp, pl->iov[i].iov_base, got);
       dp += got;
       /* The sender's address only when it differs from the one before: JS decodes each sender once. */
@@ -940,10 +945,22 @@ static void on_dgram(sock_t *s) {
         if (h->msg_namelen == 0) alen = 0xffff; /* unnamed */
       }
       if (ctl && h->msg_controllen > 0) {
-        if (!fdlist && napi_create_array(env, &fdlist) != napi_ok) fdlist = NULL;
-        if (fdlist) napi_set_element(env, fdlist, (uint32_t)i, take_fds(env, h));
-        else close_fds(h);
-        if (h->msg_flags & MSG_CTRUNC) flags |= 2;
+        int rights = 0;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c)) {
+          if (c->cmsg_level != SOL_SOCKET) continue;
+          if (c->cmsg_type == SCM_RIGHTS) rights = 1;
+          else if (c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
+            memcpy(m + META_CRED, CMSG_DATA(c), sizeof(struct ucred)); /* pid, uid, gid: three 32-bit fields */
+            flags |= META_CREDS;
+          }
+        }
+        /* The array of descriptor lists only for a batch where some message carried descriptors. */
+        if (rights) {
+          if (!fdlist && napi_create_array(env, &fdlist) != napi_ok) fdlist = NULL;
+          if (fdlist) napi_set_element(env, fdlist, (uint32_t)i, take_fds(env, h));
+          else close_fds(h);
+        }
+        if (h->msg_flags & MSG_CTRUNC) flags |= META_CTRUNC;
       }
       memcpy(m, &got, 4);
       memcpy(m + 4, &full, 4);
@@ -1284,7 +1301,7 @@ static napi_value init(napi_env env, napi_value exports) {
     C(IPV6_V6ONLY), C(IPV6_UNICAST_HOPS), C(IPV6_MULTICAST_HOPS), C(IPV6_MULTICAST_LOOP), C(IPV6_MULTICAST_IF),
     C(IPV6_JOIN_GROUP), C(IPV6_LEAVE_GROUP),
     C(SHUT_RD), C(SHUT_WR), C(SHUT_RDWR), C(MODE_DGRAM), C(MODE_CONN), C(MODE_LISTEN),
-    C(EV_DGRAM), C(EV_MSG), C(EV_ACCEPT), C(EV_SENT), C(EV_ERROR), C(EV_DROPPED), C(META_STRIDE), C(META_ADDR),
+    C(EV_DGRAM), C(EV_MSG), C(EV_ACCEPT), C(EV_SENT), C(EV_ERROR), C(EV_DROPPED), C(META_STRIDE), C(META_ADDR), C(META_CRED), C(META_CREDS),
     C(BATCH), C(SENT), C(QUEUED), C(DROPPED),
 #undef C
   };

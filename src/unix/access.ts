@@ -44,7 +44,7 @@ export class NoSuchId extends Error {
 }
 
 /** A user or group by name (from /etc/passwd or /etc/group, as getpwnam reads them) or by number. */
-function idOf(kind: 'user' | 'group', value: number | string): number {
+export function idOf(kind: 'user' | 'group', value: number | string): number {
   if (typeof value === 'number' || /^\d+$/.test(value)) return Number(value);
   const table = kind === 'user' ? '/etc/passwd' : '/etc/group';
   for (const line of readFileSync(table, 'utf8').split('\n')) {

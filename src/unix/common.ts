@@ -43,6 +43,8 @@ export async function bindNative(op: Op, type: 'SOCK_DGRAM' | 'SOCK_SEQPACKET', 
     const rights = rightsOf(access);
     // The type by name: reading its number is the first touch of the addon, whose absence is this bind's error.
     fd = native.socket(consts.AF_UNIX, consts[type]);
+    // Every datagram then carries its sender's credentials (Datagram.credentials, the peer check), from the first.
+    if (type === 'SOCK_DGRAM') native.setsockopt(fd, consts.SOL_SOCKET, consts.SO_PASSCRED, 1);
     if (file) await claimPath(file.absolute);
     bindPrivately(rights, () => native.bind(fd, unixSockaddr(addr.path, addr.abstract)));
     await file?.bound();

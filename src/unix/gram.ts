@@ -9,14 +9,14 @@ import { bindNative, unbind } from './common.js';
 
 /** AF_UNIX SOCK_DGRAM; `unixgram:` (no name) autobinds to an abstract name, so that replies can reach it. */
 export const unixgram: DatagramAdapter = {
-  async bind(a, options): Promise<ServableDatagramSocket> {
+  async bind(a, options, gate): Promise<ServableDatagramSocket> {
     const addr = a as UnixAddress;
     const bound = await bindNative('bind', 'SOCK_DGRAM', addr, options);
     const { fd, file } = bound;
     try {
       const localAddr = addr.path === '' ? nameOf(fd, 'unixgram')! : addr;
       return new DatagramSocketImpl({
-        network: 'unixgram', localAddr, recvQueue: options.recvQueue,
+        network: 'unixgram', localAddr, recvQueue: options.recvQueue, gate,
         open: (events) => new NativeDatagramHandle(fd, 'unixgram', false, options.maxDatagram, events, localAddr),
         release: file ? () => file.release() : undefined,
       });

@@ -2,7 +2,7 @@ import type { Duplex } from 'node:stream';
 import type { UnixAddress } from '../core/address.js';
 import { wrap } from '../core/errors.js';
 import { StreamConn, StreamListener } from '../core/stream.js';
-import type { Conn, DialOptions, Listener, ListenOptions, StreamAdapter } from '../core/types.js';
+import type { Conn, DialOptions, Listener, ListenOptions, PeerGate, StreamAdapter } from '../core/types.js';
 import { connectUnix, NativeDuplex, NativeServer } from '../native/conn.js';
 import { consts, native, unixSockaddr } from '../native/index.js';
 import { Control } from '../native/options.js';
@@ -39,7 +39,7 @@ async function dial(addr: UnixAddress, options: DialOptions): Promise<Conn> {
   }
 }
 
-async function listen(addr: UnixAddress, options: ListenOptions): Promise<Listener> {
+async function listen(addr: UnixAddress, options: ListenOptions, gate: PeerGate | undefined): Promise<Listener> {
   checkNamed('listen', addr);
   const bound = await bindNative('listen', 'SOCK_SEQPACKET', addr, options);
   const { fd, file } = bound;
@@ -57,11 +57,12 @@ async function listen(addr: UnixAddress, options: ListenOptions): Promise<Listen
     control: new Control('unixpacket', () => fd, () => addr),
     beforeClose: () => file?.release(),
     acceptQueue: options.acceptQueue,
+    gate,
   });
 }
 
 /** AF_UNIX SOCK_SEQPACKET: connections that keep message boundaries. */
 export const unixpacket: StreamAdapter = {
   dial: (addr, options) => dial(addr as UnixAddress, options),
-  listen: (addr, options) => listen(addr as UnixAddress, options),
+  listen: (addr, options, gate) => listen(addr as UnixAddress, options, gate),
 };

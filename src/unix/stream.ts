@@ -2,7 +2,7 @@ import * as net from 'node:net';
 import type { UnixAddress } from '../core/address.js';
 import { wrap } from '../core/errors.js';
 import { connectSocket, createStreamServer, startListening, StreamConn, StreamListener } from '../core/stream.js';
-import type { Conn, DialOptions, Listener, ListenOptions, StreamAdapter } from '../core/types.js';
+import type { Conn, DialOptions, Listener, ListenOptions, PeerGate, StreamAdapter } from '../core/types.js';
 import { connectUnix, recvFdsOn, sendFdsOn } from '../native/conn.js';
 import { consts, fdOfNode, native, unixSockaddr } from '../native/index.js';
 import { Control } from '../native/options.js';
@@ -39,7 +39,7 @@ async function dial(addr: UnixAddress, options: DialOptions): Promise<Conn> {
   }
 }
 
-async function listen(addr: UnixAddress, options: ListenOptions): Promise<Listener> {
+async function listen(addr: UnixAddress, options: ListenOptions, gate: PeerGate | undefined): Promise<Listener> {
   checkNamed('listen', addr);
   const server = createStreamServer();
   const file = addr.abstract ? undefined : new SocketFile(addr.path);
@@ -73,11 +73,12 @@ async function listen(addr: UnixAddress, options: ListenOptions): Promise<Listen
     control: new Control('unix', () => fdOfNode(server), () => addr),
     beforeClose: () => file?.release(),
     acceptQueue: options.acceptQueue,
+    gate,
   });
 }
 
 /** AF_UNIX SOCK_STREAM on paths and abstract names. */
 export const unix: StreamAdapter = {
   dial: (addr, options) => dial(addr as UnixAddress, options),
-  listen: (addr, options) => listen(addr as UnixAddress, options),
+  listen: (addr, options, gate) => listen(addr as UnixAddress, options, gate),
 };

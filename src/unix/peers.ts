@@ -1,0 +1,91 @@
+import type { Address } from '../core/address.js';
+import { NetError, type Op } from '../core/errors.js';
+import { networkOf } from '../core/networks.js';
+import type { Conn, Peer, PeerAccess, PeerCredentials, PeerGate } from '../core/types.js';
+import { consts, native } from '../native/index.js';
+import { idOf } from './access.js';
+
+/** Whether any check is asked for (`allow: 'everyone'` asks for none). */
+const asksPeers = (o: PeerAccess): boolean => (o.allow !== undefined && o.allow !== 'everyone') || o.authorize !== undefined;
+
+/**
+ * The peer check `options` ask for on `addr`, or undefined when everyone is admitted. Abstract names admit only
+ * this process's user unless told otherwise. Asking for a check where peers have no identity (tcp, udp) is
+ * EINVAL, and so is an unknown user or group name.
+ */
+export function peerGate(op: Op, addr: Address, options: PeerAccess): PeerGate | undefined {
+  if (networkOf(addr.network).family !== 'unix') {
+    if (!asksPeers(options)) return undefined;
+    throw new NetError({ op, network: addr.network, addr, code: 'EINVAL',
+      detail: 'allow and authorize are for unix sockets: peers over IP have no user to check' });
+  }
+  const named = 'path' in addr && addr.path !== '';
+  if (!asksPeers(options)) {
+    // The kernel checks nothing on an abstract name: anyone on the host (in this network namespace) can reach it.
+    if (!named || !addr.abstract || options.allow === 'everyone') return undefined;
+    return new Gate(new Set([process.geteuid!()]), new Set(), undefined, options.onRefused,
+      'another user (an abstract name admits only its own by default)');
+  }
+  const allow = options.allow === 'everyone' ? undefined : options.allow;
+  let uids: Set<number> | undefined;
+  let gids: Set<number> | undefined;
+  try {
+    if (allow) {
+      uids = new Set((allow.uids ?? []).map((u) => idOf('user', u)));
+      gids = new Set((allow.gids ?? []).map((g) => idOf('group', g)));
+    }
+  } catch (err) {
+    throw new NetError({ op, network: addr.network, addr, code: 'EINVAL', detail: (err as Error).message });
+  }
+  return new Gate(uids, gids, options.authorize, options.onRefused, 'not in the allow list');
+}
+
+/** SO_PEERCRED of an accepted connection; undefined when it cannot be read (the connection is refused then). */
+function peerCredentialsOf(fd: number): PeerCredentials | undefined {
+  try {
+    const b = native.getsockopt(fd, consts.SOL_SOCKET, consts.SO_PEERCRED, 12);
+    return { pid: b.readInt32LE(0), uid: b.readUInt32LE(4), gid: b.readUInt32LE(8) };
+  } catch {
+    return undefined;
+  }
+}
+
+const UNKNOWN: PeerCredentials = { pid: 0, uid: -1, gid: -1 };
+
+class Gate implements PeerGate {
+  refused = 0;
+
+  /** `uids` and `gids` undefined: no allow list (authorize alone decides); `notAllowed`: why one refuses. */
+  constructor(private uids: Set<number> | undefined, private gids: Set<number> | undefined,
+    private authorize: PeerAccess['authorize'], private onRefused: PeerAccess['onRefused'], private notAllowed: string) {}
+
+  admitsConn(conn: Conn): boolean {
+    const remote = conn.remoteAddr;
+    const addr = 'path' in remote && remote.path === '' ? null : remote;
+    return this.admits(conn.fd < 0 ? undefined : peerCredentialsOf(conn.fd), addr);
+  }
+
+  admitsDatagram(credentials: PeerCredentials | undefined, from: Address | null): boolean {
+    return this.admits(credentials, from);
+  }
+
+  private admits(credentials: PeerCredentials | undefined, addr: Address | null): boolean {
+    const why = this.refusal(credentials, addr);
+    if (why === undefined) return true;
+    this.refused++;
+    this.onRefused?.({ ...(credentials ?? UNKNOWN), addr }, why);
+    return false;
+  }
+
+  /** Why this peer is refused, or undefined when it is admitted. */
+  private refusal(c: PeerCredentials | undefined, addr: Address | null): string | undefined {
+    if (!c) return 'its credentials are unknown';
+    if (this.uids && !this.uids.has(c.uid) && !this.gids!.has(c.gid)) return this.notAllowed;
+    if (!this.authorize) return undefined;
+    try {
+      return this.authorize({ ...c, addr }) ? undefined : 'authorize refused it';
+    } catch (err) {
+      return `authorize failed: ${err instanceof Error ? err.message : String(err)}`;
+    }
+  }
+}
