@@ -8,6 +8,7 @@ import { isStreamNetwork, networkOf, NETWORKS, type Network } from './core/netwo
 import { Codes, NetError, wrap, type Op } from './core/errors.js';
 import { resolveInet } from './core/resolve.js';
 import { DatagramServer, reportToStderr, StreamServer } from './core/serve.js';
+import { OneConnectionListener } from './core/stream.js';
 import { noTls, tlsClient, TlsListener, tlsServerContext } from './core/tls.js';
 import { SOCKET_CONSTANTS } from './core/constants.js';
 export { OPTION_NAMES } from './native/options.js';
@@ -19,6 +20,7 @@ import { tcp } from './tcp/index.js';
 import { udp } from './udp/index.js';
 import { asksRights } from './unix/access.js';
 import { peerGate } from './unix/peers.js';
+import { endpoint, isInherited } from './inherited.js';
 import { unix, unixgram, unixpacket } from './unix/index.js';
 
 export {
@@ -52,6 +54,23 @@ function wrongShape(op: Op, addr: Address): NetError {
     detail: `${addr.network} is a ${shape} network: use ${use}` });
 }
 
+/** What an inherited socket is taken as: a listener (of connections, or of the one it is), a connection, a datagram socket. */
+type Use = 'listener' | 'connection' | 'datagram';
+
+/** Options that shape a socket as it is made: the service manager made an inherited one. */
+const MADE_WITH = ['mode', 'owner', 'group', 'ipv6Only', 'reuseAddr', 'reusePort'] as const;
+
+/**
+ * An inherited listening socket is not a connection, and an inherited socket takes no option that shapes a
+ * socket as it is made (systemd's SocketMode=, BindIPv6Only=, ReusePort= do that).
+ */
+function checkInherited(op: Op, a: Address, use: Use, options: object = {}): void {
+  if (!isInherited(a)) return;
+  const detail = a.listening && use === 'connection' ? 'a listening socket, not a connection: listen() or serve() takes it'
+    : MADE_WITH.filter((k) => (options as Record<string, unknown>)[k] !== undefined).map((k) => `${k} does not apply: the socket was made by whoever passed it`)[0];
+  if (detail) throw new NetError({ op, network: a.network, addr: a, code: 'EINVAL', detail: `inherited fd ${a.fd}: ${detail}` });
+}
+
 function streamAdapter(op: Op, addr: Address): StreamAdapter {
   if (!isStreamNetwork(addr.network)) throw wrongShape(op, addr);
   return adapters[addr.network] as StreamAdapter;
@@ -63,7 +82,8 @@ function datagramAdapter(op: Op, addr: Address): DatagramAdapter {
 }
 
 /**
- * Connects a stream socket (tcp, tcp4, tcp6, unix, unixpacket; `unix:@name` for an abstract name).
+ * Connects a stream socket (tcp, tcp4, tcp6, unix, unixpacket; `unix:@name` for an abstract name). `fd:N` takes
+ * an inherited connection instead (systemd's `Accept=yes`, inetd's `fd:0`).
  *
  * @throws NetError with `op: 'dial'`: `ECONNREFUSED`, `ENOENT` (no such unix path), `ETIMEDOUT` (signal), …
  * @example
@@ -72,7 +92,8 @@ function datagramAdapter(op: Op, addr: Address): DatagramAdapter {
  * for await (const chunk of conn) process.stdout.write(chunk)
  */
 export async function dial(addr: Address | string, options: DialOptions = {}): Promise<Conn> {
-  const a = toAddress(addr);
+  const a = endpoint('dial', addr);
+  checkInherited('dial', a, 'connection', options);
   if (options.local !== undefined) options = { ...options, local: localFor('dial', a, options.local) };
   const conn = await streamAdapter('dial', a).dial(a, options);
   return options.tls ? tlsClient(conn, options.tls, options) : conn;
@@ -89,7 +110,9 @@ function localFor(op: 'dial' | 'bind', to: Address, local: Address | string): Ad
 }
 
 /**
- * Listens on a stream address; port 0 picks a free port and `listener.addr` tells which.
+ * Listens on a stream address; port 0 picks a free port and `listener.addr` tells which. `fd:N` or `fd:NAME`
+ * takes an inherited listening socket (socket activation) instead of making one; an inherited connection
+ * (Accept=yes, inetd) gives a listener of that one connection, which ends when it closes.
  *
  * @throws NetError with `op: 'listen'`: `EADDRINUSE` (also for a live server's unix path), `EACCES`, …
  * @example
@@ -97,7 +120,7 @@ function localFor(op: 'dial' | 'bind', to: Address, local: Address | string): Ad
  * for await (const conn of listener) conn.end('hi\n')
  */
 export async function listen(addr: Address | string, options: ListenOptions = {}): Promise<Listener> {
-  const a = toAddress(addr);
+  const a = endpoint('listen', addr);
   return openListener(streamAdapter('listen', a), a, options);
 }
 
@@ -110,18 +133,21 @@ function checkFileAccess(op: Op, a: Address, options: FileAccess): void {
 
 /**
  * Listens, with TLS on every accepted connection when asked; a bad certificate or allow list fails before
- * binding.
+ * binding. An inherited connection (Accept=yes, inetd) is listened on as a listener of that one connection.
  */
 async function openListener(adapter: StreamAdapter, a: Address, options: ListenOptions): Promise<Listener> {
+  checkInherited('listen', a, 'listener', options);
   checkFileAccess('listen', a, options);
   const gate = peerGate('listen', a, options);
   const context = options.tls && tlsServerContext(options.tls, a.network);
-  const listener = await adapter.listen(a, options, gate);
+  const listener = isInherited(a) && !a.listening ? new OneConnectionListener(await adapter.dial(a, {}), gate)
+    : await adapter.listen(a, options, gate);
   return context ? new TlsListener(listener, context, options.tls?.ca !== undefined) : listener;
 }
 
 /**
  * Opens a datagram socket bound to `addr` (udp, udp4, udp6, unixgram); `udp://127.0.0.1:0` or `unixgram:` for a client.
+ * `fd:N` or `fd:NAME` takes an inherited datagram socket (socket activation) instead.
  *
  * @throws NetError with `op: 'bind'`: `EADDRINUSE`, `EACCES`, …
  * @example
@@ -130,12 +156,13 @@ async function openListener(adapter: StreamAdapter, a: Address, options: ListenO
  * const { data, from } = await sock.recvFrom({ signal: AbortSignal.timeout(1000) })
  */
 export async function bind(addr: Address | string, options: BindOptions = {}): Promise<DatagramSocket> {
-  const a = toAddress(addr);
+  const a = endpoint('bind', addr);
   return openDatagram(datagramAdapter('bind', a), a, options);
 }
 
 /** Binds a datagram socket, its rights and allow list checked first. */
 function openDatagram(adapter: DatagramAdapter, a: Address, options: BindOptions): Promise<ServableDatagramSocket> {
+  checkInherited('bind', a, 'datagram', options);
   checkFileAccess('bind', a, options);
   return adapter.bind(a, options, peerGate('bind', a, options));
 }
@@ -197,7 +224,9 @@ export async function bindTo(peer: Address | string, options: BindToOptions = {}
 /**
  * Serves `addr` with one handler, whatever the transport: it is called once per stream connection or once per
  * datagram, with an {@link Exchange} to iterate and `send()` on. A throwing handler is reported (`onError`)
- * and the server keeps serving; `close()` waits for the exchanges in flight.
+ * and the server keeps serving; `close()` waits for the exchanges in flight. `fd:N` or `fd:NAME` serves an
+ * inherited socket: a listening or datagram one (socket activation), or one connection (Accept=yes, inetd), after
+ * which the server closes by itself (`server.closed`).
  *
  * @example
  * const server = await serve('tcp://127.0.0.1:0', echo)
@@ -205,7 +234,7 @@ export async function bindTo(peer: Address | string, options: BindToOptions = {}
  * await server.close()
  */
 export async function serve(addr: Address | string, handler: Handler, options: ServeOptions = {}): Promise<Server> {
-  const a = toAddress(addr);
+  const a = endpoint('listen', addr);
   const onError = options.onError ?? reportToStderr;
   if (isStreamNetwork(a.network)) {
     const adapter = streamAdapter('listen', a);

@@ -4,6 +4,7 @@ import {
   type DatagramSocket, type Server, type ServeOptions, type TlsOptions, type WaitOptions,
 } from './api.js';
 import { toAddress } from './core/address.js';
+import { endpoint } from './inherited.js';
 import { Inbox } from './core/inbox.js';
 import { reportToStderr } from './core/serve.js';
 import { noTls } from './core/tls.js';
@@ -169,6 +170,8 @@ class DatagramRelay implements Server {
   /** Dropped by sessions that have ended; the open ones count their own. */
   private droppedBefore = 0;
   private closing: Promise<void> | undefined;
+  private markClosed!: () => void;
+  readonly closed = new Promise<void>((resolve) => (this.markClosed = resolve));
 
   constructor(private sock: DatagramSocket, private target: Address, private o: RelayOptions) {
     this.loop = this.receive();
@@ -245,6 +248,7 @@ class DatagramRelay implements Server {
       await this.loop.catch(() => {});
       for (const s of this.sessions.values()) s.session.stop();
       await Promise.all([...this.sessions.values()].map((s) => s.done));
+      this.markClosed();
     })();
     return this.closing;
   }
@@ -261,7 +265,7 @@ class DatagramRelay implements Server {
  * await r.close()
  */
 export async function relay(from: Address | string, to: Address | string, options: RelayOptions = {}): Promise<Server> {
-  const src = toAddress(from);
+  const src = endpoint('listen', from);
   const target = toAddress(to);
   const onError = options.onError ?? reportToStderr;
   if (options.targetTls && !isStreamNetwork(target.network)) throw noTls('dial', target.network);

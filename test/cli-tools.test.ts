@@ -303,9 +303,11 @@ describe('socktool caps', () => {
     const caps = JSON.parse(r.stdout);
     const v6 = platformHas('ipv6');
     expect(caps.networks).toEqual({ tcp4: true, tcp6: v6, udp4: true, udp6: v6, unix: true, unixgram: true, unixpacket: true });
-    expect(caps.features).toEqual({ ipv6: v6, 'abstract-names': true, seqpacket: true, 'peer-credentials': true, 'fd-passing': true });
+    expect(caps.features).toEqual({ ipv6: v6, 'abstract-names': true, seqpacket: true, 'peer-credentials': true,
+      'credential-passing': true, 'socket-activation': true, 'fd-passing': true });
     const human = await cli(['caps']);
     expect(human.stdout).toMatch(/^network +unixpacket +yes$/m);
     expect(human.stdout).toMatch(/^feature +fd-passing +yes$/m);
+    expect(human.stdout).toMatch(/^feature +credential-passing +yes$/m);
   });
 });

@@ -53,6 +53,7 @@ const PROGRAMS = {
   'musl-gcc': 'musl-tools',
   'qemu-aarch64-static': 'qemu-user-static',
   'systemd-notify': 'systemd',
+  'systemd-socket-activate': 'systemd',
   setpriv: 'util-linux',
 } as const;
 export type Program = keyof typeof PROGRAMS;

@@ -1,7 +1,8 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
 import {
-  formatAddress, hasSocketFile, isStreamNetwork, parseAddress, type Address, type FileAccess, type PeerAccess, type TlsOptions,
+  formatAddress, hasSocketFile, inheritedSocket, isInherited, isInheritedText, isStreamNetwork, parseAddress, type Address, type FileAccess,
+  type Network, type PeerAccess, type TlsOptions,
 } from '../index.js';
 import { UsageError } from './exit.js';
 import type { Output, OutputOptions } from './output.js';
@@ -36,7 +37,8 @@ export interface CommonOptions extends OutputOptions, TlsFlags {
  * file; peers over IP), a usage error.
  */
 export function unixAccess(o: CommonOptions, a: Address, out: Output): FileAccess & PeerAccess {
-  const noFile = !hasSocketFile(a) && `${formatAddress(a)} has no socket file (abstract names and ports have none)`;
+  const noFile = isInherited(a) ? `fd ${a.fd} was made by whoever passed it (systemd: SocketMode=, SocketUser=, SocketGroup=)`
+    : !hasSocketFile(a) && `${formatAddress(a)} has no socket file (abstract names and ports have none)`;
   const noUser = !('path' in a) && `${formatAddress(a)} is not a unix socket: peers over IP have no user to check`;
   const allowList = (o.allowUid ?? o.allowGid) !== undefined;
   refuseGiven(o, {
@@ -197,6 +199,20 @@ export function readTls(o: TlsFlags, caFlag = '--ca'): TlsOptions {
 
 /** Parses a command's address argument (a bad one is a usage error, exit 2, naming the bad part). */
 export const addressArg = (text: string): Address => parseAddress(text);
+
+/**
+ * A server's address argument: one of the grammar, or an inherited socket (`fd:3`, `fd:NAME`; socket activation,
+ * inetd), taken now with its network read from it. `network`: the family or network the command serves, if it
+ * serves only one (unix-server, the echo servers); an inherited socket of another is a usage error.
+ */
+export function serverAddressArg(text: string, serves?: (n: Network) => boolean, what?: string): Address {
+  if (!isInheritedText(text)) return addressArg(text);
+  const inherited = inheritedSocket(text, 'listen');
+  if (serves && !serves(inherited.network)) {
+    throw new UsageError(`${text} is a ${inherited.network} socket (${formatAddress(inherited)}), and this command serves ${what}`);
+  }
+  return inherited;
+}
 
 /**
  * A source address for `--bind` toward `to`: an address of the grammar, or its short form in `to`'s network

@@ -1,9 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { inetAddress, NetError, unixAddress } from '../index.js';
+import { inetAddress, isInheritedText, NetError, unixAddress, type Address, type UnixNetwork } from '../index.js';
 import { chatCommand } from './chat.js';
 import { connectCommand, sendCommand, type ClientOptions, type SendOptions } from './client.js';
-import { addressArg, addTraits, parseCount, parseMs, parsePort, parseSeconds, type CommonOptions, type Trait } from './common.js';
+import {
+  addressArg, addTraits, parseCount, parseMs, parsePort, parseSeconds, refuseGiven, serverAddressArg, type CommonOptions, type Trait,
+} from './common.js';
 import { CliError, Exit, EXIT_HELP, exitCodeFor, UsageError } from './exit.js';
 import { httpGetCommand, type HttpOptions } from './http.js';
 import { NcExit, ncCommand, type NcOptions } from './nc.js';
@@ -42,16 +44,30 @@ const bindOption = () => new Option('--bind <address>', 'connect or send from th
 const halfClose = () => new Option('--half-close', 'on stdin EOF, send EOF to the peer and keep printing until it closes');
 const SERVER: Trait[] = ['server', 'idle', 'access', 'tls-server'];
 
-/** `udp-echo` and `tcp-echo`: `serve` with echo on --host/--port. */
+/** `udp-echo` and `tcp-echo`: `serve` with echo on --host/--port, or on an inherited socket (--fd). */
 const inetEcho = (network: 'udp' | 'tcp', port: number, summary: string, examples: string[]): CommandSpec => ({
   name: `${network}-echo`,
   summary,
   // Datagrams have no clients to count, no connections to time out and no TLS: udp-echo offers none of those.
   traits: network === 'tcp' ? ['server', 'idle', 'tls-server'] : [],
-  options: hostPort(port),
+  options: [...hostPort(port), new Option('--fd <n|name>', `serve an inherited ${network} socket (socket activation) instead of --host/--port`)],
   examples,
-  run: (_, o, out) => serveCommand(inetAddress(network, o.host as string, o.port as number), { ...o, handler: 'echo' }, out),
+  run: (_, o, out) => {
+    if (o.fd === undefined) return serveCommand(inetAddress(network, o.host as string, o.port as number), { ...o, handler: 'echo' }, out);
+    refuseGiven(o, { host: 'the inherited socket has its address already', port: 'the inherited socket has its address already' });
+    const addr = serverAddressArg(`fd:${o.fd as string}`, (n) => n.startsWith(network), `${network} only`);
+    return serveCommand(addr, { ...o, handler: 'echo' }, out);
+  },
 });
+
+/** unix-server's argument: a path or @name of --type, or an inherited unix socket (of --type, if given). */
+function unixServerAddress(path: string, o: Opts): Address {
+  const network = UNIX_TYPES[o.type as string]!;
+  if (!isInheritedText(path)) return unixAddress(network, path);
+  const typed = o.given?.has('type');
+  return serverAddressArg(path, (n) => (typed ? n === network : Object.values(UNIX_TYPES).includes(n as UnixNetwork)),
+    typed ? `${network} (--type ${o.type as string})` : 'unix sockets');
+}
 
 const COMMANDS: CommandSpec[] = [
   {
@@ -85,7 +101,7 @@ const COMMANDS: CommandSpec[] = [
     traits: ['server', 'timeout', 'access', 'tls-server'],
     options: [new Option('-k, --keep-open', 'serve client after client (several at once; stdin goes to all)'), halfClose()],
     examples: ['socktool listen tcp://127.0.0.1:8000', 'socktool listen -k unix:///tmp/log.sock', 'socktool listen udp://127.0.0.1:9999'],
-    run: ([a], o, out) => listenCommand(addressArg(a!), o as ListenCommandOptions, out),
+    run: ([a], o, out) => listenCommand(serverAddressArg(a!), o as ListenCommandOptions, out),
   },
   {
     name: 'serve',
@@ -103,7 +119,7 @@ const COMMANDS: CommandSpec[] = [
       'socktool serve udp://[::1]:5140 --handler print --json',
       'socktool serve tcp://127.0.0.1:8443 --tls --cert cert.pem --key key.pem',
     ],
-    run: ([a], o, out) => serveCommand(addressArg(a!), o as ServeCommandOptions, out),
+    run: ([a], o, out) => serveCommand(serverAddressArg(a!), o as ServeCommandOptions, out),
   },
   inetEcho('udp', 9999, 'UDP echo server: every datagram goes back to its sender',
     ['socktool udp-echo --port 9999', 'socktool udp-echo --host ::1 --port 0']),
@@ -121,8 +137,7 @@ const COMMANDS: CommandSpec[] = [
       'socktool unix-server /tmp/dgram.sock --type dgram',
       'socktool unix-server @app --type seqpacket',
     ],
-    run: ([path], o, out) => serveCommand(unixAddress(UNIX_TYPES[o.type as string]!, path!),
-      { ...o, handler: o.upper ? 'upper' : 'echo' }, out),
+    run: ([path], o, out) => serveCommand(unixServerAddress(path!, o), { ...o, handler: o.upper ? 'upper' : 'echo' }, out),
   },
   {
     name: 'send',
@@ -156,7 +171,7 @@ const COMMANDS: CommandSpec[] = [
       'socktool relay tcp://127.0.0.1:8443 tcp://127.0.0.1:8000 --tls --cert cert.pem --key key.pem',
       'socktool relay tcp://127.0.0.1:8000 tcp://example.test:443 --target-tls --target-ca ca.pem',
     ],
-    run: ([from, to], o, out) => relayCommand(addressArg(from!), addressArg(to!), o as RelayCommandOptions, out),
+    run: ([from, to], o, out) => relayCommand(serverAddressArg(from!), addressArg(to!), o as RelayCommandOptions, out),
   },
   {
     name: 'chat',
@@ -164,7 +179,7 @@ const COMMANDS: CommandSpec[] = [
     summary: 'a chat room: each line goes to every other client, prefixed with the sender address (ncat --chat)',
     traits: SERVER,
     examples: ['socktool chat tcp://127.0.0.1:7000', 'socktool chat unix:///tmp/room.sock', 'socktool chat udp://127.0.0.1:7000'],
-    run: ([a], o, out) => chatCommand(addressArg(a!), o, out),
+    run: ([a], o, out) => chatCommand(serverAddressArg(a!), o, out),
   },
   {
     name: 'http-get',

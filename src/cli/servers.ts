@@ -111,13 +111,14 @@ export function reporter(out: Output) {
 }
 
 /**
- * Prints the listening line, serves until SIGINT/SIGTERM, then closes (cutting connections, removing the socket
- * file). Datagrams the server drops by policy are reported once a second, never one line per datagram.
+ * Prints the listening line, serves until SIGINT/SIGTERM (or until the server ends by itself: an inherited
+ * connection's is done), then closes (cutting connections, removing the socket file). Datagrams the server drops
+ * by policy are reported once a second, never one line per datagram.
  */
 export async function runUntilSignal(server: Server, out: Output, onStop?: () => void): Promise<void> {
   await announce(server.addr, out);
   const drops = reportDrops(server, out);
-  await untilSignal();
+  await Promise.race([untilSignal(), server.closed]);
   clearInterval(drops);
   await tellManager({ stopping: true });
   onStop?.();

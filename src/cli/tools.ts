@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isIP } from 'node:net';
 import {
-  addonStatus, bind, dial, inetAddress, listen, lookupHost, NetError, type Address, type Conn,
+  addonStatus, bind, dial, formatAddress, inetAddress, inheritedSocket, listen, lookupHost, NetError, type Address, type Conn,
 } from '../index.js';
 import { CliError, Exit, UsageError } from './exit.js';
 import { oneLine, writeOut, type Output } from './output.js';
@@ -114,6 +114,29 @@ async function datagramSelf(addr: string) {
   }
 }
 
+/** A listening socket named by its descriptor alone (fd:N), as an inherited one is: it must tell what it is. */
+async function describedByFd(): Promise<void> {
+  const l = await listen(abstract('unix'));
+  try {
+    const taken = inheritedSocket(`fd:${l.fd}`);
+    if (!taken.listening || formatAddress(taken) !== formatAddress(l.addr)) throw new Error('the descriptor does not say what it is');
+  } finally {
+    await l.close();
+  }
+}
+
+/** A datagram to itself, which must carry this process's credentials. */
+async function credentialsSelf(addr: string) {
+  const sock = await bind(addr);
+  try {
+    await sock.sendTo('x', sock.localAddr);
+    const d = await sock.recvFrom({ signal: AbortSignal.timeout(2000) });
+    if (d.credentials?.pid !== process.pid) throw new Error('no credentials came with it');
+  } finally {
+    await sock.close();
+  }
+}
+
 const abstract = (net: string) => `${net}:@socktool-caps-${process.pid}-${Math.random().toString(36).slice(2)}`;
 
 /** Each capability and the real probe that shows it. */
@@ -131,6 +154,8 @@ const PROBES: [kind: 'network' | 'feature', name: string, probe: Probe][] = [
   ['feature', 'peer-credentials', (dir) => streamPair(`unix://${join(dir, 'c')}`, async (_, server) => {
     if ((await server.peerCredentials()).pid !== process.pid) throw new Error('wrong pid');
   })],
+  ['feature', 'credential-passing', (dir) => credentialsSelf(`unixgram://${join(dir, 'k')}`)],
+  ['feature', 'socket-activation', describedByFd],
   ['feature', 'fd-passing', (dir) => streamPair(`unix://${join(dir, 'f')}`, async (client, server) => {
     await client.sendFds('y', [client.fd]);
     const got = await server.recvFds({ signal: AbortSignal.timeout(2000) });
@@ -158,9 +183,9 @@ export async function capsCommand(out: Output): Promise<void> {
       out.event('caps', { addon, networks: pick('network'), features: pick('feature'), reasons });
       return;
     }
-    await writeOut(`${'addon'.padEnd(8)} ${'native'.padEnd(17)} ${oneLine(addon.available ? `yes (${addon.path})` : `no (${addon.reason})`)}\n`);
+    await writeOut(`${'addon'.padEnd(8)} ${'native'.padEnd(19)} ${oneLine(addon.available ? `yes (${addon.path})` : `no (${addon.reason})`)}\n`);
     for (const r of results) {
-      await writeOut(`${r.kind.padEnd(8)} ${r.name.padEnd(17)} ${r.supported ? 'yes' : `no (${r.reason})`}\n`);
+      await writeOut(`${r.kind.padEnd(8)} ${r.name.padEnd(19)} ${r.supported ? 'yes' : `no (${r.reason})`}\n`);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -63,6 +63,7 @@ export function parseAddress(text: string): Address {
   const network = text.slice(0, colon);
   const rest = text.slice(colon + 1);
   if (!isNetwork(network)) {
+    if (network === 'fd') throw badAddress(text, 'an inherited socket (fd:N, fd:NAME): listen, bind, serve and dial take it, not as an address to send to');
     throw badAddress(text, `unknown network "${network}" (expected one of ${Object.keys(NETWORKS).join(' ')})`);
   }
   return NETWORKS[network].family === 'inet'

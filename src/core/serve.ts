@@ -40,10 +40,13 @@ export class StreamServer implements Server {
   private loop: Promise<void>;
   private closing: Promise<void> | undefined;
   private sweeper: NodeJS.Timeout | undefined;
+  /** The accept loop ends when the listener closes: by close(), or by itself (an inherited connection's). */
+  readonly closed: Promise<void>;
 
   constructor(private listener: Listener, private handler: Handler, private onError: ErrorReporter,
     private limits: StreamLimits) {
     this.loop = this.acceptLoop();
+    this.closed = this.loop.then(() => this.close());
     if (limits.idle > 0) this.sweeper = this.sweepIdle(limits.idle);
   }
 
@@ -216,6 +219,8 @@ export class DatagramServer implements Server {
   private held = false;
   private idle: (() => void) | undefined;
   private closing: Promise<void> | undefined;
+  private markClosed!: () => void;
+  readonly closed = new Promise<void>((resolve) => (this.markClosed = resolve));
 
   constructor(private sock: ServableDatagramSocket, private handler: Handler, private onError: ErrorReporter) {
     sock.sink = (data, from, credentials) => this.dispatch(new DatagramExchange(sock, data, from, credentials));
@@ -270,6 +275,7 @@ export class DatagramServer implements Server {
       this.sock.sink = () => {};
       if (this.pending > 0) await new Promise<void>((resolve) => (this.idle = resolve));
       await this.sock.close();
+      this.markClosed();
     })();
     return this.closing;
   }

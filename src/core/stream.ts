@@ -293,6 +293,66 @@ export class StreamListener implements Listener {
 }
 
 /**
+ * The listener of an inherited connection (systemd's Accept=yes, inetd): it hands out that one connection, if
+ * its peer is admitted, and ends once the connection has closed, so that a server over it ends with it.
+ */
+export class OneConnectionListener implements Listener {
+  readonly network: Network;
+  readonly addr: Address;
+  private inbox = new Inbox<Conn>(1);
+
+  constructor(conn: Conn, private gate?: PeerGate) {
+    this.network = conn.network;
+    this.addr = conn.localAddr;
+    if (gate && !gate.admitsConn(conn)) {
+      conn.stream.destroy();
+      this.inbox.end();
+      return;
+    }
+    this.inbox.push(conn);
+    conn.stream.once('close', () => this.inbox.end());
+  }
+
+  get refused(): number {
+    return this.gate?.refused ?? 0;
+  }
+
+  get fd(): number {
+    return -1;
+  }
+
+  async accept(options?: WaitOptions): Promise<Conn> {
+    const conn = await this.inbox.next(options?.signal, this.acceptAborted);
+    if (conn === null) throw closedError('accept', this.network, this.addr);
+    return conn;
+  }
+
+  private acceptAborted = (signal: AbortSignal) => abortError('accept', this.network, this.addr, signal);
+
+  getOption(): Promise<OptionValue> {
+    return Promise.reject(this.noSocket());
+  }
+
+  setOption(): Promise<void> {
+    return Promise.reject(this.noSocket());
+  }
+
+  private noSocket(): NetError {
+    return new NetError({ op: 'option', network: this.network, addr: this.addr, code: 'ENOTSOCK',
+      detail: 'an inherited connection has no listening socket: set options on the connection' });
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Conn> {
+    return this.inbox.iterate(this.acceptAborted);
+  }
+
+  async close(): Promise<void> {
+    this.inbox.end();
+    for (const conn of this.inbox.takeAll()) conn.stream.destroy();
+  }
+}
+
+/**
  * Starts a net.Server listening; rejects with the raw bind/listen error for the adapter to wrap. `around` runs
  * the listen call, in which the bind happens synchronously (unix files bind under a private umask that way).
  */
@@ -306,6 +366,13 @@ export function startListening(server: net.Server, options: net.ListenOptions,
     }));
   });
 }
+
+/**
+ * A Node socket over a connected descriptor (an abstract unix connection the addon made, an inherited one),
+ * paused: libuv must not read before the first read() (descriptors may come first).
+ */
+export const socketOnFd = (fd: number): net.Socket =>
+  new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: true, pauseOnCreate: true } as net.SocketConstructorOpts);
 
 /**
  * A net.Server configured for the Conn shape: half-close is the caller's to make, and accepted sockets start

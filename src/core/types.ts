@@ -270,6 +270,11 @@ export interface Server {
   /** Connections or datagrams whose peer was not admitted ({@link PeerAccess}). */
   readonly refused: number;
   /**
+   * Resolves once the server has closed: after {@link Server.close}, or by itself once the one connection of an
+   * inherited connection (`fd:N` from Accept=yes or inetd) is done.
+   */
+  readonly closed: Promise<void>;
+  /**
    * Stops taking new work and waits for the exchanges in flight. Aborting `signal` cuts the remaining stream
    * connections instead of waiting for them. Idempotent.
    */

@@ -73,9 +73,14 @@ export class NativeDatagramHandle implements DatagramHandle {
     }
   }
 
-  /** The credentials at `o` (struct ucred), as the same object as last time when they have not changed. */
-  private credentials(meta: Buffer, o: number): PeerCredentials {
+  /**
+   * The credentials at `o` (struct ucred), as the same object as last time when they have not changed. Pid 0 is
+   * a datagram the kernel recorded no sender for (sent before SO_PASSCRED was set on either end): unknown, not
+   * the uid 65534 it reads as.
+   */
+  private credentials(meta: Buffer, o: number): PeerCredentials | undefined {
     const pid = meta.readInt32LE(o);
+    if (pid === 0) return undefined;
     const uid = meta.readUInt32LE(o + 4);
     const gid = meta.readUInt32LE(o + 8);
     const last = this.lastCredentials;

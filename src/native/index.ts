@@ -39,6 +39,8 @@ interface Binding {
    */
   send(h: Handle, data: Uint8Array, sa: Uint8Array | null, fds: readonly number[] | null): number;
   hclose(h: Handle): void;
+  adopt(fd: number): void;
+  cloexec(fd: number): void;
   constants: Record<string, number>;
 }
 

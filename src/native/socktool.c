@@ -256,6 +256,27 @@ static napi_value js_dup(napi_env env, napi_callback_info info) {
   return num(env, fd);
 }
 
+/* adopt(fd): takes over an inherited socket (socket activation, inetd): close-on-exec, so that programs this
+ * process runs do not inherit it, and non-blocking, as the handles expect. ENOTSOCK when it is not a socket. */
+static napi_value js_adopt(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int fd = int_arg(env, argv[0]), type;
+  socklen_t len = sizeof type;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) return throw_errno(env, -errno, "getsockopt");
+  int flags = fcntl(fd, F_GETFL);
+  if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 || flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+    return throw_errno(env, -errno, "fcntl");
+  }
+  return undef(env);
+}
+
+/* cloexec(fd): marks a descriptor close-on-exec (the rest of what a service manager passed, taken or not). */
+static napi_value js_cloexec(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  if (fcntl(int_arg(env, argv[0]), F_SETFD, FD_CLOEXEC) < 0) return throw_errno(env, -errno, "fcntl");
+  return undef(env);
+}
+
 static napi_value name_of(napi_env env, napi_callback_info info, int peer) {
   ARGS(1);
   struct sockaddr_storage sa;
@@ -1284,7 +1305,8 @@ static napi_value init(napi_env env, napi_value exports) {
     FN("dup", js_dup),             FN("getsockname", js_getsockname), FN("getpeername", js_getpeername),
     FN("getsockopt", js_getsockopt), FN("setsockopt", js_setsockopt), FN("inetSockaddr", js_inet_sockaddr),
     FN("ifname", js_ifname),       FN("open", js_open),           FN("read", js_read),
-    FN("send", js_send),           FN("hclose", js_hclose),
+    FN("send", js_send),           FN("hclose", js_hclose),       FN("adopt", js_adopt),
+    FN("cloexec", js_cloexec),
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof *props, props) != napi_ok) return NULL;
   /* The platform's numbers, so that the JS side never hard-codes them. */

@@ -1,11 +1,12 @@
-import type { ListenOptions as NetListenOptions, Socket } from 'node:net';
+import type { ListenOptions as NetListenOptions, Server, Socket } from 'node:net';
 
 /** listen({ fd }) is documented by Node but missing from its types. */
 type ListenOptionsWithFd = NetListenOptions & { fd: number };
 import type { InetAddress, InetNetwork } from '../core/address.js';
 import { wrap } from '../core/errors.js';
 import { resolveInet } from '../core/resolve.js';
-import { connectSocket, createStreamServer, startListening, StreamConn, StreamListener } from '../core/stream.js';
+import { connectSocket, createStreamServer, socketOnFd, startListening, StreamConn, StreamListener } from '../core/stream.js';
+import { isInherited } from '../inherited.js';
 import type { Conn, DialOptions, Listener, ListenOptions, StreamAdapter } from '../core/types.js';
 import { fdOfNode, consts, native } from '../native/index.js';
 import { Control } from '../native/options.js';
@@ -39,6 +40,7 @@ async function sourceOf(local: InetAddress | undefined, family: number) {
 }
 
 async function dial(addr: InetAddress, options: DialOptions): Promise<Conn> {
+  if (isInherited(addr)) return wrapSocket(addr.network, socketOnFd(addr.fd));
   try {
     const { host, family } = await resolveInet(addr, 'connect');
     const source = await sourceOf(options.local as InetAddress | undefined, family);
@@ -58,6 +60,10 @@ async function dial(addr: InetAddress, options: DialOptions): Promise<Conn> {
 async function listen(addr: InetAddress, options: ListenOptions): Promise<Listener> {
   const server = createStreamServer();
   try {
+    if (isInherited(addr)) {
+      await startListening(server, { fd: addr.fd, backlog: options.backlog } as ListenOptionsWithFd);
+      return listener(server, addr.network, options);
+    }
     const { host, family } = await resolveInet(addr, 'bind');
     const ipv6Only = family === 6 && (options.ipv6Only ?? addr.network === 'tcp6');
     if (options.reusePort) {
@@ -80,13 +86,18 @@ async function listen(addr: InetAddress, options: ListenOptions): Promise<Listen
     server.close();
     throw wrap('listen', addr.network, addr, err);
   }
+  return listener(server, addr.network, options);
+}
+
+/** The Listener over a listening server, named as the kernel names its socket. */
+function listener(server: Server, network: InetNetwork, options: ListenOptions): Listener {
   const bound = server.address() as { address: string; port: number };
-  const local = endpoint(addr.network, bound.address, bound.port);
+  const local = endpoint(network, bound.address, bound.port);
   return new StreamListener(server, {
-    network: addr.network,
+    network,
     addr: local,
-    wrapConn: (s) => wrapSocket(addr.network, s as Socket),
-    control: new Control(addr.network, () => fdOfNode(server), () => local),
+    wrapConn: (s) => wrapSocket(network, s as Socket),
+    control: new Control(network, () => fdOfNode(server), () => local),
     acceptQueue: options.acceptQueue,
   });
 }

@@ -5,9 +5,11 @@ import type { BindOptions, DatagramAdapter, ServableDatagramSocket } from '../co
 import { DatagramSocketImpl } from '../core/datagram.js';
 import { NativeDatagramHandle } from '../native/datagram.js';
 import { consts, native, nameOf } from '../native/index.js';
+import { isInherited } from '../inherited.js';
 
 async function bind(addr: InetAddress, options: BindOptions): Promise<ServableDatagramSocket> {
   const network: InetNetwork = addr.network;
+  if (isInherited(addr)) return open(addr.fd, network, addr.host.includes(':'), options);
   let fd = -1;
   try {
     const { host, family } = await resolveInet(addr, 'bind');
@@ -16,15 +18,20 @@ async function bind(addr: InetAddress, options: BindOptions): Promise<ServableDa
     if (options.reuseAddr) native.setsockopt(fd, consts.SOL_SOCKET, consts.SO_REUSEADDR, 1);
     if (options.reusePort) native.setsockopt(fd, consts.SOL_SOCKET, consts.SO_REUSEPORT, 1);
     native.bind(fd, native.inetSockaddr(host, addr.port, family === 6));
-    const localAddr = nameOf(fd, network)!;
-    return new DatagramSocketImpl({
-      network, localAddr, recvQueue: options.recvQueue,
-      open: (events) => new NativeDatagramHandle(fd, network, family === 6, options.maxDatagram, events, localAddr),
-    });
+    return open(fd, network, family === 6, options);
   } catch (err) {
     if (fd >= 0) native.close(fd);
     throw wrap('bind', network, addr, err);
   }
+}
+
+/** The datagram socket over a bound fd (made here, or inherited); `v6`: an AF_INET6 socket. */
+function open(fd: number, network: InetNetwork, v6: boolean, options: BindOptions): ServableDatagramSocket {
+  const localAddr = nameOf(fd, network)!;
+  return new DatagramSocketImpl({
+    network, localAddr, recvQueue: options.recvQueue,
+    open: (events) => new NativeDatagramHandle(fd, network, v6, options.maxDatagram, events, localAddr),
+  });
 }
 
 /**

@@ -1,6 +1,7 @@
 import { hasSocketFile, type UnixAddress, type UnixNetwork } from '../core/address.js';
 import { NetError, wrap, type Op } from '../core/errors.js';
-import { consts, native, unixSockaddr } from '../native/index.js';
+import { consts, nameOf, native, unixSockaddr } from '../native/index.js';
+import { isInherited } from '../inherited.js';
 import type { FileAccess } from '../core/types.js';
 import { applyRights, bindPrivately, NoSuchId, rightsOf } from './access.js';
 import { claimPath, PathInUse, SocketFile } from './sockfile.js';
@@ -10,8 +11,18 @@ import { claimPath, PathInUse, SocketFile } from './sockfile.js';
 /** An unnamed unix socket: a client that never bound a name. */
 export const unnamed = (network: UnixNetwork): UnixAddress => ({ network, path: '', abstract: false });
 
+/** The peer of a connected unix descriptor (an inherited connection): its name, or unnamed as most clients are. */
+export function remoteOf(fd: number, network: UnixNetwork): UnixAddress {
+  try {
+    return (nameOf(fd, network, true) as UnixAddress | null) ?? unnamed(network);
+  } catch {
+    return unnamed(network);
+  }
+}
+
+/** A unix address to listen on or dial must have a name (an inherited socket is named by its descriptor). */
 export function checkNamed(op: Op, addr: UnixAddress): void {
-  if (addr.path === '') throw new NetError({ op, network: addr.network, addr, code: 'EINVAL', detail: 'unnamed unix address' });
+  if (addr.path === '' && !isInherited(addr)) throw new NetError({ op, network: addr.network, addr, code: 'EINVAL', detail: 'unnamed unix address' });
 }
 
 /** A unix stream client's own address cannot be chosen (Node connects unix streams itself, unbound). */
@@ -23,6 +34,9 @@ export function bindError(op: Op, addr: UnixAddress, err: unknown): NetError {
   if (err instanceof PathInUse || err instanceof NoSuchId) return new NetError({ op, network: addr.network, addr, code: err.code, detail: err.detail });
   return wrap(op, addr.network, addr, err);
 }
+
+/** SO_PASSCRED: every datagram then carries its sender's credentials (Datagram.credentials, the peer check). */
+const passCredentials = (fd: number): void => native.setsockopt(fd, consts.SOL_SOCKET, consts.SO_PASSCRED, 1);
 
 /** An addon socket bound to a unix address, and the socket file it made (on a path). */
 export interface Bound {
@@ -37,14 +51,18 @@ export interface Bound {
  */
 export async function bindNative(op: Op, type: 'SOCK_DGRAM' | 'SOCK_SEQPACKET', addr: UnixAddress,
   access: FileAccess = {}): Promise<Bound> {
+  if (isInherited(addr)) {
+    // Datagrams queued before this carry credentials only if their sender asked (systemd's PassCredentials=yes).
+    if (type === 'SOCK_DGRAM') passCredentials(addr.fd);
+    return { fd: addr.fd, file: undefined }; // its file is its manager's
+  }
   const file = hasSocketFile(addr) ? new SocketFile(addr.path) : undefined;
   let fd = -1;
   try {
     const rights = rightsOf(access);
     // The type by name: reading its number is the first touch of the addon, whose absence is this bind's error.
     fd = native.socket(consts.AF_UNIX, consts[type]);
-    // Every datagram then carries its sender's credentials (Datagram.credentials, the peer check), from the first.
-    if (type === 'SOCK_DGRAM') native.setsockopt(fd, consts.SOL_SOCKET, consts.SO_PASSCRED, 1);
+    if (type === 'SOCK_DGRAM') passCredentials(fd); // before bind: from the first datagram on
     if (file) await claimPath(file.absolute);
     bindPrivately(rights, () => native.bind(fd, unixSockaddr(addr.path, addr.abstract)));
     await file?.bound();

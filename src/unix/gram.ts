@@ -4,6 +4,7 @@ import type { DatagramAdapter, ServableDatagramSocket } from '../core/types.js';
 import { NativeDatagramHandle } from '../native/datagram.js';
 import { nameOf } from '../native/index.js';
 import { bindNative, unbind } from './common.js';
+import { isInherited, plainAddress } from '../inherited.js';
 
 // unixgram: AF_UNIX SOCK_DGRAM on the addon's batched datagram socket (the one udp uses).
 
@@ -14,7 +15,7 @@ export const unixgram: DatagramAdapter = {
     const bound = await bindNative('bind', 'SOCK_DGRAM', addr, options);
     const { fd, file } = bound;
     try {
-      const localAddr = addr.path === '' ? nameOf(fd, 'unixgram')! : addr;
+      const localAddr = addr.path === '' && !isInherited(addr) ? nameOf(fd, 'unixgram')! : plainAddress(addr);
       return new DatagramSocketImpl({
         network: 'unixgram', localAddr, recvQueue: options.recvQueue, gate,
         open: (events) => new NativeDatagramHandle(fd, 'unixgram', false, options.maxDatagram, events, localAddr),

@@ -6,7 +6,8 @@ import type { Conn, DialOptions, Listener, ListenOptions, PeerGate, StreamAdapte
 import { connectUnix, NativeDuplex, NativeServer } from '../native/conn.js';
 import { consts, native, unixSockaddr } from '../native/index.js';
 import { Control } from '../native/options.js';
-import { bindNative, checkNamed, noLocal, unbind, unnamed } from './common.js';
+import { bindNative, checkNamed, noLocal, remoteOf, unbind, unnamed } from './common.js';
+import { isInherited, plainAddress } from '../inherited.js';
 
 // unixpacket: AF_UNIX SOCK_SEQPACKET on the addon, in the stream shape (each chunk is one message).
 
@@ -25,7 +26,8 @@ async function dial(addr: UnixAddress, options: DialOptions): Promise<Conn> {
   checkNamed('dial', addr);
   if (options.local) throw noLocal(addr);
   try {
-    const fd = await connectUnix(consts.SOCK_SEQPACKET, unixSockaddr(addr.path, addr.abstract), options.signal);
+    const fd = isInherited(addr) ? addr.fd
+      : await connectUnix(consts.SOCK_SEQPACKET, unixSockaddr(addr.path, addr.abstract), options.signal);
     let duplex: NativeDuplex;
     try {
       duplex = new NativeDuplex(fd);
@@ -33,7 +35,8 @@ async function dial(addr: UnixAddress, options: DialOptions): Promise<Conn> {
       native.close(fd);
       throw err;
     }
-    return wrapConn(duplex, unnamed('unixpacket'), addr);
+    return isInherited(addr) ? wrapConn(duplex, plainAddress(addr) as UnixAddress, remoteOf(fd, 'unixpacket'))
+      : wrapConn(duplex, unnamed('unixpacket'), addr);
   } catch (err) {
     throw wrap('dial', addr.network, addr, err);
   }
@@ -42,6 +45,7 @@ async function dial(addr: UnixAddress, options: DialOptions): Promise<Conn> {
 async function listen(addr: UnixAddress, options: ListenOptions, gate: PeerGate | undefined): Promise<Listener> {
   checkNamed('listen', addr);
   const bound = await bindNative('listen', 'SOCK_SEQPACKET', addr, options);
+  addr = plainAddress(addr) as UnixAddress;
   const { fd, file } = bound;
   let server: NativeServer;
   try {

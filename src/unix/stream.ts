@@ -1,13 +1,14 @@
 import * as net from 'node:net';
 import type { UnixAddress } from '../core/address.js';
 import { wrap } from '../core/errors.js';
-import { connectSocket, createStreamServer, startListening, StreamConn, StreamListener } from '../core/stream.js';
+import { connectSocket, createStreamServer, socketOnFd, startListening, StreamConn, StreamListener } from '../core/stream.js';
+import { isInherited, plainAddress } from '../inherited.js';
 import type { Conn, DialOptions, Listener, ListenOptions, PeerGate, StreamAdapter } from '../core/types.js';
 import { connectUnix, recvFdsOn, sendFdsOn } from '../native/conn.js';
 import { consts, fdOfNode, native, unixSockaddr } from '../native/index.js';
 import { Control } from '../native/options.js';
 import { applyRights, bindPrivately, rightsOf } from './access.js';
-import { bindError, checkNamed, noLocal, unnamed } from './common.js';
+import { bindError, checkNamed, noLocal, remoteOf, unnamed } from './common.js';
 import { claimPath, SocketFile } from './sockfile.js';
 
 // unix: AF_UNIX SOCK_STREAM on libuv's sockets; abstract names are made by the addon and handed over by fd.
@@ -26,14 +27,15 @@ async function dial(addr: UnixAddress, options: DialOptions): Promise<Conn> {
   if (options.local) throw noLocal(addr);
   try {
     let socket: net.Socket;
-    if (addr.abstract) {
-      const fd = await connectUnix(consts.SOCK_STREAM, unixSockaddr(addr.path, true), options.signal);
-      // pauseOnCreate: libuv must not read before the first read() (descriptors may come first).
-      socket = new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: true, pauseOnCreate: true } as net.SocketConstructorOpts);
+    if (isInherited(addr)) {
+      socket = socketOnFd(addr.fd);
+    } else if (addr.abstract) {
+      socket = socketOnFd(await connectUnix(consts.SOCK_STREAM, unixSockaddr(addr.path, true), options.signal));
     } else {
       socket = await connectSocket({ path: addr.path }, options.signal);
     }
-    return wrapConn(socket, unnamed('unix'), addr);
+    return isInherited(addr) ? wrapConn(socket, plainAddress(addr) as UnixAddress, remoteOf(addr.fd, 'unix'))
+      : wrapConn(socket, unnamed('unix'), addr);
   } catch (err) {
     throw wrap('dial', addr.network, addr, err);
   }
@@ -42,9 +44,12 @@ async function dial(addr: UnixAddress, options: DialOptions): Promise<Conn> {
 async function listen(addr: UnixAddress, options: ListenOptions, gate: PeerGate | undefined): Promise<Listener> {
   checkNamed('listen', addr);
   const server = createStreamServer();
-  const file = addr.abstract ? undefined : new SocketFile(addr.path);
+  // An inherited socket's file is its manager's, never this process's to remove.
+  const file = addr.abstract || isInherited(addr) ? undefined : new SocketFile(addr.path);
   try {
-    if (file) {
+    if (isInherited(addr)) {
+      await startListening(server, { fd: addr.fd, backlog: options.backlog } as net.ListenOptions);
+    } else if (file) {
       const rights = rightsOf(options);
       await claimPath(file.absolute);
       await startListening(server, { path: await file.bindPath(), backlog: options.backlog },
@@ -66,6 +71,7 @@ async function listen(addr: UnixAddress, options: ListenOptions, gate: PeerGate 
     server.close();
     throw bindError('listen', addr, err);
   }
+  addr = plainAddress(addr) as UnixAddress;
   return new StreamListener(server, {
     network: 'unix',
     addr,
