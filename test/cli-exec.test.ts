@@ -40,8 +40,8 @@ describe.each(ROWS)('%s', (name, at) => {
     const [peer, local, uid] = r.stdout.split('|');
     expect(local).toBe(s.address);
     if (name.startsWith('unix')) {
-      // A unix connection's peer has credentials; an unnamed unix client has no address to name.
-      expect(uid).toBe(name === 'unixgram' ? '' : String(process.getuid!()));
+      // A unix peer has credentials (a connection's, a datagram's); an unnamed unix client has no address to name.
+      expect(uid).toBe(String(process.getuid!()));
       expect(peer).toMatch(name === 'unixgram' ? /^unixgram:@/ : /^unix(packet)?:$/);
     } else {
       expect(peer).toMatch(new RegExp(`^${name}://127\\.0\\.0\\.1:\\d+$`));

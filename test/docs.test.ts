@@ -7,7 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { buildProgram } from '../src/cli/main.js';
 import { parseAddress } from '../src/index.js';
-import { cliServer, ROOT, run, sockPath, stopLive, tempDir } from './helpers.js';
+import { BIN, cliServer, live, needs, PEERS, ROOT, run, sockPath, stopLive, tempDir } from './helpers.js';
 
 const PAGES = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
 const text = (page: string) => readFileSync(join(ROOT, page), 'utf8');
@@ -39,9 +39,12 @@ function words(line: string): string[] {
   return out;
 }
 
-/** Every socktool command line in the shell blocks: the words after `socktool` (after a pipe, or `npx`). */
+/**
+ * Every socktool command line in the shell blocks: the words after `socktool` (at the start, after a pipe or
+ * `npx`, or as the program systemd-socket-activate runs).
+ */
 const commandLines = (page: string): string[][] => blocks(page, 'sh').flatMap((b) => b.split('\n'))
-  .map((line) => /(?:^|\| *)(?:npx )?socktool (.*)$/.exec(line)?.[1])
+  .map((line) => /(?:^|\| *|^systemd-socket-activate .*? )(?:npx )?socktool (.*)$/.exec(line)?.[1])
   .filter((rest): rest is string => rest !== undefined)
   .map(words);
 
@@ -75,6 +78,28 @@ describe('the documentation', () => {
     const r = await run(process.execPath, [file]);
     expect([r.code, r.stderr]).toEqual([0, '']);
     expect(r.stdout).toBe(`listening on unix://${path}\nping\n`);
+  });
+
+  it('the README service runs as its units say, under systemd-socket-activate: activated, ready, serving', async (ctx) => {
+    needs(ctx, 'systemd-socket-activate');
+    const [socket, service] = blocks('README.md', 'ini');
+    const setting = (unit: string, key: string) => new RegExp(`^${key}=(.*)$`, 'm').exec(unit)![1]!;
+    expect(setting(service!, 'Type')).toBe('notify');
+    const path = sockPath('app.sock');
+    const notifySocket = sockPath('notify.sock');
+    const manager = live('python3', ['-u', join(PEERS, 'notify_receiver.py'), notifySocket]);
+    await manager.waitFor(/^ready\n/);
+    // The unit's command as written, run from this checkout, with a group this machine has.
+    const command = words(setting(service!, 'ExecStart').replace('/usr/bin/socktool', BIN).replace('--allow-gid app', '--allow-gid root'));
+    const sa = live('systemd-socket-activate', ['-l', setting(socket!, 'ListenStream').replace('/run/app.sock', path),
+      `--fdname=${setting(socket!, 'FileDescriptorName')}`, `--setenv=NOTIFY_SOCKET=${notifySocket}`, process.execPath, ...command]);
+    await sa.waitFor(/Listening on .* as 3\.\n/, 8000, 'stderr');
+    const r = await run('python3', [join(PEERS, 'echo_client.py'), 'unix', path, 'ping']);
+    expect(r.stdout).toBe('ping\n');
+    await manager.waitFor(/"READY=1\\nSTATUS=listening on unix:\/\/[^"]*app\.sock"/);
+    sa.child.kill('SIGTERM');
+    expect((await sa.exited).code).toBe(0);
+    manager.child.kill();
   });
 
   it('the README socktool/bsd example runs as printed, against socktool udp-echo', async () => {

@@ -10,7 +10,7 @@ export type Program = { argv: string[] } | { shell: string };
 /**
  * inetd / `ncat --sh-exec` / socat `EXEC:`: a program per stream connection, its stdin and stdout wired to the
  * peer (half-close passed both ways), or per datagram, the datagram on its stdin and its stdout the reply. Its
- * environment names the peer: SOCKTOOL_PEER, SOCKTOOL_LOCAL and, on unix connections, SOCKTOOL_PEER_UID/GID/PID.
+ * environment names the peer: SOCKTOOL_PEER, SOCKTOOL_LOCAL and, on unix sockets, SOCKTOOL_PEER_UID/GID/PID.
  * `stop()` kills the children still running (the server is shutting down).
  */
 export function execHandler(program: Program, maxChildren = 1024): { handler: Handler; stop(): void } {
@@ -27,11 +27,9 @@ export function execHandler(program: Program, maxChildren = 1024): { handler: Ha
       SOCKTOOL_LOCAL: formatAddress(ex.localAddr),
     };
     delete env.NOTIFY_SOCKET; // the server tells the service manager; a program per connection must not
-    if (ex.kind === 'stream') {
-      // Unix connections have them; elsewhere this is ENOPROTOOPT, and the variables are left out.
-      const cred = await (ex as Conn).peerCredentials().catch(() => undefined);
-      if (cred) Object.assign(env, { SOCKTOOL_PEER_UID: cred.uid, SOCKTOOL_PEER_GID: cred.gid, SOCKTOOL_PEER_PID: cred.pid });
-    }
+    // Unix connections and unixgram datagrams have them; elsewhere this is ENOPROTOOPT, and the variables are left out.
+    const cred = await ex.peerCredentials().catch(() => undefined);
+    if (cred) Object.assign(env, { SOCKTOOL_PEER_UID: cred.uid, SOCKTOOL_PEER_GID: cred.gid, SOCKTOOL_PEER_PID: cred.pid });
     const [cmd, args] = 'argv' in program ? [program.argv[0]!, program.argv.slice(1)] : ['/bin/sh', ['-c', program.shell]];
     const child = spawn(cmd, args, { env, stdio: ['pipe', 'pipe', 'inherit'] }) as unknown as ChildProcessWithoutNullStreams;
     children.add(child);
