@@ -66,8 +66,9 @@ const MADE_WITH = ['mode', 'owner', 'group', 'ipv6Only', 'reuseAddr', 'reusePort
  */
 function checkInherited(op: Op, a: Address, use: Use, options: object = {}): void {
   if (!isInherited(a)) return;
+  const made = MADE_WITH.find((k) => (options as Record<string, unknown>)[k] !== undefined);
   const detail = a.listening && use === 'connection' ? 'a listening socket, not a connection: listen() or serve() takes it'
-    : MADE_WITH.filter((k) => (options as Record<string, unknown>)[k] !== undefined).map((k) => `${k} does not apply: the socket was made by whoever passed it`)[0];
+    : made && `${made} does not apply: the socket was made by whoever passed it`;
   if (detail) throw new NetError({ op, network: a.network, addr: a, code: 'EINVAL', detail: `inherited fd ${a.fd}: ${detail}` });
 }
 

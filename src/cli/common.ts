@@ -202,8 +202,8 @@ export const addressArg = (text: string): Address => parseAddress(text);
 
 /**
  * A server's address argument: one of the grammar, or an inherited socket (`fd:3`, `fd:NAME`; socket activation,
- * inetd), taken now with its network read from it. `network`: the family or network the command serves, if it
- * serves only one (unix-server, the echo servers); an inherited socket of another is a usage error.
+ * inetd), taken now with its network read from it. `serves`, for a command that serves some networks only
+ * (unix-server, the echo servers; `what` names them): an inherited socket of another is a usage error.
  */
 export function serverAddressArg(text: string, serves?: (n: Network) => boolean, what?: string): Address {
   if (!isInheritedText(text)) return addressArg(text);

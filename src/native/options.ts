@@ -53,6 +53,12 @@ function groupRequest(kind: Kind, group: string): Buffer {
   return req;
 }
 
+/** SO_PEERCRED: who is on the other end of a connected unix socket, as the kernel recorded at connect. */
+export function peerCredentialsOf(fd: number): PeerCredentials {
+  const b = native.getsockopt(fd, consts.SOL_SOCKET, consts.SO_PEERCRED, 12);
+  return { pid: b.readInt32LE(0), uid: b.readUInt32LE(4), gid: b.readUInt32LE(8) };
+}
+
 /**
  * Options, fd and peer credentials for any socket whose fd can be had: Node's own (through their libuv handle)
  * and the addon's. Errors are NetErrors with op `option`.
@@ -130,8 +136,7 @@ export class Control implements SocketControl {
     const fd = this.fdOf();
     if (fd < 0) throw closedError('option', this.network, this.addr());
     try {
-      const b = native.getsockopt(fd, consts.SOL_SOCKET, consts.SO_PEERCRED, 12);
-      return { pid: b.readInt32LE(0), uid: b.readUInt32LE(4), gid: b.readUInt32LE(8) };
+      return peerCredentialsOf(fd);
     } catch (err) {
       throw wrap('option', this.network, this.addr(), err);
     }

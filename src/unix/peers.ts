@@ -2,7 +2,7 @@ import type { Address } from '../core/address.js';
 import { NetError, type Op } from '../core/errors.js';
 import { networkOf } from '../core/networks.js';
 import type { Conn, Peer, PeerAccess, PeerCredentials, PeerGate } from '../core/types.js';
-import { consts, native } from '../native/index.js';
+import { peerCredentialsOf } from '../native/options.js';
 import { idOf } from './access.js';
 
 /** Whether any check is asked for (`allow: 'everyone'` asks for none). */
@@ -41,10 +41,9 @@ export function peerGate(op: Op, addr: Address, options: PeerAccess): PeerGate |
 }
 
 /** SO_PEERCRED of an accepted connection; undefined when it cannot be read (the connection is refused then). */
-function peerCredentialsOf(fd: number): PeerCredentials | undefined {
+function credentialsOf(fd: number): PeerCredentials | undefined {
   try {
-    const b = native.getsockopt(fd, consts.SOL_SOCKET, consts.SO_PEERCRED, 12);
-    return { pid: b.readInt32LE(0), uid: b.readUInt32LE(4), gid: b.readUInt32LE(8) };
+    return fd < 0 ? undefined : peerCredentialsOf(fd);
   } catch {
     return undefined;
   }
@@ -62,7 +61,7 @@ class Gate implements PeerGate {
   admitsConn(conn: Conn): boolean {
     const remote = conn.remoteAddr;
     const addr = 'path' in remote && remote.path === '' ? null : remote;
-    return this.admits(conn.fd < 0 ? undefined : peerCredentialsOf(conn.fd), addr);
+    return this.admits(credentialsOf(conn.fd), addr);
   }
 
   admitsDatagram(credentials: PeerCredentials | undefined, from: Address | null): boolean {
