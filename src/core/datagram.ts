@@ -95,7 +95,7 @@ export class DatagramSocketImpl implements ServableDatagramSocket {
         if (parts.gate && !parts.gate.admitsDatagram(credentials, from)) {
           if (fds.length > 0) this.handle.closeFds(fds);
         } else if (this.sink) this.sink(data, from, credentials);
-        else this.enqueue(credentials ? { data, from, truncated, fds, credentials } : { data, from, truncated, fds });
+        else this.enqueue({ data, from, truncated, fds, credentials });
       },
       sent: (count, failure) => this.onSent(count, failure),
       dropped: (count) => (this.dropped += count),
