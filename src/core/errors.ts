@@ -24,6 +24,10 @@ export const Codes = {
   CLOSED: 'ERR_SOCKTOOL_CLOSED',
   ABORTED: 'ERR_SOCKTOOL_ABORTED',
   UNNAMED_PEER: 'ERR_SOCKTOOL_UNNAMED_PEER',
+  /** A channel's connection dropped while a request was out: the server may or may not have acted on it. */
+  DISCONNECTED: 'ERR_SOCKTOOL_DISCONNECTED',
+  /** A channel request's handler failed: the error reply's name and message are on the ReplyError. */
+  REPLY_ERROR: 'ERR_SOCKTOOL_REPLY_ERROR',
   /** The native addon did not load (no prebuild for this platform and no build): the message says how to build it. */
   ADDON_UNAVAILABLE: 'ERR_SOCKTOOL_ADDON_UNAVAILABLE',
   TIMEOUT: 'ETIMEDOUT',
@@ -38,6 +42,8 @@ const SOCKTOOL_TEXT: Record<string, string> = {
   ERR_SOCKTOOL_CLOSED: 'use of closed socket',
   ERR_SOCKTOOL_ABORTED: 'operation aborted',
   ERR_SOCKTOOL_UNNAMED_PEER: 'peer is an unnamed unix socket',
+  ERR_SOCKTOOL_DISCONNECTED: 'the connection dropped with the request unanswered',
+  ERR_SOCKTOOL_REPLY_ERROR: 'the request failed at the server',
 };
 
 let errnoText: Map<string, string> | undefined;

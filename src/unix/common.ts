@@ -2,7 +2,11 @@ import { hasSocketFile, type UnixAddress, type UnixNetwork } from '../core/addre
 import { NetError, wrap, type Op } from '../core/errors.js';
 import { consts, nameOf, native, unixSockaddr } from '../native/index.js';
 import { isInherited } from '../inherited.js';
-import type { FileAccess } from '../core/types.js';
+import { networkOf } from '../core/networks.js';
+import { StreamConn } from '../core/stream.js';
+import type { Conn, FileAccess } from '../core/types.js';
+import type { NativeDuplex } from '../native/conn.js';
+import { Control } from '../native/options.js';
 import { applyRights, bindPrivately, NoSuchId, rightsOf } from './access.js';
 import { claimPath, PathInUse, SocketFile } from './sockfile.js';
 
@@ -80,4 +84,19 @@ export async function unbind(op: Op, addr: UnixAddress, bound: Bound, err: unkno
   native.close(bound.fd);
   await bound.file?.release();
   return wrap(op, addr.network, addr, err);
+}
+
+/**
+ * A connection on an addon socket (unixpacket always; unix when descriptors must be readable at any point, as
+ * channels need): every read comes with the descriptors that arrived with it.
+ */
+export function nativeConn(d: NativeDuplex, network: 'unix' | 'unixpacket', local: UnixAddress, remote: UnixAddress): Conn {
+  const send = (data: Uint8Array, fds: readonly number[] | null) =>
+    new Promise<void>((resolve, reject) => d.sendWith(data, fds, (err) => (err ? reject(err) : resolve())));
+  return new StreamConn(d, network, local, remote, {
+    control: new Control(network, () => (d.destroyed ? -1 : d.fd), () => remote),
+    fds: { send, fdsOf: (chunk) => d.fdsOf(chunk) },
+    // Seqpacket: one message per send, straight to the socket (see ConnParts.message).
+    message: networkOf(network).messages ? (data) => send(data, null) : undefined,
+  });
 }

@@ -1,26 +1,18 @@
 import type { Duplex } from 'node:stream';
 import type { UnixAddress } from '../core/address.js';
 import { wrap } from '../core/errors.js';
-import { StreamConn, StreamListener } from '../core/stream.js';
+import { StreamListener } from '../core/stream.js';
 import type { Conn, DialOptions, Listener, ListenOptions, PeerGate, StreamAdapter } from '../core/types.js';
 import { connectUnix, NativeDuplex, NativeServer } from '../native/conn.js';
 import { consts, native, unixSockaddr } from '../native/index.js';
 import { Control } from '../native/options.js';
-import { bindNative, checkNamed, noLocal, remoteOf, unbind, unnamed } from './common.js';
+import { bindNative, checkNamed, nativeConn, noLocal, remoteOf, unbind, unnamed } from './common.js';
 import { isInherited, plainAddress } from '../inherited.js';
 
 // unixpacket: AF_UNIX SOCK_SEQPACKET on the addon, in the stream shape (each chunk is one message).
 
 /** Wraps a connected socket. */
-function wrapConn(d: NativeDuplex, local: UnixAddress, remote: UnixAddress): Conn {
-  const send = (data: Uint8Array, fds: readonly number[] | null) =>
-    new Promise<void>((resolve, reject) => d.sendWith(data, fds, (err) => (err ? reject(err) : resolve())));
-  return new StreamConn(d, 'unixpacket', local, remote, {
-    control: new Control('unixpacket', () => (d.destroyed ? -1 : d.fd), () => remote),
-    fds: { send, fdsOf: (chunk) => d.fdsOf(chunk) },
-    message: (data) => send(data, null),
-  });
-}
+const wrapConn = (d: NativeDuplex, local: UnixAddress, remote: UnixAddress): Conn => nativeConn(d, 'unixpacket', local, remote);
 
 async function dial(addr: UnixAddress, options: DialOptions): Promise<Conn> {
   checkNamed('dial', addr);

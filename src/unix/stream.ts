@@ -1,14 +1,15 @@
 import * as net from 'node:net';
+import { TLSSocket } from 'node:tls';
 import type { UnixAddress } from '../core/address.js';
 import { wrap } from '../core/errors.js';
 import { connectSocket, createStreamServer, socketOnFd, startListening, StreamConn, StreamListener } from '../core/stream.js';
 import { isInherited, plainAddress } from '../inherited.js';
 import type { Conn, DialOptions, Listener, ListenOptions, PeerGate, StreamAdapter } from '../core/types.js';
-import { connectUnix, recvFdsOn, sendFdsOn } from '../native/conn.js';
+import { connectUnix, NativeDuplex, recvFdsOn, sendFdsOn } from '../native/conn.js';
 import { consts, fdOfNode, native, unixSockaddr } from '../native/index.js';
 import { Control } from '../native/options.js';
 import { applyRights, bindPrivately, rightsOf } from './access.js';
-import { bindError, checkNamed, noLocal, remoteOf, unnamed } from './common.js';
+import { bindError, checkNamed, nativeConn, noLocal, remoteOf, unnamed } from './common.js';
 import { claimPath, SocketFile } from './sockfile.js';
 
 // unix: AF_UNIX SOCK_STREAM on libuv's sockets; abstract names are made by the addon and handed over by fd.
@@ -81,6 +82,26 @@ async function listen(addr: UnixAddress, options: ListenOptions, gate: PeerGate 
     acceptQueue: options.acceptQueue,
     gate,
   });
+}
+
+/**
+ * The same unix connection read by the addon instead of libuv, so that descriptors can arrive at any point of the
+ * stream (libuv's unix sockets drop them once it reads). Only for a connection nothing has read yet: the libuv
+ * socket is closed, and the addon keeps a duplicate of its descriptor.
+ */
+export function withNativeReading(conn: Conn): Conn {
+  // TLS carries no descriptors, and its socket is libuv's to read.
+  if (conn.network !== 'unix' || !(conn.stream instanceof net.Socket) || conn.stream instanceof TLSSocket) return conn;
+  const dup = native.dup(conn.fd);
+  let duplex: NativeDuplex;
+  try {
+    duplex = new NativeDuplex(dup);
+  } catch (err) {
+    native.close(dup);
+    throw wrap('read', 'unix', conn.remoteAddr, err);
+  }
+  conn.stream.destroy();
+  return nativeConn(duplex, 'unix', conn.localAddr as UnixAddress, conn.remoteAddr as UnixAddress);
 }
 
 /** AF_UNIX SOCK_STREAM on paths and abstract names. */

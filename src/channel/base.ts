@@ -1,0 +1,114 @@
+/** What every channel shares: its endpoint's address, peers, counters, events and close; and a bounded inbox. */
+import type { Address } from '../core/address.js';
+import { abortError, NetError } from '../core/errors.js';
+import { Inbox } from '../core/inbox.js';
+import type { Network } from '../core/networks.js';
+import type { WaitOptions } from '../core/types.js';
+import type { Endpoint, RetryEvent } from './endpoint.js';
+import { pipeOf, type ChannelPeer, type Pipe } from './pipe.js';
+
+/** The events of every channel. */
+export interface ChannelEvents {
+  /** A peer came: the connection of a dialling channel (again after a drop), or a new peer of a listening one. */
+  connected: [peer: ChannelPeer];
+  /** A peer went; `error` says why (undefined: it closed in order). */
+  disconnected: [peer: ChannelPeer, error: Error | undefined];
+  /** A dialling channel waits before its next attempt. */
+  retrying: [event: RetryEvent];
+  /** The channel has closed. */
+  close: [];
+}
+
+export abstract class ChannelBase {
+  protected endpoint!: Endpoint;
+
+  get network(): Network {
+    return this.endpoint.network;
+  }
+
+  /** The listening address (with the port or path it got), or the dialled one. */
+  get addr(): Address {
+    return this.endpoint.addr;
+  }
+
+  /** The peers now: those connected (or, on datagram transports, heard from). */
+  get peers(): ChannelPeer[] {
+    return [...this.endpoint.pipes].map((p) => p.peer);
+  }
+
+  /** Messages dropped by the send queues' policy (see {@link ChannelOptions.policy}). */
+  get dropped(): number {
+    return this.endpoint.dropped;
+  }
+
+  /** Peers refused: by the allow list or `authorize`, or over `maxPeers`. */
+  get refused(): number {
+    return this.endpoint.refused;
+  }
+
+  on<E extends keyof ChannelEvents>(event: E, listener: (...args: ChannelEvents[E]) => void): this {
+    this.endpoint.on(event, listener as (...args: unknown[]) => void);
+    return this;
+  }
+
+  once<E extends keyof ChannelEvents>(event: E, listener: (...args: ChannelEvents[E]) => void): this {
+    this.endpoint.once(event, listener as (...args: unknown[]) => void);
+    return this;
+  }
+
+  off<E extends keyof ChannelEvents>(event: E, listener: (...args: ChannelEvents[E]) => void): this {
+    this.endpoint.off(event, listener as (...args: unknown[]) => void);
+    return this;
+  }
+
+  /** Closes the channel: its socket, its peers' connections; queued messages fail with ERR_SOCKTOOL_CLOSED. Idempotent. */
+  close(): Promise<void> {
+    return this.endpoint.close();
+  }
+
+  /** The pipe of a peer this channel handed out. */
+  protected pipeOf(peer: ChannelPeer): Pipe {
+    const pipe = pipeOf(peer);
+    if (!pipe || !this.endpoint.owns(pipe)) {
+      throw new NetError({ op: 'send', network: this.network, code: 'EINVAL', detail: 'not a peer of this channel' });
+    }
+    return pipe;
+  }
+}
+
+/** Received messages waiting to be read: bounded, and a full one pauses reading (the promise `push` returns). */
+export class Mailbox<T> {
+  private inbox: Inbox<T>;
+  private room: Promise<void> | undefined;
+  private freeRoom: (() => void) | undefined;
+
+  constructor(limit: number, private network: Network) {
+    this.inbox = new Inbox(limit);
+  }
+
+  push(item: T): void | Promise<void> {
+    if (this.inbox.push(item)) return;
+    this.room ??= new Promise((resolve) => (this.freeRoom = resolve));
+    return this.room;
+  }
+
+  next(options?: WaitOptions): Promise<T | null> {
+    const item = this.inbox.next(options?.signal, this.aborted);
+    if (this.room && !this.inbox.full) {
+      this.room = undefined;
+      this.freeRoom!();
+    }
+    return item;
+  }
+
+  private aborted = (signal: AbortSignal) => abortError('recv', this.network, undefined, signal);
+
+  end(): void {
+    this.inbox.end();
+    this.freeRoom?.();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<T> {
+    for (let m = await this.next(); m !== null; m = await this.next()) yield m;
+  }
+}

@@ -1,0 +1,418 @@
+/**
+ * The transport half of every channel: listening (accepting connections, or hearing datagram peers) or dialling
+ * (one connection, or one connected datagram socket, redialled with backoff when it drops). It keeps the pipes and
+ * their send queues; the pattern on top (plain messages, request/reply, publish/subscribe) reads and writes
+ * through it.
+ */
+import { EventEmitter } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { bind, bindTo, dial, listen } from '../api.js';
+import { formatAddress, type Address } from '../core/address.js';
+import { closedError, NetError } from '../core/errors.js';
+import { isStreamNetwork, networkOf, type Network } from '../core/networks.js';
+import { reportToStderr } from '../core/serve.js';
+import type { BindOptions, Conn, DatagramSocket, DialOptions, Listener, ListenOptions, PeerCredentials } from '../core/types.js';
+import { endpoint as parseEndpoint, plainAddress } from '../inherited.js';
+import { withNativeReading } from '../unix/stream.js';
+import { DEFAULT_MAX_MESSAGE, tooLarge } from './frame.js';
+import { Outbox, type HighWater, type Policy } from './outbox.js';
+import { authenticate } from './authkey.js';
+import { closeAll, ConnPipe, DatagramPipe, isFramed, peerOf, tooLargeReceived, type ChannelPeer, type Pipe, type PipeOwner } from './pipe.js';
+
+/** What every channel takes. */
+export interface ChannelOptions {
+  /** The largest message sent or received, checked before anything is allocated for it. Default 16 MiB. */
+  maxMessage?: number;
+  /** Per-peer send queue limits (a dialling channel has one queue, kept across reconnects). */
+  highWater?: HighWater;
+  /** What a full send queue does: see {@link Policy}. Default `wait` (publishers: `drop-newest`). */
+  policy?: Policy;
+  /** Told of every error that does not belong to a call (a peer's bad message, a dropped connection); default: one stderr line. */
+  onError?: (error: Error, peer: ChannelPeer | null) => void;
+  /**
+   * Stream transports: a shared key both sides must prove they hold before any message (Python's
+   * `multiprocessing.connection` authkey handshake, both ways). A peer without it is refused (EACCES).
+   */
+  authkey?: string | Uint8Array;
+}
+
+/** A listening channel: any option of {@link listen} or {@link bind} (allow lists, TLS, socket file rights) applies. */
+export interface ChannelListenOptions extends ChannelOptions, ListenOptions, BindOptions {
+  /** Peers kept at once: a connection over it is closed; on datagram transports the longest-silent peer is forgotten. Default 4096. */
+  maxPeers?: number;
+}
+
+export interface ReconnectOptions {
+  /** The first wait, in ms. Default 100. */
+  initial?: number;
+  /** Each failed attempt multiplies the wait by this. Default 1.6. */
+  factor?: number;
+  /** The longest wait, in ms. Default 5000. */
+  max?: number;
+}
+
+/** A dialling channel: TLS and `local` as {@link dial} (or {@link bindTo} on datagram transports) takes them. */
+export interface ChannelDialOptions extends ChannelOptions, DialOptions, Pick<BindOptions, 'recvQueue' | 'maxDatagram'> {
+  /** Redial when the connection drops (waits are jittered ±20%). `false`: the channel closes with its connection. */
+  reconnect?: ReconnectOptions | false;
+  /** Resolve at once and connect in the background (retrying as after a drop), instead of failing when the first attempt does. */
+  background?: boolean;
+}
+
+/** What a pattern does with its pipes. */
+export interface Protocol extends PipeOwner {
+  /** A peer came (a connection, or a datagram address heard from for the first time). */
+  attached?(pipe: Pipe): void;
+  /** A peer went; `error` says why (undefined: it closed in order). */
+  detached?(pipe: Pipe, error: Error | undefined): void;
+}
+
+/** What `retrying` events carry. */
+export interface RetryEvent {
+  /** Attempts that failed in a row (1 for the first retry after a drop). */
+  attempt: number;
+  /** The wait before the next attempt, in ms. */
+  delay: number;
+  error: Error | undefined;
+}
+
+/** Datagram sends that mean the peer is gone (its socket closed, its file removed). */
+const GONE = new Set(['ECONNREFUSED', 'ENOENT', 'ENOTCONN', 'EDESTADDRREQ']);
+/** A connection that lasted this long was healthy: the next wait starts from the beginning again. */
+const HEALTHY_MS = 1000;
+
+export class Endpoint extends EventEmitter {
+  readonly network: Network;
+  /** The listening address (its concrete port or path), or the dialled one. */
+  addr: Address;
+  readonly pipes = new Set<Pipe>();
+  /** Connections refused by the allow list, or over `maxPeers`. */
+  private refusedOver = 0;
+  private droppedGone = 0;
+  private byAddress = new Map<string, DatagramPipe>();
+  private listener: Listener | undefined;
+  private sock: DatagramSocket | undefined;
+  /** A dialling channel's one queue. */
+  private outbox: Outbox | undefined;
+  private stop = new AbortController();
+  private closing: Promise<void> | undefined;
+  private readonly target: Address;
+  private readonly policy: Policy;
+  readonly maxMessage: number;
+  private readonly maxPeers: number;
+  private readonly tls: boolean;
+  private readonly authkey: Buffer | undefined;
+
+  /** Parses `addr` and checks the options; {@link Endpoint.start} opens the socket. */
+  constructor(private op: 'listen' | 'dial', addr: Address | string, private protocol: Protocol,
+    private options: ChannelListenOptions & ChannelDialOptions, defaultPolicy: Policy) {
+    super();
+    const a = parseEndpoint(op, addr);
+    this.target = a;
+    this.network = a.network;
+    this.addr = plainAddress(a);
+    this.policy = options.policy ?? defaultPolicy;
+    this.maxMessage = options.maxMessage ?? DEFAULT_MAX_MESSAGE;
+    this.maxPeers = options.maxPeers ?? 4096;
+    this.tls = options.tls !== undefined;
+    if (this.tls && !isStreamNetwork(a.network)) {
+      throw new NetError({ op, network: a.network, addr: a, code: 'EINVAL', detail: `TLS needs a stream network, not ${a.network}` });
+    }
+    if (options.authkey !== undefined && !isStreamNetwork(a.network)) {
+      throw new NetError({ op, network: a.network, addr: a, code: 'EINVAL', detail: `an authkey handshake needs a stream network, not ${a.network}` });
+    }
+    this.authkey = options.authkey === undefined ? undefined : Buffer.from(options.authkey);
+    if (op === 'dial') {
+      // A datagram peer that went away (a restarted server) gets what it refused again, once redialled.
+      this.outbox = new Outbox(a.network, this.policy, options.highWater, (err) => this.writeFailed(this.current(), err),
+        !isStreamNetwork(a.network));
+    }
+  }
+
+  /**
+   * Listening: listens on (or binds) the address and takes peers until closed. Dialling: resolves once connected
+   * (at once with `background`), and redials whenever the connection drops.
+   */
+  async start(): Promise<void> {
+    const a = this.target;
+    if (this.op === 'dial') {
+      await new Promise<void>((resolve, reject) => {
+        if (this.options.background) resolve();
+        void this.dialLoop(a, this.options.background ? undefined : (err) => (err ? reject(err) : resolve()));
+      });
+    } else if (isStreamNetwork(a.network)) {
+      this.listener = await listen(a, this.options);
+      this.addr = this.listener.addr;
+      void this.acceptLoop(this.listener);
+    } else {
+      this.sock = await bind(a, this.options);
+      this.addr = this.sock.localAddr;
+      void this.readDatagrams(this.sock, undefined);
+    }
+  }
+
+  /** Connections or datagrams refused: by the allow list, or over `maxPeers`. */
+  get refused(): number {
+    return this.refusedOver + (this.listener?.refused ?? this.sock?.refused ?? 0);
+  }
+
+  /** Messages dropped by the queue policy, over all peers (and those owed to peers that went away). */
+  get dropped(): number {
+    let n = this.droppedGone + (this.outbox?.dropped ?? 0) + (this.sock?.dropped ?? 0);
+    if (!this.outbox) for (const p of this.pipes) n += p.outbox.dropped;
+    return n;
+  }
+
+  get isClosed(): boolean {
+    return this.closing !== undefined;
+  }
+
+  /** Sends to one peer (through the dialling channel's queue, whatever its connection). */
+  sendTo(pipe: Pipe, head: Buffer | undefined, body: Uint8Array, fds?: readonly number[]): Promise<void> {
+    const size = (head?.length ?? 0) + body.length;
+    if (size > this.maxMessage) return Promise.reject(tooLarge('send', this.network, size, this.maxMessage));
+    if (this.closing) return Promise.reject(closedError('send', this.network, this.addr));
+    return pipe.outbox.send(head, body, fds);
+  }
+
+  /** Sends to the dialled peer, waiting in the queue while disconnected. */
+  send(head: Buffer | undefined, body: Uint8Array, fds?: readonly number[]): Promise<void> {
+    const size = (head?.length ?? 0) + body.length;
+    if (size > this.maxMessage) return Promise.reject(tooLarge('send', this.network, size, this.maxMessage));
+    if (this.closing) return Promise.reject(closedError('send', this.network, this.addr));
+    return this.outbox!.send(head, body, fds);
+  }
+
+  /** Whether `pipe` is one of this channel's: a peer now, or an unnamed datagram sender (which cannot be answered). */
+  owns(pipe: Pipe): boolean {
+    return this.pipes.has(pipe) || (pipe instanceof DatagramPipe && pipe.peer.addr === null && pipe.socket === this.sock);
+  }
+
+  get dialling(): boolean {
+    return this.outbox !== undefined;
+  }
+
+  /** The dialling channel's pipe now, if connected. */
+  current(): Pipe | undefined {
+    for (const p of this.pipes) return p;
+    return undefined;
+  }
+
+  report(error: Error, peer: ChannelPeer | null): void {
+    if (this.closing) return;
+    if (this.options.onError) this.options.onError(error, peer);
+    else reportToStderr(error, null);
+  }
+
+  private attach(pipe: Pipe): void {
+    pipe.outbox = this.outbox ?? new Outbox(this.network, this.policy, this.options.highWater, (err) => this.writeFailed(pipe, err));
+    this.pipes.add(pipe);
+    if (this.outbox) this.outbox.attach(pipe);
+    else pipe.outbox.attach(pipe);
+    this.protocol.attached?.(pipe);
+    this.emit('connected', pipe.peer);
+  }
+
+  private detach(pipe: Pipe, err: Error | undefined): void {
+    if (!this.pipes.delete(pipe)) return;
+    if (this.outbox) this.outbox.detach();
+    else {
+      this.droppedGone += pipe.outbox.queued;
+      pipe.outbox.fail(err ?? closedError('send', this.network, pipe.peer.addr ?? undefined));
+    }
+    if (pipe instanceof DatagramPipe && pipe.peer.addr) this.byAddress.delete(formatAddress(pipe.peer.addr));
+    this.protocol.detached?.(pipe, err);
+    this.emit('disconnected', pipe.peer, err);
+    if (err && !this.closing) this.report(err, pipe.peer);
+  }
+
+  /** A write failed: on datagram transports, a peer that is gone is forgotten (a dialling channel redials); true then. */
+  private writeFailed(pipe: Pipe | undefined, err: unknown): boolean {
+    if (!(pipe instanceof DatagramPipe) || !GONE.has((err as NetError).code)) return false;
+    pipe.close(err as Error);
+    return true;
+  }
+
+  private async acceptLoop(listener: Listener): Promise<void> {
+    try {
+      for await (const conn of listener) void this.serveConn(conn);
+    } catch (err) {
+      this.report(err as Error, null);
+    }
+  }
+
+  private async serveConn(accepted: Conn): Promise<void> {
+    if (this.pipes.size >= this.maxPeers) {
+      this.refusedOver++;
+      void accepted.close();
+      this.report(new NetError({ op: 'accept', network: this.network, addr: this.addr, code: 'EMFILE',
+        detail: `${this.pipes.size} peers already (maxPeers): connection closed` }), null);
+      return;
+    }
+    let pipe: ConnPipe;
+    try {
+      pipe = await this.connPipe(accepted);
+    } catch (err) {
+      this.refusedOver += (err as NetError).code === 'EACCES' ? 1 : 0;
+      this.report(err as Error, null);
+      return;
+    }
+    await this.runConn(pipe);
+  }
+
+  /**
+   * A pipe over a new connection: read natively on unix (descriptors at any point), with the peer's credentials,
+   * after the authkey handshake when there is a key. The connection is closed if any of it fails.
+   */
+  private async connPipe(conn: Conn): Promise<ConnPipe> {
+    let c = conn;
+    try {
+      c = this.tls ? conn : withNativeReading(conn);
+      const credentials = networkOf(c.network).credentials && !this.tls ? await c.peerCredentials().catch(() => undefined) : undefined;
+      const remote = 'path' in c.remoteAddr && c.remoteAddr.path === '' ? null : c.remoteAddr;
+      const after = this.authkey && await authenticate(c, this.authkey, this.op, isFramed(c.network, this.tls));
+      return new ConnPipe(c, peerOf(this.network, remote, credentials), this.tls, this.maxMessage, after || undefined);
+    } catch (err) {
+      void c.close();
+      throw err;
+    }
+  }
+
+  private async runConn(pipe: ConnPipe): Promise<Error | undefined> {
+    if (this.closing) {
+      pipe.close();
+      return undefined;
+    }
+    this.attach(pipe);
+    await pipe.run(this.protocol);
+    const err = await pipe.ended;
+    this.detach(pipe, err);
+    return err;
+  }
+
+  /**
+   * Reads a datagram socket: a listening one's (each address heard from becomes a pipe) or a dialling one's
+   * (everything is from `own`, its connected peer).
+   */
+  private async readDatagrams(sock: DatagramSocket, own: DatagramPipe | undefined): Promise<void> {
+    try {
+      for await (const d of sock) {
+        if (d.truncated || d.data.length > this.maxMessage) {
+          closeAll(d.fds);
+          const pipe = own ?? this.datagramPeer(sock, d.from, d);
+          this.protocol.oversize?.(pipe, d.data.subarray(0, 16));
+          const size = d.truncated ? `more than ${d.data.length}` : d.data.length;
+          this.report(new NetError({ op: 'recv', network: this.network, addr: d.from ?? undefined, code: 'EMSGSIZE',
+            detail: `dropped a datagram of ${size} bytes, over the limit of ${d.truncated ? d.data.length : this.maxMessage}` }), peerOf(this.network, d.from, d.credentials));
+          continue;
+        }
+        const pipe = own ?? this.datagramPeer(sock, d.from, d);
+        const r = this.protocol.received(pipe, d.data, d.fds, pipe.peer);
+        if (r) await r;
+      }
+    } catch (err) {
+      if (own) own.close(err as Error);
+      else this.report(err as Error, null);
+      return;
+    }
+    own?.close();
+  }
+
+  /** The pipe of a datagram sender, made when first heard from; an unnamed sender gets one that cannot be answered. */
+  private datagramPeer(sock: DatagramSocket, from: Address | null, d: { credentials?: PeerCredentials }): DatagramPipe {
+    if (from === null) {
+      const pipe = new DatagramPipe(sock, null, peerOf(this.network, null, d.credentials), false);
+      pipe.outbox = new Outbox(this.network, this.policy, this.options.highWater);
+      pipe.outbox.attach(pipe);
+      return pipe;
+    }
+    const key = formatAddress(from);
+    let pipe = this.byAddress.get(key);
+    if (pipe) {
+      // Most recently heard last: the first in the map is the longest silent.
+      this.byAddress.delete(key);
+      this.byAddress.set(key, pipe);
+      return pipe;
+    }
+    if (this.byAddress.size >= this.maxPeers) this.byAddress.values().next().value!.close();
+    pipe = new DatagramPipe(sock, from, peerOf(this.network, from, d.credentials), false);
+    this.byAddress.set(key, pipe);
+    this.attach(pipe);
+    void pipe.ended.then((err) => this.detach(pipe!, err));
+    return pipe;
+  }
+
+  private async dialLoop(a: Address, first: ((err?: Error) => void) | undefined): Promise<void> {
+    const r = this.options.reconnect === false ? undefined : this.options.reconnect ?? {};
+    const initial = r?.initial ?? 100;
+    let delay = initial;
+    let attempt = 0;
+    while (!this.closing) {
+      let pipe: Pipe;
+      try {
+        pipe = await this.connect(a);
+      } catch (err) {
+        if (this.closing) break;
+        if (first) {
+          first(err as Error);
+          void this.close();
+          return;
+        }
+        if (!r) break;
+        attempt++;
+        delay = await this.backoff(attempt, delay, r, err as Error);
+        continue;
+      }
+      first?.();
+      first = undefined;
+      attempt = 0;
+      const since = Date.now();
+      const err = pipe instanceof ConnPipe ? await this.runConn(pipe) : await this.runDatagram(pipe as DatagramPipe);
+      if (this.closing) break;
+      if (!r) {
+        void this.close();
+        break;
+      }
+      if (Date.now() - since >= HEALTHY_MS) delay = initial;
+      else delay = await this.backoff(1, delay, r, err);
+    }
+    first?.(closedError('dial', this.network, this.addr));
+  }
+
+  /** Waits `delay` (±20%) and says so; the next delay. */
+  private async backoff(attempt: number, delay: number, r: ReconnectOptions, error: Error | undefined): Promise<number> {
+    const wait = Math.round(delay * (0.8 + 0.4 * Math.random()));
+    this.emit('retrying', { attempt, delay: wait, error } satisfies RetryEvent);
+    await sleep(wait, undefined, { signal: this.stop.signal }).catch(() => {});
+    return Math.min(delay * (r.factor ?? 1.6), r.max ?? 5000);
+  }
+
+  private async connect(a: Address): Promise<Pipe> {
+    const o = this.options;
+    const signal = o.signal ? AbortSignal.any([o.signal, this.stop.signal]) : this.stop.signal;
+    if (isStreamNetwork(a.network)) return this.connPipe(await dial(a, { tls: o.tls, local: o.local, signal }));
+    const sock = await bindTo(a, { local: o.local, recvQueue: o.recvQueue, maxDatagram: o.maxDatagram });
+    return new DatagramPipe(sock, null, peerOf(this.network, sock.remoteAddr), true);
+  }
+
+  private async runDatagram(pipe: DatagramPipe): Promise<Error | undefined> {
+    this.attach(pipe);
+    void this.readDatagrams(pipe.socket, pipe);
+    const err = await pipe.ended;
+    this.detach(pipe, err);
+    return err;
+  }
+
+  /** Stops listening or redialling and closes every peer; what is still queued fails with ERR_SOCKTOOL_CLOSED. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.stop.abort();
+      const closed = closedError('send', this.network, this.addr);
+      this.outbox?.fail(closed);
+      await Promise.all([this.listener?.close(), this.sock?.close()]);
+      for (const pipe of [...this.pipes]) pipe.close();
+      this.emit('close');
+    })();
+    return this.closing;
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * The envelope inside a frame, for the patterns that need one (request/reply, publish/subscribe): a kind byte and
+ * a 32-bit big-endian id, then the body. Plain messages (listenChannel/dialChannel) have no envelope: their frame
+ * is the payload alone, as Python's `send_bytes` sends it.
+ *
+ *   request     01 id body          the request; ids are the requester's, unique among its requests in flight
+ *   reply       02 id body          the answer to request `id`
+ *   error       03 id json          request `id` failed: {"name": …, "message": …, "code"?: …}
+ *   cancel      04 id               the requester gave up on request `id`
+ *   publish     05 seq n:u16 topic body   one message on `topic` (n bytes of UTF-8); seq counts per subscriber from 1
+ *   subscribe   06 id prefix        receive topics that start with `prefix` (UTF-8; empty: all)
+ *   unsubscribe 07 id prefix
+ *   ack         08 id               subscribe/unsubscribe `id` is in force: whatever is published after it is sent
+ */
+import { NetError } from '../core/errors.js';
+import type { Network } from '../core/networks.js';
+
+export const Kind = {
+  REQUEST: 1, REPLY: 2, ERROR: 3, CANCEL: 4, PUBLISH: 5, SUBSCRIBE: 6, UNSUBSCRIBE: 7, ACK: 8,
+} as const;
+export type Kind = (typeof Kind)[keyof typeof Kind];
+
+/** The bytes before the body: the kind and id (and a publish's topic). */
+export function envelopeHead(kind: Kind, id: number, topic?: Buffer): Buffer {
+  if (topic === undefined) {
+    const head = Buffer.allocUnsafe(5);
+    head[0] = kind;
+    head.writeUInt32BE(id >>> 0, 1);
+    return head;
+  }
+  const head = Buffer.allocUnsafe(7 + topic.length);
+  head[0] = kind;
+  head.writeUInt32BE(id >>> 0, 1);
+  head.writeUInt16BE(topic.length, 5);
+  topic.copy(head, 7);
+  return head;
+}
+
+/** The largest topic, in UTF-8 bytes. */
+export const MAX_TOPIC = 0xffff;
+
+export interface Envelope {
+  kind: Kind;
+  id: number;
+  body: Buffer;
+  /** A publish's topic. */
+  topic?: string;
+}
+
+/** Reads an envelope; a frame that is not one is a protocol error (EPROTO), which ends that connection. */
+export function openEnvelope(frame: Buffer, network: Network): Envelope {
+  const kind = frame[0] as Kind;
+  if (frame.length < 5 || kind < Kind.REQUEST || kind > Kind.ACK) throw badEnvelope(network, frame);
+  const id = frame.readUInt32BE(1);
+  if (kind !== Kind.PUBLISH) return { kind, id, body: frame.subarray(5) };
+  if (frame.length < 7) throw badEnvelope(network, frame);
+  const end = 7 + frame.readUInt16BE(5);
+  if (frame.length < end) throw badEnvelope(network, frame);
+  return { kind, id, topic: frame.toString('utf8', 7, end), body: frame.subarray(end) };
+}
+
+function badEnvelope(network: Network, frame: Buffer): NetError {
+  const start = frame.subarray(0, 8).toString('hex');
+  return new NetError({ op: 'recv', network, code: 'EPROTO',
+    detail: `not a socktool channel envelope (${frame.length} bytes, starting ${start || 'with nothing'}): is the peer speaking the same pattern?` });
+}

@@ -1,0 +1,182 @@
+/**
+ * The bounded send queue of a channel (one per peer on a listening channel, one for the connection of a dialling
+ * channel, kept across reconnects). Messages go straight to the transport while it takes them; otherwise they
+ * wait here, up to the high-water marks, and the policy decides what happens past them.
+ */
+import { NetError } from '../core/errors.js';
+import type { Network } from '../core/networks.js';
+
+/**
+ * What a full queue does with the next message: `wait` keeps it and its `send()` resolves once it reaches the
+ * transport (a sender that awaits is held back); `drop-newest` drops it, `drop-oldest` drops the oldest queued
+ * one to make room (both counted in `dropped`, and `send()` resolves); `fail` rejects its `send()` with EAGAIN.
+ */
+export type Policy = 'wait' | 'drop-oldest' | 'drop-newest' | 'fail';
+
+export interface HighWater {
+  /** Messages queued for a peer before the policy applies. Default 1000 (ZeroMQ's). */
+  messages?: number;
+  /** Bytes queued for a peer before the policy applies. Default 16 MiB. */
+  bytes?: number;
+}
+
+/** Where an outbox writes: one connection or one datagram peer. */
+export interface Sink {
+  /** Writes one message (`head` then `body`): settles once the transport has taken it. */
+  write(head: Buffer | undefined, body: Uint8Array, fds: readonly number[] | undefined): Promise<void>;
+}
+
+interface Item {
+  /** Order of sending: a message sent again goes back to its place. */
+  seq: number;
+  head: Buffer | undefined;
+  body: Uint8Array;
+  fds: readonly number[] | undefined;
+  size: number;
+  /** Settles the sender's promise. */
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
+/** Messages (and bytes) handed to the transport and not yet taken, before the outbox holds on to the rest. */
+const WINDOW = 64;
+const WINDOW_BYTES = 1 << 20;
+
+export class Outbox {
+  private queue: Item[] = [];
+  private head = 0;
+  private queuedBytes = 0;
+  private inflight = 0;
+  private inflightBytes = 0;
+  private sink: Sink | undefined;
+  private readonly maxMessages: number;
+  private readonly maxBytes: number;
+  private seq = 0;
+  /** Messages dropped by the policy. */
+  dropped = 0;
+
+  /**
+   * `onWriteError` is told of each write the transport failed; when it returns true the peer is gone but will be
+   * back (a dialling datagram channel redials): the message waits here to be sent again, instead of failing.
+   */
+  constructor(private network: Network, private policy: Policy, hwm: HighWater = {},
+    private onWriteError: (err: unknown) => boolean = () => false, private resendable = false) {
+    this.maxMessages = hwm.messages ?? 1000;
+    this.maxBytes = hwm.bytes ?? 16 * 1024 * 1024;
+  }
+
+  get queued(): number {
+    return this.queue.length - this.head;
+  }
+
+  /** Starts writing to `sink` (a connection came up). */
+  attach(sink: Sink): void {
+    this.sink = sink;
+    this.pump();
+  }
+
+  /** Stops writing (the connection went down): what is queued waits for the next one. */
+  detach(): void {
+    this.sink = undefined;
+  }
+
+  send(head: Buffer | undefined, body: Uint8Array, fds?: readonly number[]): Promise<void> {
+    const size = (head?.length ?? 0) + body.length;
+    if (!this.resendable && this.sink && this.queued === 0 && this.inflight < WINDOW && this.inflightBytes < WINDOW_BYTES) {
+      return this.write(this.sink, head, body, fds, size);
+    }
+    if (this.queued >= this.maxMessages || this.queuedBytes + size > this.maxBytes) {
+      switch (this.policy) {
+        case 'drop-newest':
+          this.dropped++;
+          return Promise.resolve();
+        case 'drop-oldest':
+          this.dropOldest(size);
+          break;
+        case 'fail':
+          return Promise.reject(new NetError({ op: 'send', network: this.network, code: 'EAGAIN',
+            detail: `the send queue is full (${this.queued} messages, ${this.queuedBytes} bytes)` }));
+        case 'wait':
+          break;
+      }
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ seq: ++this.seq, head, body, fds, size, resolve, reject });
+      this.queuedBytes += size;
+      this.pump();
+    });
+  }
+
+  /** A message the peer refused because it was gone: back to its place in the queue, for the next connection. */
+  private putBack(item: Item): void {
+    let at = this.head;
+    while (at < this.queue.length && this.queue[at]!.seq < item.seq) at++;
+    this.queue.splice(at, 0, item);
+    this.queuedBytes += item.size;
+  }
+
+  /** Drops queued messages, oldest first, until `size` more bytes and one more message fit. */
+  private dropOldest(size: number): void {
+    while (this.queued > 0 && (this.queued >= this.maxMessages || this.queuedBytes + size > this.maxBytes)) {
+      const item = this.take();
+      this.dropped++;
+      item.resolve();
+    }
+  }
+
+  private take(): Item {
+    const item = this.queue[this.head]!;
+    this.queue[this.head++] = undefined as unknown as Item;
+    if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+    this.queuedBytes -= item.size;
+    return item;
+  }
+
+  private write(sink: Sink, head: Buffer | undefined, body: Uint8Array, fds: readonly number[] | undefined,
+    size: number): Promise<void> {
+    this.inflight++;
+    this.inflightBytes += size;
+    const written = sink.write(head, body, fds);
+    written.then(() => this.settled(size), (err) => {
+      this.settled(size);
+      this.onWriteError(err);
+    });
+    return written;
+  }
+
+  /** Writes a queued message; one the peer refused for being gone waits for the next connection (see the constructor). */
+  private writeItem(sink: Sink, item: Item): void {
+    this.inflight++;
+    this.inflightBytes += item.size;
+    sink.write(item.head, item.body, item.fds).then(() => {
+      this.settled(item.size);
+      item.resolve();
+    }, (err) => {
+      if (this.sink === sink && this.onWriteError(err)) this.detach();
+      if (this.resendable && this.sink !== sink) this.putBack(item);
+      else item.reject(err);
+      this.settled(item.size);
+    });
+  }
+
+  private settled(size: number): void {
+    this.inflight--;
+    this.inflightBytes -= size;
+    this.pump();
+  }
+
+  /** Hands queued messages to the transport while it takes them. */
+  private pump(): void {
+    while (this.sink && this.queued > 0 && this.inflight < WINDOW && this.inflightBytes < WINDOW_BYTES) {
+      this.writeItem(this.sink, this.take());
+    }
+  }
+
+  /** Fails every queued message (the channel is closing). */
+  fail(err: unknown): void {
+    while (this.queued > 0) this.take().reject(err);
+  }
+}

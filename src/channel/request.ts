@@ -1,0 +1,311 @@
+/**
+ * Request/reply: the requester numbers its requests, many may be in flight on one connection, and replies come
+ * back in any order, matched by id. A handler's throw becomes an error reply; a requester that gives up sends a
+ * cancel, which aborts the handler's signal.
+ */
+import type { Address } from '../core/address.js';
+import { abortError, Codes, NetError, wrap } from '../core/errors.js';
+import type { WaitOptions } from '../core/types.js';
+import { ChannelBase } from './base.js';
+import { codecOf, type Codec } from './codec.js';
+import { Endpoint, type ChannelDialOptions, type ChannelListenOptions, type Protocol } from './endpoint.js';
+import { envelopeHead, Kind, openEnvelope } from './envelope.js';
+import type { CodecOptions } from './message.js';
+import { closeAll, DatagramPipe, type ChannelPeer, type Pipe } from './pipe.js';
+
+/** What a request handler gets besides the request. */
+export interface RequestContext {
+  peer: ChannelPeer;
+  /** Descriptors that came with the request (unix transports); the handler's to close. */
+  fds: number[];
+  /** Aborted when the requester cancels (its signal or timeout) or goes away: the reply would be thrown away. */
+  signal: AbortSignal;
+}
+
+/** Answers one request: the value returned (or resolved) is the reply; a throw is an error reply. */
+export type RequestHandler<Req = any, Rep = any> = (request: Req, context: RequestContext) => Rep | Promise<Rep>;
+
+export interface ReplierOptions extends ChannelListenOptions, CodecOptions {
+  /** Requests handled at once per peer; more wait (reading from that peer pauses). Default 1024. */
+  concurrency?: number;
+}
+
+/** What an error reply carries: the handler's error, by name and message (and code, when it had one). */
+export interface ErrorReply {
+  name: string;
+  message: string;
+  code?: string;
+}
+
+/**
+ * A request failed at the server: its handler threw. `code` is `ERR_SOCKTOOL_REPLY_ERROR`; `remote` has the
+ * handler's error name, message and code.
+ */
+export class ReplyError extends Error {
+  override readonly name = 'ReplyError';
+  readonly code = Codes.REPLY_ERROR;
+  constructor(readonly remote: ErrorReply) {
+    super(`${remote.name}: ${remote.message}`);
+  }
+}
+
+/** The server side: calls the handler for each request and sends back what it returns. */
+export class Replier<Req = any, Rep = any> extends ChannelBase implements Protocol {
+  private codec: Codec<any>;
+  private running = new Map<Pipe, Map<number, AbortController>>();
+  private room = new Map<Pipe, () => void>();
+  private readonly concurrency: number;
+
+  private constructor(addr: Address | string, private handler: RequestHandler<Req, Rep>, options: ReplierOptions) {
+    super();
+    this.codec = codecOf(options.codec);
+    this.concurrency = options.concurrency ?? 1024;
+    this.endpoint = new Endpoint('listen', addr, this, options, 'wait');
+  }
+
+  /** @internal */
+  static async open<Req, Rep>(addr: Address | string, handler: RequestHandler<Req, Rep>, options: ReplierOptions): Promise<Replier<Req, Rep>> {
+    const r = new Replier(addr, handler, options);
+    await r.endpoint.start();
+    return r;
+  }
+
+  /** @internal */
+  received(pipe: Pipe, frame: Buffer, fds: number[], peer: ChannelPeer): void | Promise<void> {
+    let env;
+    try {
+      env = openEnvelope(frame, this.network);
+    } catch (err) {
+      return this.protocolError(pipe, fds, err as Error);
+    }
+    if (env.kind === Kind.CANCEL) {
+      this.running.get(pipe)?.get(env.id)?.abort();
+      return;
+    }
+    if (env.kind !== Kind.REQUEST) {
+      return this.protocolError(pipe, fds, new NetError({ op: 'recv', network: this.network, code: 'EPROTO',
+        detail: `a requester sends requests and cancels, not kind ${env.kind}` }));
+    }
+    let inPipe = this.running.get(pipe);
+    if (!inPipe) this.running.set(pipe, (inPipe = new Map()));
+    const controller = new AbortController();
+    inPipe.set(env.id, controller);
+    void this.handle(pipe, env.id, env.body, fds, peer, controller);
+    if (inPipe.size >= this.concurrency) return new Promise<void>((resolve) => this.room.set(pipe, resolve));
+  }
+
+  /** A peer that does not speak the pattern: its connection is closed; a bad datagram is dropped. */
+  private protocolError(pipe: Pipe, fds: number[], err: Error): void {
+    closeAll(fds);
+    if (pipe instanceof DatagramPipe) this.endpoint.report(err, pipe.peer);
+    else pipe.close(err);
+  }
+
+  private async handle(pipe: Pipe, id: number, body: Buffer, fds: number[], peer: ChannelPeer, controller: AbortController): Promise<void> {
+    let head: Buffer;
+    let reply: Uint8Array;
+    try {
+      const result = await this.handler(this.codec.decode(body), { peer, fds, signal: controller.signal });
+      head = envelopeHead(Kind.REPLY, id);
+      reply = this.codec.encode(result === undefined ? null : result);
+    } catch (err) {
+      head = envelopeHead(Kind.ERROR, id);
+      reply = errorReply(err);
+    } finally {
+      const inPipe = this.running.get(pipe)!;
+      inPipe.delete(id);
+      if (inPipe.size === 0) this.running.delete(pipe);
+      const free = this.room.get(pipe);
+      if (free && inPipe.size < this.concurrency) {
+        this.room.delete(pipe);
+        free();
+      }
+    }
+    if (controller.signal.aborted || pipe.closed) return;
+    try {
+      await this.endpoint.sendTo(pipe, head, reply);
+    } catch (err) {
+      // A reply too large for the limit or the transport: the requester learns why instead of waiting.
+      if ((err as NetError).code !== 'EMSGSIZE' || head[0] === Kind.ERROR) return this.endpoint.report(err as Error, peer);
+      await this.endpoint.sendTo(pipe, envelopeHead(Kind.ERROR, id), errorReply(err)).catch((e: Error) => this.endpoint.report(e, peer));
+    }
+  }
+
+  /** @internal A request over the limit: its requester learns why, when its id arrived. */
+  oversize(pipe: Pipe, start: Buffer): void {
+    if (start.length < 5 || start[0] !== Kind.REQUEST) return;
+    const why = new NetError({ op: 'recv', network: this.network, code: 'EMSGSIZE',
+      detail: `the request is over this server's limit of ${this.endpoint.maxMessage} bytes` });
+    this.endpoint.sendTo(pipe, envelopeHead(Kind.ERROR, start.readUInt32BE(1)), errorReply(why)).catch(() => {});
+  }
+
+  /** @internal */
+  detached(pipe: Pipe): void {
+    const inPipe = this.running.get(pipe);
+    for (const c of inPipe?.values() ?? []) c.abort();
+    this.running.delete(pipe);
+    this.room.get(pipe)?.();
+    this.room.delete(pipe);
+  }
+}
+
+function errorReply(err: unknown): Buffer {
+  const e = err as { name?: unknown; message?: unknown; code?: unknown } | null;
+  const reply: ErrorReply = {
+    name: typeof e?.name === 'string' ? e.name : 'Error',
+    message: typeof e?.message === 'string' ? e.message : String(err),
+  };
+  if (typeof e?.code === 'string') reply.code = e.code;
+  return Buffer.from(JSON.stringify(reply));
+}
+
+export interface RequestOptions extends WaitOptions {
+  /** Milliseconds to wait for the reply (from the call, queueing included): then ETIMEDOUT, and the server is told. */
+  timeout?: number;
+  /** Open descriptors to pass with the request (unix transports). */
+  fds?: readonly number[];
+}
+
+export interface RequesterOptions extends ChannelDialOptions, CodecOptions {}
+
+interface Pending {
+  resolve(reply: any): void;
+  reject(err: Error): void;
+  /** The request has reached the transport (a drop now fails it: it may have been acted on). */
+  sent: boolean;
+  /** Given up on before it was sent: cancel it once it is. */
+  cancelled: boolean;
+  cleanup(): void;
+}
+
+/** The client side: `request()` resolves with the reply. */
+export class Requester<Req = any, Rep = any> extends ChannelBase implements Protocol {
+  private codec: Codec<any>;
+  private pending = new Map<number, Pending>();
+  private nextId = 1;
+
+  private constructor(addr: Address | string, options: RequesterOptions) {
+    super();
+    this.codec = codecOf(options.codec);
+    this.endpoint = new Endpoint('dial', addr, this, options, 'wait');
+    this.endpoint.once('close', () => this.failAll(() => true, new NetError({ op: 'recv', network: this.network, addr: this.addr, code: Codes.CLOSED })));
+  }
+
+  /** @internal */
+  static async open<Req, Rep>(addr: Address | string, options: RequesterOptions): Promise<Requester<Req, Rep>> {
+    const r = new Requester<Req, Rep>(addr, options);
+    await r.endpoint.start();
+    return r;
+  }
+
+  /** Requests in flight (sent or queued). */
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  /**
+   * Sends a request and resolves with its reply. Rejects with a {@link ReplyError} when the handler threw,
+   * `ETIMEDOUT` after `timeout`, the signal's reason as a NetError when aborted (both tell the server), and
+   * `ERR_SOCKTOOL_DISCONNECTED` when the connection dropped after the request went out.
+   */
+  request(message: Req, options: RequestOptions = {}): Promise<Rep> {
+    let body: Uint8Array;
+    try {
+      body = this.codec.encode(message);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const id = this.takeId();
+    return new Promise<Rep>((resolve, reject) => {
+      const signals = [options.signal, options.timeout === undefined ? undefined : AbortSignal.timeout(options.timeout)]
+        .filter((s): s is AbortSignal => s !== undefined);
+      const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
+      const onAbort = () => {
+        this.settle(id)?.reject(abortError('recv', this.network, this.addr, signal!));
+        if (p.sent) this.cancel(id);
+        else p.cancelled = true;
+      };
+      const p: Pending = {
+        resolve, reject, sent: false, cancelled: false,
+        cleanup: () => signal?.removeEventListener('abort', onAbort),
+      };
+      if (signal?.aborted) return reject(abortError('recv', this.network, this.addr, signal));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.pending.set(id, p);
+      this.endpoint.send(envelopeHead(Kind.REQUEST, id), body, options.fds).then(() => {
+        p.sent = true;
+        if (p.cancelled) this.cancel(id);
+      }, (err) => this.settle(id)?.reject(wrap('send', this.network, this.addr, err)));
+    });
+  }
+
+  /** A fresh id: counts up, wrapping past 2^32 - 1, skipping ids still in flight. */
+  private takeId(): number {
+    let id = this.nextId;
+    while (this.pending.has(id)) id = (id % 0xffffffff) + 1;
+    this.nextId = (id % 0xffffffff) + 1;
+    return id;
+  }
+
+  private cancel(id: number): void {
+    this.endpoint.send(envelopeHead(Kind.CANCEL, id), EMPTY).catch(() => {});
+  }
+
+  /** Takes request `id` off the books; its Pending, if it was still waiting. */
+  private settle(id: number): Pending | undefined {
+    const p = this.pending.get(id);
+    if (!p) return undefined;
+    this.pending.delete(id);
+    p.cleanup();
+    return p;
+  }
+
+  /** @internal */
+  received(pipe: Pipe, frame: Buffer, fds: number[]): void {
+    closeAll(fds);
+    let env;
+    try {
+      env = openEnvelope(frame, this.network);
+    } catch (err) {
+      if (pipe instanceof DatagramPipe) this.endpoint.report(err as Error, pipe.peer);
+      else pipe.close(err as Error);
+      return;
+    }
+    if (env.kind === Kind.REPLY) {
+      const p = this.settle(env.id);
+      if (!p) return; // late: it timed out or was cancelled
+      try {
+        p.resolve(this.codec.decode(env.body));
+      } catch (err) {
+        p.reject(wrap('recv', this.network, this.addr, err));
+      }
+    } else if (env.kind === Kind.ERROR) {
+      const p = this.settle(env.id);
+      if (!p) return;
+      let reply: ErrorReply;
+      try {
+        reply = JSON.parse(env.body.toString());
+      } catch {
+        reply = { name: 'Error', message: env.body.toString() };
+      }
+      p.reject(new ReplyError(reply));
+    }
+  }
+
+  /** @internal */
+  detached(_pipe: Pipe, error: Error | undefined): void {
+    const lost = new NetError({ op: 'recv', network: this.network, addr: this.addr, code: Codes.DISCONNECTED,
+      detail: `the connection dropped (${error?.message ?? 'closed by the server'}) with the request unanswered`, cause: error });
+    this.failAll((p) => p.sent, lost);
+  }
+
+  private failAll(which: (p: Pending) => boolean, err: Error): void {
+    for (const [id, p] of this.pending) {
+      if (!which(p)) continue;
+      this.settle(id);
+      p.reject(err);
+    }
+  }
+}
+
+const EMPTY = Buffer.alloc(0);

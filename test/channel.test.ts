@@ -1,0 +1,238 @@
+// Message channels (socktool/channel): one table of transports, every pattern run over each row.
+import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, expect, it } from 'vitest';
+import {
+  dialChannel, listenChannel, publisher, replier, requester, subscriber, ReplyError, type ChannelDialOptions,
+  type ChannelListenOptions, type ChannelPeer, type RequestContext,
+} from '../src/channel/index.js';
+import { formatAddress, type Address } from '../src/index.js';
+import { abstractName, makeCert, platformHas, sockPath, tempDir } from './helpers.js';
+
+interface Row {
+  name: string;
+  /** Where a server listens (port 0 or a fresh name). */
+  at(): string;
+  unix: boolean;
+  datagram: boolean;
+  tls?: boolean;
+  needs?: 'ipv6';
+}
+
+export const ROWS: Row[] = [
+  { name: 'tcp', at: () => 'tcp://127.0.0.1:0', unix: false, datagram: false },
+  { name: 'tcp6', at: () => 'tcp6://[::1]:0', unix: false, datagram: false, needs: 'ipv6' },
+  { name: 'tls', at: () => 'tcp://127.0.0.1:0', unix: false, datagram: false, tls: true },
+  { name: 'unix', at: () => `unix://${sockPath()}`, unix: true, datagram: false },
+  { name: 'unix-abstract', at: () => `unix:@${abstractName()}`, unix: true, datagram: false },
+  { name: 'unixpacket', at: () => `unixpacket://${sockPath()}`, unix: true, datagram: false },
+  { name: 'udp', at: () => 'udp://127.0.0.1:0', unix: false, datagram: true },
+  { name: 'unixgram', at: () => `unixgram://${sockPath()}`, unix: true, datagram: true },
+];
+
+let tls: { cert: string; key: string } | undefined;
+/** The row's server and client options (TLS: a certificate for localhost). */
+function optionsOf(row: Row): { server: ChannelListenOptions; client: ChannelDialOptions } {
+  if (!row.tls) return { server: { onError: () => {} }, client: { onError: () => {} } };
+  tls ??= makeCert();
+  return {
+    server: { onError: () => {}, tls: { cert: readFileSync(tls.cert), key: readFileSync(tls.key) } },
+    client: { onError: () => {}, tls: { ca: readFileSync(tls.cert), servername: 'localhost' } },
+  };
+}
+
+const rows = ROWS.filter((r) => !r.needs || platformHas(r.needs));
+const where = (a: Address) => formatAddress(a);
+
+describe.for(rows)('$name', (row) => {
+  const o = optionsOf(row);
+
+  it('request/reply: many requests in flight, answered out of order, each matched to its own', async () => {
+    const server = await replier(row.at(), async (req: { i: number }) => {
+      await sleep((5 - req.i) * 15); // the first asked is the last answered
+      return { i: req.i, square: req.i * req.i };
+    }, o.server);
+    const client = await requester(where(server.addr), o.client);
+    try {
+      const replies = await Promise.all([1, 2, 3, 4, 5].map((i) => client.request({ i }, { timeout: 5000 })));
+      expect(replies).toEqual([1, 2, 3, 4, 5].map((i) => ({ i, square: i * i })));
+      expect(client.inFlight).toBe(0);
+    } finally {
+      await client.close();
+      await server.close();
+    }
+  });
+
+  it("a handler's throw is an error reply with its name, message and code", async () => {
+    const server = await replier(row.at(), (req: string) => {
+      if (req === 'type') throw new TypeError('not a number');
+      throw Object.assign(new Error('no such key'), { code: 'ENOKEY' });
+    }, o.server);
+    const client = await requester(where(server.addr), o.client);
+    try {
+      const typeErr = await client.request('type', { timeout: 5000 }).catch((e: unknown) => e);
+      expect(typeErr).toBeInstanceOf(ReplyError);
+      expect(typeErr).toMatchObject({ code: 'ERR_SOCKTOOL_REPLY_ERROR', remote: { name: 'TypeError', message: 'not a number' } });
+      const coded = await client.request('key', { timeout: 5000 }).catch((e: unknown) => e);
+      expect(coded).toMatchObject({ remote: { name: 'Error', message: 'no such key', code: 'ENOKEY' } });
+    } finally {
+      await client.close();
+      await server.close();
+    }
+  });
+
+  it('aborting a request tells the server: its handler sees the signal abort; a timeout is ETIMEDOUT', async () => {
+    let started!: () => void;
+    const running = new Promise<void>((r) => (started = r));
+    let cancelled!: (why: string) => void;
+    const seen = new Promise<string>((r) => (cancelled = r));
+    const server = await replier(row.at(), (req: string, ctx: RequestContext) => {
+      if (req === 'quick') return 'done';
+      started();
+      return new Promise((_, reject) => ctx.signal.addEventListener('abort', () => {
+        cancelled(req);
+        reject(new Error('cancelled'));
+      }));
+    }, o.server);
+    const client = await requester(where(server.addr), o.client);
+    try {
+      const abort = new AbortController();
+      const asked = client.request('slow', { signal: abort.signal });
+      await running;
+      abort.abort();
+      await expect(asked).rejects.toMatchObject({ code: 'ERR_SOCKTOOL_ABORTED' });
+      expect(await seen).toBe('slow');
+      await expect(client.request('never', { timeout: 100 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+      // The connection is still good for the next one.
+      expect(await client.request('quick', { timeout: 5000 })).toBe('done');
+    } finally {
+      await client.close();
+      await server.close();
+    }
+  });
+
+  it('publish/subscribe: prefixes filter at the publisher; a subscriber misses nothing after subscribe() resolves', async () => {
+    const pub = await publisher<number>(row.at(), o.server);
+    const early = await subscriber<number>(where(pub.addr), 'a.', o.client);
+    try {
+      expect(pub.subscribers).toBe(1);
+      for (let i = 0; i < 40; i++) await pub.publish(i % 2 ? 'b.odd' : 'a.even', i);
+      const late = await subscriber<number>(where(pub.addr), ['a.', 'c'], o.client);
+      try {
+        // Published the moment the late subscriber was told it is subscribed.
+        expect(await pub.publish('a.late', 100)).toBe(2);
+        expect(await pub.publish('cats', 101)).toBe(1);
+        const got: string[] = [];
+        for (let i = 0; i < 21; i++) {
+          const m = (await early.recv({ signal: AbortSignal.timeout(5000) }))!;
+          got.push(`${m.topic}=${m.data}`);
+        }
+        expect(got).toEqual([...Array.from({ length: 20 }, (_, i) => `a.even=${2 * i}`), 'a.late=100']);
+        const lateGot = [await late.recv({ signal: AbortSignal.timeout(5000) }), await late.recv({ signal: AbortSignal.timeout(5000) })];
+        expect(lateGot.map((m) => `${m!.topic}=${m!.data}`)).toEqual(['a.late=100', 'cats=101']);
+        expect(early.lost + late.lost).toBe(0);
+        await late.unsubscribe('a.');
+        expect(await pub.publish('a.after', 1)).toBe(1);
+      } finally {
+        await late.close();
+      }
+    } finally {
+      await early.close();
+      await pub.close();
+    }
+  });
+
+  it('plain messages both ways, each with its peer (uid, gid and pid on unix transports)', async () => {
+    const server = await listenChannel<{ n: number; pid: number } | string>(row.at(), o.server);
+    const client = await dialChannel<{ n: number; pid: number } | string>(where(server.addr), o.client);
+    try {
+      await Promise.all([1, 2, 3].map((n) => client.send({ n, pid: process.pid })));
+      const got = [];
+      for (let i = 0; i < 3; i++) got.push((await server.recv({ signal: AbortSignal.timeout(5000) }))!);
+      expect(got.map((m) => (m.data as { n: number }).n).sort()).toEqual([1, 2, 3]);
+      const peer: ChannelPeer = got[0]!.peer;
+      expect(peer.network).toBe(server.network);
+      if (row.unix) expect(peer).toMatchObject({ uid: process.getuid!(), gid: process.getgid!(), pid: process.pid });
+      else expect(peer.uid).toBeUndefined();
+      if (!row.unix) expect(peer.addr).toMatchObject({ host: row.name === 'tcp6' ? '::1' : '127.0.0.1' });
+      expect(server.peers).toHaveLength(1);
+      await server.sendTo(peer, 'to you');
+      await server.send('to all');
+      const back = [await client.recv({ signal: AbortSignal.timeout(5000) }), await client.recv({ signal: AbortSignal.timeout(5000) })];
+      expect(back.map((m) => m!.data)).toEqual(['to you', 'to all']);
+    } finally {
+      await client.close();
+      await server.close();
+    }
+  });
+
+  it(row.unix ? 'descriptors travel with messages and requests' : 'descriptors are refused off unix transports (EOPNOTSUPP)', async () => {
+    if (row.unix) return passFds(row, o);
+    const server = await listenChannel<string>(row.at(), o.server);
+    const client = await dialChannel<string>(where(server.addr), o.client);
+    try {
+      await expect(client.send('file', { fds: [0] })).rejects.toMatchObject({ code: 'EOPNOTSUPP' });
+    } finally {
+      await client.close();
+      await server.close();
+    }
+  });
+
+  it('a message over the limit: EMSGSIZE at the sender before sending; the receiver refuses it and says why', async () => {
+    const errors: Error[] = [];
+    const server = await replier(row.at(), (req: string) => req.length, { ...o.server, maxMessage: 1000, onError: (e) => errors.push(e) });
+    const small = await requester(where(server.addr), { ...o.client, maxMessage: 1000 });
+    const big = await requester(where(server.addr), o.client);
+    try {
+      await expect(small.request('x'.repeat(2000))).rejects.toMatchObject({ code: 'EMSGSIZE' });
+      expect(await small.request('x'.repeat(900), { timeout: 5000 })).toBe(900);
+      const refused = await big.request('y'.repeat(5000), { timeout: 5000 }).catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(ReplyError);
+      expect((refused as ReplyError).remote).toMatchObject({ code: 'EMSGSIZE' });
+      expect((refused as ReplyError).message).toMatch(/over this server's limit of 1000 bytes/);
+      expect(errors.map((e) => (e as { code?: string }).code)).toContain('EMSGSIZE');
+    } finally {
+      await Promise.all([small.close(), big.close()]);
+      await server.close();
+    }
+  });
+});
+
+/** Descriptors in plain messages (between others, so that a byte stream must match them to their frame) and in requests. */
+async function passFds(row: Row, o: ReturnType<typeof optionsOf>): Promise<void> {
+  const file = join(tempDir(), 'passed.txt');
+  writeFileSync(file, 'through the socket');
+  const server = await listenChannel<string>(row.at(), o.server);
+  const client = await dialChannel<string>(where(server.addr), o.client);
+  const fd = openSync(file, 'r');
+  try {
+    // Surrounded by plain messages, so that on a byte stream the descriptor must be matched to its frame.
+    await client.send('before');
+    await client.send('with a file', { fds: [fd] });
+    await client.send('after');
+    const got = [];
+    for (let i = 0; i < 3; i++) got.push((await server.recv({ signal: AbortSignal.timeout(5000) }))!);
+    expect(got.map((m) => [m.data, m.fds.length])).toEqual([['before', 0], ['with a file', 1], ['after', 0]]);
+    expect(readFileSync(got[1]!.fds[0]!, 'utf8')).toBe('through the socket');
+    closeSync(got[1]!.fds[0]!);
+  } finally {
+    closeSync(fd);
+    await client.close();
+    await server.close();
+  }
+  const rep = await replier(row.at(), (_req: null, ctx: RequestContext) => {
+    const text = readFileSync(ctx.fds[0]!, 'utf8');
+    closeSync(ctx.fds[0]!);
+    return text;
+  }, o.server);
+  const req = await requester(where(rep.addr), o.client);
+  const fd2 = openSync(file, 'r');
+  try {
+    expect(await req.request(null, { fds: [fd2], timeout: 5000 })).toBe('through the socket');
+  } finally {
+    closeSync(fd2);
+    await req.close();
+    await rep.close();
+  }
+}
