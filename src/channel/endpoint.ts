@@ -168,19 +168,19 @@ export class Endpoint extends EventEmitter {
   }
 
   /** Sends to one peer (through the dialling channel's queue, whatever its connection). */
-  sendTo(pipe: Pipe, head: Buffer | undefined, body: Uint8Array, fds?: readonly number[]): Promise<void> {
+  sendTo(pipe: Pipe, head: Buffer | undefined, body: Uint8Array, fds?: readonly number[], handed?: () => void): Promise<void> {
     const size = (head?.length ?? 0) + body.length;
     if (size > this.maxMessage) return Promise.reject(tooLarge('send', this.network, size, this.maxMessage));
     if (this.closing) return Promise.reject(closedError('send', this.network, this.addr));
-    return pipe.outbox.send(head, body, fds);
+    return pipe.outbox.send(head, body, fds, handed);
   }
 
   /** Sends to the dialled peer, waiting in the queue while disconnected. */
-  send(head: Buffer | undefined, body: Uint8Array, fds?: readonly number[]): Promise<void> {
+  send(head: Buffer | undefined, body: Uint8Array, fds?: readonly number[], handed?: () => void): Promise<void> {
     const size = (head?.length ?? 0) + body.length;
     if (size > this.maxMessage) return Promise.reject(tooLarge('send', this.network, size, this.maxMessage));
     if (this.closing) return Promise.reject(closedError('send', this.network, this.addr));
-    return this.outbox!.send(head, body, fds);
+    return this.outbox!.send(head, body, fds, handed);
   }
 
   /** Whether `pipe` is one of this channel's: a peer now, or an unnamed datagram sender (which cannot be answered). */

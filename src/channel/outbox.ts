@@ -33,10 +33,14 @@ interface Item {
   body: Uint8Array;
   fds: readonly number[] | undefined;
   size: number;
+  handed: (() => void) | undefined;
   /** Settles the sender's promise. */
   resolve(): void;
   reject(err: unknown): void;
 }
+
+const DONE = Promise.resolve();
+const ignore = () => {};
 
 /** Messages (and bytes) handed to the transport and not yet taken, before the outbox holds on to the rest. */
 const WINDOW = 64;
@@ -80,16 +84,24 @@ export class Outbox {
     this.sink = undefined;
   }
 
-  send(head: Buffer | undefined, body: Uint8Array, fds?: readonly number[]): Promise<void> {
+  /**
+   * Queues a message. With `wait`, the promise resolves once the transport has it (the sender is held back);
+   * with the other policies, once it is queued, since they keep the queue bounded themselves. `handed` is
+   * called when it is handed to the transport (a request then counts as sent).
+   */
+  send(head: Buffer | undefined, body: Uint8Array, fds?: readonly number[], handed?: () => void): Promise<void> {
     const size = (head?.length ?? 0) + body.length;
+    const waits = this.policy === 'wait';
     if (!this.resendable && this.sink && this.queued === 0 && this.inflight < WINDOW && this.inflightBytes < WINDOW_BYTES) {
-      return this.write(this.sink, head, body, fds, size);
+      handed?.();
+      const written = this.write(this.sink, head, body, fds, size);
+      return waits ? written : DONE;
     }
     if (this.queued >= this.maxMessages || this.queuedBytes + size > this.maxBytes) {
       switch (this.policy) {
         case 'drop-newest':
           this.dropped++;
-          return Promise.resolve();
+          return DONE;
         case 'drop-oldest':
           this.dropOldest(size);
           break;
@@ -100,11 +112,12 @@ export class Outbox {
           break;
       }
     }
-    return new Promise<void>((resolve, reject) => {
-      this.queue.push({ seq: ++this.seq, head, body, fds, size, resolve, reject });
-      this.queuedBytes += size;
-      this.pump();
-    });
+    const item: Item = { seq: ++this.seq, head, body, fds, size, handed, resolve: ignore, reject: ignore };
+    const queued = waits ? new Promise<void>((resolve, reject) => Object.assign(item, { resolve, reject })) : DONE;
+    this.queue.push(item);
+    this.queuedBytes += size;
+    this.pump();
+    return queued;
   }
 
   /** A message the peer refused because it was gone: back to its place in the queue, for the next connection. */
@@ -149,6 +162,7 @@ export class Outbox {
 
   /** Writes a queued message; one the peer refused for being gone waits for the next connection (see the constructor). */
   private writeItem(sink: Sink, item: Item): void {
+    item.handed?.();
     this.inflight++;
     this.inflightBytes += item.size;
     sink.write(item.head, item.body, item.fds).then(() => {

@@ -171,7 +171,7 @@ export interface RequesterOptions extends ChannelDialOptions, CodecOptions {}
 interface Pending {
   resolve(reply: any): void;
   reject(err: Error): void;
-  /** The request has reached the transport (a drop now fails it: it may have been acted on). */
+  /** The request has been handed to the transport (a drop now fails it: it may have been acted on). */
   sent: boolean;
   /** Given up on before it was sent: cancel it once it is. */
   cancelled: boolean;
@@ -232,10 +232,12 @@ export class Requester<Req = any, Rep = any> extends ChannelBase implements Prot
       if (signal?.aborted) return reject(abortError('recv', this.network, this.addr, signal));
       signal?.addEventListener('abort', onAbort, { once: true });
       this.pending.set(id, p);
-      this.endpoint.send(envelopeHead(Kind.REQUEST, id), body, options.fds).then(() => {
+      const handed = () => {
         p.sent = true;
-        if (p.cancelled) this.cancel(id);
-      }, (err) => this.settle(id)?.reject(wrap('send', this.network, this.addr, err)));
+        if (p.cancelled) queueMicrotask(() => this.cancel(id));
+      };
+      this.endpoint.send(envelopeHead(Kind.REQUEST, id), body, options.fds, handed)
+        .catch((err) => this.settle(id)?.reject(wrap('send', this.network, this.addr, err)));
     });
   }
 

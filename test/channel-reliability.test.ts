@@ -1,0 +1,209 @@
+// Channels under failure: a server restarted under a running client, full send queues, backoff.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, expect, it } from 'vitest';
+import { dialChannel, listenChannel, publisher, replier, requester, subscriber, type RetryEvent } from '../src/channel/index.js';
+import { formatAddress, listen } from '../src/index.js';
+import { sockPath } from './helpers.js';
+
+/** A free tcp port (listened on and closed). */
+async function freePort(): Promise<number> {
+  const l = await listen('tcp://127.0.0.1:0');
+  const port = (l.addr as { port: number }).port;
+  await l.close();
+  return port;
+}
+
+const RESTART_ROWS = [
+  { name: 'tcp', at: async () => `tcp://127.0.0.1:${await freePort()}`, datagram: false },
+  { name: 'unix', at: async () => `unix://${sockPath()}`, datagram: false },
+  { name: 'unixpacket', at: async () => `unixpacket://${sockPath()}`, datagram: false },
+  { name: 'unixgram', at: async () => `unixgram://${sockPath()}`, datagram: true },
+  { name: 'udp', at: async () => `udp://127.0.0.1:${await freePort()}`, datagram: true },
+];
+
+describe('a server restarted under a running client', () => {
+  it.for(RESTART_ROWS)('$name: in-flight requests fail with the documented code, the client reconnects and the next request succeeds', async (row) => {
+    const addr = await row.at();
+    let started!: () => void;
+    const hanging = new Promise<void>((r) => (started = r));
+    const first = await replier(addr, (req: string) => (req === 'hang' ? (started(), new Promise(() => {})) : 'first'), { onError: () => {} });
+    const events: string[] = [];
+    const client = await requester(addr, { reconnect: { initial: 50, max: 200 }, onError: () => {} });
+    client.on('connected', () => events.push('connected')).on('disconnected', () => events.push('disconnected'))
+      .on('retrying', () => events.push('retrying'));
+    try {
+      expect(await client.request('x', { timeout: 5000 })).toBe('first');
+      // Streams see the drop: what was out fails at once. Datagrams have no connection: only its timeout ends it.
+      const inFlight = client.request('hang', row.datagram ? { timeout: 300 } : {});
+      await hanging;
+      await first.close();
+      await expect(inFlight).rejects.toMatchObject({ code: row.datagram ? 'ETIMEDOUT' : 'ERR_SOCKTOOL_DISCONNECTED' });
+      // Asked while no server is there: it waits in the queue (udp, having no connection, sends it into the void).
+      const queued = row.name === 'udp' ? undefined : client.request('while away', { timeout: 10_000 });
+      await sleep(300);
+      const second = await replier(addr, () => 'second', { onError: () => {} });
+      try {
+        if (queued) expect(await queued).toBe('second');
+        expect(await client.request('y', { timeout: 5000 })).toBe('second');
+        if (!row.datagram) {
+          // Listened to after the first connect: the drop comes first.
+          expect(events[0]).toBe('disconnected');
+          expect(events).toContain('retrying');
+          expect(events.at(-1)).toBe('connected');
+        }
+      } finally {
+        await second.close();
+      }
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('a subscriber renews its subscriptions after the publisher restarts', async () => {
+    const addr = `unix://${sockPath()}`;
+    const first = await publisher<number>(addr);
+    const sub = await subscriber<number>(addr, 'news', { reconnect: { initial: 50, max: 200 }, onError: () => {} });
+    try {
+      await first.publish('news', 1);
+      expect((await sub.recv({ signal: AbortSignal.timeout(5000) }))!.data).toBe(1);
+      await first.close();
+      const second = await publisher<number>(addr);
+      try {
+        const deadline = Date.now() + 5000;
+        while (second.subscribers === 0 && Date.now() < deadline) await sleep(20);
+        expect(second.subscribers).toBe(1);
+        expect(await second.publish('news', 2)).toBe(1);
+        expect((await sub.recv({ signal: AbortSignal.timeout(5000) }))!.data).toBe(2);
+      } finally {
+        await second.close();
+      }
+    } finally {
+      await sub.close();
+    }
+  });
+});
+
+describe('backoff', () => {
+  it('redials after ~initial ms, growing ×factor to the cap, jittered ±20%; never failing a background dial', async () => {
+    const events: RetryEvent[] = [];
+    const ch = await dialChannel(`unix://${sockPath()}`, { background: true, reconnect: { initial: 100, factor: 1.6, max: 400 } });
+    try {
+      await new Promise<void>((done) => ch.on('retrying', (e) => events.push(e) === 6 && done()));
+      events.forEach((e, i) => {
+        const expected = Math.min(100 * 1.6 ** i, 400);
+        expect(e.attempt).toBe(i + 1);
+        expect(e.delay).toBeGreaterThanOrEqual(Math.floor(expected * 0.8));
+        expect(e.delay).toBeLessThanOrEqual(Math.ceil(expected * 1.2));
+        expect(e.error).toMatchObject({ code: 'ENOENT' });
+      });
+    } finally {
+      await ch.close();
+    }
+  });
+
+  it('a first dial that fails rejects (unless background), naming why', async () => {
+    await expect(dialChannel(`unix://${sockPath()}`)).rejects.toMatchObject({ code: 'ENOENT', op: 'dial' });
+    await expect(requester('tcp://127.0.0.1:1')).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+  });
+});
+
+describe('backpressure', () => {
+  /** A channel dialled while nobody listens, so that what is sent queues; `open()` then starts the server. */
+  async function queued(policy: 'wait' | 'fail' | 'drop-newest' | 'drop-oldest', highWater: { messages?: number; bytes?: number }) {
+    const path = sockPath();
+    const client = await dialChannel<string>(`unix://${path}`, { background: true, policy, highWater, reconnect: { initial: 20, max: 50 } });
+    return {
+      client,
+      /** Starts a server and reads `n` messages from it. */
+      async deliver(n: number): Promise<string[]> {
+        const server = await listenChannel<string>(`unix://${path}`);
+        const got: string[] = [];
+        try {
+          for (let i = 0; i < n; i++) got.push((await server.recv({ signal: AbortSignal.timeout(5000) }))!.data);
+          // Nothing more follows.
+          await expect(server.recv({ signal: AbortSignal.timeout(200) })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+        } finally {
+          await client.close();
+          await server.close();
+        }
+        return got;
+      },
+    };
+  }
+
+  it('fail: a send past the high-water mark rejects with EAGAIN; the queued ones go out in order', async () => {
+    const q = await queued('fail', { messages: 3 });
+    const sent = ['1', '2', '3'].map((m) => q.client.send(m));
+    await expect(q.client.send('4')).rejects.toMatchObject({ code: 'EAGAIN' });
+    const got = q.deliver(3);
+    await Promise.all(sent);
+    expect(await got).toEqual(['1', '2', '3']);
+  });
+
+  it('fail counts bytes too', async () => {
+    const q = await queued('fail', { bytes: 100 });
+    const first = q.client.send('a'.repeat(58)); // 60 bytes as JSON
+    await expect(q.client.send('b'.repeat(58))).rejects.toMatchObject({ code: 'EAGAIN' });
+    expect(await q.deliver(1)).toEqual(['a'.repeat(58)]);
+    await first;
+  });
+
+  it('drop-newest: the new message is dropped and counted', async () => {
+    const q = await queued('drop-newest', { messages: 3 });
+    await Promise.all(['1', '2', '3', '4', '5'].map((m) => (m > '3' ? q.client.send(m) : (void q.client.send(m), undefined))));
+    expect(q.client.dropped).toBe(2);
+    expect(await q.deliver(3)).toEqual(['1', '2', '3']);
+  });
+
+  it('drop-oldest: the oldest queued message makes room, and is counted', async () => {
+    const q = await queued('drop-oldest', { messages: 3 });
+    const sends = ['1', '2', '3', '4', '5'].map((m) => q.client.send(m));
+    expect(q.client.dropped).toBe(2);
+    expect(await q.deliver(3)).toEqual(['3', '4', '5']);
+    await Promise.all(sends);
+  });
+
+  it('wait: many concurrent sends past the mark all arrive, in order', async () => {
+    const q = await queued('wait', { messages: 3 });
+    const messages = Array.from({ length: 50 }, (_, i) => `m${i}`);
+    const sends = messages.map((m) => q.client.send(m));
+    const got = q.deliver(50);
+    await Promise.all(sends);
+    expect(await got).toEqual(messages);
+  });
+
+  it('a slow subscriber loses the newest at the publisher (counted), and what it gets stays in order', async () => {
+    const addr = `unix://${sockPath()}`;
+    const pub = await publisher<number>(addr, { highWater: { messages: 5 } });
+    const sub = await subscriber<number>(addr, '', { inbox: 1 });
+    try {
+      const total = 5000;
+      const payload = 'x'.repeat(1000);
+      for (let i = 0; i < total; i++) await pub.publish(payload, i);
+      expect(pub.dropped).toBeGreaterThan(0);
+      const got: number[] = [];
+      for (;;) {
+        const m = await sub.recv({ signal: AbortSignal.timeout(300) }).catch(() => null);
+        if (!m) break;
+        got.push(m.data);
+      }
+      expect(got.length + pub.dropped).toBe(total);
+      expect(got).toEqual([...got].sort((a, b) => a - b));
+      expect(got[0]).toBe(0);
+    } finally {
+      await sub.close();
+      await pub.close();
+    }
+  });
+});
+
+describe('addresses', () => {
+  it('formatAddress of a listening channel dials it (port 0 and paths resolved)', async () => {
+    const server = await listenChannel('tcp://127.0.0.1:0');
+    try {
+      expect(formatAddress(server.addr)).toMatch(/^tcp:\/\/127\.0\.0\.1:[1-9]\d*$/);
+    } finally {
+      await server.close();
+    }
+  });
+});
