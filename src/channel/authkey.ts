@@ -14,13 +14,17 @@ import { frameHeader, FrameReader } from './frame.js';
 const CHALLENGE = Buffer.from('#CHALLENGE#');
 const WELCOME = Buffer.from('#WELCOME#');
 const FAILURE = Buffer.from('#FAILURE#');
+const EMPTY = Buffer.alloc(0);
 /** Python refuses a longer handshake message (its recv_bytes(256)). */
 const MAX = 256;
 const DIGESTS = new Set(['md5', 'sha256', 'sha384', 'sha512', 'sha3_256', 'sha3_384', 'sha3_512', 'blake2b', 'blake2s']);
 /** Python's name for a digest, in Node's spelling. */
 const nodeDigest = (name: string) => name.replace('sha3_', 'sha3-').replace('blake2b', 'blake2b512').replace('blake2s', 'blake2s256');
 
-/** What a connection's reading stands at after the handshake: messages already read, and the reader holding the rest. */
+/**
+ * What a connection's reading stands at after the handshake: messages already read (a message socket's), and
+ * the frame reader holding what followed it, not yet cut into messages.
+ */
 export interface AfterHandshake {
   early: Buffer[];
   reader: FrameReader | undefined;
@@ -35,14 +39,19 @@ class Messages {
     this.reader = framed ? new FrameReader(conn.network, MAX) : undefined;
   }
 
+  /**
+   * The next message. Frames are taken one at a time: what the peer sends right after the handshake stays in the
+   * reader, unread, for the channel's own limit (this one is Python's 256 bytes).
+   */
   async next(): Promise<Buffer> {
+    if (this.reader) this.queue.push(...this.reader.push(EMPTY, 1));
     while (this.queue.length === 0) {
       const chunk = await this.conn.read();
       if (chunk === null) throw failed(this.conn, 'the peer closed the connection during the authkey handshake');
       if (!this.reader) {
         if (chunk.length > MAX) throw failed(this.conn, `a handshake message of ${chunk.length} bytes`);
         this.queue.push(chunk);
-      } else this.queue.push(...this.reader.push(chunk));
+      } else this.queue.push(...this.reader.push(chunk, 1));
     }
     return this.queue.shift()!;
   }

@@ -5,7 +5,8 @@ import { Inbox } from '../core/inbox.js';
 import type { Network } from '../core/networks.js';
 import type { WaitOptions } from '../core/types.js';
 import type { Endpoint, RetryEvent } from './endpoint.js';
-import { pipeOf, type ChannelPeer, type Pipe } from './pipe.js';
+import { openEnvelope, type Envelope } from './envelope.js';
+import { DatagramPipe, pipeOf, type ChannelPeer, type Pipe } from './pipe.js';
 
 /** The events of every channel. */
 export interface ChannelEvents {
@@ -64,6 +65,22 @@ export abstract class ChannelBase {
   /** Closes the channel: its socket, its peers' connections; queued messages fail with ERR_SOCKTOOL_CLOSED. Idempotent. */
   close(): Promise<void> {
     return this.endpoint.close();
+  }
+
+  /** A peer that does not speak the pattern: its connection is closed; a bad datagram is dropped and reported. */
+  protected refuse(pipe: Pipe, err: Error): void {
+    if (pipe instanceof DatagramPipe) this.endpoint.report(err, pipe.peer);
+    else pipe.close(err);
+  }
+
+  /** The envelope of a received frame; a frame that is none is refused (see {@link ChannelBase.refuse}). */
+  protected envelopeOf(pipe: Pipe, frame: Buffer): Envelope | undefined {
+    try {
+      return openEnvelope(frame, this.network);
+    } catch (err) {
+      this.refuse(pipe, err as Error);
+      return undefined;
+    }
   }
 
   /** The pipe of a peer this channel handed out. */

@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { bind, bindTo, dial, listen } from '../api.js';
 import { formatAddress, type Address } from '../core/address.js';
-import { closedError, NetError } from '../core/errors.js';
+import { closedError, Codes, NetError } from '../core/errors.js';
 import { isStreamNetwork, networkOf, type Network } from '../core/networks.js';
 import { reportToStderr } from '../core/serve.js';
 import type { BindOptions, Conn, DatagramSocket, DialOptions, Listener, ListenOptions, PeerCredentials } from '../core/types.js';
@@ -17,7 +17,7 @@ import { withNativeReading } from '../unix/stream.js';
 import { DEFAULT_MAX_MESSAGE, tooLarge } from './frame.js';
 import { Outbox, type HighWater, type Policy } from './outbox.js';
 import { authenticate } from './authkey.js';
-import { closeAll, ConnPipe, DatagramPipe, isFramed, peerOf, tooLargeReceived, type ChannelPeer, type Pipe, type PipeOwner } from './pipe.js';
+import { closeAll, ConnPipe, DatagramPipe, isFramed, peerOf, type ChannelPeer, type Pipe, type PipeOwner } from './pipe.js';
 
 /** What every channel takes. */
 export interface ChannelOptions {
@@ -163,29 +163,30 @@ export class Endpoint extends EventEmitter {
     return n;
   }
 
-  get isClosed(): boolean {
-    return this.closing !== undefined;
-  }
-
   /** Sends to one peer (through the dialling channel's queue, whatever its connection). */
   sendTo(pipe: Pipe, head: Buffer | undefined, body: Uint8Array, fds?: readonly number[], handed?: () => void): Promise<void> {
-    const size = (head?.length ?? 0) + body.length;
-    if (size > this.maxMessage) return Promise.reject(tooLarge('send', this.network, size, this.maxMessage));
-    if (this.closing) return Promise.reject(closedError('send', this.network, this.addr));
-    return pipe.outbox.send(head, body, fds, handed);
+    if (pipe instanceof DatagramPipe && pipe.unnamed) {
+      return Promise.reject(new NetError({ op: 'send', network: this.network, code: Codes.UNNAMED_PEER }));
+    }
+    return this.enqueue(pipe.outbox, head, body, fds, handed);
   }
 
   /** Sends to the dialled peer, waiting in the queue while disconnected. */
   send(head: Buffer | undefined, body: Uint8Array, fds?: readonly number[], handed?: () => void): Promise<void> {
+    return this.enqueue(this.outbox!, head, body, fds, handed);
+  }
+
+  private enqueue(outbox: Outbox, head: Buffer | undefined, body: Uint8Array, fds: readonly number[] | undefined,
+    handed: (() => void) | undefined): Promise<void> {
     const size = (head?.length ?? 0) + body.length;
     if (size > this.maxMessage) return Promise.reject(tooLarge('send', this.network, size, this.maxMessage));
     if (this.closing) return Promise.reject(closedError('send', this.network, this.addr));
-    return this.outbox!.send(head, body, fds, handed);
+    return outbox.send(head, body, fds, handed);
   }
 
   /** Whether `pipe` is one of this channel's: a peer now, or an unnamed datagram sender (which cannot be answered). */
   owns(pipe: Pipe): boolean {
-    return this.pipes.has(pipe) || (pipe instanceof DatagramPipe && pipe.peer.addr === null && pipe.socket === this.sock);
+    return this.pipes.has(pipe) || (pipe instanceof DatagramPipe && pipe.unnamed && pipe.socket === this.sock);
   }
 
   get dialling(): boolean {
@@ -207,8 +208,7 @@ export class Endpoint extends EventEmitter {
   private attach(pipe: Pipe): void {
     pipe.outbox = this.outbox ?? new Outbox(this.network, this.policy, this.options.highWater, (err) => this.writeFailed(pipe, err));
     this.pipes.add(pipe);
-    if (this.outbox) this.outbox.attach(pipe);
-    else pipe.outbox.attach(pipe);
+    pipe.outbox.attach(pipe);
     this.protocol.attached?.(pipe);
     this.emit('connected', pipe.peer);
   }
@@ -297,16 +297,15 @@ export class Endpoint extends EventEmitter {
   private async readDatagrams(sock: DatagramSocket, own: DatagramPipe | undefined): Promise<void> {
     try {
       for await (const d of sock) {
+        const pipe = own ?? this.datagramPeer(sock, d.from, d);
         if (d.truncated || d.data.length > this.maxMessage) {
           closeAll(d.fds);
-          const pipe = own ?? this.datagramPeer(sock, d.from, d);
           this.protocol.oversize?.(pipe, d.data.subarray(0, 16));
           const size = d.truncated ? `more than ${d.data.length}` : d.data.length;
           this.report(new NetError({ op: 'recv', network: this.network, addr: d.from ?? undefined, code: 'EMSGSIZE',
-            detail: `dropped a datagram of ${size} bytes, over the limit of ${d.truncated ? d.data.length : this.maxMessage}` }), peerOf(this.network, d.from, d.credentials));
+            detail: `dropped a datagram of ${size} bytes, over the limit of ${d.truncated ? d.data.length : this.maxMessage}` }), pipe.peer);
           continue;
         }
-        const pipe = own ?? this.datagramPeer(sock, d.from, d);
         const r = this.protocol.received(pipe, d.data, d.fds, pipe.peer);
         if (r) await r;
       }
@@ -318,14 +317,12 @@ export class Endpoint extends EventEmitter {
     own?.close();
   }
 
-  /** The pipe of a datagram sender, made when first heard from; an unnamed sender gets one that cannot be answered. */
+  /**
+   * The pipe of a datagram sender, made when first heard from. An unnamed sender (each datagram may be another
+   * one, known by its credentials) gets a pipe of its own that is never kept and cannot be answered.
+   */
   private datagramPeer(sock: DatagramSocket, from: Address | null, d: { credentials?: PeerCredentials }): DatagramPipe {
-    if (from === null) {
-      const pipe = new DatagramPipe(sock, null, peerOf(this.network, null, d.credentials), false);
-      pipe.outbox = new Outbox(this.network, this.policy, this.options.highWater);
-      pipe.outbox.attach(pipe);
-      return pipe;
-    }
+    if (from === null) return new DatagramPipe(sock, null, peerOf(this.network, null, d.credentials), false);
     const key = formatAddress(from);
     let pipe = this.byAddress.get(key);
     if (pipe) {

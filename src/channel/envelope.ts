@@ -36,6 +36,9 @@ export function envelopeHead(kind: Kind, id: number, topic?: Buffer): Buffer {
   return head;
 }
 
+/** The id after `id`: counts up from 1, wrapping past 2^32 - 1. */
+export const nextId = (id: number): number => (id % 0xffffffff) + 1;
+
 /** The largest topic, in UTF-8 bytes. */
 export const MAX_TOPIC = 0xffff;
 

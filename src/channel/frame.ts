@@ -55,13 +55,14 @@ export class FrameReader {
     return this.peek(Math.min(n, this.buffered)).subarray(0, Math.min(n, this.buffered));
   }
 
-  push(chunk: Buffer): Buffer[] {
+  /** Adds `chunk` and returns the messages complete so far, at most `most` of them (the rest stay buffered). */
+  push(chunk: Buffer, most = Infinity): Buffer[] {
     const out: Buffer[] = [];
     if (chunk.length > 0) {
       this.parts.push(chunk);
       this.buffered += chunk.length;
     }
-    for (;;) {
+    while (out.length < most) {
       if (this.want < 0) {
         if (this.buffered < 4) break;
         const short = this.peek(4).readUInt32BE(0);

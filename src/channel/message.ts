@@ -2,6 +2,7 @@
  * Plain messages both ways (pair, and push to every connected peer): the frame is the payload, so the bytes
  * codec speaks Python's `multiprocessing.connection` `send_bytes`/`recv_bytes` as it is.
  */
+import type { Address } from '../core/address.js';
 import type { WaitOptions } from '../core/types.js';
 import { ChannelBase, Mailbox } from './base.js';
 import { codecOf, type Codec, type CodecName } from './codec.js';
@@ -34,7 +35,7 @@ export class Channel<T = unknown> extends ChannelBase implements Protocol, Async
   private codec: Codec<T>;
   private mailbox: Mailbox<Message<T>>;
 
-  private constructor(op: 'listen' | 'dial', addr: string | import('../core/address.js').Address,
+  private constructor(op: 'listen' | 'dial', addr: string | Address,
     options: (ChannelListenOptions | ChannelDialOptions) & CodecOptions) {
     super();
     this.codec = codecOf(options.codec);
@@ -44,7 +45,7 @@ export class Channel<T = unknown> extends ChannelBase implements Protocol, Async
   }
 
   /** @internal */
-  static async open<T>(op: 'listen' | 'dial', addr: string | import('../core/address.js').Address,
+  static async open<T>(op: 'listen' | 'dial', addr: string | Address,
     options: (ChannelListenOptions | ChannelDialOptions) & CodecOptions): Promise<Channel<T>> {
     const channel = new Channel<T>(op, addr, options);
     await channel.endpoint.start();

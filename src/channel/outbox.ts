@@ -148,14 +148,15 @@ export class Outbox {
     return item;
   }
 
+  /** Hands a message to the transport, counting it in the window until it is taken; a peer found gone detaches it. */
   private write(sink: Sink, head: Buffer | undefined, body: Uint8Array, fds: readonly number[] | undefined,
     size: number): Promise<void> {
     this.inflight++;
     this.inflightBytes += size;
     const written = sink.write(head, body, fds);
     written.then(() => this.settled(size), (err) => {
+      if (this.sink === sink && this.onWriteError(err)) this.detach();
       this.settled(size);
-      this.onWriteError(err);
     });
     return written;
   }
@@ -163,16 +164,9 @@ export class Outbox {
   /** Writes a queued message; one the peer refused for being gone waits for the next connection (see the constructor). */
   private writeItem(sink: Sink, item: Item): void {
     item.handed?.();
-    this.inflight++;
-    this.inflightBytes += item.size;
-    sink.write(item.head, item.body, item.fds).then(() => {
-      this.settled(item.size);
-      item.resolve();
-    }, (err) => {
-      if (this.sink === sink && this.onWriteError(err)) this.detach();
+    this.write(sink, item.head, item.body, item.fds, item.size).then(item.resolve, (err) => {
       if (this.resendable && this.sink !== sink) this.putBack(item);
       else item.reject(err);
-      this.settled(item.size);
     });
   }
 

@@ -35,6 +35,7 @@ export function peerOf(network: Network, addr: Address | null, credentials?: Pee
 /** Messages this small are written as one buffer; larger ones as parts, uncopied. */
 const COPY_BELOW = 4096;
 const NO_FDS: number[] = [];
+const NO_DATA = Buffer.alloc(0);
 
 /** Which pipe each peer object stands for, so that a channel can send to a peer it handed out. */
 const PIPES = new WeakMap<ChannelPeer, Pipe>();
@@ -107,12 +108,13 @@ export class ConnPipe extends Pipe {
   async run(owner: PipeOwner): Promise<void> {
     const conn = this.conn;
     const reader = this.framed ? this.after?.reader ?? new FrameReader(conn.network, this.max) : undefined;
-    if (reader) reader.max = this.max;
     let pendingFds = NO_FDS;
     let failure: Error | undefined;
     try {
-      for (const early of this.after?.early ?? []) {
-        const r = owner.received(this, early, NO_FDS, this.peer);
+      if (reader) reader.max = this.max;
+      const early = [...this.after?.early ?? [], ...(this.after && reader ? reader.push(NO_DATA) : [])];
+      for (const message of early) {
+        const r = owner.received(this, message, NO_FDS, this.peer);
         if (r) await r;
       }
       for (;;) {
@@ -190,6 +192,11 @@ export class DatagramPipe extends Pipe {
   /** `connected`: the socket is this pipe's own (a dialling channel's), connected to the peer, and closes with it. */
   constructor(readonly socket: DatagramSocket, private to: Address | null, peer: ChannelPeer, private connected: boolean) {
     super(peer);
+  }
+
+  /** An unnamed unix sender: no address to answer to, so no queue either. */
+  get unnamed(): boolean {
+    return this.to === null && !this.connected;
   }
 
   override close(err?: Error): void {

@@ -10,7 +10,7 @@ import type { WaitOptions } from '../core/types.js';
 import { ChannelBase, Mailbox } from './base.js';
 import { codecOf, type Codec } from './codec.js';
 import { Endpoint, type ChannelDialOptions, type ChannelListenOptions, type Protocol } from './endpoint.js';
-import { envelopeHead, Kind, MAX_TOPIC, openEnvelope } from './envelope.js';
+import { envelopeHead, Kind, MAX_TOPIC, nextId } from './envelope.js';
 import type { CodecOptions } from './message.js';
 import { closeAll, DatagramPipe, type ChannelPeer, type Pipe } from './pipe.js';
 
@@ -61,7 +61,7 @@ export class Publisher<T = unknown> extends ChannelBase implements Protocol {
     const sends: Promise<void>[] = [];
     for (const [pipe, sub] of this.subs) {
       if (!matches(sub.prefixes, topic)) continue;
-      sub.seq = (sub.seq % 0xffffffff) + 1;
+      sub.seq = nextId(sub.seq);
       sends.push(this.endpoint.sendTo(pipe, envelopeHead(Kind.PUBLISH, sub.seq, topicBytes), body));
     }
     await Promise.all(sends);
@@ -71,17 +71,11 @@ export class Publisher<T = unknown> extends ChannelBase implements Protocol {
   /** @internal */
   received(pipe: Pipe, frame: Buffer, fds: number[]): void {
     closeAll(fds);
-    let env;
-    try {
-      env = openEnvelope(frame, this.network);
-      if (env.kind !== Kind.SUBSCRIBE && env.kind !== Kind.UNSUBSCRIBE) {
-        throw new NetError({ op: 'recv', network: this.network, code: 'EPROTO',
-          detail: `a subscriber sends subscribe and unsubscribe, not kind ${env.kind}` });
-      }
-    } catch (err) {
-      if (pipe instanceof DatagramPipe) this.endpoint.report(err as Error, pipe.peer);
-      else pipe.close(err as Error);
-      return;
+    const env = this.envelopeOf(pipe, frame);
+    if (!env) return;
+    if (env.kind !== Kind.SUBSCRIBE && env.kind !== Kind.UNSUBSCRIBE) {
+      return this.refuse(pipe, new NetError({ op: 'recv', network: this.network, code: 'EPROTO',
+        detail: `a subscriber sends subscribe and unsubscribe, not kind ${env.kind}` }));
     }
     if (pipe.peer.addr === null && pipe instanceof DatagramPipe) return; // an unnamed socket cannot be sent to
     let sub = this.subs.get(pipe);
@@ -181,7 +175,7 @@ export class Subscriber<T = unknown> extends ChannelBase implements Protocol, As
 
   private ask(kind: Kind, prefix: string, options?: WaitOptions): Promise<void> {
     const id = this.nextId;
-    this.nextId = (id % 0xffffffff) + 1;
+    this.nextId = nextId(id);
     const signal = options?.signal;
     return new Promise<void>((resolve, reject) => {
       const onAbort = () => {
@@ -236,14 +230,8 @@ export class Subscriber<T = unknown> extends ChannelBase implements Protocol, As
   /** @internal */
   received(pipe: Pipe, frame: Buffer, fds: number[], peer: ChannelPeer): void | Promise<void> {
     closeAll(fds);
-    let env;
-    try {
-      env = openEnvelope(frame, this.network);
-    } catch (err) {
-      if (pipe instanceof DatagramPipe) this.endpoint.report(err as Error, peer);
-      else pipe.close(err as Error);
-      return;
-    }
+    const env = this.envelopeOf(pipe, frame);
+    if (!env) return;
     if (env.kind === Kind.ACK) {
       this.answer(env.id)?.resolve();
       return;

@@ -9,9 +9,9 @@ import type { WaitOptions } from '../core/types.js';
 import { ChannelBase } from './base.js';
 import { codecOf, type Codec } from './codec.js';
 import { Endpoint, type ChannelDialOptions, type ChannelListenOptions, type Protocol } from './endpoint.js';
-import { envelopeHead, Kind, openEnvelope } from './envelope.js';
+import { envelopeHead, Kind, nextId } from './envelope.js';
 import type { CodecOptions } from './message.js';
-import { closeAll, DatagramPipe, type ChannelPeer, type Pipe } from './pipe.js';
+import { closeAll, type ChannelPeer, type Pipe } from './pipe.js';
 
 /** What a request handler gets besides the request. */
 export interface RequestContext {
@@ -72,18 +72,15 @@ export class Replier<Req = any, Rep = any> extends ChannelBase implements Protoc
 
   /** @internal */
   received(pipe: Pipe, frame: Buffer, fds: number[], peer: ChannelPeer): void | Promise<void> {
-    let env;
-    try {
-      env = openEnvelope(frame, this.network);
-    } catch (err) {
-      return this.protocolError(pipe, fds, err as Error);
-    }
+    const env = this.envelopeOf(pipe, frame);
+    if (!env) return closeAll(fds);
     if (env.kind === Kind.CANCEL) {
       this.running.get(pipe)?.get(env.id)?.abort();
       return;
     }
     if (env.kind !== Kind.REQUEST) {
-      return this.protocolError(pipe, fds, new NetError({ op: 'recv', network: this.network, code: 'EPROTO',
+      closeAll(fds);
+      return this.refuse(pipe, new NetError({ op: 'recv', network: this.network, code: 'EPROTO',
         detail: `a requester sends requests and cancels, not kind ${env.kind}` }));
     }
     let inPipe = this.running.get(pipe);
@@ -92,13 +89,6 @@ export class Replier<Req = any, Rep = any> extends ChannelBase implements Protoc
     inPipe.set(env.id, controller);
     void this.handle(pipe, env.id, env.body, fds, peer, controller);
     if (inPipe.size >= this.concurrency) return new Promise<void>((resolve) => this.room.set(pipe, resolve));
-  }
-
-  /** A peer that does not speak the pattern: its connection is closed; a bad datagram is dropped. */
-  private protocolError(pipe: Pipe, fds: number[], err: Error): void {
-    closeAll(fds);
-    if (pipe instanceof DatagramPipe) this.endpoint.report(err, pipe.peer);
-    else pipe.close(err);
   }
 
   private async handle(pipe: Pipe, id: number, body: Buffer, fds: number[], peer: ChannelPeer, controller: AbortController): Promise<void> {
@@ -217,19 +207,24 @@ export class Requester<Req = any, Rep = any> extends ChannelBase implements Prot
     }
     const id = this.takeId();
     return new Promise<Rep>((resolve, reject) => {
-      const signals = [options.signal, options.timeout === undefined ? undefined : AbortSignal.timeout(options.timeout)]
-        .filter((s): s is AbortSignal => s !== undefined);
-      const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
-      const onAbort = () => {
-        this.settle(id)?.reject(abortError('recv', this.network, this.addr, signal!));
+      const { signal, timeout } = options;
+      if (signal?.aborted) return reject(abortError('recv', this.network, this.addr, signal));
+      // Given up on (aborted, or out of time): the server is told, at once or once the request has gone out.
+      const giveUp = (err: Error) => {
+        this.settle(id)?.reject(err);
         if (p.sent) this.cancel(id);
         else p.cancelled = true;
       };
+      const onAbort = () => giveUp(abortError('recv', this.network, this.addr, signal!));
+      const timer = timeout === undefined ? undefined : setTimeout(() => giveUp(new NetError({ op: 'recv', network: this.network,
+        addr: this.addr, code: Codes.TIMEOUT, detail: `no reply within ${timeout} ms` })), timeout);
       const p: Pending = {
         resolve, reject, sent: false, cancelled: false,
-        cleanup: () => signal?.removeEventListener('abort', onAbort),
+        cleanup: () => {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', onAbort);
+        },
       };
-      if (signal?.aborted) return reject(abortError('recv', this.network, this.addr, signal));
       signal?.addEventListener('abort', onAbort, { once: true });
       this.pending.set(id, p);
       const handed = () => {
@@ -244,8 +239,8 @@ export class Requester<Req = any, Rep = any> extends ChannelBase implements Prot
   /** A fresh id: counts up, wrapping past 2^32 - 1, skipping ids still in flight. */
   private takeId(): number {
     let id = this.nextId;
-    while (this.pending.has(id)) id = (id % 0xffffffff) + 1;
-    this.nextId = (id % 0xffffffff) + 1;
+    while (this.pending.has(id)) id = nextId(id);
+    this.nextId = nextId(id);
     return id;
   }
 
@@ -265,15 +260,8 @@ export class Requester<Req = any, Rep = any> extends ChannelBase implements Prot
   /** @internal */
   received(pipe: Pipe, frame: Buffer, fds: number[]): void {
     closeAll(fds);
-    let env;
-    try {
-      env = openEnvelope(frame, this.network);
-    } catch (err) {
-      if (pipe instanceof DatagramPipe) this.endpoint.report(err as Error, pipe.peer);
-      else pipe.close(err as Error);
-      return;
-    }
-    if (env.kind === Kind.REPLY) {
+    const env = this.envelopeOf(pipe, frame);
+    if (env?.kind === Kind.REPLY) {
       const p = this.settle(env.id);
       if (!p) return; // late: it timed out or was cancelled
       try {
@@ -281,7 +269,7 @@ export class Requester<Req = any, Rep = any> extends ChannelBase implements Prot
       } catch (err) {
         p.reject(wrap('recv', this.network, this.addr, err));
       }
-    } else if (env.kind === Kind.ERROR) {
+    } else if (env?.kind === Kind.ERROR) {
       const p = this.settle(env.id);
       if (!p) return;
       let reply: ErrorReply;
