@@ -112,6 +112,37 @@ describe.for(rows)('$name', (row) => {
     }
   });
 
+  it('a requester that goes away with its request still running: the handler ends (aborted on streams), the replier serves on', async () => {
+    let started!: () => void;
+    const running = new Promise<void>((r) => (started = r));
+    let ended!: (how: string) => void;
+    const end = new Promise<string>((r) => (ended = r));
+    const server = await replier(row.at(), async (req: string, ctx: RequestContext) => {
+      if (req === 'quick') return 'done';
+      started();
+      // Streams see the requester go (the signal aborts); datagrams cannot, and the handler runs to its end.
+      await new Promise<void>((resolve) => {
+        ctx.signal.addEventListener('abort', () => resolve());
+        setTimeout(resolve, 300);
+      });
+      ended(ctx.signal.aborted ? 'aborted' : 'ran out');
+      return 'late';
+    }, o.server);
+    const gone = await requester(where(server.addr), o.client);
+    const asked = gone.request('slow');
+    await running;
+    await gone.close();
+    await expect(asked).rejects.toMatchObject({ code: 'ERR_SOCKTOOL_CLOSED' });
+    expect(await end).toBe(row.datagram ? 'ran out' : 'aborted');
+    const client = await requester(where(server.addr), o.client);
+    try {
+      expect(await client.request('quick', { timeout: 5000 })).toBe('done');
+    } finally {
+      await client.close();
+      await server.close();
+    }
+  });
+
   it('publish/subscribe: prefixes filter at the publisher; a subscriber misses nothing after subscribe() resolves', async () => {
     const pub = await publisher<number>(row.at(), o.server);
     const early = await subscriber<number>(where(pub.addr), 'a.', o.client);

@@ -62,6 +62,22 @@ export abstract class ChannelBase {
     return this;
   }
 
+  /**
+   * Resolves once everything sent so far has been handed to the transport and taken (or has failed): call it
+   * before closing, so that what the queues still hold is not thrown away. A dialling channel that is
+   * disconnected waits for its next connection; `signal` bounds the wait.
+   */
+  flush(options?: WaitOptions): Promise<void> {
+    const signal = options?.signal;
+    if (!signal) return this.endpoint.flush();
+    if (signal.aborted) return Promise.reject(abortError('send', this.network, this.addr, signal));
+    return new Promise((resolve, reject) => {
+      const onAbort = () => reject(abortError('send', this.network, this.addr, signal));
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.endpoint.flush().then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    });
+  }
+
   /** Closes the channel: its socket, its peers' connections; queued messages fail with ERR_SOCKTOOL_CLOSED. Idempotent. */
   close(): Promise<void> {
     return this.endpoint.close();

@@ -184,6 +184,12 @@ export class Endpoint extends EventEmitter {
     return outbox.send(head, body, fds, handed);
   }
 
+  /** Resolves once every send queue is empty: all sent so far has been taken by the transport (or has failed). */
+  async flush(): Promise<void> {
+    if (this.outbox) return this.outbox.drained();
+    await Promise.all([...this.pipes].map((p) => p.outbox.drained()));
+  }
+
   /** Whether `pipe` is one of this channel's: a peer now, or an unnamed datagram sender (which cannot be answered). */
   owns(pipe: Pipe): boolean {
     return this.pipes.has(pipe) || (pipe instanceof DatagramPipe && pipe.unnamed && pipe.socket === this.sock);

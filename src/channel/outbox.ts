@@ -56,6 +56,8 @@ export class Outbox {
   private readonly maxMessages: number;
   private readonly maxBytes: number;
   private seq = 0;
+  /** Callers of drained() waiting for the queue and the window to empty. */
+  private drainWaiters: (() => void)[] = [];
   /** Messages dropped by the policy. */
   dropped = 0;
 
@@ -174,6 +176,17 @@ export class Outbox {
     this.inflight--;
     this.inflightBytes -= size;
     this.pump();
+    if (this.inflight === 0 && this.queued === 0) this.wakeDrained();
+  }
+
+  /** Resolves once nothing is queued or in flight: every message sent so far has been taken (or has failed). */
+  drained(): Promise<void> {
+    if (this.inflight === 0 && this.queued === 0) return DONE;
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  private wakeDrained(): void {
+    for (const wake of this.drainWaiters.splice(0)) wake();
   }
 
   /** Hands queued messages to the transport while it takes them. */
@@ -186,5 +199,6 @@ export class Outbox {
   /** Fails every queued message (the channel is closing). */
   fail(err: unknown): void {
     while (this.queued > 0) this.take().reject(err);
+    if (this.inflight === 0) this.wakeDrained();
   }
 }

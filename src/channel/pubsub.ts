@@ -4,7 +4,7 @@
  * reaches the subscriber (on udp, what the network does not lose; `lost` counts the gaps).
  */
 import type { Address } from '../core/address.js';
-import { abortError, Codes, NetError } from '../core/errors.js';
+import { abortError, closedError, Codes, NetError } from '../core/errors.js';
 import { isStreamNetwork } from '../core/networks.js';
 import type { WaitOptions } from '../core/types.js';
 import { ChannelBase, Mailbox } from './base.js';
@@ -26,6 +26,8 @@ interface Subscription {
 export class Publisher<T = unknown> extends ChannelBase implements Protocol {
   private codec: Codec<any>;
   private subs = new Map<Pipe, Subscription>();
+  /** Callers of waitForSubscribers(), each told once the count reaches its number. */
+  private awaited = new Set<{ count: number; resolve(): void }>();
 
   private constructor(addr: Address | string, options: PublisherOptions) {
     super();
@@ -46,6 +48,31 @@ export class Publisher<T = unknown> extends ChannelBase implements Protocol {
     let n = 0;
     for (const s of this.subs.values()) if (s.prefixes.size > 0) n++;
     return n;
+  }
+
+  /**
+   * Resolves once `count` peers are subscribed (to anything): what is published from then on reaches them. The
+   * cure for ZeroMQ's "slow joiner", for a publisher with a known audience. `signal` bounds the wait.
+   */
+  waitForSubscribers(count: number, options: WaitOptions = {}): Promise<void> {
+    if (this.subscribers >= count) return Promise.resolve();
+    const { signal } = options;
+    if (signal?.aborted) return Promise.reject(abortError('accept', this.network, this.addr, signal));
+    return new Promise((resolve, reject) => {
+      const settle = (err?: Error) => {
+        this.awaited.delete(waiter);
+        signal?.removeEventListener('abort', onAbort);
+        this.endpoint.off('close', onClose);
+        if (err) reject(err);
+        else resolve();
+      };
+      const waiter = { count, resolve: () => settle() };
+      const onAbort = () => settle(abortError('accept', this.network, this.addr, signal!));
+      const onClose = () => settle(closedError('accept', this.network, this.addr));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.endpoint.once('close', onClose);
+      this.awaited.add(waiter);
+    });
   }
 
   /**
@@ -85,6 +112,14 @@ export class Publisher<T = unknown> extends ChannelBase implements Protocol {
     else sub.prefixes.delete(prefix);
     // In order after every publish sent before it: what is published from now on matches the new prefixes.
     this.endpoint.sendTo(pipe, envelopeHead(Kind.ACK, env.id), EMPTY).catch(() => {});
+    if (this.awaited.size > 0) {
+      const now = this.subscribers;
+      for (const w of this.awaited) {
+        if (now < w.count) continue;
+        this.awaited.delete(w);
+        w.resolve();
+      }
+    }
   }
 
   /** @internal */

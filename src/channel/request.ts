@@ -87,11 +87,13 @@ export class Replier<Req = any, Rep = any> extends ChannelBase implements Protoc
     if (!inPipe) this.running.set(pipe, (inPipe = new Map()));
     const controller = new AbortController();
     inPipe.set(env.id, controller);
-    void this.handle(pipe, env.id, env.body, fds, peer, controller);
+    void this.handle(pipe, inPipe, env.id, env.body, fds, peer, controller);
     if (inPipe.size >= this.concurrency) return new Promise<void>((resolve) => this.room.set(pipe, resolve));
   }
 
-  private async handle(pipe: Pipe, id: number, body: Buffer, fds: number[], peer: ChannelPeer, controller: AbortController): Promise<void> {
+  /** Runs the handler for one request; `inPipe` is its peer's running requests (gone from `running` once the peer is). */
+  private async handle(pipe: Pipe, inPipe: Map<number, AbortController>, id: number, body: Buffer, fds: number[], peer: ChannelPeer,
+    controller: AbortController): Promise<void> {
     let head: Buffer;
     let reply: Uint8Array;
     try {
@@ -102,9 +104,9 @@ export class Replier<Req = any, Rep = any> extends ChannelBase implements Protoc
       head = envelopeHead(Kind.ERROR, id);
       reply = errorReply(err);
     } finally {
-      const inPipe = this.running.get(pipe)!;
+      // The peer may have gone meanwhile (detached): then its map is no longer in `running`.
       inPipe.delete(id);
-      if (inPipe.size === 0) this.running.delete(pipe);
+      if (inPipe.size === 0 && this.running.get(pipe) === inPipe) this.running.delete(pipe);
       const free = this.room.get(pipe);
       if (free && inPipe.size < this.concurrency) {
         this.room.delete(pipe);

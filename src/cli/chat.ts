@@ -132,7 +132,7 @@ export async function chatCommand(addr: Address, o: CommonOptions, out: Output):
   const server = await serve(addr, handler,
     { maxConns: o.maxClients, idle: serverIdle(o), tls: serverTlsOptions(o), onError: reporter(out), ...unixAccess(o, addr, out) });
   try {
-    await runUntilSignal(server, out);
+    await runUntilSignal(server, out, { until: server.closed });
   } finally {
     clearInterval(sweep);
   }

@@ -9,7 +9,8 @@ export const Exit = {
   UNREACHABLE: 4,
   ADDRESS: 5,
   UNAVAILABLE: 6,
-  HTTP_ERROR: 7,
+  /** The server answered, with an error: an HTTP error status (http-get --fail), an error reply (call). */
+  ERROR_ANSWER: 7,
 } as const;
 
 /** The table shown in `--help` and the README. */
@@ -21,7 +22,7 @@ export const EXIT_HELP = `Exit codes:
   4  connection refused, host or path unreachable
   5  address in use or permission denied
   6  needs the native addon, which this install lacks (the error says how to build it)
-  7  http-get --fail: the server answered with an HTTP error status (400 or more)`;
+  7  the server answered with an error: an error reply to call; with http-get --fail, an HTTP status of 400 or more`;
 
 const BY_CODE: Record<string, number> = {
   ERR_SOCKTOOL_BAD_ADDRESS: Exit.USAGE,
@@ -48,7 +49,8 @@ export function exitCodeFor(err: unknown): number {
 
 /** A failure the CLI itself finds (not a socket's): its message is the one stderr line. */
 export class CliError extends Error {
-  constructor(message: string, readonly exitCode: number = Exit.FAILURE) {
+  /** `code`: what the `error` event of --json names it by (default `failure`). */
+  constructor(message: string, readonly exitCode: number = Exit.FAILURE, readonly code = 'failure') {
     super(message);
   }
 }
@@ -56,6 +58,6 @@ export class CliError extends Error {
 /** A mistake in what the user typed that commander cannot see (a bad port list, an unreadable --cert …): exit 2. */
 export class UsageError extends CliError {
   constructor(message: string) {
-    super(message, Exit.USAGE);
+    super(message, Exit.USAGE, 'usage');
   }
 }

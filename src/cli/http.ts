@@ -148,7 +148,7 @@ export async function httpGetCommand(url: string, o: HttpOptions, out: Output): 
     out.event('response', { status: head.status, reason: head.reason, headers: Object.fromEntries(head.headers) },
       `HTTP ${head.status} ${head.reason}`);
     if (o.fail && head.status >= 400) {
-      throw new CliError(`http-get: the server answered ${head.status} ${head.reason}`.trimEnd(), Exit.HTTP_ERROR);
+      throw new CliError(`http-get: the server answered ${head.status} ${head.reason}`.trimEnd(), Exit.ERROR_ANSWER);
     }
     if (o.include && !out.json) await writeOut(head.raw);
     const sink = (data: Buffer) => out.received('data', conn.remoteAddr, data);

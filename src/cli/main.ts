@@ -1,12 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { inetAddress, isInheritedText, NetError, unixAddress, type Address, type UnixNetwork } from '../index.js';
+import {
+  callCommand, CODECS, publishCommand, replyCommand, subscribeCommand, type CallOptions, type PublishOptions, type ReplyOptions,
+  type SubscribeOptions,
+} from './channels.js';
 import { chatCommand } from './chat.js';
 import { connectCommand, sendCommand, type ClientOptions, type SendOptions } from './client.js';
 import {
   addressArg, addTraits, parseCount, parseMs, parsePort, parseSeconds, refuseGiven, serverAddressArg, type CommonOptions, type Trait,
 } from './common.js';
-import { CliError, Exit, EXIT_HELP, exitCodeFor, UsageError } from './exit.js';
+import { CliError, Exit, EXIT_HELP, exitCodeFor } from './exit.js';
 import { httpGetCommand, type HttpOptions } from './http.js';
 import { NcExit, ncCommand, type NcOptions } from './nc.js';
 import { notice, oneLine, Output } from './output.js';
@@ -35,6 +39,7 @@ interface CommandSpec {
   run(args: string[], opts: Opts, out: Output): Promise<void>;
 }
 
+const codecOption = () => new Option('--codec <codec>', 'messages are JSON values (one a line) or bytes as they are').choices(CODECS).default('json');
 const typeOption = () => new Option('--type <type>', 'unix socket type').choices(Object.keys(UNIX_TYPES)).default('stream');
 const hostPort = (port: number) => [
   new Option('--host <host>', 'address to listen on').default('127.0.0.1'),
@@ -182,6 +187,71 @@ const COMMANDS: CommandSpec[] = [
     run: ([a], o, out) => chatCommand(serverAddressArg(a!), o, out),
   },
   {
+    name: 'call',
+    args: '<address> [request]',
+    summary: 'one request to a channel replier (the argument, or stdin); prints the reply as one line',
+    traits: ['timeout', 'tls-client'],
+    options: [codecOption()],
+    examples: [
+      `socktool call unix:///tmp/calc.sock '{"a":1,"b":2}'`,
+      'socktool call tcp://127.0.0.1:7000 --timeout 500 < request.json',
+      'socktool call unixgram:///tmp/up.sock hello --codec bytes',
+    ],
+    run: ([a, request], o, out) => callCommand(addressArg(a!), request, o as CallOptions, out),
+  },
+  {
+    name: 'reply',
+    args: '<address>',
+    summary: 'a channel replier: answers each request with itself (--echo) or with what a program prints',
+    traits: ['server', 'access', 'tls-server'],
+    options: [
+      new Option('--echo', 'answer every request with the request itself'),
+      new Option('--exec <command>', 'run a program per request: the request on its stdin, its stdout the reply'),
+      new Option('--sh-exec <line>', 'the same, as a shell line (/bin/sh -c)'),
+      codecOption(),
+    ],
+    examples: [
+      'socktool reply unix:///tmp/calc.sock --echo',
+      "socktool reply tcp://127.0.0.1:7000 --sh-exec 'jq .a+.b'",
+      'socktool reply unixpacket:@upper --exec "tr a-z A-Z" --codec bytes',
+    ],
+    run: ([a], o, out) => replyCommand(serverAddressArg(a!), o as ReplyOptions, out),
+  },
+  {
+    name: 'publish',
+    args: '<address> [topic]',
+    summary: 'a channel publisher: each stdin line is a message, on TOPIC or (--with-topic) on its first word',
+    traits: ['server', 'access', 'tls-server'],
+    options: [
+      new Option('--with-topic', "each line is its topic, a space, then the message"),
+      new Option('--subscribers <n>', 'read stdin once this many subscribers are there').argParser(parseCount),
+      codecOption(),
+    ],
+    examples: [
+      'tail -f app.log | socktool publish unix:@logs app --codec bytes',
+      'socktool publish tcp://127.0.0.1:7001 --with-topic --subscribers 2 < events.ndjson',
+      'socktool publish udp://127.0.0.1:7002 weather',
+    ],
+    run: ([a, topic], o, out) => publishCommand(serverAddressArg(a!), topic, o as PublishOptions, out),
+  },
+  {
+    name: 'subscribe',
+    args: '<address> [topics...]',
+    summary: 'a channel subscriber: one line per message on the topics (prefixes; all without one)',
+    traits: ['timeout', 'tls-client'],
+    options: [
+      new Option('--with-topic', 'start each line with its topic and a space (what publish --with-topic reads)'),
+      new Option('--count <n>', 'exit after this many messages').argParser(parseCount),
+      codecOption(),
+    ],
+    examples: [
+      'socktool subscribe unix:@logs app --codec bytes',
+      'socktool subscribe tcp://127.0.0.1:7001 weather. sport. --with-topic',
+      'socktool subscribe udp://127.0.0.1:7002 --count 1 --timeout 5000',
+    ],
+    run: ([a, ...topics], o, out) => subscribeCommand(addressArg(a!), topics, o as SubscribeOptions, out),
+  },
+  {
     name: 'http-get',
     args: '<url>',
     summary: 'an HTTP/1.1 GET on a raw stream socket; prints the body',
@@ -297,7 +367,7 @@ ${EXIT_HELP}
         await spec.run(args, opts, out);
       } catch (err) {
         if (err instanceof NetError) out.error(err.code, err.message);
-        else if (err instanceof CliError) out.error(err instanceof UsageError ? 'usage' : 'failure', err.message);
+        else if (err instanceof CliError) out.error(err.code, err.message);
         throw err;
       }
     });

@@ -49,5 +49,5 @@ export async function relayCommand(from: Address, to: Address, o: RelayCommandOp
       }
     },
   });
-  await runUntilSignal(server, out);
+  await runUntilSignal(server, out, { until: server.closed });
 }

@@ -1,23 +1,19 @@
 import {
   bind, Codes, echo, formatAddress, isStreamNetwork, listen, NetError, notify, serve, upper, type Address, type Conn, type Data,
-  type DatagramSocket, type Exchange, type Handler, type NotifyState, type Server, type UnixNetwork,
+  type DatagramSocket, type Exchange, type Handler, type NotifyState, type UnixNetwork, type WaitOptions,
 } from '../index.js';
 import {
   datagramReasons, unixAccess, Idle, lines, refuseGiven, serverIdle, serverTlsOptions, untilSignal, type CommonOptions,
 } from './common.js';
-import { execHandler, type Program } from './exec.js';
+import { execHandler, programOption, type ProgramOptions } from './exec.js';
 import { UsageError } from './exit.js';
 import { addrText, notice, writeOut, type Output } from './output.js';
 
 /** `--type` of the unix commands: the socket type's name, and the network that carries it. */
 export const UNIX_TYPES: Record<string, UnixNetwork> = { stream: 'unix', dgram: 'unixgram', seqpacket: 'unixpacket' };
 
-export interface ServeCommandOptions extends CommonOptions {
+export interface ServeCommandOptions extends CommonOptions, ProgramOptions {
   handler: HandlerName;
-  /** A program per connection or datagram (see exec.ts): argv, split on spaces. */
-  exec?: string;
-  /** The same, as a shell line. */
-  shExec?: string;
 }
 
 export type HandlerName = 'echo' | 'upper' | 'print' | 'discard';
@@ -110,19 +106,38 @@ export function reporter(out: Output) {
   };
 }
 
+/** What runUntilSignal runs: a Server, or a channel in its shape. */
+export interface Serving {
+  readonly addr: Address;
+  /** Datagrams (or messages) dropped by policy so far. */
+  readonly dropped: number;
+  close(options?: WaitOptions): Promise<void>;
+}
+
+export interface RunOptions {
+  /** Resolves when the work is done by itself (an inherited connection's server, `publish` at stdin's EOF). */
+  until?: Promise<void>;
+  /** Told as shutdown begins, before the close (kills the programs of --exec). */
+  onStop?: () => void;
+  /** What the drops reported are of. Default `datagram`. */
+  drops?: string;
+}
+
 /**
- * Prints the listening line, serves until SIGINT/SIGTERM (or until the server ends by itself: an inherited
- * connection's is done), then closes (cutting connections, removing the socket file). Datagrams the server drops
- * by policy are reported once a second, never one line per datagram.
+ * Prints the listening line, serves until SIGINT/SIGTERM (or until `until`), then closes (cutting connections,
+ * removing the socket file). What the server drops by policy is reported once a second, never one line each.
  */
-export async function runUntilSignal(server: Server, out: Output, onStop?: () => void): Promise<void> {
+export async function runUntilSignal(server: Serving, out: Output, o: RunOptions = {}): Promise<void> {
   await announce(server.addr, out);
-  const drops = reportDrops(server, out);
-  await Promise.race([untilSignal(), server.closed]);
-  clearInterval(drops);
-  await tellManager({ stopping: true });
-  onStop?.();
-  await server.close({ signal: AbortSignal.abort() });
+  const drops = reportDrops(server, out, o.drops);
+  try {
+    await Promise.race([untilSignal(), ...(o.until ? [o.until] : [])]);
+  } finally {
+    clearInterval(drops);
+    await tellManager({ stopping: true });
+    o.onStop?.();
+    await server.close({ signal: AbortSignal.abort() });
+  }
   out.event('stopped', { address: addrText(server.addr) });
 }
 
@@ -140,8 +155,8 @@ async function announce(addr: Address, out: Output): Promise<void> {
   await tellManager({ ready: true, status: `listening on ${formatAddress(addr)}` });
 }
 
-/** Once a second, if the server dropped datagrams since the last look: one line on stderr, or a `dropped` event. */
-function reportDrops(server: { readonly dropped: number }, out: Output): NodeJS.Timeout {
+/** Once a second, if the server dropped datagrams (or messages) since the last look: one line on stderr, or a `dropped` event. */
+function reportDrops(server: { readonly dropped: number }, out: Output, what = 'datagram'): NodeJS.Timeout {
   let seen = 0;
   const timer = setInterval(() => {
     const total = server.dropped;
@@ -149,7 +164,7 @@ function reportDrops(server: { readonly dropped: number }, out: Output): NodeJS.
     const count = total - seen;
     seen = total;
     if (out.json) out.event('dropped', { count, total });
-    else notice(`dropped ${count} datagram${count === 1 ? '' : 's'} (${total} in all): a receiver was not reading`);
+    else notice(`dropped ${count} ${what}${count === 1 ? '' : 's'} (${total} in all): a receiver was not reading`);
   }, 1000);
   timer.unref();
   return timer;
@@ -158,9 +173,7 @@ function reportDrops(server: { readonly dropped: number }, out: Output): NodeJS.
 /** `serve` and its named forms. */
 export async function serveCommand(addr: Address, o: ServeCommandOptions, out: Output): Promise<void> {
   void untilSignal(); // handlers first: see untilSignal
-  if (o.exec !== undefined && o.shExec !== undefined) throw new UsageError('--exec and --sh-exec: give one of them');
-  const program: Program | undefined = o.exec !== undefined ? { argv: o.exec.split(/\s+/).filter(Boolean) }
-    : o.shExec !== undefined ? { shell: o.shExec } : undefined;
+  const program = programOption(o);
   const datagram = !isStreamNetwork(addr.network);
   refuseGiven(o, {
     ...datagramReasons(addr),
@@ -169,13 +182,12 @@ export async function serveCommand(addr: Address, o: ServeCommandOptions, out: O
     maxClients: datagram && !program && `${addr.network} has no clients to count (with --exec it bounds the programs at once)`,
     handler: program && `${o.exec !== undefined ? '--exec' : '--sh-exec'} runs a program in place of a handler`,
   });
-  if (program && 'argv' in program && program.argv.length === 0) throw new UsageError('--exec needs a program');
   // A program per exchange is wired to the connection itself (half-close, credentials), not to the CLI's view of it.
   const exec = program && execHandler(program, o.maxClients);
   const handler = exec ? instrument(exec.handler, out, false) : instrument(handlerNamed(o.handler, out), out);
   const server = await serve(addr, handler,
     { maxConns: o.maxClients, idle: serverIdle(o), tls: serverTlsOptions(o), onError: reporter(out), ...unixAccess(o, addr, out) });
-  await runUntilSignal(server, out, exec?.stop);
+  await runUntilSignal(server, out, { onStop: exec?.stop, until: server.closed });
 }
 
 export interface ListenCommandOptions extends CommonOptions {
@@ -218,7 +230,7 @@ async function listenCommandStream(addr: Address, o: ListenCommandOptions, out: 
   if (o.keepOpen) {
     const server = await serve(addr, (ex) => session(ex as Conn),
       { maxConns: o.maxClients, idle: o.timeout, tls: serverTlsOptions(o), onError: reporter(out), ...unixAccess(o, addr, out) });
-    return runUntilSignal(server, out);
+    return runUntilSignal(server, out, { until: server.closed });
   }
   // netcat: one client, then the listening socket is closed; the command ends with that client.
   const listener = await listen(addr, { tls: serverTlsOptions(o), ...unixAccess(o, addr, out) });

@@ -1,0 +1,197 @@
+// The channel commands (call, reply, publish, subscribe) as real processes talking to each other, the same cases
+// on every transport row: request/reply with --echo and --exec, error replies, timeouts and a missing server
+// (each with its exit code), publish/subscribe with topics, and the usage errors.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createSocket } from 'node:dgram';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { describe, expect, it, type TestContext } from 'vitest';
+import { abstractName, cli, cliServer, liveCli, makeCert, needs, notices, oneLineOf, platformHas, sockPath, stopLive, tempDir } from './helpers.js';
+
+/** A free port: bound, then closed, so nothing listens there. */
+async function freePort(kind: 'tcp' | 'udp', host: string): Promise<number> {
+  if (kind === 'udp') {
+    const s = createSocket(host.includes(':') ? 'udp6' : 'udp4');
+    await new Promise<void>((resolve) => s.bind(0, host, resolve));
+    const { port } = s.address();
+    await new Promise<void>((resolve) => s.close(() => resolve()));
+    return port;
+  }
+  const s = createServer();
+  await new Promise<void>((resolve) => s.listen(0, host, resolve));
+  const { port } = s.address() as { port: number };
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
+
+interface Row {
+  name: string;
+  /** Where a server listens. */
+  at(): string;
+  /** An address nothing listens on. */
+  nothing(): Promise<string>;
+  /** Options the servers (reply, publish) and the clients (call, subscribe) add; TLS's. */
+  tls?: boolean;
+  needs?: 'ipv6';
+}
+
+const ROWS: Row[] = ([
+  { name: 'tcp', at: () => 'tcp://127.0.0.1:0', nothing: async () => `tcp://127.0.0.1:${await freePort('tcp', '127.0.0.1')}` },
+  { name: 'tcp6', at: () => 'tcp6://[::1]:0', nothing: async () => `tcp6://[::1]:${await freePort('tcp', '::1')}`, needs: 'ipv6' },
+  { name: 'tls', at: () => 'tcp://127.0.0.1:0', nothing: async () => `tcp://127.0.0.1:${await freePort('tcp', '127.0.0.1')}`, tls: true },
+  { name: 'unix', at: () => `unix://${sockPath()}`, nothing: async () => `unix://${sockPath()}` },
+  { name: 'unix-abstract', at: () => `unix:@${abstractName()}`, nothing: async () => `unix:@${abstractName()}` },
+  { name: 'unixpacket', at: () => `unixpacket://${sockPath()}`, nothing: async () => `unixpacket://${sockPath()}` },
+  { name: 'udp', at: () => 'udp://127.0.0.1:0', nothing: async () => `udp://127.0.0.1:${await freePort('udp', '127.0.0.1')}` },
+  { name: 'unixgram', at: () => `unixgram://${sockPath()}`, nothing: async () => `unixgram://${sockPath()}` },
+] satisfies Row[]).filter((r) => !r.needs || platformHas(r.needs));
+
+/** The TLS flags of each side, for a TLS row (a certificate made for the test); none otherwise. */
+function tlsFlags(ctx: TestContext, row: Row): { server: string[]; client: string[] } {
+  if (!row.tls) return { server: [], client: [] };
+  needs(ctx, 'openssl');
+  const { cert, key } = makeCert();
+  return { server: ['--tls', '--cert', cert, '--key', key], client: ['--tls', '--ca', cert] };
+}
+
+const isUnix = (row: Row) => row.name.startsWith('unix');
+
+describe.for(ROWS)('channel commands on $name', (row) => {
+  it('call → reply --echo: the reply is the request, one JSON line (compacted); --codec bytes passes bytes as they are', async (ctx) => {
+    const tls = tlsFlags(ctx, row);
+    const s = await cliServer(['reply', row.at(), '--echo', ...tls.server]);
+    const r = await cli(['call', s.address, '{ "a": 1,\n  "b": ["x", null] }', ...tls.client]);
+    expect([r.stdout, r.stderr, r.code]).toEqual(['{"a":1,"b":["x",null]}\n', '', 0]);
+    // The request on stdin; --json gives the reply as an event.
+    const j = await cli(['call', s.address, '--json', ...tls.client], '[1, 2]');
+    expect(JSON.parse(j.stdout)).toMatchObject({ event: 'reply', data: [1, 2] });
+    const b = await cli(['call', s.address, 'not json\ttabbed', '--codec', 'bytes', ...tls.client]);
+    expect([b.stdout, b.code]).toEqual(['not json\ttabbed\n', 0]);
+    expect(await stopLive(s)).toBe(0);
+    expect(notices(s)).toBe('');
+  });
+
+  it('reply --exec: the request on the program\'s stdin, its stdout the reply, the peer in its environment', async (ctx) => {
+    const tls = tlsFlags(ctx, row);
+    const s = await cliServer(['reply', row.at(), '--sh-exec',
+      'read req; printf \'{"req": %s, "uid": "%s", "local": "%s"}\' "$req" "$SOCKTOOL_PEER_UID" "$SOCKTOOL_LOCAL"', ...tls.server]);
+    const r = await cli(['call', s.address, '{"n": 7}', ...tls.client]);
+    expect([r.stderr, r.code]).toEqual(['', 0]);
+    expect(JSON.parse(r.stdout)).toEqual({ req: { n: 7 }, uid: isUnix(row) ? String(process.getuid!()) : '', local: s.address });
+    expect(r.stdout.endsWith('}\n')).toBe(true);
+    expect(await stopLive(s)).toBe(0);
+  });
+
+  it('an error reply is exit 7 with one line naming it; a program that prints no JSON is one too', async (ctx) => {
+    const tls = tlsFlags(ctx, row);
+    const s = await cliServer(['reply', row.at(), '--sh-exec', 'read req; [ "$req" = \'"text"\' ] && echo plain words && exit 0; exit 3', ...tls.server]);
+    const failed = await cli(['call', s.address, '"fail"', ...tls.client]);
+    expect([failed.stdout, failed.code]).toEqual(['', 7]);
+    expect(oneLineOf(failed)).toBe('socktool: error reply: ExecError: the program exited with status 3');
+    const text = await cli(['call', s.address, '"text"', ...tls.client]);
+    expect([text.stdout, text.code]).toEqual(['', 7]);
+    expect(oneLineOf(text)).toBe('socktool: error reply: ExecError: the program printed no JSON: plain words');
+    // --json: the error reply as the error event on stdout, with its code.
+    const j = await cli(['call', s.address, '"fail"', '--json', ...tls.client]);
+    expect(JSON.parse(j.stdout)).toMatchObject({ event: 'error', code: 'ERR_SOCKTOOL_REPLY_ERROR' });
+    expect(j.code).toBe(7);
+    expect(await stopLive(s)).toBe(0);
+  });
+
+  it('no reply within --timeout is exit 3, and the server kills the program the call gave up on', async (ctx) => {
+    const tls = tlsFlags(ctx, row);
+    const pidFile = join(tempDir(), 'pid');
+    const s = await cliServer(['reply', row.at(), '--sh-exec', `echo $$ > ${pidFile}; exec sleep 30`, ...tls.server]);
+    const r = await cli(['call', s.address, '1', '--timeout', '500', ...tls.client]);
+    expect(r.code).toBe(3);
+    expect(oneLineOf(r)).toMatch(/no reply within \d+ ms \(ETIMEDOUT\)$/);
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    await expect.poll(() => { try { process.kill(pid, 0); return 'running'; } catch { return 'gone'; } }, { timeout: 3000 }).toBe('gone');
+    expect(await stopLive(s)).toBe(0);
+  });
+
+  it('no server is exit 4, one line', async (ctx) => {
+    const tls = tlsFlags(ctx, row);
+    const r = await cli(['call', await row.nothing(), '1', ...tls.client]);
+    expect([r.stdout, r.code]).toEqual(['', 4]);
+    expect(oneLineOf(r)).toMatch(/\((ECONNREFUSED|ENOENT)\)$/);
+    const sub = await cli(['subscribe', await row.nothing(), ...tls.client]);
+    expect([sub.stdout, sub.code]).toEqual(['', 4]);
+    expect(oneLineOf(sub)).toMatch(/\((ECONNREFUSED|ENOENT)\)$/);
+  });
+
+  it('publish → subscribe: each stdin line a message, by topic prefix; publish ends at EOF once all is delivered', async (ctx) => {
+    const tls = tlsFlags(ctx, row);
+    const pub = liveCli(['publish', row.at(), '--with-topic', '--subscribers', '2', ...tls.server]);
+    const [, addr] = await pub.waitFor(/^listening on (\S+)\n/, undefined, 'stderr');
+    const weather = liveCli(['subscribe', addr!, 'weather.', '--with-topic', '--count', '2', ...tls.client]);
+    const all = liveCli(['subscribe', addr!, '--json', '--count', '3', ...tls.client]);
+    pub.child.stdin.end('weather.paris {"celsius": 12}\nsport.final "2-1"\nweather.oslo -3\n');
+    expect(await pub.exited).toEqual({ code: 0, signal: null });
+    expect(await weather.exited).toEqual({ code: 0, signal: null });
+    expect(weather.stdout()).toBe('weather.paris {"celsius":12}\nweather.oslo -3\n');
+    expect((await all.exited).code).toBe(0);
+    const events = all.stdout().trim().split('\n').map((l) => JSON.parse(l));
+    expect(events.map((e) => e.event)).toEqual(['subscribed', 'message', 'message', 'message']);
+    expect(events.slice(1).map((e) => [e.topic, e.data])).toEqual([['weather.paris', { celsius: 12 }], ['sport.final', '2-1'], ['weather.oslo', -3]]);
+    expect(pub.stderr()).toMatch(/^listening on \S+\n$/);
+  });
+
+  it('publish TOPIC --codec bytes: lines as they are, to a subscriber of that topic', async (ctx) => {
+    const tls = tlsFlags(ctx, row);
+    const pub = liveCli(['publish', row.at(), 'logs.app', '--codec', 'bytes', '--subscribers', '1', ...tls.server]);
+    const [, addr] = await pub.waitFor(/^listening on (\S+)\n/, undefined, 'stderr');
+    const sub = liveCli(['subscribe', addr!, 'logs.', '--codec', 'bytes', '--count', '3', ...tls.client]);
+    pub.child.stdin.end('not {json}\n\nlast line, no newline');
+    expect((await sub.exited).code).toBe(0);
+    expect(sub.stdout()).toBe('not {json}\n\nlast line, no newline\n');
+    expect((await pub.exited).code).toBe(0);
+  });
+
+  it('subscribe --timeout: no message that long is exit 3', async (ctx) => {
+    const tls = tlsFlags(ctx, row);
+    const pub = await cliServer(['publish', row.at(), ...tls.server]);
+    const r = await cli(['subscribe', pub.address, '--timeout', '400', ...tls.client]);
+    expect([r.stdout, r.code]).toEqual(['', 3]);
+    expect(oneLineOf(r)).toMatch(/\(ETIMEDOUT\)$/);
+    expect(await stopLive(pub)).toBe(0);
+  });
+});
+
+describe('channel commands: input mistakes', () => {
+  it('a request that is not JSON, reply without a way to answer, a TOPIC with --with-topic, --tls on datagrams: exit 2, one line', async () => {
+    const addr = `unix://${sockPath()}`;
+    const cases: [string[], string][] = [
+      [['call', addr, '{oops'], 'the request is not JSON'],
+      [['reply', addr], 'reply needs one of --echo, --exec or --sh-exec'],
+      [['reply', addr, '--echo', '--exec', 'cat'], 'reply needs one of --echo, --exec or --sh-exec'],
+      [['publish', addr, 'news', '--with-topic'], 'a TOPIC and --with-topic: give one'],
+      [['call', 'udp://127.0.0.1:9', '1', '--tls'], '--tls does not apply'],
+      [['subscribe', addr, '--codec', 'xml'], "argument 'xml' is invalid"],
+    ];
+    for (const [args, why] of cases) {
+      const r = await cli(args);
+      expect([args, r.code, r.stdout]).toEqual([args, 2, '']);
+      expect(oneLineOf(r)).toContain(why);
+    }
+  });
+
+  it('publish skips a line that is not JSON (told on stderr), delivers the rest, and exits 1', async () => {
+    const pub = liveCli(['publish', `unix:@${abstractName()}`, '--subscribers', '1']);
+    const [, addr] = await pub.waitFor(/^listening on (\S+)\n/, undefined, 'stderr');
+    const sub = liveCli(['subscribe', addr!, '--count', '2']);
+    pub.child.stdin.end('1\nnot json\n\n"three"\n');
+    expect((await sub.exited).code).toBe(0);
+    expect(sub.stdout()).toBe('1\n"three"\n');
+    expect((await pub.exited).code).toBe(1);
+    expect(notices(pub)).toMatch(/^socktool: line 2 is not JSON \([^\n]*\): not published\nsocktool: 1 line was not JSON and not published\n$/);
+  });
+
+  it('a request file on stdin over 16 MiB is refused before any connect', async () => {
+    const big = join(tempDir(), 'big.json');
+    writeFileSync(big, Buffer.alloc(16 * 1024 * 1024 + 1, 0x20));
+    const r = await cli(['call', `unix://${sockPath()}`], readFileSync(big));
+    expect(r.code).toBe(2);
+    expect(oneLineOf(r)).toContain('over 16777216 bytes');
+  });
+});
