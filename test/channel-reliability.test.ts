@@ -197,6 +197,34 @@ describe('backpressure', () => {
   });
 });
 
+describe('before closing', () => {
+  it('waitForSubscribers resolves at the count; flush waits until a subscriber that was not reading has taken everything', async () => {
+    const addr = `unix://${sockPath()}`;
+    const pub = await publisher<string>(addr, { highWater: { messages: 100_000, bytes: 1 << 30 } });
+    const early = pub.waitForSubscribers(1);
+    const sub = await subscriber<string>(addr, '', { inbox: 1 });
+    await early;
+    await expect(pub.waitForSubscribers(2, { signal: AbortSignal.timeout(100) })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+    try {
+      // More than the kernel's buffers hold while the subscriber is not reading: the rest waits in the queue.
+      const total = 2000;
+      for (let i = 0; i < total; i++) await pub.publish('t', `${i}:${'x'.repeat(4000)}`);
+      let flushed = false;
+      const flushing = pub.flush().then(() => (flushed = true));
+      await sleep(100);
+      expect(flushed).toBe(false);
+      let got = 0;
+      for await (const _ of sub) if (++got === total) break;
+      await flushing;
+      expect([got, pub.dropped]).toEqual([total, 0]);
+    } finally {
+      await sub.close();
+      await pub.close();
+    }
+    await expect(pub.waitForSubscribers(1)).rejects.toMatchObject({ code: 'ERR_SOCKTOOL_CLOSED' });
+  });
+});
+
 describe('addresses', () => {
   it('formatAddress of a listening channel dials it (port 0 and paths resolved)', async () => {
     const server = await listenChannel('tcp://127.0.0.1:0');

@@ -102,6 +102,18 @@ describe('the documentation', () => {
     manager.child.kill();
   });
 
+  it('docs/cli.md: the channel example (reply --sh-exec jq, then call) runs as printed', async (ctx) => {
+    needs(ctx, 'jq');
+    const [example] = blocks('docs/cli.md', 'sh').filter((b) => b.includes('socktool reply'));
+    const path = sockPath('calc.sock');
+    const [reply, call] = example!.split('\n').slice(0, 2).map((line) => words(line.replaceAll('/tmp/calc.sock', path)));
+    expect([reply![0], call![0]]).toEqual(['socktool', 'socktool']);
+    const server = await cliServer(reply!.slice(1));
+    const r = await run(process.execPath, [BIN, ...call!.slice(1)]);
+    expect([r.stdout, r.stderr, r.code]).toEqual(['3\n', '', 0]);
+    expect(await stopLive(server)).toBe(0);
+  });
+
   it('the README socktool/bsd example runs as printed, against socktool udp-echo', async () => {
     const [example] = blocks('README.md', 'ts').filter((b) => b.includes("from 'socktool/bsd'"));
     const echo = await cliServer(['udp-echo', '--port', '0']);

@@ -195,6 +195,11 @@ export class Endpoint extends EventEmitter {
     return this.pipes.has(pipe) || (pipe instanceof DatagramPipe && pipe.unnamed && pipe.socket === this.sock);
   }
 
+  /** Whether close() has begun. */
+  get closed(): boolean {
+    return this.closing !== undefined;
+  }
+
   get dialling(): boolean {
     return this.outbox !== undefined;
   }

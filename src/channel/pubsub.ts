@@ -56,6 +56,7 @@ export class Publisher<T = unknown> extends ChannelBase implements Protocol {
    */
   waitForSubscribers(count: number, options: WaitOptions = {}): Promise<void> {
     if (this.subscribers >= count) return Promise.resolve();
+    if (this.endpoint.closed) return Promise.reject(closedError('accept', this.network, this.addr));
     const { signal } = options;
     if (signal?.aborted) return Promise.reject(abortError('accept', this.network, this.addr, signal));
     return new Promise((resolve, reject) => {
