@@ -184,10 +184,14 @@ export class Endpoint extends EventEmitter {
     return outbox.send(head, body, fds, handed);
   }
 
-  /** Resolves once every send queue is empty: all sent so far has been taken by the transport (or has failed). */
+  /** Resolves once every send queue is empty and what was sent has left this process for the kernel (or failed). */
   async flush(): Promise<void> {
-    if (this.outbox) return this.outbox.drained();
-    await Promise.all([...this.pipes].map((p) => p.outbox.drained()));
+    await Promise.all([...this.pipes].map(async (p) => {
+      await p.outbox.drained();
+      await p.written();
+    }));
+    // A dialling channel between connections: its queue waits for the next one.
+    if (this.outbox && this.pipes.size === 0) await this.outbox.drained();
   }
 
   /** Whether `pipe` is one of this channel's: a peer now, or an unnamed datagram sender (which cannot be answered). */

@@ -56,6 +56,11 @@ export abstract class Pipe implements Sink {
 
   abstract write(head: Buffer | undefined, body: Uint8Array, fds: readonly number[] | undefined): Promise<void>;
 
+  /** Resolves once what was written has left this process (datagrams do at once; see ConnPipe). */
+  written(): Promise<void> {
+    return Promise.resolve();
+  }
+
   /** Ends the pipe (its transport closed, if it has one of its own). */
   close(err?: Error): void {
     if (this.closed) return;
@@ -179,6 +184,16 @@ export class ConnPipe extends Pipe {
       if (failure && (failure as NetError).code !== 'EMSGSIZE') conn.stream.destroy();
       else void conn.close();
     }
+  }
+
+  /**
+   * A write resolves once the stream has taken it, which may be Node's buffer rather than the kernel's: this
+   * resolves once that buffer is empty (an empty write's callback comes after every write before it).
+   */
+  override written(): Promise<void> {
+    const s = this.conn.stream;
+    if (s.writableLength === 0 || s.destroyed || s.writableEnded) return Promise.resolve();
+    return new Promise((resolve) => s.write(NO_DATA, () => resolve()));
   }
 
   override close(err?: Error): void {

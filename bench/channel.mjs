@@ -1,0 +1,88 @@
+// Message channels against zeromq (npm) and Python's multiprocessing.connection, in one run: request/reply round
+// trips per second (one request in flight: REQ/REP's lockstep) and one-way messages per second (PUSH/PULL: the
+// receiver times the first to the last), at 64 B and 64 KiB, over unix, unixpacket and tcp. Each side is its own
+// process (bench/channel-peer.mjs, bench/channel_peer.py). zeromq has no seqpacket: the unixpacket row sets
+// socktool's unixpacket against zeromq's ipc:// and Python's AF_UNIX. Each figure is the median of --rounds.
+// usage: node bench/channel.mjs [--rounds 3] [--scale 1] [--json]
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { arg, here, median, work } from './lib.mjs';
+
+const rounds = Number(arg('rounds', '3'));
+const scale = Number(arg('scale', '1'));
+const peer = join(here, 'channel-peer.mjs');
+const pyPeer = join(here, 'channel_peer.py');
+
+/** Messages per measurement, by pattern and size: about a second each on this machine. */
+const COUNTS = { rt: { 64: 20_000, 65536: 4_000 }, push: { 64: 200_000, 65536: 20_000 } };
+
+const TRANSPORTS = {
+  unix: { socktool: (n) => `unix://${join(work, `${n}.sock`)}`, zeromq: (n) => `ipc://${join(work, `${n}.zmq`)}`, python: (n) => `unix:${join(work, `${n}.py.sock`)}` },
+  unixpacket: { socktool: (n) => `unixpacket://${join(work, `${n}.sock`)}`, zeromq: (n) => `ipc://${join(work, `${n}.zmq`)}`, python: (n) => `unix:${join(work, `${n}.py.sock`)}` },
+  tcp: { socktool: () => 'tcp://127.0.0.1:0', zeromq: () => 'tcp://127.0.0.1:*', python: () => 'tcp:127.0.0.1:0' },
+};
+
+/** A peer process: its stdout lines, the first one resolved on request. */
+function start(stack, args) {
+  const [cmd, argv] = stack === 'python' ? ['python3', [pyPeer, ...args]] : [process.execPath, [peer, stack, ...args]];
+  const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines = [];
+  const waiters = [];
+  let buf = '';
+  child.stdout.on('data', (c) => {
+    buf += c;
+    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+      lines.push(buf.slice(0, nl));
+      buf = buf.slice(nl + 1);
+      waiters.shift()?.();
+    }
+  });
+  const exited = new Promise((resolve, reject) => child.once('exit', (code) => (code === 0 || code === null ? resolve() : reject(new Error(`${cmd} ${argv.join(' ')} exited ${code}`)))));
+  const line = async () => {
+    while (lines.length === 0) await Promise.race([new Promise((r) => waiters.push(r)), exited.then(() => { throw new Error(`${cmd} ${argv.join(' ')} ended without a line`); })]);
+    return lines.shift();
+  };
+  return { child, line, exited };
+}
+
+let serial = 0;
+/** One measurement: the server side, then the client; the rate whichever side prints it. */
+async function once(stack, transport, pattern, size) {
+  const count = Math.max(100, Math.round(COUNTS[pattern][size] * scale));
+  const [serverRole, clientRole] = pattern === 'rt' ? ['echo', 'rt'] : ['sink', 'push'];
+  const server = start(stack, [serverRole, TRANSPORTS[transport][stack](`m${++serial}`), size, count]);
+  const [, address] = /^listening (\S+)$/.exec(await server.line());
+  const client = start(stack, [clientRole, address, size, count]);
+  let rate;
+  if (pattern === 'rt') {
+    rate = Number(await client.line());
+    await client.exited;
+    server.child.kill();
+  } else {
+    rate = Number(await server.line());
+    await Promise.all([server.exited, client.exited]);
+  }
+  return rate;
+}
+
+const STACKS = ['socktool', 'zeromq', 'python'];
+const results = [];
+for (const transport of Object.keys(TRANSPORTS)) {
+  for (const pattern of ['rt', 'push']) {
+    for (const size of [64, 65536]) {
+      const rates = {};
+      for (const stack of STACKS) {
+        const runs = [];
+        for (let r = 0; r < rounds; r++) runs.push(await once(stack, transport, pattern, size));
+        rates[stack] = median(runs);
+      }
+      results.push({ transport, pattern, size, ...rates });
+      if (!process.argv.includes('--json')) {
+        const ratio = (other) => (rates.socktool / rates[other]).toFixed(2);
+        console.log([transport.padEnd(10), (pattern === 'rt' ? 'round trips/s' : 'one-way msgs/s').padEnd(14), String(size).padStart(5),
+          ...STACKS.map((s) => String(rates[s]).padStart(8)), `${ratio('zeromq')}× zeromq`, `${ratio('python')}× python`].join('  '));
+      }
+    }
+  }
+}
+if (process.argv.includes('--json')) console.log(JSON.stringify(results));
