@@ -1,14 +1,20 @@
-// One side of a bench/channel.mjs measurement, in its own process: socktool's channels or zeromq's sockets.
-// usage: node bench/channel-peer.mjs socktool|zeromq echo|sink|rt|push ADDRESS SIZE COUNT
+// One side of a bench/channel.mjs measurement, in its own process: socktool's channels, zeromq's sockets, or
+// plain Node (net sockets and the same 4-byte length frames, hand-written: the floor of Node's event loop).
+// usage: node bench/channel-peer.mjs socktool|zeromq|node echo|sink|rt|push ADDRESS SIZE COUNT
+//   ADDRESS for node: unix:PATH or tcp:HOST:PORT, as bench/channel_peer.py takes
 //   echo: replies to each request (REP);   rt: COUNT requests one at a time (REQ), prints round trips/s
-//   sink: takes COUNT messages (PULL), prints messages/s from the first to the last;   push: sends COUNT (PUSH)
+//   sink: takes COUNT messages (PULL), prints messages/s;   push: sends COUNT (PUSH)
+// A tenth more go first, untimed (the rt side and the sink skip them).
 // Servers print "listening ADDRESS" first (the address they got, port 0 resolved).
+import { createConnection, createServer } from 'node:net';
 import { formatAddress } from '../dist/index.js';
 import { dialChannel, listenChannel, replier, requester } from '../dist/channel/index.js';
 
 const [stack, role, address, sizeText, countText] = process.argv.slice(2);
 const size = Number(sizeText);
 const count = Number(countText);
+/** Messages before the timing starts, on every stack alike: the JIT warms up on them. */
+const warmup = Math.ceil(count / 10);
 const payload = Buffer.alloc(size, 'x');
 const now = () => Number(process.hrtime.bigint()) / 1e9;
 const say = (line) => process.stdout.write(`${line}\n`);
@@ -27,16 +33,17 @@ async function socktool() {
       let first = 0;
       for await (const m of inbox) {
         if (m.data.length !== size) throw new Error(`got ${m.data.length} bytes, not ${size}`);
-        if (got++ === 0) first = now();
-        if (got === count) break;
+        if (++got === warmup) first = now();
+        if (got === warmup + count) break;
       }
-      say(((count - 1) / (now() - first)).toFixed(0));
+      say((count / (now() - first)).toFixed(0));
       return inbox.close();
     }
     case 'rt': {
       const client = await requester(address, { codec: 'bytes' });
-      const t0 = now();
-      for (let i = 0; i < count; i++) {
+      let t0 = 0;
+      for (let i = -warmup; i < count; i++) {
+        if (i === 0) t0 = now();
         const reply = await client.request(payload);
         if (reply.length !== size) throw new Error(`a reply of ${reply.length} bytes, not ${size}`);
       }
@@ -45,7 +52,7 @@ async function socktool() {
     }
     case 'push': {
       const out = await dialChannel(address, { codec: 'bytes' });
-      for (let i = 0; i < count; i++) await out.send(payload);
+      for (let i = 0; i < warmup + count; i++) await out.send(payload);
       await out.flush();
       return out.close();
     }
@@ -70,17 +77,18 @@ async function zeromq() {
       let first = 0;
       for await (const [msg] of sock) {
         if (msg.length !== size) throw new Error(`got ${msg.length} bytes, not ${size}`);
-        if (got++ === 0) first = now();
-        if (got === count) break;
+        if (++got === warmup) first = now();
+        if (got === warmup + count) break;
       }
-      say(((count - 1) / (now() - first)).toFixed(0));
+      say((count / (now() - first)).toFixed(0));
       return sock.close();
     }
     case 'rt': {
       const sock = new zmq.Request();
       sock.connect(address);
-      const t0 = now();
-      for (let i = 0; i < count; i++) {
+      let t0 = 0;
+      for (let i = -warmup; i < count; i++) {
+        if (i === 0) t0 = now();
         await sock.send(payload);
         const [reply] = await sock.receive();
         if (reply.length !== size) throw new Error(`a reply of ${reply.length} bytes, not ${size}`);
@@ -91,11 +99,96 @@ async function zeromq() {
     case 'push': {
       const sock = new zmq.Push({ linger: 10_000 });
       sock.connect(address);
-      for (let i = 0; i < count; i++) await sock.send(payload);
-      return sock.close();
+      for (let i = 0; i < warmup + count; i++) await sock.send(payload);
+      // zeromq cannot say when its queue has gone out (closing or exiting drops it): stay until the sink has all
+      // and bench/channel.mjs ends this process.
+      setInterval(() => {}, 60_000);
+      return new Promise(() => {});
     }
   }
 }
 
-await (stack === 'zeromq' ? zeromq() : socktool());
+/** Length-prefixed frames on a net socket: `onFrame` gets each payload (a view into the chunk where it can be). */
+function frames(socket, onFrame) {
+  let pending = Buffer.alloc(0);
+  socket.on('data', (chunk) => {
+    let buf = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+    while (buf.length >= 4 && buf.length >= 4 + buf.readUInt32BE(0)) {
+      const end = 4 + buf.readUInt32BE(0);
+      onFrame(buf.subarray(4, end));
+      buf = buf.subarray(end);
+    }
+    pending = buf;
+  });
+}
+
+function frame(data) {
+  const header = Buffer.allocUnsafe(4);
+  header.writeUInt32BE(data.length);
+  return header;
+}
+
+function writeFrame(socket, data) {
+  socket.cork();
+  socket.write(frame(data));
+  const more = socket.write(data);
+  socket.uncork();
+  return more;
+}
+
+async function node() {
+  const [kind, rest] = [address.slice(0, address.indexOf(':')), address.slice(address.indexOf(':') + 1)];
+  const where = kind === 'unix' ? { path: rest } : { host: rest.slice(0, rest.lastIndexOf(':')), port: Number(rest.slice(rest.lastIndexOf(':') + 1)) };
+  const serve = (onSocket) => new Promise((resolve) => {
+    const server = createServer(onSocket).listen(where, () => {
+      const a = server.address();
+      say(`listening ${typeof a === 'string' ? `unix:${a}` : `tcp:${a.address}:${a.port}`}`);
+      resolve();
+    });
+  });
+  const dial = () => new Promise((resolve) => { const s = createConnection(where, () => resolve(s)); s.setNoDelay(true); });
+  switch (role) {
+    case 'echo':
+      await serve((s) => { s.setNoDelay(true); frames(s, (m) => writeFrame(s, m)); });
+      return new Promise(() => {});
+    case 'sink':
+      return new Promise((resolve) => serve((s) => {
+        let got = 0;
+        let first = 0;
+        frames(s, (m) => {
+          if (m.length !== size) throw new Error(`got ${m.length} bytes, not ${size}`);
+          if (++got === warmup) first = now();
+          if (got === warmup + count) {
+            say((count / (now() - first)).toFixed(0));
+            resolve();
+          }
+        });
+      }));
+    case 'rt': {
+      const s = await dial();
+      let i = -warmup;
+      let t0 = 0;
+      return new Promise((resolve) => {
+        frames(s, (reply) => {
+          if (reply.length !== size) throw new Error(`a reply of ${reply.length} bytes, not ${size}`);
+          if (++i === 0) t0 = now();
+          if (i === count) {
+            say((count / (now() - t0)).toFixed(0));
+            resolve();
+          } else writeFrame(s, payload);
+        });
+        writeFrame(s, payload);
+      });
+    }
+    case 'push': {
+      const s = await dial();
+      for (let i = 0; i < warmup + count; i++) {
+        if (!writeFrame(s, payload)) await new Promise((resolve) => s.once('drain', resolve));
+      }
+      return new Promise((resolve) => s.end(resolve));
+    }
+  }
+}
+
+await ({ socktool, zeromq, node })[stack]();
 process.exit(0);

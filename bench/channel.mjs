@@ -1,9 +1,11 @@
 // Message channels against zeromq (npm) and Python's multiprocessing.connection, in one run: request/reply round
-// trips per second (one request in flight: REQ/REP's lockstep) and one-way messages per second (PUSH/PULL: the
-// receiver times the first to the last), at 64 B and 64 KiB, over unix, unixpacket and tcp. Each side is its own
-// process (bench/channel-peer.mjs, bench/channel_peer.py). zeromq has no seqpacket: the unixpacket row sets
-// socktool's unixpacket against zeromq's ipc:// and Python's AF_UNIX. Each figure is the median of --rounds.
-// usage: node bench/channel.mjs [--rounds 3] [--scale 1] [--json]
+// trips per second (one request in flight: REQ/REP's lockstep) and one-way messages per second (PUSH/PULL, timed
+// by the receiver), at 64 B and 64 KiB, over unix, unixpacket and tcp. Each side is its own
+// process (bench/channel-peer.mjs, bench/channel_peer.py). A fourth column, node, is plain Node: net sockets and
+// the same frames, hand-written, no channel layer: what Node's event loop itself reaches. zeromq has no seqpacket:
+// the unixpacket row sets socktool's unixpacket against zeromq's ipc:// and the others' AF_UNIX streams. Each
+// figure is the median of --rounds.
+// usage: node bench/channel.mjs [--rounds 3] [--scale 1] [--transports unix,unixpacket,tcp] [--json]
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { arg, here, median, work } from './lib.mjs';
@@ -17,9 +19,9 @@ const pyPeer = join(here, 'channel_peer.py');
 const COUNTS = { rt: { 64: 20_000, 65536: 4_000 }, push: { 64: 200_000, 65536: 20_000 } };
 
 const TRANSPORTS = {
-  unix: { socktool: (n) => `unix://${join(work, `${n}.sock`)}`, zeromq: (n) => `ipc://${join(work, `${n}.zmq`)}`, python: (n) => `unix:${join(work, `${n}.py.sock`)}` },
-  unixpacket: { socktool: (n) => `unixpacket://${join(work, `${n}.sock`)}`, zeromq: (n) => `ipc://${join(work, `${n}.zmq`)}`, python: (n) => `unix:${join(work, `${n}.py.sock`)}` },
-  tcp: { socktool: () => 'tcp://127.0.0.1:0', zeromq: () => 'tcp://127.0.0.1:*', python: () => 'tcp:127.0.0.1:0' },
+  unix: { socktool: (n) => `unix://${join(work, `${n}.sock`)}`, zeromq: (n) => `ipc://${join(work, `${n}.zmq`)}`, python: (n) => `unix:${join(work, `${n}.py.sock`)}`, node: (n) => `unix:${join(work, `${n}.node.sock`)}` },
+  unixpacket: { socktool: (n) => `unixpacket://${join(work, `${n}.sock`)}`, zeromq: (n) => `ipc://${join(work, `${n}.zmq`)}`, python: (n) => `unix:${join(work, `${n}.py.sock`)}`, node: (n) => `unix:${join(work, `${n}.node.sock`)}` },
+  tcp: { socktool: () => 'tcp://127.0.0.1:0', zeromq: () => 'tcp://127.0.0.1:*', python: () => 'tcp:127.0.0.1:0', node: () => 'tcp:127.0.0.1:0' },
 };
 
 /** A peer process: its stdout lines, the first one resolved on request. */
@@ -60,14 +62,21 @@ async function once(stack, transport, pattern, size) {
     server.child.kill();
   } else {
     rate = Number(await server.line());
-    await Promise.all([server.exited, client.exited]);
+    client.child.kill(); // the sink has them all; a zeromq pusher waits to be ended (see bench/channel-peer.mjs)
+    await server.exited;
   }
   return rate;
 }
 
-const STACKS = ['socktool', 'zeromq', 'python'];
+const STACKS = ['socktool', 'zeromq', 'python', 'node'];
+const json = process.argv.includes('--json');
+const only = arg('transports', Object.keys(TRANSPORTS).join(',')).split(',');
 const results = [];
-for (const transport of Object.keys(TRANSPORTS)) {
+if (!json) {
+  console.log(['transport'.padEnd(10), 'measure'.padEnd(14), 'bytes', ...STACKS.map((s) => s.padStart(8)),
+    'vs zeromq', 'vs python', 'vs node'].join('  '));
+}
+for (const transport of only) {
   for (const pattern of ['rt', 'push']) {
     for (const size of [64, 65536]) {
       const rates = {};
@@ -77,12 +86,12 @@ for (const transport of Object.keys(TRANSPORTS)) {
         rates[stack] = median(runs);
       }
       results.push({ transport, pattern, size, ...rates });
-      if (!process.argv.includes('--json')) {
-        const ratio = (other) => (rates.socktool / rates[other]).toFixed(2);
+      if (!json) {
+        const ratio = (other) => `${(rates.socktool / rates[other]).toFixed(2)}×`.padStart(9);
         console.log([transport.padEnd(10), (pattern === 'rt' ? 'round trips/s' : 'one-way msgs/s').padEnd(14), String(size).padStart(5),
-          ...STACKS.map((s) => String(rates[s]).padStart(8)), `${ratio('zeromq')}× zeromq`, `${ratio('python')}× python`].join('  '));
+          ...STACKS.map((s) => String(rates[s]).padStart(8)), ratio('zeromq'), ratio('python'), ratio('node')].join('  '));
       }
     }
   }
 }
-if (process.argv.includes('--json')) console.log(JSON.stringify(results));
+if (json) console.log(JSON.stringify(results));

@@ -1,9 +1,11 @@
 // Channels under failure: a server restarted under a running client, full send queues, backoff.
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { dialChannel, listenChannel, publisher, replier, requester, subscriber, type RetryEvent } from '../src/channel/index.js';
 import { formatAddress, listen } from '../src/index.js';
-import { sockPath } from './helpers.js';
+import { ROOT, sockPath } from './helpers.js';
 
 /** A free tcp port (listened on and closed). */
 async function freePort(): Promise<number> {
@@ -222,6 +224,34 @@ describe('before closing', () => {
       await pub.close();
     }
     await expect(pub.waitForSubscribers(1)).rejects.toMatchObject({ code: 'ERR_SOCKTOOL_CLOSED' });
+  });
+
+  it.for(['unix', 'tcp'])('%s: a process that exits right after flush() has sent everything', async (network) => {
+    const server = await listenChannel(network === 'unix' ? `unix://${sockPath()}` : 'tcp://127.0.0.1:0', { codec: 'bytes', inbox: 4 });
+    const total = 2000;
+    // The sender writes faster than this side reads (it starts late, and stays slower), so its last messages wait in
+    // its own process when it calls flush(): exiting then must not lose them.
+    const sender = spawn(process.execPath, ['--input-type=module', '-e', `
+      const { dialChannel } = await import(${JSON.stringify(join(ROOT, 'dist/channel/index.js'))});
+      const out = await dialChannel(${JSON.stringify(formatAddress(server.addr))}, { codec: 'bytes' });
+      for (let i = 0; i < ${total}; i++) await out.send(Buffer.alloc(4000, i & 0xff));
+      await out.flush();
+      process.exit(0);`], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const exited = new Promise((resolve) => sender.once('exit', resolve));
+    try {
+      await sleep(300);
+      let got = 0;
+      for await (const m of server) {
+        expect((m.data as Buffer)[0]).toBe(got & 0xff);
+        if (++got === total) break;
+        if (got % 50 === 0) await sleep(5); // slower than the sender to the end: its buffers stay full
+      }
+      expect(got).toBe(total);
+      expect(await exited).toBe(0);
+    } finally {
+      sender.kill();
+      await server.close();
+    }
   });
 });
 

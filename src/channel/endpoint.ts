@@ -5,6 +5,7 @@
  * through it.
  */
 import { EventEmitter } from 'node:events';
+import { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { bind, bindTo, dial, listen } from '../api.js';
 import { formatAddress, type Address } from '../core/address.js';
@@ -180,6 +181,10 @@ export class Endpoint extends EventEmitter {
     handed: (() => void) | undefined): Promise<void> {
     const size = (head?.length ?? 0) + body.length;
     if (size > this.maxMessage) return Promise.reject(tooLarge('send', this.network, size, this.maxMessage));
+    if (size === 0 && this.network === 'unixpacket' && !this.tls) {
+      return Promise.reject(new NetError({ op: 'send', network: this.network, addr: this.addr, code: 'EINVAL',
+        detail: 'an empty message cannot travel on unixpacket (the receiver would read it as the end of the connection)' }));
+    }
     if (this.closing) return Promise.reject(closedError('send', this.network, this.addr));
     return outbox.send(head, body, fds, handed);
   }
@@ -283,6 +288,9 @@ export class Endpoint extends EventEmitter {
     let c = conn;
     try {
       c = this.tls ? conn : withNativeReading(conn);
+      // Each frame goes out as soon as it is written: Nagle would hold a frame's last segment back until the peer
+      // acknowledged the rest (ZeroMQ and nng turn it off too).
+      if (c.network === 'tcp' && c.stream instanceof Socket) c.stream.setNoDelay(true);
       const credentials = networkOf(c.network).credentials && !this.tls ? await c.peerCredentials().catch(() => undefined) : undefined;
       const remote = 'path' in c.remoteAddr && c.remoteAddr.path === '' ? null : c.remoteAddr;
       const after = this.authkey && await authenticate(c, this.authkey, this.op, isFramed(c.network, this.tls));

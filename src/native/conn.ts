@@ -21,8 +21,12 @@ export class NativeDuplex extends Duplex {
   private finalDone: WriteDone | undefined;
   private fds = new WeakMap<Buffer, number[]>();
 
-  constructor(readonly fd: number, slot = 256 * 1024) {
-    super({ allowHalfOpen: true });
+  /**
+   * `byteStream`: a SOCK_STREAM socket, where writes waiting together (cork, or a full socket) may go as one
+   * sendmsg: a frame's header and payload then wake the reader once, not once per part.
+   */
+  constructor(readonly fd: number, { slot = 256 * 1024, byteStream = false } = {}) {
+    super({ allowHalfOpen: true, writev: byteStream ? joinedWrite : undefined });
     this.h = native.open(fd, consts.MODE_CONN, slot, this.onEvent);
   }
 
@@ -72,10 +76,10 @@ export class NativeDuplex extends Duplex {
     this.sendWith(chunk, null, done);
   }
 
-  /** One message with descriptors, in order after what was written before. */
-  sendWith(chunk: Uint8Array, fds: readonly number[] | null, done: WriteDone): void {
+  /** One message (its parts gathered) with descriptors, in order after what was written before. */
+  sendWith(chunk: Uint8Array | Uint8Array[], fds: readonly number[] | null, done: WriteDone): void {
     // A zero-length SOCK_SEQPACKET message reads as EOF at the peer: an empty write sends nothing.
-    if (chunk.length === 0 && !fds?.length) return done();
+    if (!Array.isArray(chunk) && chunk.length === 0 && !fds?.length) return done();
     const r = native.send(this.h, chunk, null, fds);
     if (r === consts.SENT) done();
     else if (r === consts.QUEUED) this.writes.push(done);
@@ -105,6 +109,14 @@ export class NativeDuplex extends Duplex {
     this.finalDone?.(reason);
     done(err);
   }
+}
+
+/** The most writes gathered into one sendmsg (the addon's limit). */
+const MAX_PARTS = 8;
+
+function joinedWrite(this: Duplex, chunks: { chunk: Buffer }[], done: WriteDone): void {
+  const parts = chunks.map((c) => c.chunk);
+  (this as NativeDuplex).sendWith(parts.length <= MAX_PARTS ? parts : Buffer.concat(parts), null, done);
 }
 
 /** A listening socket of the addon as the part of net.Server that StreamListener uses: 'connection' events. */

@@ -43,6 +43,7 @@ enum { SENT = 0, QUEUED = 1, DROPPED = 2 }; /* what send() did, when it did not 
 #define BATCH 64          /* datagrams per recvmmsg/sendmmsg */
 #define TURNS 4           /* batches per wake-up before the loop gets a turn */
 #define MAX_FDS 253       /* SCM_MAX_FD */
+#define MAX_PARTS 8       /* buffers one send may gather (a frame's header, envelope and payload) */
 #define QUEUE_MAX 4096    /* queued sends per handle before -ENOBUFS */
 /* Per datagram: u32 len, u32 full length, u16 addrlen, u16 flags, pad; the sender's credentials (i32 pid, u32 uid,
  * u32 gid; flag 4) at META_CRED; its sockaddr at META_ADDR. */
@@ -70,6 +71,13 @@ typedef struct {
   int *fds;
   int nfds;
 } out_t;
+
+/* The bytes of one send: one buffer, or several gathered into one sendmsg. */
+typedef struct {
+  struct iovec v[MAX_PARTS];
+  int n;
+  size_t len;
+} parts_t;
 
 typedef struct {
   struct sockaddr_storage to;
@@ -161,6 +169,26 @@ static int bytes_arg(napi_env env, napi_value v, char **data, size_t *len) {
   size_t off;
   if (napi_get_typedarray_info(env, v, &t, len, &p, &ab, &off) != napi_ok || t != napi_uint8_array) return 0;
   *data = p;
+  return 1;
+}
+
+/* A send's bytes: a Uint8Array, or an array of up to MAX_PARTS of them; false if neither. */
+static int parts_arg(napi_env env, napi_value v, parts_t *parts) {
+  bool is_array = false;
+  napi_is_array(env, v, &is_array);
+  uint32_t n = 1;
+  if (is_array && (napi_get_array_length(env, v, &n) != napi_ok || n == 0 || n > MAX_PARTS)) return 0;
+  parts->len = 0;
+  parts->n = (int)n;
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value part = v;
+    if (is_array && napi_get_element(env, v, i, &part) != napi_ok) return 0;
+    char *data;
+    size_t len;
+    if (!bytes_arg(env, part, &data, &len)) return 0;
+    parts->v[i] = (struct iovec){.iov_base = data, .iov_len = len};
+    parts->len += len;
+  }
   return 1;
 }
 
@@ -476,15 +504,19 @@ static void free_out(out_t *o) {
   o->nfds = 0;
 }
 
-/* A send copied into `o`, with our own duplicates of its descriptors (the caller may close theirs as soon as
- * send() returns). 0 or -errno, and then `o` holds nothing. */
-static int out_init(out_t *o, const char *data, size_t len, size_t off, const struct sockaddr_storage *to,
+/* A send copied into `o` (its parts joined), with our own duplicates of its descriptors (the caller may close
+ * theirs as soon as send() returns); `off` bytes of it have been sent. 0 or -errno, and then `o` holds nothing. */
+static int out_init(out_t *o, const parts_t *parts, size_t off, const struct sockaddr_storage *to,
                     socklen_t tolen, const int *fds, int nfds) {
   memset(o, 0, sizeof *o);
-  o->data = malloc(len ? len : 1);
+  o->data = malloc(parts->len ? parts->len : 1);
   if (!o->data) return -ENOMEM;
-  memcpy(o->data, data, len);
-  o->len = len;
+  size_t at = 0;
+  for (int i = 0; i < parts->n; i++) {
+    memcpy(o->data + at, parts->v[i].iov_base, parts->v[i].iov_len);
+    at += parts->v[i].iov_len;
+  }
+  o->len = parts->len;
   o->off = off;
   if (tolen) memcpy(&o->to, to, tolen);
   o->tolen = tolen;
@@ -528,10 +560,10 @@ static int queue_room(sock_t *s) {
   return 0;
 }
 
-static int enqueue(sock_t *s, const char *data, size_t len, size_t off, const struct sockaddr_storage *to,
+static int enqueue(sock_t *s, const parts_t *parts, size_t off, const struct sockaddr_storage *to,
                    socklen_t tolen, const int *fds, int nfds) {
   int r = queue_room(s);
-  if (r == 0) r = out_init(&s->q[s->qhead + s->qlen], data, len, off, to, tolen, fds, nfds);
+  if (r == 0) r = out_init(&s->q[s->qhead + s->qlen], parts, off, to, tolen, fds, nfds);
   if (r < 0) return r;
   s->qlen++;
   return QUEUED;
@@ -696,11 +728,11 @@ static int hold_head(sock_t *s, peer_t *p) {
 
 /* ---------- sending ---------- */
 
-static ssize_t send_one(sock_t *s, out_t *o) {
-  struct iovec iov = {.iov_base = o->data + o->off, .iov_len = o->len - o->off};
-  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+/* One sendmsg of `iov` to `o`'s destination, with `o`'s descriptors. */
+static ssize_t send_iov(sock_t *s, struct iovec *iov, int niov, const out_t *o) {
+  struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)niov};
   if (o->tolen) {
-    mh.msg_name = &o->to;
+    mh.msg_name = (void *)&o->to; /* sendmsg does not write it */
     mh.msg_namelen = o->tolen;
   }
   char cbuf[CMSG_SPACE(MAX_FDS * sizeof(int))];
@@ -718,6 +750,11 @@ static ssize_t send_one(sock_t *s, out_t *o) {
   do n = sendmsg(s->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
   while (n < 0 && errno == EINTR);
   return n;
+}
+
+static ssize_t send_one(sock_t *s, out_t *o) {
+  struct iovec iov = {.iov_base = o->data + o->off, .iov_len = o->len - o->off};
+  return send_iov(s, &iov, 1, o);
 }
 
 /* Sends up to BATCH queued datagrams (stopping before one that carries descriptors, or one that must wait
@@ -1231,9 +1268,8 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
   sock_t *s = handle_arg(env, argv[0]);
   if (!s) return NULL;
   if (s->closed) return num(env, -EBADF);
-  char *data;
-  size_t len;
-  if (!bytes_arg(env, argv[1], &data, &len)) return throw_type(env, "send: bytes expected");
+  parts_t parts;
+  if (!parts_arg(env, argv[1], &parts)) return throw_type(env, "send: bytes or an array of bytes expected");
   struct sockaddr_storage to;
   socklen_t tolen = 0;
   napi_valuetype t = napi_undefined;
@@ -1253,12 +1289,12 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
     }
   }
   /* During a batch, or behind what is queued: in order, after them. */
-  if (s->dispatching || s->qlen > 0) return num(env, enqueue(s, data, len, 0, &to, tolen, fds, nfds));
-  out_t now = {.data = data, .len = len, .to = to, .tolen = tolen, .nfds = nfds, .fds = fds};
+  if (s->dispatching || s->qlen > 0) return num(env, enqueue(s, &parts, 0, &to, tolen, fds, nfds));
+  out_t now = {.len = parts.len, .to = to, .tolen = tolen, .nfds = nfds, .fds = fds};
   peer_t *p = peer_of(s, &now);
   if (!p || p->stuck) {
-    ssize_t n = send_one(s, &now);
-    if (n >= 0 && ((size_t)n == len || s->mode == MODE_DGRAM)) {
+    ssize_t n = send_iov(s, parts.v, parts.n, &now);
+    if (n >= 0 && ((size_t)n == parts.len || s->mode == MODE_DGRAM)) {
       if (p) peer_remove(s, p); /* a stuck peer took one: it is back */
       return num(env, SENT);
     }
@@ -1266,7 +1302,7 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
       if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return num(env, -errno);
       /* The socket is full, or a stream took part: the rest waits for room (the descriptors went with a part). */
       size_t off = n > 0 ? (size_t)n : 0;
-      int r = enqueue(s, data, len, off, &to, tolen, off ? NULL : fds, off ? 0 : nfds);
+      int r = enqueue(s, &parts, off, &to, tolen, off ? NULL : fds, off ? 0 : nfds);
       if (r == QUEUED) {
         s->blocked = 1;
         update_poll(s);
@@ -1276,13 +1312,13 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
     if (p) return num(env, DROPPED); /* a stuck receiver, still full */
   }
   /* The receiver is full, or this peer already waits in a backlog: behind it, in order. */
-  if (p && backlog_full(s, p)) return num(env, enqueue(s, data, len, 0, &to, tolen, fds, nfds));
+  if (p && backlog_full(s, p)) return num(env, enqueue(s, &parts, 0, &to, tolen, fds, nfds));
   out_t held;
-  int r = out_init(&held, data, len, 0, &to, tolen, fds, nfds);
+  int r = out_init(&held, &parts, 0, &to, tolen, fds, nfds);
   if (r < 0) return num(env, r);
   r = hold(s, p, &held);
   if (r != SENT) free_out(&held);
-  if (r == QUEUED) r = enqueue(s, data, len, 0, &to, tolen, fds, nfds); /* every backlog together is full */
+  if (r == QUEUED) r = enqueue(s, &parts, 0, &to, tolen, fds, nfds); /* every backlog together is full */
   update_stall(s);
   update_poll(s);
   return num(env, r);

@@ -95,7 +95,7 @@ export function withNativeReading(conn: Conn): Conn {
   const dup = native.dup(conn.fd);
   let duplex: NativeDuplex;
   try {
-    duplex = new NativeDuplex(dup);
+    duplex = new NativeDuplex(dup, { byteStream: true });
   } catch (err) {
     native.close(dup);
     throw wrap('read', 'unix', conn.remoteAddr, err);
