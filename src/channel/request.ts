@@ -52,7 +52,7 @@ export class ReplyError extends Error {
 /** The server side: calls the handler for each request and sends back what it returns. */
 export class Replier<Req = any, Rep = any> extends ChannelBase implements Protocol {
   private codec: Codec<any>;
-  private running = new Map<Pipe, Map<number, AbortController>>();
+  private running = new Map<Pipe, Map<number, Cancellation>>();
   private room = new Map<Pipe, () => void>();
   private readonly concurrency: number;
 
@@ -85,19 +85,20 @@ export class Replier<Req = any, Rep = any> extends ChannelBase implements Protoc
     }
     let inPipe = this.running.get(pipe);
     if (!inPipe) this.running.set(pipe, (inPipe = new Map()));
-    const controller = new AbortController();
-    inPipe.set(env.id, controller);
-    void this.handle(pipe, inPipe, env.id, env.body, fds, peer, controller);
+    const cancellation = new Cancellation();
+    inPipe.set(env.id, cancellation);
+    void this.handle(pipe, inPipe, env.id, env.body, fds, peer, cancellation);
     if (inPipe.size >= this.concurrency) return new Promise<void>((resolve) => this.room.set(pipe, resolve));
   }
 
   /** Runs the handler for one request; `inPipe` is its peer's running requests (gone from `running` once the peer is). */
-  private async handle(pipe: Pipe, inPipe: Map<number, AbortController>, id: number, body: Buffer, fds: number[], peer: ChannelPeer,
-    controller: AbortController): Promise<void> {
+  private async handle(pipe: Pipe, inPipe: Map<number, Cancellation>, id: number, body: Buffer, fds: number[], peer: ChannelPeer,
+    cancellation: Cancellation): Promise<void> {
     let head: Buffer;
     let reply: Uint8Array;
     try {
-      const result = await this.handler(this.codec.decode(body), { peer, fds, signal: controller.signal });
+      const context: RequestContext = { peer, fds, get signal() { return cancellation.signal; } };
+      const result = await this.handler(this.codec.decode(body), context);
       head = envelopeHead(Kind.REPLY, id);
       reply = this.codec.encode(result === undefined ? null : result);
     } catch (err) {
@@ -113,7 +114,7 @@ export class Replier<Req = any, Rep = any> extends ChannelBase implements Protoc
         free();
       }
     }
-    if (controller.signal.aborted || pipe.closed) return;
+    if (cancellation.aborted || pipe.closed) return;
     try {
       await this.endpoint.sendTo(pipe, head, reply);
     } catch (err) {
@@ -138,6 +139,25 @@ export class Replier<Req = any, Rep = any> extends ChannelBase implements Protoc
     this.running.delete(pipe);
     this.room.get(pipe)?.();
     this.room.delete(pipe);
+  }
+}
+
+/** A request's cancellation. Its AbortSignal is made only when a handler asks for it: most never do, and one per request costs. */
+class Cancellation {
+  aborted = false;
+  private controller: AbortController | undefined;
+
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.aborted) this.controller.abort();
+    }
+    return this.controller.signal;
+  }
+
+  abort(): void {
+    this.aborted = true;
+    this.controller?.abort();
   }
 }
 
