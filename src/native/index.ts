@@ -35,9 +35,9 @@ interface Binding {
   read(h: Handle, on: boolean): void;
   /**
    * SENT (0): sent, or held in a full unixgram receiver's backlog; QUEUED (1): completion comes as EV_SENT;
-   * DROPPED (2): a stuck unixgram receiver's, counted; < 0: -errno.
+   * DROPPED (2): a stuck unixgram receiver's, counted; < 0: -errno. `data`: one buffer, or up to 8 sent together
+   * as one message (one sendmsg).
    */
-  /** `data`: one buffer, or up to 8 sent together as one message (one sendmsg). */
   send(h: Handle, data: Uint8Array | readonly Uint8Array[], sa: Uint8Array | null, fds: readonly number[] | null): number;
   hclose(h: Handle): void;
   adopt(fd: number): void;

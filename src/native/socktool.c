@@ -513,6 +513,7 @@ static int out_init(out_t *o, const parts_t *parts, size_t off, const struct soc
   if (!o->data) return -ENOMEM;
   size_t at = 0;
   for (int i = 0; i < parts->n; i++) {
+    if (parts->v[i].iov_len == 0) continue; /* an empty typed array may have no data pointer */
     memcpy(o->data + at, parts->v[i].iov_base, parts->v[i].iov_len);
     at += parts->v[i].iov_len;
   }
