@@ -89,7 +89,23 @@ function integer(what: string, min: number, max: number) {
   };
 }
 
+function decimal(what: string, min: number, max: number) {
+  return (value: string): number => {
+    if (!/^\d+(\.\d+)?$/.test(value) || Number(value) < min || Number(value) > max) {
+      throw new InvalidArgumentError(`expected ${what} ${min}-${max}.`);
+    }
+    return Number(value);
+  };
+}
+
+/** Clients a server serves at once unless --max-clients says otherwise. */
+export const DEFAULT_MAX_CLIENTS = 1024;
+
 export const parseMs = integer('milliseconds', 1, 2 ** 31 - 1);
+/** Seconds with a fraction (bench's --duration, --warmup). */
+export const parseDuration = decimal('seconds', 0, 1_000_000);
+export const parseBytes = integer('bytes', 1, 16 * 1024 * 1024);
+export const parseBig = integer('a count', 1, 2 ** 40);
 export const parseCount = integer('a count', 1, 1_000_000);
 export const parsePort = integer('a port number', 0, 65535);
 export const parseSeconds = integer('seconds', 0, 2_000_000);
@@ -119,7 +135,7 @@ export function addTraits(cmd: Command, traits: readonly Trait[]): void {
     cmd.option('--timeout <ms>', 'give up on a connect, or on a connection idle this long', parseMs);
   }
   if (traits.includes('server')) {
-    cmd.option('--max-clients <n>', 'clients served at once; more are refused', parseCount, 1024);
+    cmd.option('--max-clients <n>', 'clients served at once; more are refused', parseCount, DEFAULT_MAX_CLIENTS);
   }
   if (traits.includes('access')) {
     cmd.option('--mode <octal>', 'unix path: the socket file\'s permission bits (e.g. 0660), set with no looser moment', parseMode);

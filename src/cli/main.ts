@@ -5,10 +5,11 @@ import {
   callCommand, CODECS, publishCommand, replyCommand, subscribeCommand, type CallOptions, type PublishOptions, type ReplyOptions,
   type SubscribeOptions,
 } from './channels.js';
+import { benchCommand, type BenchOptions } from './bench.js';
 import { chatCommand } from './chat.js';
 import { connectCommand, sendCommand, type ClientOptions, type SendOptions } from './client.js';
 import {
-  addressArg, addTraits, parseCount, parseMs, parsePort, parseSeconds, refuseGiven, serverAddressArg, type CommonOptions, type Trait,
+  addressArg, addTraits, DEFAULT_MAX_CLIENTS, parseBig, parseBytes, parseCount, parseDuration, parseMs, parsePort, parseSeconds, refuseGiven, serverAddressArg, type CommonOptions, type Trait,
 } from './common.js';
 import { CliError, Exit, EXIT_HELP, exitCodeFor } from './exit.js';
 import { httpGetCommand, type HttpOptions } from './http.js';
@@ -268,6 +269,34 @@ const COMMANDS: CommandSpec[] = [
       'socktool http-get http://localhost/health --unix /run/app.sock --include',
     ],
     run: ([url], o, out) => httpGetCommand(url!, o as HttpOptions, out),
+  },
+  {
+    name: 'bench',
+    args: '<address>',
+    summary: 'echo load against ADDRESS: latency percentiles (pingpong) or throughput (flood); --serve: the echo to measure',
+    traits: [],
+    options: [
+      new Option('--mode <mode>', 'one message in flight per connection, or --window of them').choices(['pingpong', 'flood']).default('pingpong'),
+      new Option('--size <bytes>', 'bytes per message (at least 4: each carries its sequence number)').argParser(parseBytes).default(64),
+      new Option('--connections <n>', 'connections (datagram senders on datagram networks)').argParser(parseCount).default(1),
+      new Option('--window <n>', 'messages in flight per connection in flood mode').argParser(parseCount).default(64),
+      new Option('--duration <seconds>', 'how long to measure (default 5)').argParser(parseDuration),
+      new Option('--count <n>', 'stop after this many echoes instead').argParser(parseBig),
+      new Option('--warmup <seconds>', 'load before measuring starts').argParser(parseDuration).default(0),
+      new Option('--samples', 'with --json: a sample event each second'),
+      new Option('--compare <address>', 'run the same load against a second address and print both with the ratio'),
+      new Option('--serve', 'serve echo on ADDRESS instead (the fastest socktool has), for another bench to measure'),
+    ],
+    examples: [
+      'socktool bench --serve unixgram:///tmp/echo.sock &',
+      'socktool bench unixgram:///tmp/echo.sock --mode flood --size 1024',
+      'socktool bench unix:///tmp/a.sock --compare tcp://127.0.0.1:8000 --duration 3',
+      'socktool bench udp://127.0.0.1:9999 --json --samples',
+    ],
+    // --serve takes none of the load's options (--mode here is not a unix socket's file mode).
+    run: ([a], o, out) => (o.serve ? serveCommand(serverAddressArg(a!),
+      { json: o.json as boolean, verbose: o.verbose as boolean, maxClients: DEFAULT_MAX_CLIENTS, handler: 'echo' }, out)
+      : benchCommand(a!, o as unknown as BenchOptions, out)),
   },
   {
     name: 'scan',

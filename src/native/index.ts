@@ -40,6 +40,12 @@ interface Binding {
    */
   send(h: Handle, data: Uint8Array | readonly Uint8Array[], sa: Uint8Array | null, fds: readonly number[] | null): number;
   hclose(h: Handle): void;
+  /** Starts an echo load run on a thread of its own (src/native/loadgen.c); `done` resolves with its totals. */
+  loadStart(options: LoadOptions): { handle: LoadHandle; done: Promise<LoadTotals> };
+  /** The one-second samples since the last poll: [t, messages, bytes, lost, corrupt, p99Ns]. */
+  loadPoll(h: LoadHandle): [number, number, number, number, number, number][];
+  /** Ends a run early (its totals cover what was measured so far). */
+  loadStop(h: LoadHandle): void;
   adopt(fd: number): void;
   cloexec(fd: number): void;
   constants: Record<string, number>;
@@ -108,6 +114,38 @@ function loadOnTouch<T extends object>(real: () => T): T {
       return real()[name as keyof T];
     },
   });
+}
+
+export type LoadHandle = { readonly __load: unique symbol };
+
+export interface LoadOptions {
+  sockaddr: Uint8Array;
+  family: number;
+  type: number;
+  /** Connections (datagram senders, each its own socket). */
+  conns: number;
+  /** Messages in flight per connection. */
+  window: number;
+  size: number;
+  durationMs: number;
+  warmupMs: number;
+  /** Stop after this many echoes (0: run for durationMs). */
+  count: number;
+}
+
+export interface LoadTotals {
+  messages: number;
+  bytes: number;
+  sent: number;
+  lost: number;
+  corrupt: number;
+  seconds: number;
+  maxNs: number;
+  /** [upper bound in ns, count] of each bucket that has any. */
+  histogram: [number, number][];
+  /** Set when a call failed (the run stopped there). */
+  errno?: number;
+  syscall?: string;
 }
 
 /** The addon's calls; loaded on first touch. */

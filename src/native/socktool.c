@@ -1335,6 +1335,8 @@ static napi_value js_hclose(napi_env env, napi_callback_info info) {
 
 #define FN(name, fn) {name, NULL, fn, NULL, NULL, NULL, napi_enumerable, NULL}
 
+#include "loadgen.c"
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     FN("socket", js_socket),       FN("bind", js_bind),           FN("connect", js_connect),
@@ -1343,7 +1345,8 @@ static napi_value init(napi_env env, napi_value exports) {
     FN("getsockopt", js_getsockopt), FN("setsockopt", js_setsockopt), FN("inetSockaddr", js_inet_sockaddr),
     FN("ifname", js_ifname),       FN("open", js_open),           FN("read", js_read),
     FN("send", js_send),           FN("hclose", js_hclose),       FN("adopt", js_adopt),
-    FN("cloexec", js_cloexec),
+    FN("cloexec", js_cloexec),     FN("loadStart", js_load_start), FN("loadPoll", js_load_poll),
+    FN("loadStop", js_load_stop),
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof *props, props) != napi_ok) return NULL;
   /* The platform's numbers, so that the JS side never hard-codes them. */

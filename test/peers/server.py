@@ -7,6 +7,8 @@ usage: server.py KIND WHERE MODE
          silent  take what arrives and never answer
          sha256  streams: read to EOF, answer "<sha256 hex> <bytes>\\n", close
          stall   streams: accept and never read (a stuck far side)
+         corrupt echo, with the last byte of every 3rd message (datagrams, packets) or chunk (streams) flipped
+         drop    datagrams: echo, but leave every 10th unanswered
 Prints "listening <port>" or "listening <path>" first."""
 import hashlib
 import socket
@@ -29,15 +31,30 @@ if stype != socket.SOCK_DGRAM:
 print('listening', shown, flush=True)
 
 
+count = 0
+
+
+def echoed(data):
+    """What to send back: the data, or (corrupt, every 3rd time) the data with its last byte flipped."""
+    global count
+    count += 1
+    if mode == 'corrupt' and count % 3 == 0 and data:
+        return data[:-1] + bytes([data[-1] ^ 0xFF])
+    return data
+
+
 def serve(conn):
     total = 0
     h = hashlib.sha256()
     while True:
-        data = conn.recv(65536)
+        try:
+            data = conn.recv(65536)
+        except ConnectionResetError:  # a client that closed with echoes unread
+            break
         if not data:
             break
-        if mode == 'echo':
-            conn.sendall(data)
+        if mode in ('echo', 'corrupt'):
+            conn.sendall(echoed(data))
         total += len(data)
         h.update(data)
     if mode == 'sha256':
@@ -46,10 +63,17 @@ def serve(conn):
 
 
 if stype == socket.SOCK_DGRAM:
+    received = 0
     while True:
         data, addr = s.recvfrom(65536)
-        if mode == 'echo' and addr:
-            s.sendto(data, addr)
+        received += 1
+        if mode == 'drop' and received % 10 == 0:
+            continue
+        if mode in ('echo', 'corrupt', 'drop') and addr:
+            try:
+                s.sendto(echoed(data), addr)
+            except ConnectionRefusedError:  # a unixgram client gone
+                pass
 else:
     held = []
     while True:

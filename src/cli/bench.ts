@@ -1,0 +1,123 @@
+// `bench`: echo load against an address (the load loop is the addon's, on its own thread: see src/load.ts), or
+// with --serve, the echo server to point it at.
+import { loadTest, type LoadMode, type LoadSample, type LoadSummary } from '../index.js';
+import { CliError, Exit } from './exit.js';
+import { writeOut, type Output } from './output.js';
+
+export interface BenchOptions {
+  mode: LoadMode;
+  size: number;
+  connections: number;
+  window: number;
+  duration?: number;
+  count?: number;
+  warmup: number;
+  samples?: boolean;
+  compare?: string;
+  json?: boolean;
+}
+
+const int = (n: number) => Math.round(n).toLocaleString('en-US');
+const us = (n: number) => (n >= 100 ? int(n) : n.toFixed(1));
+
+/** The live line on a terminal: elapsed, rate, that second's p99 (rewritten in place). */
+function progress(address: string): ((s: LoadSample) => void) | undefined {
+  if (!process.stdout.isTTY) return undefined;
+  return (s) => void process.stdout.write(`\r\x1b[K${address}  ${s.t.toFixed(0)} s  ${int(s.messages)} msg/s  p99 ${us(s.p99)} µs` +
+    `${s.lost ? `  lost ${int(s.lost)}` : ''}${s.corrupt ? `  corrupt ${int(s.corrupt)}` : ''}`);
+}
+
+/** The histogram in rows of one power of two (µs), each with a bar as long as its share of the largest row. */
+export function histogramText(histogram: [number, number][], width = 40): string {
+  const rows = new Map<number, number>();
+  for (const [upper, n] of histogram) {
+    const top = 2 ** Math.ceil(Math.log2(Math.max(upper, 1)));
+    rows.set(top, (rows.get(top) ?? 0) + n);
+  }
+  const tops = [...rows.keys()].sort((a, b) => a - b);
+  const most = Math.max(...rows.values());
+  const total = [...rows.values()].reduce((a, b) => a + b, 0);
+  return tops.map((top) => {
+    const n = rows.get(top)!;
+    const bar = '#'.repeat(Math.max(1, Math.round((n / most) * width)));
+    return `  ${`≤ ${int(top)} µs`.padStart(14)} | ${bar.padEnd(width)} ${int(n).padStart(12)}  ${((100 * n) / total).toFixed(1).padStart(5)}%`;
+  }).join('\n');
+}
+
+function summaryText(s: LoadSummary): string {
+  const what = s.mode === 'pingpong' ? 'one in flight' : `${s.window} in flight`;
+  const lines = [
+    `${s.address}: ${s.mode}, ${s.size}-byte messages, ${s.connections} connection${s.connections === 1 ? '' : 's'} × ${what}, ${s.seconds.toFixed(2)} s`,
+    `  messages  ${int(s.messages)}   ${int(s.rate)}/s   ${s.mbps.toFixed(1)} MB/s`,
+    `  lost      ${int(s.lost)}   corrupt ${int(s.corrupt)}   (sent ${int(s.sent)})`,
+    `  latency   p50 ${us(s.latency.p50)}   p90 ${us(s.latency.p90)}   p99 ${us(s.latency.p99)}   p99.9 ${us(s.latency.p999)}   max ${us(s.latency.max)}  (µs)`,
+  ];
+  if (s.histogram.length) lines.push('', histogramText(s.histogram));
+  return `${lines.join('\n')}\n`;
+}
+
+function compareText(a: LoadSummary, b: LoadSummary): string {
+  const row = (name: string, x: number, y: number, fmt: (n: number) => string) =>
+    `  ${name.padEnd(12)} ${fmt(x).padStart(14)} ${fmt(y).padStart(14)} ${(x ? y / x : 0).toFixed(2).padStart(8)}×`;
+  return [
+    `  ${''.padEnd(12)} ${'A'.padStart(14)} ${'B'.padStart(14)} ${'B/A'.padStart(9)}`,
+    row('messages/s', a.rate, b.rate, int),
+    row('MB/s', a.mbps, b.mbps, (n) => n.toFixed(1)),
+    row('p50 µs', a.latency.p50, b.latency.p50, us),
+    row('p99 µs', a.latency.p99, b.latency.p99, us),
+    row('p99.9 µs', a.latency.p999, b.latency.p999, us),
+    row('lost', a.lost, b.lost, int),
+    row('corrupt', a.corrupt, b.corrupt, int),
+    `  A: ${a.address}`,
+    `  B: ${b.address}`,
+  ].join('\n') + '\n';
+}
+
+/** The summary object of --json: what was measured, without the histogram's raw buckets unless asked. */
+const summaryEvent = (s: LoadSummary) => ({ ...s });
+
+async function measure(address: string, o: BenchOptions, out: Output, signal: AbortSignal): Promise<LoadSummary> {
+  const live = out.json ? undefined : progress(address);
+  const s = await loadTest(address, {
+    mode: o.mode, size: o.size, connections: o.connections, window: o.window, duration: o.duration, count: o.count,
+    warmup: o.warmup, signal,
+    onSample: (sample) => {
+      if (out.json && o.samples) out.event('sample', { address, ...sample });
+      live?.(sample);
+    },
+  });
+  if (live) process.stdout.write('\r\x1b[K');
+  return s;
+}
+
+export async function benchCommand(address: string, o: BenchOptions, out: Output): Promise<void> {
+  if (o.samples && !out.json) throw new CliError('--samples goes with --json', Exit.USAGE, 'usage');
+  if (o.size < 4) throw new CliError(`--size must be at least 4 bytes (each message carries its sequence number), not ${o.size}`, Exit.USAGE, 'usage');
+  if (o.duration !== undefined && o.count !== undefined) throw new CliError('--duration and --count: one or the other', Exit.USAGE, 'usage');
+  // Ctrl-C ends the run early, with what it measured so far.
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const a = await measure(address, o, out, stop.signal);
+    const b = o.compare === undefined ? undefined : await measure(o.compare, o, out, stop.signal);
+    if (out.json) {
+      if (b) out.event('compare', { a: summaryEvent(a), b: summaryEvent(b), ratio: a.rate ? b.rate / a.rate : 0 });
+      else out.event('summary', summaryEvent(a));
+    } else {
+      await writeOut(summaryText(a));
+      if (b) await writeOut(`\n${summaryText(b)}\n${compareText(a, b)}`);
+    }
+    const bad = [a, b].filter((s): s is LoadSummary => s !== undefined && (s.lost > 0 || s.corrupt > 0));
+    if (bad.length) {
+      const s = bad[0]!;
+      throw new CliError(`${s.address}: ${int(s.corrupt)} echoes corrupt, ${int(s.lost)} lost`, Exit.ERROR_ANSWER);
+    }
+    const silent = [a, b].find((s) => s !== undefined && s.messages === 0);
+    if (silent) throw new CliError(`${silent.address}: no echo came back in ${silent.seconds.toFixed(1)} s`, Exit.ERROR_ANSWER);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

@@ -1,0 +1,164 @@
+/**
+ * Echo load against any address: the engine behind `socktool bench`. The load loop runs in the addon on a thread
+ * of its own (src/native/loadgen.c), so that what it measures is the server, not this process's event loop.
+ */
+import { parseAddress, type Address } from './core/address.js';
+import { NetError } from './core/errors.js';
+import { networkOf, type Network } from './core/networks.js';
+import { resolveInet } from './core/resolve.js';
+import { consts, encodeAddress, errnoError, native } from './native/index.js';
+
+export type LoadMode = 'pingpong' | 'flood';
+
+export interface LoadOptions {
+  /** pingpong: one message in flight per connection; flood: `window` of them. Default pingpong. */
+  mode?: LoadMode;
+  /** Bytes per message, at least 4 (each carries its sequence number). Default 64. */
+  size?: number;
+  /** Connections (datagram senders on datagram networks). Default 1. */
+  connections?: number;
+  /** Messages in flight per connection in flood mode. Default 64. */
+  window?: number;
+  /** Seconds to measure (default 5), or stop after `count` echoes. */
+  duration?: number;
+  count?: number;
+  /** Seconds of load before measuring starts. Default 0. */
+  warmup?: number;
+  /** Called each second of the measured part. */
+  onSample?(sample: LoadSample): void;
+  signal?: AbortSignal;
+}
+
+/** One second of a run. */
+export interface LoadSample {
+  /** Seconds since measuring began. */
+  t: number;
+  messages: number;
+  bytes: number;
+  lost: number;
+  corrupt: number;
+  /** That second's 99th percentile latency, in microseconds. */
+  p99: number;
+}
+
+export interface Latency {
+  p50: number;
+  p90: number;
+  p99: number;
+  p999: number;
+  max: number;
+}
+
+export interface LoadSummary {
+  address: string;
+  network: Network;
+  mode: LoadMode;
+  size: number;
+  connections: number;
+  window: number;
+  /** Echoes received whole and right. */
+  messages: number;
+  bytes: number;
+  /** Messages sent while measuring. */
+  sent: number;
+  seconds: number;
+  /** Echoes per second. */
+  rate: number;
+  /** Megabytes (10^6) echoed per second. */
+  mbps: number;
+  /** Datagrams never echoed (unanswered after 100 ms). */
+  lost: number;
+  /** Echoes of the wrong length, sequence or bytes. */
+  corrupt: number;
+  /** Round-trip latency in microseconds. */
+  latency: Latency;
+  /** [upper bound in µs, count] per histogram bucket that has any. */
+  histogram: [number, number][];
+}
+
+const SAMPLE_POLL_MS = 250;
+
+/** The sockaddr, family and type the engine connects to. */
+async function target(addr: Address): Promise<{ sockaddr: Uint8Array; family: number; type: number }> {
+  const row = networkOf(addr.network);
+  const type = addr.network === 'unixpacket' ? consts.SOCK_SEQPACKET : row.shape === 'stream' ? consts.SOCK_STREAM : consts.SOCK_DGRAM;
+  if ('path' in addr) return { sockaddr: encodeAddress(addr, false), family: consts.AF_UNIX, type };
+  const r = await resolveInet(addr, 'connect');
+  const resolved = { ...addr, host: r.host };
+  return { sockaddr: encodeAddress(resolved, r.family === 6), family: r.family === 6 ? consts.AF_INET6 : consts.AF_INET, type };
+}
+
+function invalid(detail: string): NetError {
+  return new NetError({ op: 'dial', code: 'EINVAL', detail });
+}
+
+/** The value at percentile `p` (0..1) of a histogram of [upper bound, count]. */
+function percentile(histogram: [number, number][], total: number, p: number): number {
+  const want = Math.max(1, Math.round(p * total));
+  let seen = 0;
+  for (const [upper, n] of histogram) {
+    seen += n;
+    if (seen >= want) return upper;
+  }
+  return histogram.at(-1)?.[0] ?? 0;
+}
+
+/**
+ * Runs echo load against `address` and resolves with what was measured. Rejects when the connection cannot be
+ * made or fails under load (the NetError names the call).
+ *
+ * @example
+ * const s = await loadTest('unixgram:///tmp/echo.sock', { mode: 'flood', duration: 2 })
+ * console.log(s.rate, s.lost, s.latency.p99)
+ */
+export async function loadTest(address: string, options: LoadOptions = {}): Promise<LoadSummary> {
+  const addr = parseAddress(address);
+  const mode = options.mode ?? 'pingpong';
+  const size = options.size ?? 64;
+  const connections = options.connections ?? 1;
+  const window = mode === 'pingpong' ? 1 : options.window ?? 64;
+  const row = networkOf(addr.network);
+  if (!Number.isInteger(size) || size < 4) throw invalid(`--size must be at least 4 bytes (each message carries its sequence number), not ${size}`);
+  if (row.maxMessage && size > row.maxMessage) throw invalid(`${addr.network} carries messages of at most ${row.maxMessage} bytes, not ${size}`);
+  if (!Number.isInteger(connections) || connections < 1) throw invalid(`connections must be a whole number from 1, not ${connections}`);
+  if (!Number.isInteger(window) || window < 1) throw invalid(`window must be a whole number from 1, not ${window}`);
+  const t = await target(addr);
+  const count = options.count ?? 0;
+  const durationMs = count ? 0 : (options.duration ?? 5) * 1000;
+  const { handle, done } = native.loadStart({
+    ...t, conns: connections, window, size, durationMs, warmupMs: (options.warmup ?? 0) * 1000, count,
+  });
+  const stop = () => native.loadStop(handle);
+  options.signal?.addEventListener('abort', stop, { once: true });
+  const poll = () => {
+    for (const [st, messages, bytes, lost, corrupt, p99Ns] of native.loadPoll(handle)) {
+      options.onSample?.({ t: st, messages, bytes, lost, corrupt, p99: p99Ns / 1000 });
+    }
+  };
+  const timer = setInterval(poll, SAMPLE_POLL_MS);
+  let totals;
+  try {
+    totals = await done;
+  } finally {
+    clearInterval(timer);
+    options.signal?.removeEventListener('abort', stop);
+  }
+  poll();
+  if (totals.errno !== undefined) {
+    const cause = errnoError(totals.errno, totals.syscall!);
+    throw new NetError({ op: totals.syscall === 'connect' || totals.syscall === 'socket' ? 'dial' : 'recv',
+      network: addr.network, addr, code: cause.code!, cause });
+  }
+  const histogram = totals.histogram.map(([ns, n]) => [ns / 1000, n] as [number, number]);
+  const at = (p: number) => percentile(histogram, totals.messages, p);
+  const seconds = totals.seconds;
+  return {
+    address, network: addr.network, mode, size, connections, window,
+    messages: totals.messages, bytes: totals.bytes, sent: totals.sent, seconds,
+    rate: seconds > 0 ? totals.messages / seconds : 0,
+    mbps: seconds > 0 ? totals.bytes / seconds / 1e6 : 0,
+    lost: totals.lost, corrupt: totals.corrupt,
+    latency: { p50: at(0.5), p90: at(0.9), p99: at(0.99), p999: at(0.999), max: totals.maxNs / 1000 },
+    histogram,
+  };
+}

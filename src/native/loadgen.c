@@ -1,0 +1,559 @@
+/*
+ * socktool bench's load loop: echo load against one address, on a thread of its own, so that what it measures is
+ * the server and not Node's event loop.
+ *
+ * Each connection (a datagram sender on datagram networks) keeps `window` messages in flight: one for pingpong,
+ * N for flood. A message is its sequence number (u32, little-endian) then a fixed pattern; every echo is checked
+ * against both (a wrong length, sequence or byte counts as corrupt). Latency is the time from a message's first
+ * byte sent to its echo's last byte received, in a log-linear histogram (16 buckets per power of two, so a
+ * percentile is within about 6%). Datagrams: replies come in recvmmsg batches, and the next messages leave in one
+ * sendmmsg; a message unanswered for LOSS_NS is counted lost and its place refilled (a late echo of it is
+ * ignored). Streams: in order, so the sequence each echo should carry is known.
+ *
+ * JS starts a run (loadStart), reads one-second samples while it runs (loadPoll), may stop it early (loadStop),
+ * and gets the totals and the histogram when the promise resolves. Everything the run allocates is freed then.
+ */
+/* Included by socktool.c (one translation unit: it shares the argument helpers). */
+#include <poll.h>
+#include <pthread.h>
+#include <time.h>
+
+#define LOAD_BATCH 64
+#define HIST_SUB 16                      /* buckets per power of two */
+#define HIST_BUCKETS (HIST_SUB * 60)     /* up to 2^63 ns */
+#define LOSS_NS 100000000LL              /* a datagram unanswered this long is lost */
+#define SCAN_NS 10000000LL               /* how often in-flight datagrams are checked for loss */
+#define SAMPLES_MAX 3600                 /* one-second samples kept for JS to read */
+#define HEADER 4                         /* the sequence number at the start of every message */
+
+typedef struct {
+  double t; /* seconds since the measured part began */
+  uint64_t messages, bytes, lost, corrupt;
+  uint64_t p99_ns; /* of that second */
+} sample_t;
+
+typedef struct {
+  int fd;
+  uint32_t next_seq;  /* the next message's sequence number */
+  uint32_t want_seq;  /* streams: the sequence the next echo must carry */
+  int inflight;
+  int64_t *sent_at;   /* by sequence % ring */
+  uint32_t *sent_seq;
+  char *tx, *rx;
+  size_t tx_off, rx_have;
+  int tx_busy;        /* a stream message is part-way out */
+  int owed;           /* stream messages to send once the socket takes them */
+} conn_t;
+
+typedef struct {
+  /* what to do */
+  struct sockaddr_storage sa;
+  socklen_t salen;
+  int family, type, conns, window;
+  size_t size;
+  int64_t duration_ns, warmup_ns;
+  uint64_t count;
+  /* the run */
+  conn_t *c;
+  int ring;
+  char *pattern;
+  int stop; /* set by JS (loadStop), read by the run's thread */
+  int err;
+  const char *err_op;
+  uint64_t messages, bytes, sent, lost, corrupt, max_ns;
+  uint64_t hist[HIST_BUCKETS], second_hist[HIST_BUCKETS];
+  double seconds;
+  pthread_mutex_t mu; /* guards samples and nsamples */
+  sample_t *samples;
+  int nsamples, taken;
+  napi_async_work work;
+  napi_deferred deferred;
+  napi_ref self;
+} load_t;
+
+static int64_t now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+static int hist_index(uint64_t v) {
+  if (v < HIST_SUB) return (int)v;
+  int e = 63 - __builtin_clzll(v); /* >= 4 */
+  return HIST_SUB * (e - 3) + (int)((v >> (e - 4)) - HIST_SUB);
+}
+
+/* The upper bound of bucket `i` (what a percentile in it reports). */
+static uint64_t hist_upper(int i) {
+  if (i < HIST_SUB) return (uint64_t)i;
+  int e = i / HIST_SUB + 3, sub = i % HIST_SUB;
+  return ((uint64_t)(HIST_SUB + sub + 1) << (e - 4)) - 1;
+}
+
+static uint64_t hist_percentile(const uint64_t *h, double p) {
+  uint64_t total = 0;
+  for (int i = 0; i < HIST_BUCKETS; i++) total += h[i];
+  if (total == 0) return 0;
+  uint64_t want = (uint64_t)(p * (double)total + 0.5), seen = 0;
+  if (want == 0) want = 1;
+  for (int i = 0; i < HIST_BUCKETS; i++) {
+    seen += h[i];
+    if (seen >= want) return hist_upper(i);
+  }
+  return 0;
+}
+
+static void fail(load_t *l, const char *op) {
+  if (!l->err) {
+    l->err = errno ? errno : EIO;
+    l->err_op = op;
+  }
+}
+
+static int open_conn(load_t *l, conn_t *c) {
+  c->fd = socket(l->family, l->type | SOCK_CLOEXEC, 0);
+  if (c->fd < 0) return fail(l, "socket"), -1;
+  if (l->family == AF_UNIX && l->type == SOCK_DGRAM) {
+    sa_family_t family = AF_UNIX; /* autobind: the server needs an address to answer to */
+    if (bind(c->fd, (struct sockaddr *)&family, sizeof family) < 0) return fail(l, "bind"), -1;
+  }
+  int r;
+  do r = connect(c->fd, (struct sockaddr *)&l->sa, l->salen);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) return fail(l, "connect"), -1;
+  if (l->type == SOCK_STREAM && l->family != AF_UNIX) {
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+  fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
+  return 0;
+}
+
+/* The measured part begins (after the warm-up): counts start from nothing. */
+static void reset_counts(load_t *l) {
+  l->messages = l->bytes = l->sent = l->lost = l->corrupt = l->max_ns = 0;
+  memset(l->hist, 0, sizeof l->hist);
+  memset(l->second_hist, 0, sizeof l->second_hist);
+}
+
+static void record(load_t *l, int64_t latency, int measuring) {
+  if (!measuring) return;
+  uint64_t v = latency > 0 ? (uint64_t)latency : 0;
+  int i = hist_index(v);
+  l->hist[i]++;
+  l->second_hist[i]++;
+  if (v > l->max_ns) l->max_ns = v;
+  l->messages++;
+  l->bytes += l->size;
+}
+
+/* Checks an echo: its length, its pattern, and its sequence (streams: the one expected; datagrams: one in flight).
+ * Returns the sequence, or -1 (counted corrupt). */
+static int64_t check(load_t *l, const char *m, size_t len, int64_t expect) {
+  uint32_t seq;
+  if (len != l->size || memcmp(m + HEADER, l->pattern + HEADER, l->size - HEADER) != 0) return -1;
+  memcpy(&seq, m, HEADER);
+  if (expect >= 0 && seq != (uint32_t)expect) return -1;
+  return seq;
+}
+
+static void stamp(load_t *l, conn_t *c, char *m, int measuring) {
+  uint32_t seq = c->next_seq++;
+  uint32_t at = seq % (uint32_t)l->ring;
+  memcpy(m, &seq, HEADER);
+  if (c->sent_at[at]) { /* a datagram a whole ring ago still unanswered: lost, before its loss timer said so */
+    c->inflight--;
+    if (measuring) l->lost++;
+  }
+  c->sent_at[at] = now_ns();
+  c->sent_seq[at] = seq;
+  c->inflight++;
+  if (measuring) l->sent++;
+}
+
+/* Datagrams: sends `n` new messages in sendmmsg batches (fewer if the socket is full). */
+static void dgram_send(load_t *l, conn_t *c, int n, int measuring) {
+  struct mmsghdr m[LOAD_BATCH];
+  struct iovec iov[LOAD_BATCH];
+  while (n > 0) {
+    int k = n < LOAD_BATCH ? n : LOAD_BATCH;
+    for (int i = 0; i < k; i++) {
+      char *buf = c->tx + (size_t)i * l->size;
+      memcpy(buf + HEADER, l->pattern + HEADER, l->size - HEADER);
+      stamp(l, c, buf, measuring);
+      iov[i] = (struct iovec){.iov_base = buf, .iov_len = l->size};
+      memset(&m[i], 0, sizeof m[i]);
+      m[i].msg_hdr.msg_iov = &iov[i];
+      m[i].msg_hdr.msg_iovlen = 1;
+    }
+    int sent = sendmmsg(c->fd, m, (unsigned)k, 0);
+    if (sent < 0) sent = 0; /* full, or refused (the server not there yet): the loss timer refills the window */
+    for (int i = sent; i < k; i++) {
+      c->next_seq--;
+      c->sent_at[c->next_seq % (uint32_t)l->ring] = 0;
+      c->inflight--;
+      if (measuring) l->sent--;
+    }
+    if (sent < k) return;
+    n -= k;
+  }
+}
+
+static void dgram_read(load_t *l, conn_t *c, int measuring) {
+  struct mmsghdr m[LOAD_BATCH];
+  struct iovec iov[LOAD_BATCH];
+  size_t slot = l->size + 1; /* one byte more: a longer echo is seen as such, not cut to size */
+  for (int i = 0; i < LOAD_BATCH; i++) {
+    iov[i] = (struct iovec){.iov_base = c->rx + (size_t)i * slot, .iov_len = slot};
+    memset(&m[i], 0, sizeof m[i]);
+    m[i].msg_hdr.msg_iov = &iov[i];
+    m[i].msg_hdr.msg_iovlen = 1;
+  }
+  int n = recvmmsg(c->fd, m, LOAD_BATCH, MSG_DONTWAIT, NULL);
+  if (n <= 0) return;
+  int64_t t = now_ns();
+  int answered = 0;
+  for (int i = 0; i < n; i++) {
+    const char *echo = c->rx + (size_t)i * slot;
+    size_t len = m[i].msg_len;
+    uint32_t seq = 0;
+    if (len >= HEADER) memcpy(&seq, echo, HEADER);
+    uint32_t at = seq % (uint32_t)l->ring;
+    int ours = len >= HEADER && c->sent_seq[at] == seq && c->sent_at[at] != 0; /* else late (counted lost) */
+    int whole = check(l, echo, len, -1) >= 0;
+    if (!whole && measuring) l->corrupt++;
+    if (!ours) continue;
+    if (whole) record(l, t - c->sent_at[at], measuring);
+    c->sent_at[at] = 0;
+    c->inflight--;
+    answered++;
+  }
+  if (answered) dgram_send(l, c, l->window - c->inflight, measuring);
+}
+
+/* Streams: sends owed messages until the socket is full (a part-way message resumes on POLLOUT). */
+static void stream_send(load_t *l, conn_t *c, int measuring) {
+  while (c->owed > 0 || c->tx_busy) {
+    if (!c->tx_busy) {
+      stamp(l, c, c->tx, measuring);
+      c->owed--;
+      c->tx_off = 0;
+      c->tx_busy = 1;
+    }
+    ssize_t n = send(c->fd, c->tx + c->tx_off, l->size - c->tx_off, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+      fail(l, "send");
+      return;
+    }
+    c->tx_off += (size_t)n;
+    if (c->tx_off == l->size) c->tx_busy = 0;
+  }
+}
+
+static void stream_read(load_t *l, conn_t *c, int measuring) {
+  for (;;) {
+    ssize_t n = recv(c->fd, c->rx + c->rx_have, l->size - c->rx_have, MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) fail(l, "recv");
+      return;
+    }
+    if (n == 0) {
+      errno = ECONNRESET; /* the server closed the connection with echoes owed */
+      fail(l, "recv");
+      return;
+    }
+    c->rx_have += (size_t)n;
+    if (c->rx_have < l->size) continue;
+    c->rx_have = 0;
+    int64_t t = now_ns();
+    uint32_t want = c->want_seq++;
+    int64_t seq = check(l, c->rx, l->size, want);
+    if (seq < 0 && measuring) l->corrupt++;
+    uint32_t at = want % (uint32_t)l->ring;
+    record(l, t - c->sent_at[at], measuring && seq >= 0);
+    c->sent_at[at] = 0;
+    c->inflight--;
+    c->owed++;
+    stream_send(l, c, measuring);
+  }
+}
+
+/* Datagrams: a message unanswered for LOSS_NS is lost (an echo that comes later will not match), and its place in
+ * the window is refilled. */
+static void expire(load_t *l, conn_t *c, int64_t t, int measuring) {
+  int gone = 0;
+  for (int k = 0; k < l->ring; k++) {
+    if (c->sent_at[k] && t - c->sent_at[k] >= LOSS_NS) {
+      c->sent_at[k] = 0;
+      gone++;
+    }
+  }
+  if (!gone) return;
+  c->inflight -= gone;
+  if (measuring) l->lost += (uint64_t)gone;
+  dgram_send(l, c, l->window - c->inflight, measuring);
+}
+
+static void publish_sample(load_t *l, int64_t start, uint64_t *last) {
+  sample_t s = {.t = (double)(now_ns() - start) / 1e9, .messages = l->messages - last[0], .bytes = l->bytes - last[1],
+                .lost = l->lost - last[2], .corrupt = l->corrupt - last[3], .p99_ns = hist_percentile(l->second_hist, 0.99)};
+  last[0] = l->messages, last[1] = l->bytes, last[2] = l->lost, last[3] = l->corrupt;
+  memset(l->second_hist, 0, sizeof l->second_hist);
+  pthread_mutex_lock(&l->mu);
+  if (l->nsamples < SAMPLES_MAX) l->samples[l->nsamples++] = s;
+  pthread_mutex_unlock(&l->mu);
+}
+
+static void run(napi_env env, void *data) {
+  load_t *l = data;
+  int dgram = l->type != SOCK_STREAM;
+  int stream = l->type == SOCK_STREAM;
+  struct pollfd *p = calloc((size_t)l->conns, sizeof *p);
+  if (!p) {
+    errno = ENOMEM;
+    return fail(l, "calloc");
+  }
+  for (int i = 0; i < l->conns && !l->err; i++) {
+    conn_t *c = &l->c[i];
+    if (open_conn(l, c) < 0) break;
+    p[i].fd = c->fd;
+  }
+  int64_t t0 = now_ns(), start = t0 + l->warmup_ns, end = start + l->duration_ns, next_sample = start + 1000000000LL;
+  uint64_t last[4] = {0};
+  int64_t last_scan = t0;
+  int measuring = l->warmup_ns == 0;
+  for (int i = 0; i < l->conns && !l->err; i++) {
+    conn_t *c = &l->c[i];
+    if (dgram) dgram_send(l, c, l->window, measuring);
+    else {
+      c->owed = l->window;
+      stream_send(l, c, measuring);
+    }
+  }
+  while (!l->err && !__atomic_load_n(&l->stop, __ATOMIC_RELAXED)) {
+    int64_t t = now_ns();
+    if (!measuring && t >= start) {
+      measuring = 1;
+      reset_counts(l);
+    }
+    if (measuring && l->duration_ns && t >= end) break;
+    if (measuring && l->count && l->messages >= l->count) break;
+    if (measuring && t >= next_sample) {
+      publish_sample(l, start, last);
+      next_sample += 1000000000LL;
+    }
+    for (int i = 0; i < l->conns; i++) {
+      conn_t *c = &l->c[i];
+      p[i].events = POLLIN | (stream && c->tx_busy ? POLLOUT : 0);
+      if (dgram && c->inflight < l->window) dgram_send(l, c, l->window - c->inflight, measuring);
+    }
+    if (dgram && t - last_scan >= SCAN_NS) {
+      last_scan = t;
+      for (int i = 0; i < l->conns; i++) expire(l, &l->c[i], t, measuring);
+    }
+    int n = poll(p, (nfds_t)l->conns, 10);
+    if (n < 0 && errno != EINTR) {
+      fail(l, "poll");
+      break;
+    }
+    for (int i = 0; i < l->conns && n > 0 && !l->err; i++) {
+      if (!p[i].revents) continue;
+      conn_t *c = &l->c[i];
+      if (dgram) dgram_read(l, c, measuring);
+      else {
+        if (p[i].revents & POLLOUT) stream_send(l, c, measuring);
+        if (p[i].revents & (POLLIN | POLLHUP | POLLERR)) stream_read(l, c, measuring);
+      }
+    }
+  }
+  if (!measuring) reset_counts(l); /* stopped in the warm-up: nothing was measured */
+  l->seconds = measuring ? (double)(now_ns() - start) / 1e9 : 0;
+  if (l->seconds < 0) l->seconds = 0;
+  /* What is still in flight at the end is neither lost nor answered: not counted. */
+  free(p);
+}
+
+/* What the run used: its sockets and buffers (the record and its samples live until JS lets go of the handle). */
+static void free_run(load_t *l) {
+  for (int i = 0; l->c && i < l->conns; i++) {
+    conn_t *c = &l->c[i];
+    if (c->fd >= 0) close(c->fd);
+    free(c->sent_at);
+    free(c->sent_seq);
+    free(c->tx);
+    free(c->rx);
+  }
+  free(l->c);
+  l->c = NULL;
+  free(l->pattern);
+  l->pattern = NULL;
+}
+
+static void finalize_load(napi_env env, void *data, void *hint) {
+  load_t *l = data;
+  free_run(l);
+  free(l->samples);
+  pthread_mutex_destroy(&l->mu);
+  free(l);
+}
+
+static int alloc_run(load_t *l) {
+  /* Datagrams: room for every message sent in LOSS_NS at a high rate, so that the loss timer, not the ring, expires them. */
+  l->ring = l->type == SOCK_STREAM ? l->window : (l->window * 16 < 4096 ? 4096 : l->window * 16);
+  size_t slot = l->size + 1;
+  l->c = calloc((size_t)l->conns, sizeof *l->c);
+  l->pattern = malloc(l->size);
+  l->samples = calloc(SAMPLES_MAX, sizeof *l->samples);
+  if (!l->c || !l->pattern || !l->samples) return -ENOMEM;
+  for (size_t i = 0; i < l->size; i++) l->pattern[i] = (char)(i * 7 + 13);
+  for (int i = 0; i < l->conns; i++) l->c[i].fd = -1;
+  for (int i = 0; i < l->conns; i++) {
+    conn_t *c = &l->c[i];
+    c->sent_at = calloc((size_t)l->ring, sizeof *c->sent_at);
+    c->sent_seq = calloc((size_t)l->ring, sizeof *c->sent_seq);
+    c->tx = malloc(LOAD_BATCH * l->size);
+    c->rx = malloc(LOAD_BATCH * slot);
+    if (!c->sent_at || !c->sent_seq || !c->tx || !c->rx) return -ENOMEM;
+    memcpy(c->tx, l->pattern, l->size);
+  }
+  return 0;
+}
+
+static napi_value unum(napi_env env, double x) {
+  napi_value v;
+  napi_create_double(env, x, &v);
+  return v;
+}
+
+static void set(napi_env env, napi_value obj, const char *name, napi_value v) {
+  napi_set_named_property(env, obj, name, v);
+}
+
+static void done(napi_env env, napi_status status, void *data) {
+  load_t *l = data;
+  napi_delete_async_work(env, l->work);
+  free_run(l);
+  napi_value r, hist;
+  napi_create_object(env, &r);
+  set(env, r, "messages", unum(env, (double)l->messages));
+  set(env, r, "bytes", unum(env, (double)l->bytes));
+  set(env, r, "sent", unum(env, (double)l->sent));
+  set(env, r, "lost", unum(env, (double)l->lost));
+  set(env, r, "corrupt", unum(env, (double)l->corrupt));
+  set(env, r, "seconds", unum(env, l->seconds));
+  set(env, r, "maxNs", unum(env, (double)l->max_ns));
+  napi_create_array(env, &hist);
+  uint32_t k = 0;
+  for (int i = 0; i < HIST_BUCKETS; i++) {
+    if (!l->hist[i]) continue;
+    napi_value pair;
+    napi_create_array_with_length(env, 2, &pair);
+    napi_set_element(env, pair, 0, unum(env, (double)hist_upper(i)));
+    napi_set_element(env, pair, 1, unum(env, (double)l->hist[i]));
+    napi_set_element(env, hist, k++, pair);
+  }
+  set(env, r, "histogram", hist);
+  if (l->err) {
+    set(env, r, "errno", unum(env, -l->err));
+    napi_value op;
+    napi_create_string_utf8(env, l->err_op, NAPI_AUTO_LENGTH, &op);
+    set(env, r, "syscall", op);
+  }
+  napi_resolve_deferred(env, l->deferred, r);
+  napi_delete_reference(env, l->self);
+}
+
+static double num_prop(napi_env env, napi_value obj, const char *name) {
+  napi_value v;
+  double d = 0;
+  if (napi_get_named_property(env, obj, name, &v) == napi_ok) napi_get_value_double(env, v, &d);
+  return d;
+}
+
+/* loadStart({ sockaddr, family, type, conns, window, size, durationMs, warmupMs, count }) -> { handle, done } */
+static napi_value js_load_start(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value o;
+  napi_get_cb_info(env, info, &argc, &o, NULL, NULL);
+  load_t *l = calloc(1, sizeof *l);
+  if (!l) return throw_errno(env, -ENOMEM, "loadStart");
+  pthread_mutex_init(&l->mu, NULL);
+  napi_value sav;
+  char *sa;
+  size_t salen = 0;
+  napi_get_named_property(env, o, "sockaddr", &sav);
+  if (!bytes_arg(env, sav, &sa, &salen) || salen > sizeof l->sa) {
+    finalize_load(env, l, NULL);
+    return throw_type(env, "loadStart: sockaddr bytes expected");
+  }
+  memcpy(&l->sa, sa, salen);
+  l->salen = (socklen_t)salen;
+  l->family = (int)num_prop(env, o, "family");
+  l->type = (int)num_prop(env, o, "type");
+  l->conns = (int)num_prop(env, o, "conns");
+  l->window = (int)num_prop(env, o, "window");
+  l->size = (size_t)num_prop(env, o, "size");
+  l->duration_ns = (int64_t)(num_prop(env, o, "durationMs") * 1e6);
+  l->warmup_ns = (int64_t)(num_prop(env, o, "warmupMs") * 1e6);
+  l->count = (uint64_t)num_prop(env, o, "count");
+  if (l->conns < 1 || l->window < 1 || l->size < HEADER || (!l->duration_ns && !l->count)) {
+    finalize_load(env, l, NULL);
+    return throw_type(env, "loadStart: conns, window, size and a duration or a count expected");
+  }
+  int r = alloc_run(l);
+  if (r < 0) {
+    finalize_load(env, l, NULL);
+    return throw_errno(env, r, "loadStart");
+  }
+  napi_value handle, promise, name, result;
+  if (napi_create_external(env, l, finalize_load, NULL, &handle) != napi_ok) {
+    finalize_load(env, l, NULL);
+    return throw_errno(env, -ENOMEM, "loadStart");
+  }
+  /* From here the handle owns `l`; the reference keeps it alive until the run is done. */
+  napi_create_reference(env, handle, 1, &l->self);
+  napi_create_promise(env, &l->deferred, &promise);
+  napi_create_string_utf8(env, "socktool-load", NAPI_AUTO_LENGTH, &name);
+  napi_create_async_work(env, NULL, name, run, done, l, &l->work);
+  napi_queue_async_work(env, l->work);
+  napi_create_object(env, &result);
+  set(env, result, "handle", handle);
+  set(env, result, "done", promise);
+  return result;
+}
+
+static load_t *load_arg(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value v;
+  void *p = NULL;
+  napi_get_cb_info(env, info, &argc, &v, NULL, NULL);
+  if (napi_get_value_external(env, v, &p) != napi_ok) return NULL;
+  return p;
+}
+
+/* loadPoll(handle) -> the one-second samples since the last poll: [t, messages, bytes, lost, corrupt, p99Ns][] */
+static napi_value js_load_poll(napi_env env, napi_callback_info info) {
+  load_t *l = load_arg(env, info);
+  if (!l) return throw_type(env, "loadPoll: a load handle expected");
+  napi_value out;
+  napi_create_array(env, &out);
+  pthread_mutex_lock(&l->mu);
+  for (uint32_t k = 0; l->taken < l->nsamples; k++) {
+    sample_t *s = &l->samples[l->taken++];
+    napi_value row;
+    napi_create_array_with_length(env, 6, &row);
+    double f[6] = {s->t, (double)s->messages, (double)s->bytes, (double)s->lost, (double)s->corrupt, (double)s->p99_ns};
+    for (uint32_t j = 0; j < 6; j++) napi_set_element(env, row, j, unum(env, f[j]));
+    napi_set_element(env, out, k, row);
+  }
+  pthread_mutex_unlock(&l->mu);
+  return out;
+}
+
+static napi_value js_load_stop(napi_env env, napi_callback_info info) {
+  load_t *l = load_arg(env, info);
+  if (!l) return throw_type(env, "loadStop: a load handle expected");
+  __atomic_store_n(&l->stop, 1, __ATOMIC_RELAXED);
+  return undef(env);
+}
