@@ -23,7 +23,7 @@ export function compile(name) {
   return out;
 }
 
-const loadgen = compile('loadgen');
+export const loadgen = compile('loadgen');
 
 /**
  * Spawns a server and resolves with its child once it prints "listening on <address>": the baselines print it on

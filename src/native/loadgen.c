@@ -40,8 +40,8 @@ typedef struct {
   int64_t *sent_at;   /* by sequence % ring */
   uint32_t *sent_seq;
   char *tx, *rx;
-  size_t tx_off, rx_have;
-  int tx_busy;        /* a stream message is part-way out */
+  size_t tx_off, tx_len, rx_have, rx_cap;
+  int tx_busy;        /* a stream batch is part-way out */
   int owed;           /* stream messages to send once the socket takes them */
 } conn_t;
 
@@ -231,51 +231,59 @@ static void dgram_read(load_t *l, conn_t *c, int measuring) {
   if (answered) dgram_send(l, c, l->window - c->inflight, measuring);
 }
 
-/* Streams: sends owed messages until the socket is full (a part-way message resumes on POLLOUT). */
+/* Streams: sends what is owed, up to LOAD_BATCH messages a send() (the rest of a part-way batch resumes on
+ * POLLOUT). A message's time starts when its batch goes. */
 static void stream_send(load_t *l, conn_t *c, int measuring) {
   while (c->owed > 0 || c->tx_busy) {
     if (!c->tx_busy) {
-      stamp(l, c, c->tx, measuring);
-      c->owed--;
+      int k = c->owed < LOAD_BATCH ? c->owed : LOAD_BATCH;
+      for (int i = 0; i < k; i++) stamp(l, c, c->tx + (size_t)i * l->size, measuring);
+      c->owed -= k;
       c->tx_off = 0;
+      c->tx_len = (size_t)k * l->size;
       c->tx_busy = 1;
     }
-    ssize_t n = send(c->fd, c->tx + c->tx_off, l->size - c->tx_off, MSG_NOSIGNAL);
+    ssize_t n = send(c->fd, c->tx + c->tx_off, c->tx_len - c->tx_off, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
       fail(l, "send");
       return;
     }
     c->tx_off += (size_t)n;
-    if (c->tx_off == l->size) c->tx_busy = 0;
+    if (c->tx_off == c->tx_len) c->tx_busy = 0;
   }
 }
 
+/* Streams: reads what is there in large chunks, checks each whole echo, and owes a new message for each. */
 static void stream_read(load_t *l, conn_t *c, int measuring) {
   for (;;) {
-    ssize_t n = recv(c->fd, c->rx + c->rx_have, l->size - c->rx_have, MSG_DONTWAIT);
+    ssize_t n = recv(c->fd, c->rx + c->rx_have, c->rx_cap - c->rx_have, MSG_DONTWAIT);
     if (n < 0) {
       if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) fail(l, "recv");
-      return;
+      break;
     }
     if (n == 0) {
       errno = ECONNRESET; /* the server closed the connection with echoes owed */
       fail(l, "recv");
-      return;
+      break;
     }
     c->rx_have += (size_t)n;
-    if (c->rx_have < l->size) continue;
-    c->rx_have = 0;
     int64_t t = now_ns();
-    uint32_t want = c->want_seq++;
-    int64_t seq = check(l, c->rx, l->size, want);
-    if (seq < 0 && measuring) l->corrupt++;
-    uint32_t at = want % (uint32_t)l->ring;
-    record(l, t - c->sent_at[at], measuring && seq >= 0);
-    c->sent_at[at] = 0;
-    c->inflight--;
-    c->owed++;
-    stream_send(l, c, measuring);
+    size_t used = 0;
+    for (; c->rx_have - used >= l->size; used += l->size) {
+      uint32_t want = c->want_seq++;
+      uint32_t at = want % (uint32_t)l->ring;
+      int whole = check(l, c->rx + used, l->size, want) >= 0;
+      if (!whole && measuring) l->corrupt++;
+      record(l, t - c->sent_at[at], measuring && whole);
+      c->sent_at[at] = 0;
+      c->inflight--;
+      c->owed++;
+    }
+    memmove(c->rx, c->rx + used, c->rx_have - used);
+    c->rx_have -= used;
+    if (used) stream_send(l, c, measuring);
+    if ((size_t)n < c->rx_cap / 2) break; /* drained, most likely: poll again rather than a recv for EAGAIN */
   }
 }
 
@@ -303,6 +311,24 @@ static void publish_sample(load_t *l, int64_t start, uint64_t *last) {
   pthread_mutex_lock(&l->mu);
   if (l->nsamples < SAMPLES_MAX) l->samples[l->nsamples++] = s;
   pthread_mutex_unlock(&l->mu);
+}
+
+/* Connections end politely: EOF sent, then the echoes still owed read (for up to a second) until the server
+ * closes, so that it sees an orderly end rather than a reset for data left unread. */
+static void finish_conns(load_t *l, struct pollfd *p) {
+  int open = 0;
+  for (int i = 0; i < l->conns; i++) {
+    if (l->c[i].fd < 0 || shutdown(l->c[i].fd, SHUT_WR) < 0) p[i].fd = -1;
+    else p[i].fd = l->c[i].fd, p[i].events = POLLIN, open++;
+  }
+  for (int64_t until = now_ns() + 1000000000LL; open > 0 && now_ns() < until;) {
+    if (poll(p, (nfds_t)l->conns, 100) <= 0) continue;
+    for (int i = 0; i < l->conns; i++) {
+      if (p[i].fd < 0 || !p[i].revents) continue;
+      ssize_t n = recv(p[i].fd, l->c[i].rx, l->c[i].rx_cap, MSG_DONTWAIT);
+      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) p[i].fd = -1, open--;
+    }
+  }
 }
 
 static void run(napi_env env, void *data) {
@@ -371,6 +397,7 @@ static void run(napi_env env, void *data) {
   l->seconds = measuring ? (double)(now_ns() - start) / 1e9 : 0;
   if (l->seconds < 0) l->seconds = 0;
   /* What is still in flight at the end is neither lost nor answered: not counted. */
+  if (l->type != SOCK_DGRAM) finish_conns(l, p);
   free(p);
 }
 
@@ -413,9 +440,11 @@ static int alloc_run(load_t *l) {
     c->sent_at = calloc((size_t)l->ring, sizeof *c->sent_at);
     c->sent_seq = calloc((size_t)l->ring, sizeof *c->sent_seq);
     c->tx = malloc(LOAD_BATCH * l->size);
-    c->rx = malloc(LOAD_BATCH * slot);
+    /* Streams read in chunks of at least 256 KiB (many echoes a recv); datagrams, a batch of slots. */
+    c->rx_cap = LOAD_BATCH * slot < (256 << 10) && l->type == SOCK_STREAM ? (256 << 10) : LOAD_BATCH * slot;
+    c->rx = malloc(c->rx_cap);
     if (!c->sent_at || !c->sent_seq || !c->tx || !c->rx) return -ENOMEM;
-    memcpy(c->tx, l->pattern, l->size);
+    for (int k = 0; k < LOAD_BATCH; k++) memcpy(c->tx + (size_t)k * l->size, l->pattern, l->size);
   }
   return 0;
 }

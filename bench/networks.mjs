@@ -1,0 +1,30 @@
+// The README's table: `socktool bench` against `socktool bench --serve` on each of the nine networks, pingpong
+// (one 64-byte message in flight: latency) and flood (64 in flight: rate), printed as a Markdown table.
+// usage: node bench/networks.mjs [--seconds 2] [--size 64]
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { announced, arg, cli, work } from './lib.mjs';
+
+const seconds = arg('seconds', '2');
+const size = arg('size', '64');
+const NETWORKS = [
+  ['tcp', 'tcp://127.0.0.1:0'], ['tcp4', 'tcp4://127.0.0.1:0'], ['tcp6', 'tcp6://[::1]:0'],
+  ['udp', 'udp://127.0.0.1:0'], ['udp4', 'udp4://127.0.0.1:0'], ['udp6', 'udp6://[::1]:0'],
+  ['unix', `unix://${join(work, 'n.sock')}`], ['unixpacket', `unixpacket://${join(work, 'p.sock')}`],
+  ['unixgram', `unixgram://${join(work, 'g.sock')}`],
+];
+
+const bench = (address, ...args) => JSON.parse(String(execFileSync(process.execPath,
+  [cli, 'bench', address, '--size', size, '--duration', seconds, '--json', ...args])));
+const us = (n) => (n >= 100 ? Math.round(n) : n.toFixed(1));
+
+console.log(`| network | pingpong p50 µs | pingpong p99 µs | pingpong msg/s | flood msg/s (64 in flight) | flood lost |`);
+console.log('|---|---:|---:|---:|---:|---:|');
+for (const [network, at] of NETWORKS) {
+  const { child, m } = await announced(process.execPath, [cli, 'bench', '--serve', at], /listening on (\S+)/);
+  const ping = bench(m[1]);
+  const flood = bench(m[1], '--mode', 'flood', '--window', '64');
+  child.kill();
+  console.log(`| ${network} | ${us(ping.latency.p50)} | ${us(ping.latency.p99)} | ${Math.round(ping.rate).toLocaleString('en-US')} | ` +
+    `${Math.round(flood.rate).toLocaleString('en-US')} | ${flood.lost} |`);
+}
