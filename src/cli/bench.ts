@@ -39,7 +39,7 @@ export function histogramText(histogram: [number, number][], width = 40): string
   const total = [...rows.values()].reduce((a, b) => a + b, 0);
   return tops.map((top) => {
     const n = rows.get(top)!;
-    const bar = '#'.repeat(Math.max(1, Math.round((n / most) * width)));
+    const bar = '#'.repeat(Math.round((n / most) * width)) || '.'; // '.': some, too few for a '#'
     return `  ${`≤ ${int(top)} µs`.padStart(14)} | ${bar.padEnd(width)} ${int(n).padStart(12)}  ${((100 * n) / total).toFixed(1).padStart(5)}%`;
   }).join('\n');
 }

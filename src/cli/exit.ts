@@ -9,7 +9,7 @@ export const Exit = {
   UNREACHABLE: 4,
   ADDRESS: 5,
   UNAVAILABLE: 6,
-  /** The server answered, with an error: an HTTP error status (http-get --fail), an error reply (call). */
+  /** The server answered, with an error: an HTTP error status (http-get --fail), an error reply (call), bad echoes (bench). */
   ERROR_ANSWER: 7,
 } as const;
 
@@ -22,7 +22,8 @@ export const EXIT_HELP = `Exit codes:
   4  connection refused, host or path unreachable
   5  address in use or permission denied
   6  needs the native addon, which this install lacks (the error says how to build it)
-  7  the server answered with an error: an error reply to call; with http-get --fail, an HTTP status of 400 or more`;
+  7  the server answered with an error: an error reply to call; with http-get --fail, an HTTP status of 400 or more;
+     echoes corrupt, lost or missing under bench`;
 
 const BY_CODE: Record<string, number> = {
   ERR_SOCKTOOL_BAD_ADDRESS: Exit.USAGE,

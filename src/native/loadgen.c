@@ -114,8 +114,8 @@ static int open_conn(load_t *l, conn_t *c) {
   c->fd = socket(l->family, l->type | SOCK_CLOEXEC, 0);
   if (c->fd < 0) return fail(l, "socket"), -1;
   if (l->family == AF_UNIX && l->type == SOCK_DGRAM) {
-    sa_family_t family = AF_UNIX; /* autobind: the server needs an address to answer to */
-    if (bind(c->fd, (struct sockaddr *)&family, sizeof family) < 0) return fail(l, "bind"), -1;
+    struct sockaddr_un self = {.sun_family = AF_UNIX}; /* autobind: the server needs an address to answer to */
+    if (bind(c->fd, (struct sockaddr *)&self, sizeof(sa_family_t)) < 0) return fail(l, "bind"), -1;
   }
   int r;
   do r = connect(c->fd, (struct sockaddr *)&l->sa, l->salen);

@@ -5,7 +5,7 @@ import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
-import { bind, dial, echo, listen, serve } from '../../dist/index.js';
+import { bind, dial, echo, listen, loadTest, serve } from '../../dist/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'stmem-'));
 const t = (ms = 5000) => ({ signal: AbortSignal.timeout(ms) });
@@ -87,10 +87,23 @@ for (const at of [`unixpacket://${dir}/p.sock`, 'unixpacket:@stmem-p', 'unix:@st
 await assert.rejects(dial('unixpacket:@stmem-nobody'), { code: 'ECONNREFUSED' });
 }
 
+/** bench's load loop (its thread, its buffers, the parts-send's gather) on a datagram and a stream network. */
+async function load() {
+  for (const at of [`unixgram://${dir}/lg.sock`, `unix://${dir}/ls.sock`]) {
+    const server = await serve(at, echo);
+    const s = await loadTest(at, { mode: 'flood', window: 8, size: 300, count: 200 });
+    assert.equal(s.corrupt, 0);
+    assert.ok(s.messages >= 200);
+    await server.close();
+  }
+  await assert.rejects(loadTest(`unix://${dir}/none.sock`, { count: 1 }), { code: 'ENOENT' });
+}
+
 // In functions, so that the closed sockets are unreachable (and collected) by the end.
 await datagrams();
 await edges();
 await streams();
+await load();
 rmSync(dir, { recursive: true, force: true });
 // Let the collector take the closed sockets, so that every handle's memory is freed before the leak check.
 for (let i = 0; i < 4 && globalThis.gc; i++) {
