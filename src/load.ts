@@ -70,6 +70,8 @@ export interface LoadSummary {
   lost: number;
   /** Echoes of the wrong length, sequence or bytes. */
   corrupt: number;
+  /** The run ended early because no echo at all came back for 5 s. */
+  stalled: boolean;
   /** Round-trip latency in microseconds. */
   latency: Latency;
   /** [upper bound in µs, count] per histogram bucket that has any. */
@@ -157,7 +159,7 @@ export async function loadTest(address: string, options: LoadOptions = {}): Prom
     messages: totals.messages, bytes: totals.bytes, sent: totals.sent, seconds,
     rate: seconds > 0 ? totals.messages / seconds : 0,
     mbps: seconds > 0 ? totals.bytes / seconds / 1e6 : 0,
-    lost: totals.lost, corrupt: totals.corrupt,
+    lost: totals.lost, corrupt: totals.corrupt, stalled: totals.stalled,
     latency: { p50: at(0.5), p90: at(0.9), p99: at(0.99), p999: at(0.999), max: totals.maxNs / 1000 },
     histogram,
   };

@@ -3,7 +3,7 @@
 // never speed.
 import { describe, expect, it } from 'vitest';
 import { loadTest, type LoadSample } from '../src/index.js';
-import { abstractName, cli, cliServer, oneLineOf, platformHas, pyServer, sockPath, stopLive } from './helpers.js';
+import { BIN, abstractName, cli, cliServer, liveCli, needs, oneLineOf, platformHas, pyServer, run, sockPath, stopLive } from './helpers.js';
 
 interface Row {
   network: string;
@@ -167,6 +167,52 @@ describe('loss, errors and output', () => {
       expect(samples[0]!.messages).toBeLessThanOrEqual(s.messages);
     } finally {
       await stopLive(server);
+    }
+  });
+
+  it('on a terminal, a progress line each second, rewritten in place, before the summary', async (ctx) => {
+    needs(ctx, 'script');
+    const server = await cliServer(['bench', '--serve', 'udp://127.0.0.1:0']);
+    try {
+      const r = await run('script', ['-qec', `${process.execPath} ${BIN} bench ${server.address} --duration 2.3`, '/dev/null'], undefined, 30_000);
+      expect(r.code).toBe(0);
+      const progress = [...r.stdout.matchAll(/\r\x1b\[K(udp:\/\/\S+) {2}(\d) s {2}([\d,]+) msg\/s {2}p99 [\d.,]+ µs/g)];
+      expect(progress.map((m) => [m[1], m[2]])).toEqual([[server.address, '1'], [server.address, '2']]);
+      expect(r.stdout).toMatch(/\r\x1b\[Kudp:\/\/\S+: pingpong, 64-byte messages/);
+    } finally {
+      await stopLive(server);
+    }
+  });
+
+  it('--warmup is load before the measured part; SIGINT ends a run early with what it measured', async () => {
+    const server = await cliServer(['bench', '--serve', `unix://${sockPath()}`]);
+    try {
+      const warm = await bench([server.address, '--warmup', '0.5', '--duration', '0.5']);
+      expect(warm.code).toBe(0);
+      expect(warm.s.seconds).toBeGreaterThan(0.45);
+      expect(warm.s.seconds).toBeLessThan(0.8);
+      const long = liveCli(['bench', server.address, '--duration', '60', '--json']);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      long.child.kill('SIGINT');
+      expect((await long.exited).code).toBe(0);
+      const s = JSON.parse(long.stdout()) as Summary;
+      expect(s.event).toBe('summary');
+      expect(s.seconds).toBeGreaterThan(0.3);
+      expect(s.seconds).toBeLessThan(10);
+      expect(s.messages).toBeGreaterThan(0);
+    } finally {
+      await stopLive(server);
+    }
+  });
+
+  it('a server that takes messages and never answers: the run ends after 5 s without an echo, exit 7', async () => {
+    const py = await pyServer('tcp4', '127.0.0.1', 'silent');
+    try {
+      const r = await cli(['bench', `tcp://127.0.0.1:${py.where}`, '--count', '10'], undefined, 30_000);
+      expect(r.code).toBe(7);
+      expect(oneLineOf(r)).toMatch(/: the echoes stopped \(none for 5 s\)$/);
+    } finally {
+      py.child.kill();
     }
   });
 

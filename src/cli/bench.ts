@@ -114,8 +114,11 @@ export async function benchCommand(address: string, o: BenchOptions, out: Output
       const s = bad[0]!;
       throw new CliError(`${s.address}: ${int(s.corrupt)} echoes corrupt, ${int(s.lost)} lost`, Exit.ERROR_ANSWER);
     }
-    const silent = [a, b].find((s) => s !== undefined && s.messages === 0);
-    if (silent) throw new CliError(`${silent.address}: no echo came back in ${silent.seconds.toFixed(1)} s`, Exit.ERROR_ANSWER);
+    const silent = [a, b].find((s) => s !== undefined && (s.messages === 0 || s.stalled));
+    if (silent) {
+      throw new CliError(`${silent.address}: ${silent.stalled ? 'the echoes stopped (none for 5 s)' : `no echo came back in ${silent.seconds.toFixed(1)} s`}`,
+        Exit.ERROR_ANSWER);
+    }
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

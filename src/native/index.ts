@@ -141,6 +141,8 @@ export interface LoadTotals {
   corrupt: number;
   seconds: number;
   maxNs: number;
+  /** The run ended because no echo came back for 5 s. */
+  stalled: boolean;
   /** [upper bound in ns, count] of each bucket that has any. */
   histogram: [number, number][];
   /** Set when a call failed (the run stopped there). */

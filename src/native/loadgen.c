@@ -23,6 +23,7 @@
 #define HIST_BUCKETS (HIST_SUB * 60)     /* up to 2^63 ns */
 #define LOSS_NS 100000000LL              /* a datagram unanswered this long is lost */
 #define SCAN_NS 10000000LL               /* how often in-flight datagrams are checked for loss */
+#define STALL_NS 5000000000LL            /* no echo at all for this long ends the run (a server that stopped) */
 #define SAMPLES_MAX 3600                 /* one-second samples kept for JS to read */
 #define HEADER 4                         /* the sequence number at the start of every message */
 
@@ -61,6 +62,8 @@ typedef struct {
   int err;
   const char *err_op;
   uint64_t messages, bytes, sent, lost, corrupt, max_ns;
+  int64_t last_echo; /* when any echo last came back (or the run began) */
+  int stalled;
   uint64_t hist[HIST_BUCKETS], second_hist[HIST_BUCKETS];
   double seconds;
   pthread_mutex_t mu; /* guards samples and nsamples */
@@ -137,6 +140,7 @@ static void reset_counts(load_t *l) {
 }
 
 static void record(load_t *l, int64_t latency, int measuring) {
+  l->last_echo = now_ns();
   if (!measuring) return;
   uint64_t v = latency > 0 ? (uint64_t)latency : 0;
   int i = hist_index(v);
@@ -348,6 +352,7 @@ static void run(napi_env env, void *data) {
   int64_t t0 = now_ns(), start = t0 + l->warmup_ns, end = start + l->duration_ns, next_sample = start + 1000000000LL;
   uint64_t last[4] = {0};
   int64_t last_scan = t0;
+  l->last_echo = t0;
   int measuring = l->warmup_ns == 0;
   for (int i = 0; i < l->conns && !l->err; i++) {
     conn_t *c = &l->c[i];
@@ -365,6 +370,10 @@ static void run(napi_env env, void *data) {
     }
     if (measuring && l->duration_ns && t >= end) break;
     if (measuring && l->count && l->messages >= l->count) break;
+    if (t - l->last_echo >= STALL_NS) {
+      l->stalled = 1;
+      break;
+    }
     if (measuring && t >= next_sample) {
       publish_sample(l, start, last);
       next_sample += 1000000000LL;
@@ -472,6 +481,9 @@ static void done(napi_env env, napi_status status, void *data) {
   set(env, r, "corrupt", unum(env, (double)l->corrupt));
   set(env, r, "seconds", unum(env, l->seconds));
   set(env, r, "maxNs", unum(env, (double)l->max_ns));
+  napi_value stalled;
+  napi_get_boolean(env, l->stalled, &stalled);
+  set(env, r, "stalled", stalled);
   napi_create_array(env, &hist);
   uint32_t k = 0;
   for (int i = 0; i < HIST_BUCKETS; i++) {
