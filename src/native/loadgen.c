@@ -18,7 +18,8 @@
 #include <pthread.h>
 #include <time.h>
 
-#define LOAD_BATCH 64
+#define LOAD_BATCH 64                    /* messages a sendmmsg, recvmmsg or stream send() at most */
+#define BATCH_BYTES (256 << 10)          /* ... and at most this many bytes of them (big messages: fewer) */
 #define HIST_SUB 16                      /* buckets per power of two */
 #define HIST_BUCKETS (HIST_SUB * 60)     /* up to 2^63 ns */
 #define LOSS_NS 100000000LL              /* a datagram unanswered this long is lost */
@@ -57,6 +58,7 @@ typedef struct {
   /* the run */
   conn_t *c;
   int ring;
+  int batch; /* messages a batch: LOAD_BATCH, fewer for big messages */
   char *pattern;
   int stop; /* set by JS (loadStop), read by the run's thread */
   int err;
@@ -180,7 +182,7 @@ static void dgram_send(load_t *l, conn_t *c, int n, int measuring) {
   struct mmsghdr m[LOAD_BATCH];
   struct iovec iov[LOAD_BATCH];
   while (n > 0) {
-    int k = n < LOAD_BATCH ? n : LOAD_BATCH;
+    int k = n < l->batch ? n : l->batch;
     for (int i = 0; i < k; i++) {
       char *buf = c->tx + (size_t)i * l->size;
       memcpy(buf + HEADER, l->pattern + HEADER, l->size - HEADER);
@@ -207,13 +209,13 @@ static void dgram_read(load_t *l, conn_t *c, int measuring) {
   struct mmsghdr m[LOAD_BATCH];
   struct iovec iov[LOAD_BATCH];
   size_t slot = l->size + 1; /* one byte more: a longer echo is seen as such, not cut to size */
-  for (int i = 0; i < LOAD_BATCH; i++) {
+  for (int i = 0; i < l->batch; i++) {
     iov[i] = (struct iovec){.iov_base = c->rx + (size_t)i * slot, .iov_len = slot};
     memset(&m[i], 0, sizeof m[i]);
     m[i].msg_hdr.msg_iov = &iov[i];
     m[i].msg_hdr.msg_iovlen = 1;
   }
-  int n = recvmmsg(c->fd, m, LOAD_BATCH, MSG_DONTWAIT, NULL);
+  int n = recvmmsg(c->fd, m, (unsigned)l->batch, MSG_DONTWAIT, NULL);
   if (n <= 0) return;
   int64_t t = now_ns();
   int answered = 0;
@@ -235,12 +237,12 @@ static void dgram_read(load_t *l, conn_t *c, int measuring) {
   if (answered) dgram_send(l, c, l->window - c->inflight, measuring);
 }
 
-/* Streams: sends what is owed, up to LOAD_BATCH messages a send() (the rest of a part-way batch resumes on
+/* Streams: sends what is owed, a batch a send() (the rest of a part-way batch resumes on
  * POLLOUT). A message's time starts when its batch goes. */
 static void stream_send(load_t *l, conn_t *c, int measuring) {
   while (c->owed > 0 || c->tx_busy) {
     if (!c->tx_busy) {
-      int k = c->owed < LOAD_BATCH ? c->owed : LOAD_BATCH;
+      int k = c->owed < l->batch ? c->owed : l->batch;
       for (int i = 0; i < k; i++) stamp(l, c, c->tx + (size_t)i * l->size, measuring);
       c->owed -= k;
       c->tx_off = 0;
@@ -438,6 +440,8 @@ static int alloc_run(load_t *l) {
   /* Datagrams: room for every message sent in LOSS_NS at a high rate, so that the loss timer, not the ring, expires them. */
   l->ring = l->type == SOCK_STREAM ? l->window : (l->window * 16 < 4096 ? 4096 : l->window * 16);
   size_t slot = l->size + 1;
+  size_t fit = BATCH_BYTES / l->size;
+  l->batch = fit < 1 ? 1 : fit > LOAD_BATCH ? LOAD_BATCH : (int)fit;
   l->c = calloc((size_t)l->conns, sizeof *l->c);
   l->pattern = malloc(l->size);
   l->samples = calloc(SAMPLES_MAX, sizeof *l->samples);
@@ -448,12 +452,13 @@ static int alloc_run(load_t *l) {
     conn_t *c = &l->c[i];
     c->sent_at = calloc((size_t)l->ring, sizeof *c->sent_at);
     c->sent_seq = calloc((size_t)l->ring, sizeof *c->sent_seq);
-    c->tx = malloc(LOAD_BATCH * l->size);
-    /* Streams read in chunks of at least 256 KiB (many echoes a recv); datagrams, a batch of slots. */
-    c->rx_cap = LOAD_BATCH * slot < (256 << 10) && l->type == SOCK_STREAM ? (256 << 10) : LOAD_BATCH * slot;
+    c->tx = malloc((size_t)l->batch * l->size);
+    /* Streams read in chunks of at least BATCH_BYTES (many echoes a recv); datagrams, a batch of slots. */
+    c->rx_cap = (size_t)l->batch * slot;
+    if (l->type == SOCK_STREAM && c->rx_cap < BATCH_BYTES) c->rx_cap = BATCH_BYTES;
     c->rx = malloc(c->rx_cap);
     if (!c->sent_at || !c->sent_seq || !c->tx || !c->rx) return -ENOMEM;
-    for (int k = 0; k < LOAD_BATCH; k++) memcpy(c->tx + (size_t)k * l->size, l->pattern, l->size);
+    for (int k = 0; k < l->batch; k++) memcpy(c->tx + (size_t)k * l->size, l->pattern, l->size);
   }
   return 0;
 }
