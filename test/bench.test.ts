@@ -2,7 +2,7 @@
 // each of the nine networks, and servers that corrupt or drop. Short runs: they assert counts and correctness,
 // never speed.
 import { describe, expect, it } from 'vitest';
-import { loadTest, type LoadSample } from '../src/index.js';
+import { loadTest, type LoadSample, type LoadSummary } from '../src/index.js';
 import { BIN, abstractName, cli, cliServer, liveCli, needs, oneLineOf, platformHas, pyServer, run, sockPath, stopLive } from './helpers.js';
 
 interface Row {
@@ -28,21 +28,8 @@ const ROWS: Row[] = [
 
 const rows = ROWS.filter((r) => !r.needs || platformHas(r.needs));
 
-interface Summary {
-  event: string;
-  address: string;
-  mode: string;
-  messages: number;
-  bytes: number;
-  sent: number;
-  seconds: number;
-  rate: number;
-  mbps: number;
-  lost: number;
-  corrupt: number;
-  latency: { p50: number; p90: number; p99: number; p999: number; max: number };
-  histogram: [number, number][];
-}
+/** A summary event of --json: loadTest()'s summary with its event name. */
+type Summary = LoadSummary & { event: string };
 
 /** Runs bench with --json; its summary event (an error event may follow it) and exit code. */
 async function bench(args: string[]): Promise<{ code: number | null; s: Summary; stderr: string }> {
