@@ -2,7 +2,7 @@
 // with --serve, the echo server to point it at.
 import { loadTest, type LoadMode, type LoadSample, type LoadSummary } from '../index.js';
 import { CliError, Exit } from './exit.js';
-import { writeOut, type Output } from './output.js';
+import { oneLine, writeOut, type Output } from './output.js';
 
 export interface BenchOptions {
   mode: LoadMode;
@@ -23,7 +23,7 @@ const us = (n: number) => (n >= 100 ? int(n) : n.toFixed(1));
 /** The live line on a terminal: elapsed, rate, that second's p99 (rewritten in place). */
 function progress(address: string): ((s: LoadSample) => void) | undefined {
   if (!process.stdout.isTTY) return undefined;
-  return (s) => void process.stdout.write(`\r\x1b[K${address}  ${s.t.toFixed(0)} s  ${int(s.messages)} msg/s  p99 ${us(s.p99)} µs` +
+  return (s) => void process.stdout.write(`\r\x1b[K${oneLine(address)}  ${s.t.toFixed(0)} s  ${int(s.messages)} msg/s  p99 ${us(s.p99)} µs` +
     `${s.lost ? `  lost ${int(s.lost)}` : ''}${s.corrupt ? `  corrupt ${int(s.corrupt)}` : ''}`);
 }
 
@@ -47,7 +47,7 @@ export function histogramText(histogram: [number, number][], width = 40): string
 function summaryText(s: LoadSummary): string {
   const what = s.mode === 'pingpong' ? 'one in flight' : `${s.window} in flight`;
   const lines = [
-    `${s.address}: ${s.mode}, ${s.size}-byte messages, ${s.connections} connection${s.connections === 1 ? '' : 's'} × ${what}, ${s.seconds.toFixed(2)} s`,
+    `${oneLine(s.address)}: ${s.mode}, ${s.size}-byte messages, ${s.connections} connection${s.connections === 1 ? '' : 's'} × ${what}, ${s.seconds.toFixed(2)} s`,
     `  messages  ${int(s.messages)}   ${int(s.rate)}/s   ${s.mbps.toFixed(1)} MB/s`,
     `  lost      ${int(s.lost)}   corrupt ${int(s.corrupt)}   (sent ${int(s.sent)})`,
     `  latency   p50 ${us(s.latency.p50)}   p90 ${us(s.latency.p90)}   p99 ${us(s.latency.p99)}   p99.9 ${us(s.latency.p999)}   max ${us(s.latency.max)}  (µs)`,
@@ -68,13 +68,10 @@ function compareText(a: LoadSummary, b: LoadSummary): string {
     row('p99.9 µs', a.latency.p999, b.latency.p999, us),
     row('lost', a.lost, b.lost, int),
     row('corrupt', a.corrupt, b.corrupt, int),
-    `  A: ${a.address}`,
-    `  B: ${b.address}`,
+    `  A: ${oneLine(a.address)}`,
+    `  B: ${oneLine(b.address)}`,
   ].join('\n') + '\n';
 }
-
-/** The summary object of --json: what was measured, without the histogram's raw buckets unless asked. */
-const summaryEvent = (s: LoadSummary) => ({ ...s });
 
 async function measure(address: string, o: BenchOptions, out: Output, signal: AbortSignal): Promise<LoadSummary> {
   const live = out.json ? undefined : progress(address);
@@ -103,8 +100,8 @@ export async function benchCommand(address: string, o: BenchOptions, out: Output
     const a = await measure(address, o, out, stop.signal);
     const b = o.compare === undefined ? undefined : await measure(o.compare, o, out, stop.signal);
     if (out.json) {
-      if (b) out.event('compare', { a: summaryEvent(a), b: summaryEvent(b), ratio: a.rate ? b.rate / a.rate : 0 });
-      else out.event('summary', summaryEvent(a));
+      if (b) out.event('compare', { a, b, ratio: a.rate ? b.rate / a.rate : 0 });
+      else out.event('summary', { ...a });
     } else {
       await writeOut(summaryText(a));
       if (b) await writeOut(`\n${summaryText(b)}\n${compareText(a, b)}`);

@@ -71,11 +71,11 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 describe('the tarball', () => {
   it('holds exactly what a user needs', () => {
     expect(files).toContain('prebuilds/linux-x64/socktool.glibc.node');
-    for (const f of ['LICENSE', 'README.md', 'docs/cli.md', 'docs/library.md', 'package.json', 'binding.gyp', 'src/native/socktool.c', 'bin/socktool',
+    for (const f of ['LICENSE', 'README.md', 'docs/cli.md', 'docs/library.md', 'package.json', 'binding.gyp', 'src/native/socktool.c', 'src/native/loadgen.c', 'bin/socktool',
       'dist/index.js', 'dist/index.d.ts', 'dist/bsd/index.js', 'dist/bsd/index.d.ts', 'dist/cli/main.js']) {
       expect(files).toContain(f);
     }
-    const allowed = /^(LICENSE|README\.md|docs\/[a-z]+\.md|package\.json|binding\.gyp|src\/native\/socktool\.c|bin\/socktool|dist\/.+\.(js|d\.ts)|prebuilds\/linux-(x64|arm64)\/socktool\.(glibc|musl)\.node)$/;
+    const allowed = /^(LICENSE|README\.md|docs\/[a-z]+\.md|package\.json|binding\.gyp|src\/native\/(socktool|loadgen)\.c|bin\/socktool|dist\/.+\.(js|d\.ts)|prebuilds\/linux-(x64|arm64)\/socktool\.(glibc|musl)\.node)$/;
     expect(files.filter((f) => !allowed.test(f))).toEqual([]);
     expect(files.filter((f) => /^dist\/cli\/dev\./.test(f))).toEqual([]);
   });
