@@ -94,17 +94,6 @@ function invalid(detail: string): NetError {
   return new NetError({ op: 'dial', code: 'EINVAL', detail });
 }
 
-/** The value at percentile `p` (0..1) of a histogram of [upper bound, count]. */
-function percentile(histogram: [number, number][], total: number, p: number): number {
-  const want = Math.max(1, Math.round(p * total));
-  let seen = 0;
-  for (const [upper, n] of histogram) {
-    seen += n;
-    if (seen >= want) return upper;
-  }
-  return histogram.at(-1)?.[0] ?? 0;
-}
-
 /**
  * Runs echo load against `address` and resolves with what was measured. Rejects when the connection cannot be
  * made or fails under load (the NetError names the call).
@@ -151,8 +140,7 @@ export async function loadTest(address: string, options: LoadOptions = {}): Prom
     throw new NetError({ op: totals.syscall === 'connect' || totals.syscall === 'socket' ? 'dial' : 'recv',
       network: addr.network, addr, code: cause.code!, cause });
   }
-  const histogram = totals.histogram.map(([ns, n]) => [ns / 1000, n] as [number, number]);
-  const at = (p: number) => percentile(histogram, totals.messages, p);
+  const [p50, p90, p99, p999] = totals.percentilesNs.map((ns) => ns / 1000) as [number, number, number, number];
   const seconds = totals.seconds;
   return {
     address, network: addr.network, mode, size, connections, window,
@@ -160,7 +148,7 @@ export async function loadTest(address: string, options: LoadOptions = {}): Prom
     rate: seconds > 0 ? totals.messages / seconds : 0,
     mbps: seconds > 0 ? totals.bytes / seconds / 1e6 : 0,
     lost: totals.lost, corrupt: totals.corrupt, stalled: totals.stalled,
-    latency: { p50: at(0.5), p90: at(0.9), p99: at(0.99), p999: at(0.999), max: totals.maxNs / 1000 },
-    histogram,
+    latency: { p50, p90, p99, p999, max: totals.maxNs / 1000 },
+    histogram: totals.histogram.map(([ns, n]) => [ns / 1000, n]),
   };
 }

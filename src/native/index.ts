@@ -141,6 +141,8 @@ export interface LoadTotals {
   corrupt: number;
   seconds: number;
   maxNs: number;
+  /** p50, p90, p99 and p99.9 (each its bucket's upper bound, at most maxNs). */
+  percentilesNs: [number, number, number, number];
   /** The run ended because no echo came back for 5 s. */
   stalled: boolean;
   /** [upper bound in ns, count] of each bucket that has any. */

@@ -25,7 +25,7 @@
 #define LOSS_NS 100000000LL              /* a datagram unanswered this long is lost */
 #define SCAN_NS 10000000LL               /* how often in-flight datagrams are checked for loss */
 #define STALL_NS 5000000000LL            /* no echo at all for this long ends the run (a server that stopped) */
-#define SAMPLES_MAX 3600                 /* one-second samples kept for JS to read */
+#define SAMPLES_MAX 3600                 /* one-second samples kept until JS reads them */
 #define HEADER 4                         /* the sequence number at the start of every message */
 
 typedef struct {
@@ -69,8 +69,8 @@ typedef struct {
   uint64_t hist[HIST_BUCKETS], second_hist[HIST_BUCKETS];
   double seconds;
   pthread_mutex_t mu; /* guards samples and nsamples */
-  sample_t *samples;
-  int nsamples, taken;
+  sample_t *samples; /* published, not yet polled (JS polls every 250 ms) */
+  int nsamples;
   napi_async_work work;
   napi_deferred deferred;
   napi_ref self;
@@ -95,7 +95,8 @@ static uint64_t hist_upper(int i) {
   return ((uint64_t)(HIST_SUB + sub + 1) << (e - 4)) - 1;
 }
 
-static uint64_t hist_percentile(const uint64_t *h, double p) {
+/* The latency at percentile `p` (0..1): its bucket's upper bound, but never above the largest seen (`max`). */
+static uint64_t hist_percentile(const uint64_t *h, double p, uint64_t max) {
   uint64_t total = 0;
   for (int i = 0; i < HIST_BUCKETS; i++) total += h[i];
   if (total == 0) return 0;
@@ -103,7 +104,7 @@ static uint64_t hist_percentile(const uint64_t *h, double p) {
   if (want == 0) want = 1;
   for (int i = 0; i < HIST_BUCKETS; i++) {
     seen += h[i];
-    if (seen >= want) return hist_upper(i);
+    if (seen >= want) return hist_upper(i) < max ? hist_upper(i) : max;
   }
   return 0;
 }
@@ -311,7 +312,7 @@ static void expire(load_t *l, conn_t *c, int64_t t, int measuring) {
 
 static void publish_sample(load_t *l, int64_t start, uint64_t *last) {
   sample_t s = {.t = (double)(now_ns() - start) / 1e9, .messages = l->messages - last[0], .bytes = l->bytes - last[1],
-                .lost = l->lost - last[2], .corrupt = l->corrupt - last[3], .p99_ns = hist_percentile(l->second_hist, 0.99)};
+                .lost = l->lost - last[2], .corrupt = l->corrupt - last[3], .p99_ns = hist_percentile(l->second_hist, 0.99, l->max_ns)};
   last[0] = l->messages, last[1] = l->bytes, last[2] = l->lost, last[3] = l->corrupt;
   memset(l->second_hist, 0, sizeof l->second_hist);
   pthread_mutex_lock(&l->mu);
@@ -486,6 +487,11 @@ static void done(napi_env env, napi_status status, void *data) {
   set(env, r, "corrupt", unum(env, (double)l->corrupt));
   set(env, r, "seconds", unum(env, l->seconds));
   set(env, r, "maxNs", unum(env, (double)l->max_ns));
+  static const double at[4] = {0.5, 0.9, 0.99, 0.999};
+  napi_value percentiles;
+  napi_create_array_with_length(env, 4, &percentiles);
+  for (uint32_t i = 0; i < 4; i++) napi_set_element(env, percentiles, i, unum(env, (double)hist_percentile(l->hist, at[i], l->max_ns)));
+  set(env, r, "percentilesNs", percentiles);
   napi_value stalled;
   napi_get_boolean(env, l->stalled, &stalled);
   set(env, r, "stalled", stalled);
@@ -585,14 +591,15 @@ static napi_value js_load_poll(napi_env env, napi_callback_info info) {
   napi_value out;
   napi_create_array(env, &out);
   pthread_mutex_lock(&l->mu);
-  for (uint32_t k = 0; l->taken < l->nsamples; k++) {
-    sample_t *s = &l->samples[l->taken++];
+  for (uint32_t k = 0; k < (uint32_t)l->nsamples; k++) {
+    sample_t *s = &l->samples[k];
     napi_value row;
     napi_create_array_with_length(env, 6, &row);
     double f[6] = {s->t, (double)s->messages, (double)s->bytes, (double)s->lost, (double)s->corrupt, (double)s->p99_ns};
     for (uint32_t j = 0; j < 6; j++) napi_set_element(env, row, j, unum(env, f[j]));
     napi_set_element(env, out, k, row);
   }
+  l->nsamples = 0;
   pthread_mutex_unlock(&l->mu);
   return out;
 }
