@@ -97,7 +97,7 @@ export async function dial(addr: Address | string, options: DialOptions = {}): P
   checkInherited('dial', a, 'connection', options);
   if (options.local !== undefined) options = { ...options, local: localFor('dial', a, options.local) };
   const conn = await streamAdapter('dial', a).dial(a, options);
-  return options.tls ? tlsClient(conn, options.tls, options) : conn;
+  return options.tls ? tlsClient(conn, options.tls, options, a) : conn;
 }
 
 /** A source address for `to`: of the same kind (an inet address for inet, a unix one for unix), or EINVAL. */

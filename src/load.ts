@@ -2,11 +2,14 @@
  * Echo load against any address: the engine behind `socktool bench`. The load loop runs in the addon on a thread
  * of its own (src/native/loadgen.c), so that what it measures is the server, not this process's event loop.
  */
-import { parseAddress, type Address } from './core/address.js';
+import { isIP } from 'node:net';
+import { rootCertificates } from 'node:tls';
+import { formatAddress, isStreamNetwork, parseAddress, type Address } from './core/address.js';
 import { NetError } from './core/errors.js';
 import { networkOf, type Network } from './core/networks.js';
 import { resolveInet } from './core/resolve.js';
-import { consts, encodeAddress, errnoError, native } from './native/index.js';
+import type { TlsOptions } from './core/types.js';
+import { consts, encodeAddress, errnoError, native, type LoadTls } from './native/index.js';
 
 export type LoadMode = 'pingpong' | 'flood';
 
@@ -24,6 +27,11 @@ export interface LoadOptions {
   count?: number;
   /** Seconds of load before measuring starts. Default 0. */
   warmup?: number;
+  /**
+   * Speak TLS (stream networks), as `dial`'s `tls` does: verified against `ca` (default Node's root
+   * certificates) for the address's host name or IP (`localhost` on unix), unless `insecure`.
+   */
+  tls?: TlsOptions;
   /** Called each second of the measured part. */
   onSample?(sample: LoadSample): void;
   signal?: AbortSignal;
@@ -74,6 +82,8 @@ export interface LoadSummary {
   stalled: boolean;
   /** Round-trip latency in microseconds. */
   latency: Latency;
+  /** With TLS: the protocol and cipher agreed on (`TLSv1.3`, `TLS_AES_256_GCM_SHA384`). */
+  tls?: { protocol: string; cipher: string };
   /** [upper bound in µs, count] per histogram bucket that has any. */
   histogram: [number, number][];
 }
@@ -94,6 +104,22 @@ function invalid(detail: string): NetError {
   return new NetError({ op: 'dial', code: 'EINVAL', detail });
 }
 
+const pem = (x: string | Buffer | undefined) => (typeof x === 'string' ? Buffer.from(x) : x);
+
+/** What the load loop's TLS client is given: as Node's tls.connect would take `o` for this address. */
+function loadTls(addr: Address, o: TlsOptions): LoadTls {
+  if (!isStreamNetwork(addr.network)) throw invalid(`${addr.network} carries datagrams, and TLS runs over streams`);
+  if (!process.versions.openssl) throw invalid('this Node has no OpenSSL, so bench cannot speak TLS');
+  if (!o.cert !== !o.key) throw invalid('a TLS client certificate needs its key, and a key its certificate');
+  const host = 'host' in addr ? addr.host : 'localhost';
+  const name = o.servername ?? (isIP(host) ? undefined : host);
+  return {
+    sni: name,
+    cert: pem(o.cert), key: pem(o.key),
+    ...(o.insecure ? {} : { host: name ?? host, ca: pem(o.ca) ?? Buffer.from(rootCertificates.join('\n')) }),
+  };
+}
+
 /**
  * Runs echo load against `address` and resolves with what was measured. Rejects when the connection cannot be
  * made or fails under load (the NetError names the call).
@@ -102,8 +128,9 @@ function invalid(detail: string): NetError {
  * const s = await loadTest('unixgram:///tmp/echo.sock', { mode: 'flood', duration: 2 })
  * console.log(s.rate, s.lost, s.latency.p99)
  */
-export async function loadTest(address: string, options: LoadOptions = {}): Promise<LoadSummary> {
-  const addr = parseAddress(address);
+export async function loadTest(at: Address | string, options: LoadOptions = {}): Promise<LoadSummary> {
+  const addr = typeof at === 'string' ? parseAddress(at) : at;
+  const address = typeof at === 'string' ? at : formatAddress(at);
   const mode = options.mode ?? 'pingpong';
   const size = options.size ?? 64;
   const connections = options.connections ?? 1;
@@ -113,12 +140,19 @@ export async function loadTest(address: string, options: LoadOptions = {}): Prom
   if (row.maxMessage && size > row.maxMessage) throw invalid(`${addr.network} carries messages of at most ${row.maxMessage} bytes, not ${size}`);
   if (!Number.isInteger(connections) || connections < 1) throw invalid(`connections must be a whole number from 1, not ${connections}`);
   if (!Number.isInteger(window) || window < 1) throw invalid(`window must be a whole number from 1, not ${window}`);
+  const tls = options.tls && loadTls(addr, options.tls);
   const t = await target(addr);
   const count = options.count ?? 0;
   const durationMs = count ? 0 : (options.duration ?? 5) * 1000;
-  const { handle, done } = native.loadStart({
-    ...t, conns: connections, window, size, durationMs, warmupMs: (options.warmup ?? 0) * 1000, count,
-  });
+  let run;
+  try {
+    run = native.loadStart({ ...t, conns: connections, window, size, durationMs, warmupMs: (options.warmup ?? 0) * 1000, count, tls });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new NetError({ op: 'dial', network: addr.network, addr, code: e.code ?? 'EIO',
+      detail: e.code === 'EINVAL' ? e.message : undefined, cause: err });
+  }
+  const { handle, done } = run;
   const stop = () => native.loadStop(handle);
   options.signal?.addEventListener('abort', stop, { once: true });
   const poll = () => {
@@ -136,9 +170,10 @@ export async function loadTest(address: string, options: LoadOptions = {}): Prom
   }
   poll();
   if (totals.errno !== undefined) {
+    const op = ['socket', 'bind', 'connect', 'handshake'].includes(totals.syscall!) ? 'dial' : 'recv';
+    if (totals.tlsCode) throw new NetError({ op, network: addr.network, addr, code: totals.tlsCode, detail: totals.tlsDetail });
     const cause = errnoError(totals.errno, totals.syscall!);
-    throw new NetError({ op: totals.syscall === 'connect' || totals.syscall === 'socket' ? 'dial' : 'recv',
-      network: addr.network, addr, code: cause.code!, cause });
+    throw new NetError({ op, network: addr.network, addr, code: cause.code!, cause });
   }
   const [p50, p90, p99, p999] = totals.percentilesNs.map((ns) => ns / 1000) as [number, number, number, number];
   const seconds = totals.seconds;
@@ -150,5 +185,6 @@ export async function loadTest(address: string, options: LoadOptions = {}): Prom
     lost: totals.lost, corrupt: totals.corrupt, stalled: totals.stalled,
     latency: { p50, p90, p99, p999, max: totals.maxNs / 1000 },
     histogram: totals.histogram.map(([ns, n]) => [ns / 1000, n]),
+    ...(totals.tlsVersion ? { tls: { protocol: totals.tlsVersion, cipher: totals.tlsCipher! } } : {}),
   };
 }

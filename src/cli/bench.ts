@@ -1,10 +1,14 @@
 // `bench`: echo load against an address (the load loop is the addon's, on its own thread: see src/load.ts), or
 // with --serve, the echo server to point it at.
-import { loadTest, type LoadMode, type LoadSample, type LoadSummary } from '../index.js';
+import { loadTest, type Address, type LoadMode, type LoadSample, type LoadSummary, type TlsOptions } from '../index.js';
+import { addressArg, datagramReasons, DEFAULT_MAX_CLIENTS, refuseGiven, tlsOptions, type TlsFlags } from './common.js';
 import { CliError, Exit } from './exit.js';
 import { oneLine, writeOut, type Output } from './output.js';
+import { serveCommand } from './servers.js';
 
-export interface BenchOptions {
+type Given = { given?: ReadonlySet<string> };
+
+export interface BenchOptions extends TlsFlags, Given {
   mode: LoadMode;
   size: number;
   connections: number;
@@ -15,6 +19,25 @@ export interface BenchOptions {
   samples?: boolean;
   compare?: string;
   json?: boolean;
+}
+
+export interface BenchServeOptions extends TlsFlags, Given {
+  json?: boolean;
+  verbose?: boolean;
+}
+
+const FOR_THE_LOAD = 'it sets the load, and --serve serves it';
+
+/** `bench --serve`: serve's echo (the fastest socktool has) on ADDRESS, over TLS with --tls --cert --key. */
+export function benchServe(addr: Address, o: BenchServeOptions, out: Output): Promise<void> {
+  refuseGiven(o, {
+    mode: FOR_THE_LOAD, size: FOR_THE_LOAD, connections: FOR_THE_LOAD, window: FOR_THE_LOAD, duration: FOR_THE_LOAD,
+    count: FOR_THE_LOAD, warmup: FOR_THE_LOAD, samples: FOR_THE_LOAD, compare: FOR_THE_LOAD,
+    insecure: 'it is for the client', servername: 'it is for the client',
+  });
+  // Only what serve needs is passed on: bench's --mode (pingpong|flood) is not serve's --mode (a file's bits).
+  return serveCommand(addr, { json: o.json, verbose: o.verbose, maxClients: DEFAULT_MAX_CLIENTS, handler: 'echo',
+    tls: o.tls, cert: o.cert, key: o.key, ca: o.ca, given: o.given }, out);
 }
 
 const int = (n: number) => Math.round(n).toLocaleString('en-US');
@@ -52,6 +75,7 @@ function summaryText(s: LoadSummary): string {
     `  lost      ${int(s.lost)}   corrupt ${int(s.corrupt)}   (sent ${int(s.sent)})`,
     `  latency   p50 ${us(s.latency.p50)}   p90 ${us(s.latency.p90)}   p99 ${us(s.latency.p99)}   p99.9 ${us(s.latency.p999)}   max ${us(s.latency.max)}  (µs)`,
   ];
+  if (s.tls) lines.push(`  tls       ${s.tls.protocol} ${s.tls.cipher}`);
   if (s.histogram.length) lines.push('', histogramText(s.histogram));
   return `${lines.join('\n')}\n`;
 }
@@ -73,11 +97,11 @@ function compareText(a: LoadSummary, b: LoadSummary): string {
   ].join('\n') + '\n';
 }
 
-async function measure(address: string, o: BenchOptions, out: Output, signal: AbortSignal): Promise<LoadSummary> {
+async function measure(address: string, o: BenchOptions, tls: TlsOptions | undefined, out: Output, signal: AbortSignal): Promise<LoadSummary> {
   const live = out.json ? undefined : progress(address);
   const s = await loadTest(address, {
     mode: o.mode, size: o.size, connections: o.connections, window: o.window, duration: o.duration, count: o.count,
-    warmup: o.warmup, signal,
+    warmup: o.warmup, tls, signal,
     onSample: (sample) => {
       if (out.json && o.samples) out.event('sample', { address, ...sample });
       live?.(sample);
@@ -91,14 +115,16 @@ export async function benchCommand(address: string, o: BenchOptions, out: Output
   if (o.samples && !out.json) throw new CliError('--samples goes with --json', Exit.USAGE, 'usage');
   if (o.size < 4) throw new CliError(`--size must be at least 4 bytes (each message carries its sequence number), not ${o.size}`, Exit.USAGE, 'usage');
   if (o.duration !== undefined && o.count !== undefined) throw new CliError('--duration and --count: one or the other', Exit.USAGE, 'usage');
+  for (const a of [address, o.compare]) if (a !== undefined) refuseGiven(o, datagramReasons(addressArg(a)));
+  const tls = tlsOptions(o);
   // Ctrl-C ends the run early, with what it measured so far.
   const stop = new AbortController();
   const onSignal = () => stop.abort();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    const a = await measure(address, o, out, stop.signal);
-    const b = o.compare === undefined ? undefined : await measure(o.compare, o, out, stop.signal);
+    const a = await measure(address, o, tls, out, stop.signal);
+    const b = o.compare === undefined ? undefined : await measure(o.compare, o, tls, out, stop.signal);
     if (out.json) {
       if (b) out.event('compare', { a, b, ratio: a.rate ? b.rate / a.rate : 0 });
       else out.event('summary', { ...a });

@@ -5,7 +5,7 @@ import {
   callCommand, CODECS, publishCommand, replyCommand, subscribeCommand, type CallOptions, type PublishOptions, type ReplyOptions,
   type SubscribeOptions,
 } from './channels.js';
-import { benchCommand, type BenchOptions } from './bench.js';
+import { benchCommand, benchServe, type BenchOptions, type BenchServeOptions } from './bench.js';
 import { chatCommand } from './chat.js';
 import { connectCommand, sendCommand, type ClientOptions, type SendOptions } from './client.js';
 import {
@@ -274,7 +274,7 @@ const COMMANDS: CommandSpec[] = [
     name: 'bench',
     args: '<address>',
     summary: 'echo load against ADDRESS: latency percentiles (pingpong) or throughput (flood); --serve: the echo to measure',
-    traits: [],
+    traits: ['tls-client', 'tls-server'],
     options: [
       new Option('--mode <mode>', 'one message in flight per connection, or --window of them').choices(['pingpong', 'flood']).default('pingpong'),
       new Option('--size <bytes>', 'bytes per message (at least 4: each carries its sequence number)').argParser(parseBytes).default(64),
@@ -292,10 +292,9 @@ const COMMANDS: CommandSpec[] = [
       'socktool bench unixgram:///tmp/echo.sock --mode flood --size 1024',
       'socktool bench unix:///tmp/a.sock --compare tcp://127.0.0.1:8000 --duration 3',
       'socktool bench udp://127.0.0.1:9999 --json --samples',
+      'socktool bench tcp://localhost:8443 --tls --ca cert.pem --mode flood',
     ],
-    // --serve takes none of the load's options (--mode here is not a unix socket's file mode).
-    run: ([a], o, out) => (o.serve ? serveCommand(serverAddressArg(a!),
-      { json: o.json as boolean, verbose: o.verbose as boolean, maxClients: DEFAULT_MAX_CLIENTS, handler: 'echo' }, out)
+    run: ([a], o, out) => (o.serve ? benchServe(serverAddressArg(a!), o as unknown as BenchServeOptions, out)
       : benchCommand(a!, o as unknown as BenchOptions, out)),
   },
   {

@@ -2,12 +2,17 @@ import { isIP } from 'node:net';
 import * as tls from 'node:tls';
 import { Codes, NetError, wrap } from './errors.js';
 import { StreamConn } from './stream.js';
+import type { Address } from './address.js';
 import type { Conn, Listener, OptionName, OptionValue, TlsOptions, WaitOptions } from './types.js';
 
-/** TLS over a connected stream (any stream network): the handshake is done when this resolves. */
-export async function tlsClient(conn: Conn, options: TlsOptions, wait: WaitOptions = {}): Promise<Conn> {
+/**
+ * TLS over a connected stream (any stream network): the handshake is done when this resolves. `target`: the
+ * address as dialed, whose host name (not the address it resolved to) is the name to send and verify.
+ */
+export async function tlsClient(conn: Conn, options: TlsOptions, wait: WaitOptions = {}, target?: Address): Promise<Conn> {
   const a = conn.remoteAddr;
-  const host = 'host' in a ? a.host : undefined;
+  const named = target ?? a;
+  const host = 'host' in named ? named.host : undefined;
   const servername = options.servername ?? (host && isIP(host) === 0 ? host : undefined);
   const socket = tls.connect({
     socket: conn.stream,

@@ -131,6 +131,21 @@ export interface LoadOptions {
   warmupMs: number;
   /** Stop after this many echoes (0: run for durationMs). */
   count: number;
+  /** Speak TLS (stream networks). */
+  tls?: LoadTls;
+}
+
+/** The load loop's TLS client (OpenSSL as Node carries it). */
+export interface LoadTls {
+  /** PEM certificates to trust (none with `host` unset: nothing is verified). */
+  ca?: Uint8Array;
+  /** A client certificate (then its chain) and its key, PEM. */
+  cert?: Uint8Array;
+  key?: Uint8Array;
+  /** The name to send as SNI. */
+  sni?: string;
+  /** The name or IP address the server's certificate must carry; unset: not verified. */
+  host?: string;
 }
 
 export interface LoadTotals {
@@ -150,6 +165,12 @@ export interface LoadTotals {
   /** Set when a call failed (the run stopped there). */
   errno?: number;
   syscall?: string;
+  /** A TLS failure, as Node names it (CERT_HAS_EXPIRED, ERR_SSL_WRONG_VERSION_NUMBER …), and its text. */
+  tlsCode?: string;
+  tlsDetail?: string;
+  /** TLS: the protocol and cipher the first connection agreed on. */
+  tlsVersion?: string;
+  tlsCipher?: string;
 }
 
 /** The addon's calls; loaded on first touch. */

@@ -8,12 +8,16 @@
  * byte sent to its echo's last byte received, in a log-linear histogram (16 buckets per power of two, so a
  * percentile is within about 6%). Datagrams: replies come in recvmmsg batches, and the next messages leave in one
  * sendmmsg; a message unanswered for LOSS_NS is counted lost and its place refilled (a late echo of it is
- * ignored). Streams: in order, so the sequence each echo should carry is known.
+ * ignored). Streams: in order, so the sequence each echo should carry is known. TLS (tcp, unix, unixpacket): the
+ * same loop through OpenSSL, the one Node itself carries (see the TLS section).
  *
  * JS starts a run (loadStart), reads one-second samples while it runs (loadPoll), may stop it early (loadStop),
  * and gets the totals and the histogram when the promise resolves. Everything the run allocates is freed then.
  */
 /* Included by socktool.c (one translation unit: it shares the argument helpers). */
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <time.h>
@@ -27,6 +31,7 @@
 #define STALL_NS 5000000000LL            /* no echo at all for this long ends the run (a server that stopped) */
 #define SAMPLES_MAX 3600                 /* one-second samples kept until JS reads them */
 #define HEADER 4                         /* the sequence number at the start of every message */
+#define CT_CHUNK (64 << 10)              /* TLS: ciphertext a send() or recv() at most (below a seqpacket's limit) */
 
 typedef struct {
   double t; /* seconds since the measured part began */
@@ -45,6 +50,10 @@ typedef struct {
   size_t tx_off, tx_len, rx_have, rx_cap;
   int tx_busy;        /* a stream batch is part-way out */
   int owed;           /* stream messages to send once the socket takes them */
+  SSL *ssl;           /* TLS: the session, reading from and writing to memory (rbio, wbio) */
+  BIO *rbio, *wbio;
+  char *ct;           /* TLS: ciphertext taken from wbio, not yet all sent */
+  size_t ct_off, ct_len;
 } conn_t;
 
 typedef struct {
@@ -52,9 +61,13 @@ typedef struct {
   struct sockaddr_storage sa;
   socklen_t salen;
   int family, type, conns, window;
+  int stream; /* a byte stream: SOCK_STREAM, or TLS (over seqpacket too) */
   size_t size;
   int64_t duration_ns, warmup_ns;
   uint64_t count;
+  SSL_CTX *tls;     /* TLS: the client context (trust, client certificate), or NULL */
+  char *tls_sni;    /* the name sent as SNI, or NULL */
+  char *tls_host;   /* the name or IP address the certificate must carry, or NULL (--insecure) */
   /* the run */
   conn_t *c;
   int ring;
@@ -63,6 +76,9 @@ typedef struct {
   int stop; /* set by JS (loadStop), read by the run's thread */
   int err;
   const char *err_op;
+  char tls_code[64], tls_detail[256]; /* a TLS failure: Node's code for it (CERT_HAS_EXPIRED …) and its text */
+  char tls_version[16], tls_cipher[64]; /* what the first connection agreed on */
+  char *ct_in; /* TLS: ciphertext read, on its way into OpenSSL */
   uint64_t messages, bytes, sent, lost, corrupt, max_ns;
   int64_t last_echo; /* when any echo last came back (or the run began) */
   int stalled;
@@ -116,6 +132,193 @@ static void fail(load_t *l, const char *op) {
   }
 }
 
+/* ---------- TLS ----------
+ * OpenSSL as Node itself carries it (node exports its symbols; the addon is built against the headers node-gyp
+ * ships). Each session reads from and writes to memory BIOs, and the load loop moves ciphertext between those and
+ * the socket: one way for tcp, unix and unixpacket alike (a seqpacket socket would cut OpenSSL's own reads into
+ * its records' sizes). Failures are named as Node names them, so bench says what `connect --tls` would. */
+
+/* Node's name for a certificate verification failure (crypto_common.cc), by OpenSSL's number. */
+static const char *verify_code(long v) {
+  switch (v) {
+#define V(name) case X509_V_ERR_##name: return #name;
+    V(UNABLE_TO_GET_ISSUER_CERT) V(UNABLE_TO_GET_CRL) V(UNABLE_TO_DECRYPT_CERT_SIGNATURE)
+    V(UNABLE_TO_DECRYPT_CRL_SIGNATURE) V(UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY) V(CERT_SIGNATURE_FAILURE)
+    V(CRL_SIGNATURE_FAILURE) V(CERT_NOT_YET_VALID) V(CERT_HAS_EXPIRED) V(CRL_NOT_YET_VALID) V(CRL_HAS_EXPIRED)
+    V(ERROR_IN_CERT_NOT_BEFORE_FIELD) V(ERROR_IN_CERT_NOT_AFTER_FIELD) V(ERROR_IN_CRL_LAST_UPDATE_FIELD)
+    V(ERROR_IN_CRL_NEXT_UPDATE_FIELD) V(OUT_OF_MEM) V(DEPTH_ZERO_SELF_SIGNED_CERT) V(SELF_SIGNED_CERT_IN_CHAIN)
+    V(UNABLE_TO_GET_ISSUER_CERT_LOCALLY) V(UNABLE_TO_VERIFY_LEAF_SIGNATURE) V(CERT_CHAIN_TOO_LONG) V(CERT_REVOKED)
+    V(INVALID_CA) V(PATH_LENGTH_EXCEEDED) V(INVALID_PURPOSE) V(CERT_UNTRUSTED) V(CERT_REJECTED)
+#undef V
+    case X509_V_ERR_HOSTNAME_MISMATCH:
+    case X509_V_ERR_IP_ADDRESS_MISMATCH: return "ERR_TLS_CERT_ALTNAME_INVALID";
+    default: return "UNSPECIFIED";
+  }
+}
+
+/* A TLS failure on `c`: a certificate that did not verify (its code and text), else OpenSSL's first reason
+ * (ERR_SSL_WRONG_VERSION_NUMBER, "TLS: wrong version number"), else a socket error already recorded. */
+static void tls_fail(load_t *l, conn_t *c, const char *op) {
+  if (l->err) return ERR_clear_error();
+  long v = SSL_get_verify_result(c->ssl);
+  unsigned long e = ERR_peek_error();
+  if (v != X509_V_OK) {
+    snprintf(l->tls_code, sizeof l->tls_code, "%s", verify_code(v));
+    if (v == X509_V_ERR_HOSTNAME_MISMATCH || v == X509_V_ERR_IP_ADDRESS_MISMATCH)
+      snprintf(l->tls_detail, sizeof l->tls_detail, "the certificate is not for %s", l->tls_host);
+    else snprintf(l->tls_detail, sizeof l->tls_detail, "%s", X509_verify_cert_error_string(v));
+  } else {
+    const char *reason = e ? ERR_reason_error_string(e) : NULL;
+    if (!reason) reason = "protocol error";
+    int n = snprintf(l->tls_code, sizeof l->tls_code, "ERR_SSL_");
+    for (const char *r = reason; *r && n < (int)sizeof l->tls_code - 1; r++, n++)
+      l->tls_code[n] = *r == ' ' ? '_' : (char)(*r >= 'a' && *r <= 'z' ? *r - 32 : *r);
+    l->tls_code[n] = 0;
+    snprintf(l->tls_detail, sizeof l->tls_detail, "TLS: %s", reason);
+  }
+  ERR_clear_error();
+  l->err = EPROTO;
+  l->err_op = op;
+}
+
+/* Any ciphertext OpenSSL has made and the socket has not yet taken. */
+static int tls_pending(conn_t *c) {
+  return c->ssl && (c->ct_off < c->ct_len || BIO_ctrl_pending(c->wbio) > 0);
+}
+
+/* Sends the ciphertext OpenSSL has made: 0 when all is out, else -1 with errno (EAGAIN: the rest waits for POLLOUT). */
+static int tls_flush(conn_t *c) {
+  for (;;) {
+    if (c->ct_off == c->ct_len) {
+      int n = BIO_read(c->wbio, c->ct, CT_CHUNK);
+      if (n <= 0) return 0;
+      c->ct_off = 0;
+      c->ct_len = (size_t)n;
+    }
+    ssize_t n = send(c->fd, c->ct + c->ct_off, c->ct_len - c->ct_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EWOULDBLOCK || errno == EINTR) errno = EAGAIN;
+      return -1;
+    }
+    c->ct_off += (size_t)n;
+  }
+}
+
+/* Reads what ciphertext the socket has into OpenSSL: its length, 0 when the peer closed, or -1 with errno. */
+static ssize_t tls_fill(load_t *l, conn_t *c) {
+  ssize_t n = recv(c->fd, l->ct_in, CT_CHUNK, MSG_DONTWAIT);
+  if (n < 0 && (errno == EWOULDBLOCK || errno == EINTR)) errno = EAGAIN;
+  if (n > 0 && BIO_write(c->rbio, l->ct_in, (int)n) != (int)n) {
+    errno = ENOMEM;
+    return -1;
+  }
+  return n;
+}
+
+/* Encrypts a batch whole (into memory: OpenSSL takes all of it) once the last one's ciphertext is out, and sends
+ * what the socket takes: as send() would, the bytes taken, or -1 with errno (EAGAIN: try again on POLLOUT). */
+static ssize_t tls_write(load_t *l, conn_t *c, const char *p, size_t n) {
+  if (tls_flush(c) < 0) return -1;
+  int r = SSL_write(c->ssl, p, (int)n);
+  if (r <= 0) {
+    tls_fail(l, c, "send");
+    errno = EPROTO;
+    return -1;
+  }
+  if (tls_flush(c) < 0 && errno != EAGAIN) return -1;
+  return r;
+}
+
+/* Decrypts as much as is there, up to `cap`: as recv() would, the bytes, 0 at the end, or -1 with errno. */
+static ssize_t tls_read(load_t *l, conn_t *c, char *p, size_t cap) {
+  size_t got = 0;
+  while (got < cap) {
+    int r = SSL_read(c->ssl, p + got, (int)(cap - got > INT_MAX ? INT_MAX : cap - got));
+    if (r > 0) {
+      got += (size_t)r;
+      continue;
+    }
+    int e = SSL_get_error(c->ssl, r);
+    if (e == SSL_ERROR_ZERO_RETURN) break; /* the server's close_notify */
+    if (e != SSL_ERROR_WANT_READ) {
+      tls_fail(l, c, "recv");
+      errno = EPROTO;
+      return -1;
+    }
+    ssize_t n = tls_fill(l, c);
+    if (n > 0) continue;
+    if (n < 0 && errno != EAGAIN) return -1;
+    if (got || n == 0) break;
+    return -1; /* EAGAIN, nothing read */
+  }
+  /* Reading can make OpenSSL answer (a key update): what the socket does not take now goes on POLLOUT. */
+  if (tls_pending(c) && tls_flush(c) < 0 && errno != EAGAIN) return -1;
+  return (ssize_t)got;
+}
+
+/* Waits until `fd` is ready for `events`, or `until` passes (ETIMEDOUT), or the run is stopped (ECANCELED). */
+static int wait_fd(load_t *l, int fd, short events, int64_t until) {
+  struct pollfd p = {.fd = fd, .events = events};
+  for (;;) {
+    if (__atomic_load_n(&l->stop, __ATOMIC_RELAXED)) return errno = ECANCELED, -1;
+    int64_t left = until - now_ns();
+    if (left <= 0) return errno = ETIMEDOUT, -1;
+    int n = poll(&p, 1, left > 100000000LL ? 100 : (int)(left / 1000000) + 1);
+    if (n > 0) return 0;
+    if (n < 0 && errno != EINTR) return -1;
+  }
+}
+
+/* A client session on `c`'s connected socket, its handshake done (for up to STALL_NS). */
+static int tls_connect(load_t *l, conn_t *c) {
+  c->ssl = SSL_new(l->tls);
+  BIO *in = BIO_new(BIO_s_mem()), *out = BIO_new(BIO_s_mem());
+  c->ct = malloc(CT_CHUNK);
+  if (!c->ssl || !in || !out || !c->ct) {
+    BIO_free(in);
+    BIO_free(out);
+    return errno = ENOMEM, fail(l, "handshake"), -1;
+  }
+  SSL_set_bio(c->ssl, in, out); /* the session owns them from here */
+  c->rbio = in;
+  c->wbio = out;
+  SSL_set_connect_state(c->ssl);
+  if (l->tls_sni) SSL_set_tlsext_host_name(c->ssl, l->tls_sni);
+  if (l->tls_host) {
+    int ip = strchr(l->tls_host, ':') || inet_addr(l->tls_host) != INADDR_NONE;
+    if (!(ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), l->tls_host) : SSL_set1_host(c->ssl, l->tls_host)))
+      return errno = EINVAL, fail(l, "handshake"), -1;
+  }
+  int64_t until = now_ns() + STALL_NS;
+  for (;;) {
+    int r = SSL_do_handshake(c->ssl);
+    int e = r == 1 ? SSL_ERROR_NONE : SSL_get_error(c->ssl, r);
+    if (e != SSL_ERROR_NONE && e != SSL_ERROR_WANT_READ) return tls_fail(l, c, "handshake"), -1;
+    int out = tls_flush(c);
+    if (out < 0 && errno != EAGAIN) return fail(l, "handshake"), -1;
+    if (r == 1 && out == 0) break;
+    if (wait_fd(l, c->fd, out < 0 ? POLLOUT : POLLIN, until) < 0) return errno == ECANCELED ? -1 : (fail(l, "handshake"), -1);
+    if (out < 0) continue;
+    ssize_t n = tls_fill(l, c);
+    if (n == 0) errno = ECONNRESET; /* the server closed without a word (it may have logged why) */
+    if (n == 0 || (n < 0 && errno != EAGAIN)) return fail(l, "handshake"), -1;
+  }
+  if (!l->tls_version[0]) {
+    snprintf(l->tls_version, sizeof l->tls_version, "%s", SSL_get_version(c->ssl));
+    snprintf(l->tls_cipher, sizeof l->tls_cipher, "%s", SSL_CIPHER_get_name(SSL_get_current_cipher(c->ssl)));
+  }
+  return 0;
+}
+
+/* Streams: send() and recv(), through TLS when the run speaks it. */
+static ssize_t stream_write(load_t *l, conn_t *c, const char *p, size_t n) {
+  return c->ssl ? tls_write(l, c, p, n) : send(c->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+static ssize_t stream_recv(load_t *l, conn_t *c, char *p, size_t cap) {
+  return c->ssl ? tls_read(l, c, p, cap) : recv(c->fd, p, cap, MSG_DONTWAIT);
+}
+
 static int open_conn(load_t *l, conn_t *c) {
   c->fd = socket(l->family, l->type | SOCK_CLOEXEC, 0);
   if (c->fd < 0) return fail(l, "socket"), -1;
@@ -132,7 +335,7 @@ static int open_conn(load_t *l, conn_t *c) {
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   }
   fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
-  return 0;
+  return l->tls ? tls_connect(l, c) : 0;
 }
 
 /* The measured part begins (after the warm-up): counts start from nothing. */
@@ -241,6 +444,10 @@ static void dgram_read(load_t *l, conn_t *c, int measuring) {
 /* Streams: sends what is owed, a batch a send() (the rest of a part-way batch resumes on
  * POLLOUT). A message's time starts when its batch goes. */
 static void stream_send(load_t *l, conn_t *c, int measuring) {
+  if (c->ssl && tls_flush(c) < 0) { /* the last batch's ciphertext first */
+    if (errno != EAGAIN) fail(l, "send");
+    return;
+  }
   while (c->owed > 0 || c->tx_busy) {
     if (!c->tx_busy) {
       int k = c->owed < l->batch ? c->owed : l->batch;
@@ -250,7 +457,7 @@ static void stream_send(load_t *l, conn_t *c, int measuring) {
       c->tx_len = (size_t)k * l->size;
       c->tx_busy = 1;
     }
-    ssize_t n = send(c->fd, c->tx + c->tx_off, c->tx_len - c->tx_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t n = stream_write(l, c, c->tx + c->tx_off, c->tx_len - c->tx_off);
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
       fail(l, "send");
@@ -264,7 +471,7 @@ static void stream_send(load_t *l, conn_t *c, int measuring) {
 /* Streams: reads what is there in large chunks, checks each whole echo, and owes a new message for each. */
 static void stream_read(load_t *l, conn_t *c, int measuring) {
   for (;;) {
-    ssize_t n = recv(c->fd, c->rx + c->rx_have, c->rx_cap - c->rx_have, MSG_DONTWAIT);
+    ssize_t n = stream_recv(l, c, c->rx + c->rx_have, c->rx_cap - c->rx_have);
     if (n < 0) {
       if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) fail(l, "recv");
       break;
@@ -320,19 +527,36 @@ static void publish_sample(load_t *l, int64_t start, uint64_t *last) {
   pthread_mutex_unlock(&l->mu);
 }
 
-/* Connections end politely: EOF sent, then the echoes still owed read (for up to a second) until the server
- * closes, so that it sees an orderly end rather than a reset for data left unread. */
+/* Connections end politely: TLS's close_notify and any ciphertext still queued sent, then EOF, then the echoes
+ * still owed read (for up to a second) until the server closes, so that it sees an orderly end rather than a
+ * reset for data left unread. */
 static void finish_conns(load_t *l, struct pollfd *p) {
   int open = 0;
   for (int i = 0; i < l->conns; i++) {
-    if (l->c[i].fd < 0 || shutdown(l->c[i].fd, SHUT_WR) < 0) p[i].fd = -1;
-    else p[i].fd = l->c[i].fd, p[i].events = POLLIN, open++;
+    conn_t *c = &l->c[i];
+    p[i].fd = -1;
+    if (c->fd < 0) continue;
+    if (c->ssl && SSL_is_init_finished(c->ssl)) SSL_shutdown(c->ssl);
+    int queued = c->ssl && tls_flush(c) < 0;
+    if (queued && errno != EAGAIN) continue;
+    if (!queued && shutdown(c->fd, SHUT_WR) < 0) continue;
+    p[i].fd = c->fd;
+    p[i].events = POLLIN | (queued ? POLLOUT : 0);
+    open++;
   }
+  ERR_clear_error(); /* a failed close_notify: nothing to report, and the error queue is this pool thread's */
   for (int64_t until = now_ns() + 1000000000LL; open > 0 && now_ns() < until;) {
     if (poll(p, (nfds_t)l->conns, 100) <= 0) continue;
     for (int i = 0; i < l->conns; i++) {
+      conn_t *c = &l->c[i];
       if (p[i].fd < 0 || !p[i].revents) continue;
-      ssize_t n = recv(p[i].fd, l->c[i].rx, l->c[i].rx_cap, MSG_DONTWAIT);
+      if (p[i].revents & POLLOUT) {
+        int r = tls_flush(c);
+        if (r == 0 && shutdown(c->fd, SHUT_WR) == 0) p[i].events = POLLIN;
+        else if (r == 0 || errno != EAGAIN) p[i].fd = -1, open--;
+        if (p[i].fd < 0) continue;
+      }
+      ssize_t n = recv(p[i].fd, c->rx, c->rx_cap, MSG_DONTWAIT);
       if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) p[i].fd = -1, open--;
     }
   }
@@ -340,16 +564,19 @@ static void finish_conns(load_t *l, struct pollfd *p) {
 
 static void run(napi_env env, void *data) {
   load_t *l = data;
-  int dgram = l->type != SOCK_STREAM;
-  int stream = l->type == SOCK_STREAM;
+  int stream = l->stream, dgram = !stream;
+  ERR_clear_error(); /* this pool thread's OpenSSL error queue: only this run's errors in it */
   struct pollfd *p = calloc((size_t)l->conns, sizeof *p);
   if (!p) {
     errno = ENOMEM;
     return fail(l, "calloc");
   }
-  for (int i = 0; i < l->conns && !l->err; i++) {
+  for (int i = 0; i < l->conns; i++) {
     conn_t *c = &l->c[i];
-    if (open_conn(l, c) < 0) break;
+    if (open_conn(l, c) < 0) { /* failed (l->err says why), or stopped during a TLS handshake */
+      free(p);
+      return;
+    }
     p[i].fd = c->fd;
   }
   int64_t t0 = now_ns(), start = t0 + l->warmup_ns, end = start + l->duration_ns, next_sample = start + 1000000000LL;
@@ -383,7 +610,7 @@ static void run(napi_env env, void *data) {
     }
     for (int i = 0; i < l->conns; i++) {
       conn_t *c = &l->c[i];
-      p[i].events = POLLIN | (stream && c->tx_busy ? POLLOUT : 0);
+      p[i].events = POLLIN | (stream && (c->tx_busy || tls_pending(c)) ? POLLOUT : 0);
       if (dgram && c->inflight < l->window) dgram_send(l, c, l->window - c->inflight, measuring);
     }
     if (dgram && t - last_scan >= SCAN_NS) {
@@ -411,6 +638,7 @@ static void run(napi_env env, void *data) {
   /* What is still in flight at the end is neither lost nor answered: not counted. */
   if (l->type != SOCK_DGRAM) finish_conns(l, p);
   free(p);
+  ERR_clear_error();
 }
 
 /* What the run used: its sockets and buffers (the record and its samples live until JS lets go of the handle). */
@@ -418,6 +646,8 @@ static void free_run(load_t *l) {
   for (int i = 0; l->c && i < l->conns; i++) {
     conn_t *c = &l->c[i];
     if (c->fd >= 0) close(c->fd);
+    SSL_free(c->ssl); /* and its BIOs */
+    free(c->ct);
     free(c->sent_at);
     free(c->sent_seq);
     free(c->tx);
@@ -427,6 +657,13 @@ static void free_run(load_t *l) {
   l->c = NULL;
   free(l->pattern);
   l->pattern = NULL;
+  free(l->ct_in);
+  l->ct_in = NULL;
+  SSL_CTX_free(l->tls);
+  l->tls = NULL;
+  free(l->tls_sni);
+  free(l->tls_host);
+  l->tls_sni = l->tls_host = NULL;
 }
 
 static void finalize_load(napi_env env, void *data, void *hint) {
@@ -439,14 +676,15 @@ static void finalize_load(napi_env env, void *data, void *hint) {
 
 static int alloc_run(load_t *l) {
   /* Datagrams: room for every message sent in LOSS_NS at a high rate, so that the loss timer, not the ring, expires them. */
-  l->ring = l->type == SOCK_STREAM ? l->window : (l->window * 16 < 4096 ? 4096 : l->window * 16);
+  l->ring = l->stream ? l->window : (l->window * 16 < 4096 ? 4096 : l->window * 16);
   size_t slot = l->size + 1;
   size_t fit = BATCH_BYTES / l->size;
   l->batch = fit < 1 ? 1 : fit > LOAD_BATCH ? LOAD_BATCH : (int)fit;
   l->c = calloc((size_t)l->conns, sizeof *l->c);
   l->pattern = malloc(l->size);
   l->samples = calloc(SAMPLES_MAX, sizeof *l->samples);
-  if (!l->c || !l->pattern || !l->samples) return -ENOMEM;
+  if (l->tls) l->ct_in = malloc(CT_CHUNK);
+  if (!l->c || !l->pattern || !l->samples || (l->tls && !l->ct_in)) return -ENOMEM;
   for (size_t i = 0; i < l->size; i++) l->pattern[i] = (char)(i * 7 + 13);
   for (int i = 0; i < l->conns; i++) l->c[i].fd = -1;
   for (int i = 0; i < l->conns; i++) {
@@ -456,7 +694,7 @@ static int alloc_run(load_t *l) {
     c->tx = malloc((size_t)l->batch * l->size);
     /* Streams read in chunks of at least BATCH_BYTES (many echoes a recv); datagrams, a batch of slots. */
     c->rx_cap = (size_t)l->batch * slot;
-    if (l->type == SOCK_STREAM && c->rx_cap < BATCH_BYTES) c->rx_cap = BATCH_BYTES;
+    if (l->stream && c->rx_cap < BATCH_BYTES) c->rx_cap = BATCH_BYTES;
     c->rx = malloc(c->rx_cap);
     if (!c->sent_at || !c->sent_seq || !c->tx || !c->rx) return -ENOMEM;
     for (int k = 0; k < l->batch; k++) memcpy(c->tx + (size_t)k * l->size, l->pattern, l->size);
@@ -467,6 +705,12 @@ static int alloc_run(load_t *l) {
 static napi_value unum(napi_env env, double x) {
   napi_value v;
   napi_create_double(env, x, &v);
+  return v;
+}
+
+static napi_value str(napi_env env, const char *s) {
+  napi_value v;
+  napi_create_string_utf8(env, s, NAPI_AUTO_LENGTH, &v);
   return v;
 }
 
@@ -506,11 +750,17 @@ static void done(napi_env env, napi_status status, void *data) {
     napi_set_element(env, hist, k++, pair);
   }
   set(env, r, "histogram", hist);
+  if (l->tls_version[0]) {
+    set(env, r, "tlsVersion", str(env, l->tls_version));
+    set(env, r, "tlsCipher", str(env, l->tls_cipher));
+  }
   if (l->err) {
     set(env, r, "errno", unum(env, -l->err));
-    napi_value op;
-    napi_create_string_utf8(env, l->err_op, NAPI_AUTO_LENGTH, &op);
-    set(env, r, "syscall", op);
+    set(env, r, "syscall", str(env, l->err_op));
+    if (l->tls_code[0]) {
+      set(env, r, "tlsCode", str(env, l->tls_code));
+      set(env, r, "tlsDetail", str(env, l->tls_detail));
+    }
   }
   napi_resolve_deferred(env, l->deferred, r);
   napi_delete_reference(env, l->self);
@@ -523,7 +773,87 @@ static double num_prop(napi_env env, napi_value obj, const char *name) {
   return d;
 }
 
-/* loadStart({ sockaddr, family, type, conns, window, size, durationMs, warmupMs, count }) -> { handle, done } */
+/* A string property as a C string of its own (malloc), or NULL when absent; *bad when it cannot be had. */
+static char *str_prop(napi_env env, napi_value obj, const char *name, int *bad) {
+  napi_value v;
+  napi_valuetype t;
+  size_t len;
+  if (napi_get_named_property(env, obj, name, &v) != napi_ok || napi_typeof(env, v, &t) != napi_ok || t != napi_string) return NULL;
+  char *s = NULL;
+  if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok || !(s = malloc(len + 1)) ||
+      napi_get_value_string_utf8(env, v, s, len + 1, &len) != napi_ok) {
+    *bad = 1;
+    free(s);
+    return NULL;
+  }
+  return s;
+}
+
+/* PEM bytes of property `name`, or none (*len 0). */
+static char *pem_prop(napi_env env, napi_value obj, const char *name, size_t *len) {
+  napi_value v;
+  char *p = NULL;
+  *len = 0;
+  if (napi_get_named_property(env, obj, name, &v) != napi_ok || !bytes_arg(env, v, &p, len)) *len = 0;
+  return p;
+}
+
+/* The run's TLS client context from `t` ({ ca, cert, key: PEM bytes; sni, host: strings; insecure }): NULL, or
+ * what is wrong with them. The trust is `ca` alone, as Node's tls has it (JS passes Node's root certificates
+ * when none are given). Called on the main thread: OpenSSL's errors are popped, Node's own left as they were. */
+static const char *tls_setup(load_t *l, napi_env env, napi_value t) {
+  static char why[256];
+  const char *wrong = NULL;
+  size_t ca_len, cert_len, key_len;
+  char *ca = pem_prop(env, t, "ca", &ca_len), *cert = pem_prop(env, t, "cert", &cert_len), *key = pem_prop(env, t, "key", &key_len);
+  int bad = 0;
+  l->tls_sni = str_prop(env, t, "sni", &bad);
+  l->tls_host = str_prop(env, t, "host", &bad);
+  ERR_set_mark();
+  l->tls = SSL_CTX_new(TLS_client_method());
+  if (bad || !l->tls) {
+    wrong = "out of memory";
+    goto out;
+  }
+  SSL_CTX_set_verify(l->tls, l->tls_host ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+  if (ca_len) {
+    BIO *b = BIO_new_mem_buf(ca, (int)ca_len);
+    X509_STORE *store = SSL_CTX_get_cert_store(l->tls);
+    X509 *x;
+    int n = 0;
+    while (b && (x = PEM_read_bio_X509(b, NULL, NULL, NULL))) {
+      n += X509_STORE_add_cert(store, x);
+      X509_free(x);
+    }
+    BIO_free(b);
+    if (!n) wrong = "the certificate authorities hold no PEM certificate";
+  }
+  if (!wrong && cert_len) {
+    /* The first certificate is the client's, the rest its chain; the key must be that certificate's. */
+    BIO *b = BIO_new_mem_buf(cert, (int)cert_len), *k = BIO_new_mem_buf(key, (int)key_len);
+    X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+    int ok = x && SSL_CTX_use_certificate(l->tls, x);
+    X509_free(x);
+    while (ok && (x = PEM_read_bio_X509(b, NULL, NULL, NULL))) {
+      if (!SSL_CTX_add0_chain_cert(l->tls, x)) X509_free(x), ok = 0; /* on success the context owns x */
+    }
+    EVP_PKEY *pk = ok && k ? PEM_read_bio_PrivateKey(k, NULL, NULL, NULL) : NULL;
+    ok = pk && SSL_CTX_use_PrivateKey(l->tls, pk) && SSL_CTX_check_private_key(l->tls);
+    EVP_PKEY_free(pk);
+    BIO_free(b);
+    BIO_free(k);
+    if (!ok) {
+      const char *reason = ERR_reason_error_string(ERR_peek_last_error());
+      snprintf(why, sizeof why, "bad TLS client certificate or key%s%s", reason ? ": " : "", reason ? reason : "");
+      wrong = why;
+    }
+  }
+out:
+  ERR_pop_to_mark();
+  return wrong;
+}
+
+/* loadStart({ sockaddr, family, type, conns, window, size, durationMs, warmupMs, count, tls? }) -> { handle, done } */
 static napi_value js_load_start(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value o;
@@ -553,6 +883,17 @@ static napi_value js_load_start(napi_env env, napi_callback_info info) {
     finalize_load(env, l, NULL);
     return throw_type(env, "loadStart: conns, window, size and a duration or a count expected");
   }
+  napi_value t;
+  napi_valuetype tt;
+  if (napi_get_named_property(env, o, "tls", &t) == napi_ok && napi_typeof(env, t, &tt) == napi_ok && tt == napi_object) {
+    const char *wrong = tls_setup(l, env, t);
+    if (wrong) {
+      finalize_load(env, l, NULL);
+      napi_throw_error(env, "EINVAL", wrong);
+      return NULL;
+    }
+  }
+  l->stream = l->type == SOCK_STREAM || l->tls; /* TLS over seqpacket is a byte stream too */
   int r = alloc_run(l);
   if (r < 0) {
     finalize_load(env, l, NULL);

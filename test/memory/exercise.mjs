@@ -1,7 +1,8 @@
 // Exercises every path of the addon once or more, for a run under valgrind (npm run test:native-memory):
 // datagrams (udp, unixgram, batches, truncation, a full receiver, descriptors), seqpacket and abstract
-// streams, options, peer credentials, errors, double close. Exits 0 when every step gave what it should.
-import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+// streams, options, peer credentials, errors, double close, the load loop (with TLS). Exits 0 when every step gave what it should.
+import { execFileSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
@@ -97,6 +98,17 @@ async function load() {
     await server.close();
   }
   await assert.rejects(loadTest(`unix://${dir}/none.sock`, { count: 1 }), { code: 'ENOENT' });
+  // TLS: the sessions, their memory BIOs and the context are freed with the run, and when it fails.
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+    '-keyout', `${dir}/key.pem`, '-out', `${dir}/cert.pem`, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+  const cert = readFileSync(`${dir}/cert.pem`);
+  const server = await serve(`unix://${dir}/tls.sock`, echo, { tls: { cert, key: readFileSync(`${dir}/key.pem`) } });
+  const s = await loadTest(server.addr, { mode: 'flood', window: 4, size: 3000, count: 100, connections: 2, tls: { ca: cert } });
+  assert.equal(s.corrupt, 0);
+  assert.equal(s.tls.protocol, 'TLSv1.3');
+  await assert.rejects(loadTest(server.addr, { count: 1, tls: {} }), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' });
+  await assert.rejects(loadTest(server.addr, { count: 1, tls: { ca: 'not a certificate' } }), { code: 'EINVAL' });
+  await server.close();
 }
 
 // In functions, so that the closed sockets are unreachable (and collected) by the end.
