@@ -1,9 +1,9 @@
 // `socktool bench` and loadTest(): echo load against socktool's own echo (bench --serve) and a Python echo on
 // each of the nine networks, and servers that corrupt or drop. Short runs: they assert counts and correctness,
 // never speed.
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { loadTest, type LoadSample, type LoadSummary } from '../src/index.js';
-import { BIN, abstractName, cli, cliServer, liveCli, needs, oneLineOf, platformHas, pyServer, run, sockPath, stopLive } from './helpers.js';
+import { BIN, abstractName, cli, cliServer, liveCli, makeCert, needs, oneLineOf, platformHas, pyServer, run, sockPath, stopLive } from './helpers.js';
 
 interface Row {
   network: string;
@@ -221,4 +221,140 @@ describe('loss, errors and output', () => {
   });
 });
 
+/** The stream networks TLS runs over: socktool's TLS echo on each, Python's ssl echo where Python has one. */
+const TLS_ROWS: { network: string; serve: () => string; py?: [kind: string, where: () => string, address: (shown: string) => string]; needs?: 'ipv6' }[] = [
+  { network: 'tcp', serve: () => 'tcp://127.0.0.1:0', py: ['tcp4', () => '127.0.0.1', (p) => `tcp://127.0.0.1:${p}`] },
+  { network: 'tcp6', serve: () => 'tcp6://[::1]:0', py: ['tcp6', () => '::1', (p) => `tcp6://[::1]:${p}`], needs: 'ipv6' },
+  { network: 'unix', serve: () => `unix://${sockPath()}`, py: ['unix', () => sockPath(), (w) => `unix://${w}`] },
+  { network: 'unix (abstract)', serve: () => `unix:@${abstractName()}`, py: ['unix', () => `@${abstractName()}`, (w) => `unix:${w}`] },
+  // Python's ssl takes SOCK_STREAM sockets only.
+  { network: 'unixpacket', serve: () => `unixpacket://${sockPath()}` },
+];
 
+describe('TLS', () => {
+  // A certificate for each test (its directory goes with the test): the server's, and the flags that trust it.
+  let tls: { cert: string; key: string };
+  let trust: string[];
+  beforeEach(() => {
+    tls = makeCert();
+    trust = ['--tls', '--ca', tls.cert];
+  });
+  const tlsServer = (address: string, ...more: string[]) =>
+    cliServer(['bench', '--serve', address, '--tls', '--cert', tls.cert, '--key', tls.key, ...more]);
+
+  describe.for(TLS_ROWS.filter((r) => !r.needs || platformHas(r.needs)))('$network', (row) => {
+    it('against socktool bench --serve --tls: pingpong and flood, every echo whole, the cipher named', async () => {
+      const server = await tlsServer(row.serve());
+      try {
+        const ping = await bench([server.address, ...trust, '--count', '300', '--size', '100']);
+        expect(ping.code).toBe(0);
+        expectClean(ping.s, 300, 100);
+        expect(ping.s.tls).toEqual({ protocol: 'TLSv1.3', cipher: expect.stringMatching(/^TLS_/) });
+        // Bigger than a TLS record (16 KiB), more than one connection, many in flight.
+        const flood = await bench([server.address, ...trust, '--mode', 'flood', '--window', '8', '--connections', '2', '--count', '600', '--size', '40000']);
+        expect(flood.code).toBe(0);
+        expectClean(flood.s, 600, 40000);
+      } finally {
+        await stopLive(server);
+      }
+    });
+
+  });
+
+  describe.for(TLS_ROWS.filter((r) => r.py && (!r.needs || platformHas(r.needs))))('$network', (row) => {
+    it('against a Python ssl echo server, and one that corrupts (exit 7)', async () => {
+      const [kind, where, address] = row.py!;
+      const py = await pyServer(kind, where(), 'echo', tls);
+      const bad = await pyServer(kind, where(), 'corrupt', tls);
+      try {
+        const r = await bench([address(py.where), ...trust, '--mode', 'flood', '--window', '4', '--count', '400', '--size', '3000']);
+        expect(r.code).toBe(0);
+        expectClean(r.s, 400, 3000);
+        const c = await cli(['bench', address(bad.where), ...trust, '--count', '60'], undefined, 30_000);
+        expect(c.code).toBe(7);
+        expect(oneLineOf(c)).toMatch(/: [1-9][\d,]* echoes corrupt, \d+ lost$/);
+      } finally {
+        py.child.kill();
+        bad.child.kill();
+      }
+    });
+  });
+
+  it('the certificate is verified as connect verifies it: the same codes, one line, exit 1', async () => {
+    const server = await tlsServer('tcp://127.0.0.1:0');
+    try {
+      // Not trusted (Node's root certificates only, by default).
+      const untrusted = await cli(['bench', server.address, '--tls', '--count', '10']);
+      expect(untrusted.code).toBe(1);
+      expect(oneLineOf(untrusted)).toMatch(/: self-signed certificate \(DEPTH_ZERO_SELF_SIGNED_CERT\)$/);
+      const connect = await cli(['connect', server.address, '--tls'], '');
+      expect(oneLineOf(connect)).toMatch(/\(DEPTH_ZERO_SELF_SIGNED_CERT\)$/);
+      // Trusted, but for other names.
+      const other = await cli(['bench', server.address, ...trust, '--servername', 'other.test', '--count', '10']);
+      expect(other.code).toBe(1);
+      expect(oneLineOf(other)).toMatch(/: the certificate is not for other\.test \(ERR_TLS_CERT_ALTNAME_INVALID\)$/);
+      // --insecure: not verified at all.
+      const insecure = await bench([server.address, '--tls', '--insecure', '--count', '50']);
+      expect(insecure.code).toBe(0);
+      expectClean(insecure.s, 50, 64);
+    } finally {
+      await stopLive(server);
+    }
+  });
+
+  it('a certificate for a name: verified, and sent as SNI, for the name dialed (bench and connect)', async () => {
+    const named = makeCert('DNS:localhost');
+    const server = await cliServer(['bench', '--serve', 'tcp://127.0.0.1:0', '--tls', '--cert', named.cert, '--key', named.key]);
+    const port = server.address.split(':').pop()!;
+    try {
+      const r = await bench([`tcp://localhost:${port}`, '--tls', '--ca', named.cert, '--count', '50']);
+      expect(r.code).toBe(0);
+      expectClean(r.s, 50, 64);
+      const c = await cli(['connect', `tcp://localhost:${port}`, '--tls', '--ca', named.cert, '--half-close'], 'hello\n');
+      expect([c.code, c.stdout]).toEqual([0, 'hello\n']);
+      // By its address, the same certificate does not verify: it names no IP address.
+      const byIp = await cli(['bench', `tcp://127.0.0.1:${port}`, '--tls', '--ca', named.cert, '--count', '10']);
+      expect(oneLineOf(byIp)).toMatch(/\(ERR_TLS_CERT_ALTNAME_INVALID\)$/);
+    } finally {
+      await stopLive(server);
+    }
+  });
+
+  it('a server that verifies clients: refused without a certificate, served with one', async () => {
+    const client = makeCert();
+    const server = await tlsServer(`unix://${sockPath()}`, '--ca', client.cert);
+    try {
+      const without = await cli(['bench', server.address, ...trust, '--count', '10']);
+      expect(without.code).toBe(1);
+      expect(oneLineOf(without)).toMatch(/\(ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED\)$/);
+      const r = await bench([server.address, ...trust, '--cert', client.cert, '--key', client.key, '--count', '50']);
+      expect(r.code).toBe(0);
+      expectClean(r.s, 50, 64);
+    } finally {
+      await stopLive(server);
+    }
+  });
+
+  it('TLS toward a plain echo, and usage errors: one line each', async () => {
+    const plain = await cliServer(['bench', '--serve', 'tcp://127.0.0.1:0']);
+    try {
+      const r = await cli(['bench', plain.address, ...trust, '--count', '10']);
+      expect(r.code).toBe(1);
+      expect(oneLineOf(r)).toMatch(/: TLS: [a-z ]+ \(ERR_SSL_[A-Z_]+\)$/);
+    } finally {
+      await stopLive(plain);
+    }
+    const usage: [string[], RegExp][] = [
+      [['bench', 'udp://127.0.0.1:9', '--tls'], /--tls does not apply: udp carries datagrams/],
+      [['bench', 'tcp://127.0.0.1:9', '--insecure'], /--insecure does not apply: it is for TLS, and --tls is not given/],
+      [['bench', 'tcp://127.0.0.1:9', '--tls', '--ca', sockPath('none.pem')], /cannot read --ca .*none\.pem: ENOENT/],
+      [['bench', '--serve', 'tcp://127.0.0.1:0', '--tls'], /--tls on a server needs --cert and --key/],
+      [['bench', '--serve', 'tcp://127.0.0.1:0', '--size', '100'], /--size does not apply: it sets the load, and --serve serves it/],
+    ];
+    for (const [args, message] of usage) {
+      const u = await cli(args);
+      expect(u.code).toBe(2);
+      expect(oneLineOf(u)).toMatch(message);
+    }
+  });
+});

@@ -291,14 +291,14 @@ export async function startListening(cmd: string, args: string[]): Promise<Live 
   return { ...p, where: m[1]! };
 }
 
-/** A self-signed certificate for localhost and 127.0.0.1, made with openssl in a temp dir. */
-export function makeCert(): { cert: string; key: string } {
+/** A self-signed certificate (default for localhost, 127.0.0.1 and ::1), made with openssl in a temp dir. */
+export function makeCert(names = 'DNS:localhost,IP:127.0.0.1,IP:::1'): { cert: string; key: string } {
   const dir = tempDir();
   const cert = join(dir, 'cert.pem');
   const key = join(dir, 'key.pem');
   execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
     '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost',
-    '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' });
+    '-addext', `subjectAltName=${names}`], { stdio: 'ignore' });
   return { cert, key };
 }
 
@@ -345,5 +345,5 @@ export async function accessClient(who: 'nobody' | 'me', kind: string, where: st
 }
 
 /** test/peers/server.py: a Python server of any kind and mode; resolves once it listens. */
-export const pyServer = (kind: string, where: string, mode = 'echo') =>
-  startListening('python3', ['-u', join(PEERS, 'server.py'), kind, where, mode]);
+export const pyServer = (kind: string, where: string, mode = 'echo', tls?: { cert: string; key: string }) =>
+  startListening('python3', ['-u', join(PEERS, 'server.py'), kind, where, mode, ...(tls ? [tls.cert, tls.key] : [])]);

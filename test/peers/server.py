@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """A server in the classic tutorial style, on any family and type, for the CLI tests.
-usage: server.py KIND WHERE MODE
+usage: server.py KIND WHERE MODE [CERT KEY]
   KIND   tcp4 tcp6 udp4 udp6 unix unixgram unixpacket
   WHERE  a host for inet kinds (port 0 is used), a path or @name for unix kinds
   MODE   echo    send back what arrives (streams: until EOF, a thread per client)
@@ -9,13 +9,19 @@ usage: server.py KIND WHERE MODE
          stall   streams: accept and never read (a stuck far side)
          corrupt echo, with the last byte of every 3rd message (datagrams, packets) or chunk (streams) flipped
          drop    datagrams: echo, but leave every 10th unanswered
+  CERT KEY  streams: speak TLS with this certificate and key (Python's ssl, server side)
 Prints "listening <port>" or "listening <path>" first."""
 import hashlib
 import socket
+import ssl
 import sys
 import threading
 
 kind, where, mode = sys.argv[1:4]
+tls = None
+if len(sys.argv) > 5:
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(sys.argv[4], sys.argv[5])
 family = {'tcp4': socket.AF_INET, 'udp4': socket.AF_INET, 'tcp6': socket.AF_INET6, 'udp6': socket.AF_INET6}.get(kind, socket.AF_UNIX)
 stype = {'udp4': socket.SOCK_DGRAM, 'udp6': socket.SOCK_DGRAM, 'unixgram': socket.SOCK_DGRAM,
          'unixpacket': socket.SOCK_SEQPACKET}.get(kind, socket.SOCK_STREAM)
@@ -44,12 +50,18 @@ def echoed(data):
 
 
 def serve(conn):
+    if tls:
+        try:
+            conn = tls.wrap_socket(conn, server_side=True)
+        except (ssl.SSLError, OSError):  # a client that did not trust us
+            conn.close()
+            return
     total = 0
     h = hashlib.sha256()
     while True:
         try:
             data = conn.recv(65536)
-        except ConnectionResetError:  # a client that closed with echoes unread
+        except (ConnectionResetError, ssl.SSLError):  # a client that closed with echoes unread
             break
         if not data:
             break
