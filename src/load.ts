@@ -141,13 +141,15 @@ export async function loadTest(at: Address | string, options: LoadOptions = {}):
   if (!Number.isInteger(connections) || connections < 1) throw invalid(`connections must be a whole number from 1, not ${connections}`);
   if (!Number.isInteger(window) || window < 1) throw invalid(`window must be a whole number from 1, not ${window}`);
   const tls = options.tls && loadTls(addr, options.tls);
-  const t = await target(addr);
   const count = options.count ?? 0;
   const durationMs = count ? 0 : (options.duration ?? 5) * 1000;
   let run;
   try {
+    const t = await target(addr);
     run = native.loadStart({ ...t, conns: connections, window, size, durationMs, warmupMs: (options.warmup ?? 0) * 1000, count, tls });
   } catch (err) {
+    if (err instanceof NetError) throw err; // the host did not resolve
+    // No addon (ERR_SOCKTOOL_ADDON_UNAVAILABLE), bad TLS material (EINVAL, with what is wrong), or no memory.
     const e = err as NodeJS.ErrnoException;
     throw new NetError({ op: 'dial', network: addr.network, addr, code: e.code ?? 'EIO',
       detail: e.code === 'EINVAL' ? e.message : undefined, cause: err });

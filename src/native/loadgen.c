@@ -471,7 +471,8 @@ static void stream_send(load_t *l, conn_t *c, int measuring) {
 /* Streams: reads what is there in large chunks, checks each whole echo, and owes a new message for each. */
 static void stream_read(load_t *l, conn_t *c, int measuring) {
   for (;;) {
-    ssize_t n = stream_recv(l, c, c->rx + c->rx_have, c->rx_cap - c->rx_have);
+    size_t room = c->rx_cap - c->rx_have;
+    ssize_t n = stream_recv(l, c, c->rx + c->rx_have, room);
     if (n < 0) {
       if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) fail(l, "recv");
       break;
@@ -497,7 +498,9 @@ static void stream_read(load_t *l, conn_t *c, int measuring) {
     memmove(c->rx, c->rx + used, c->rx_have - used);
     c->rx_have -= used;
     if (used) stream_send(l, c, measuring);
-    if ((size_t)n < c->rx_cap / 2) break; /* drained, most likely: poll again rather than a recv for EAGAIN */
+    /* Less than there was room for: drained, so poll again rather than a recv for EAGAIN. A full read reads on:
+     * with TLS, more may wait inside OpenSSL, where poll cannot see it. */
+    if ((size_t)n < room) break;
   }
 }
 

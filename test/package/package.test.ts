@@ -92,7 +92,7 @@ describe('installed', () => {
     const dir = await project('no-compiler', tarball, [], NO_COMPILER);
     expect(existsSync(join(dir, 'node_modules', 'socktool', 'build'))).toBe(false); // nothing was compiled
     const r = await consumer(dir);
-    expect(r).toMatchObject({ bsd: true, tcp: 'over tcp', unixgram: 'over unixgram' });
+    expect(r).toMatchObject({ bsd: true, tcp: 'over tcp', unixgram: 'over unixgram', tls: { whole: true, protocol: 'TLSv1.3' } });
     expect(r.addon.path).toBe(join(dir, 'node_modules', 'socktool', 'prebuilds', `linux-${process.arch}`, 'socktool.glibc.node'));
     expect((await npx(dir, '--version')).stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
     const caps = await npx(dir, 'caps', '--json');
@@ -115,6 +115,7 @@ describe('installed', () => {
     const r = await consumer(dir);
     expect(r).toMatchObject({ bsd: true, tcp: 'over tcp', addon: { available: false } });
     expect(r.unixgram).toMatchObject({ code: 'ERR_SOCKTOOL_ADDON_UNAVAILABLE', op: 'bind' });
+    expect(r.tls).toMatchObject({ code: 'ERR_SOCKTOOL_ADDON_UNAVAILABLE' });
     expect(r.unixgram.message).toMatch(/needs socktool's native addon \(not built for linux-\w+ glibc\): build it with "npm rebuild socktool"/);
     const udp = await npx(dir, 'udp-echo', '--port', '0');
     expect(udp.code).toBe(6);
@@ -153,7 +154,7 @@ describe('installed', () => {
     const r = await arm64('consumer.mjs');
     expect(r.stderr).toBe('');
     expect(JSON.parse(r.stdout)).toMatchObject({ bsd: true, tcp: 'over tcp', unixgram: 'over unixgram',
-      addon: { path: join(dir, 'node_modules', 'socktool', 'prebuilds', 'linux-arm64', 'socktool.glibc.node') } });
+      tls: { whole: true, protocol: 'TLSv1.3' }, addon: { path: join(dir, 'node_modules', 'socktool', 'prebuilds', 'linux-arm64', 'socktool.glibc.node') } });
     const caps = await arm64(join('node_modules', 'socktool', 'bin', 'socktool'), 'caps', '--json');
     const { networks, features } = JSON.parse(caps.stdout);
     expect(networks).toMatchObject({ udp4: true, unix: true, unixgram: true, unixpacket: true });
