@@ -84,7 +84,7 @@ export interface LoadSummary {
   latency: Latency;
   /** With TLS: the protocol and cipher agreed on (`TLSv1.3`, `TLS_AES_256_GCM_SHA384`). */
   tls?: { protocol: string; cipher: string };
-  /** [upper bound in µs, count] per histogram bucket that has any. */
+  /** [upper bound in µs (the top one: max), count] per histogram bucket that has any. */
   histogram: [number, number][];
 }
 

@@ -49,6 +49,9 @@ function expectClean(s: Summary, count: number, size: number): void {
   expect(l.p90).toBeLessThanOrEqual(l.p99);
   expect(l.p99).toBeLessThanOrEqual(l.p999);
   expect(s.histogram.reduce((n, [, c]) => n + c, 0)).toBe(s.messages);
+  // The top bucket is bounded by the largest latency seen, so the histogram's last row holds the max.
+  expect(s.histogram.at(-1)![0]).toBe(l.max);
+  expect(l.p999).toBeLessThanOrEqual(l.max);
 }
 
 describe.for(rows)('$network', (row) => {

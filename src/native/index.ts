@@ -160,7 +160,7 @@ export interface LoadTotals {
   percentilesNs: [number, number, number, number];
   /** The run ended because no echo came back for 5 s. */
   stalled: boolean;
-  /** [upper bound in ns, count] of each bucket that has any. */
+  /** [upper bound in ns (at most maxNs), count] of each bucket that has any. */
   histogram: [number, number][];
   /** Set when a call failed (the run stopped there). */
   errno?: number;

@@ -748,7 +748,8 @@ static void done(napi_env env, napi_status status, void *data) {
     if (!l->hist[i]) continue;
     napi_value pair;
     napi_create_array_with_length(env, 2, &pair);
-    napi_set_element(env, pair, 0, unum(env, (double)hist_upper(i)));
+    /* A bucket's bound, but never above the largest latency seen (as percentiles): the top row shows the max. */
+    napi_set_element(env, pair, 0, unum(env, (double)(hist_upper(i) < l->max_ns ? hist_upper(i) : l->max_ns)));
     napi_set_element(env, pair, 1, unum(env, (double)l->hist[i]));
     napi_set_element(env, hist, k++, pair);
   }
