@@ -9,7 +9,7 @@ import { benchCommand, benchServe, type BenchOptions, type BenchServeOptions } f
 import { chatCommand } from './chat.js';
 import { connectCommand, sendCommand, type ClientOptions, type SendOptions } from './client.js';
 import {
-  addressArg, addTraits, DEFAULT_MAX_CLIENTS, parseBig, parseBytes, parseCount, parseDuration, parseMs, parsePort, parseSeconds, refuseGiven, serverAddressArg, type CommonOptions, type Trait,
+  addressArg, addTraits, parseBig, parseBytes, parseCount, parseDuration, parseMs, parsePort, parseSeconds, refuseGiven, serverAddressArg, type CommonOptions, type Trait,
 } from './common.js';
 import { CliError, Exit, EXIT_HELP, exitCodeFor } from './exit.js';
 import { httpGetCommand, type HttpOptions } from './http.js';

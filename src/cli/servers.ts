@@ -6,7 +6,6 @@ import {
   datagramReasons, unixAccess, Idle, lines, refuseGiven, serverIdle, serverTlsOptions, untilSignal, type CommonOptions,
 } from './common.js';
 import { execHandler, programOption, type ProgramOptions } from './exec.js';
-import { UsageError } from './exit.js';
 import { addrText, notice, writeOut, type Output } from './output.js';
 
 /** `--type` of the unix commands: the socket type's name, and the network that carries it. */

@@ -285,7 +285,8 @@ static int tls_connect(load_t *l, conn_t *c) {
   SSL_set_connect_state(c->ssl);
   if (l->tls_sni) SSL_set_tlsext_host_name(c->ssl, l->tls_sni);
   if (l->tls_host) {
-    int ip = strchr(l->tls_host, ':') || inet_addr(l->tls_host) != INADDR_NONE;
+    struct in6_addr a;
+    int ip = inet_pton(AF_INET, l->tls_host, &a) == 1 || inet_pton(AF_INET6, l->tls_host, &a) == 1;
     if (!(ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), l->tls_host) : SSL_set1_host(c->ssl, l->tls_host)))
       return errno = EINVAL, fail(l, "handshake"), -1;
   }
@@ -547,7 +548,7 @@ static void finish_conns(load_t *l, struct pollfd *p) {
     p[i].events = POLLIN | (queued ? POLLOUT : 0);
     open++;
   }
-  ERR_clear_error(); /* a failed close_notify: nothing to report, and the error queue is this pool thread's */
+  if (l->tls) ERR_clear_error(); /* a failed close_notify: nothing to report */
   for (int64_t until = now_ns() + 1000000000LL; open > 0 && now_ns() < until;) {
     if (poll(p, (nfds_t)l->conns, 100) <= 0) continue;
     for (int i = 0; i < l->conns; i++) {
@@ -568,7 +569,7 @@ static void finish_conns(load_t *l, struct pollfd *p) {
 static void run(napi_env env, void *data) {
   load_t *l = data;
   int stream = l->stream, dgram = !stream;
-  ERR_clear_error(); /* this pool thread's OpenSSL error queue: only this run's errors in it */
+  if (l->tls) ERR_clear_error(); /* this pool thread's OpenSSL error queue: only this run's errors in it */
   struct pollfd *p = calloc((size_t)l->conns, sizeof *p);
   if (!p) {
     errno = ENOMEM;
@@ -641,7 +642,7 @@ static void run(napi_env env, void *data) {
   /* What is still in flight at the end is neither lost nor answered: not counted. */
   if (l->type != SOCK_DGRAM) finish_conns(l, p);
   free(p);
-  ERR_clear_error();
+  if (l->tls) ERR_clear_error(); /* and none left behind for what runs on this thread next */
 }
 
 /* What the run used: its sockets and buffers (the record and its samples live until JS lets go of the handle). */

@@ -1,7 +1,7 @@
 import type { Address } from '../core/address.js';
 import { NetError, type Op } from '../core/errors.js';
 import { networkOf } from '../core/networks.js';
-import type { Conn, Peer, PeerAccess, PeerCredentials, PeerGate } from '../core/types.js';
+import type { Conn, PeerAccess, PeerCredentials, PeerGate } from '../core/types.js';
 import { peerCredentialsOf } from '../native/options.js';
 import { idOf } from './access.js';
 
