@@ -7,7 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { buildProgram } from '../src/cli/main.js';
 import { parseAddress } from '../src/index.js';
-import { BIN, cliServer, live, needs, PEERS, ROOT, run, sockPath, stopLive, tempDir } from './helpers.js';
+import { BIN, cliServer, live, makeCert, needs, PEERS, ROOT, run, sockPath, stopLive, tempDir } from './helpers.js';
 
 const PAGES = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
 const text = (page: string) => readFileSync(join(ROOT, page), 'utf8');
@@ -126,5 +126,20 @@ describe('the documentation', () => {
     expect([r.code, r.stderr]).toEqual([0, '']);
     expect(r.stdout).toBe(`[ <Buffer 68 65 6c 6c 6f>, [ '127.0.0.1', ${port} ] ]\n`);
     expect(await stopLive(echo)).toBe(0);
+  });
+
+  it('docs/library.md: the loadTest example runs as printed, against bench --serve --tls', async () => {
+    const [example] = blocks('docs/library.md', 'ts').filter((b) => b.includes('loadTest('));
+    const { cert, key } = makeCert();
+    const path = sockPath('echo.sock');
+    const server = await cliServer(['bench', '--serve', `unix://${path}`, '--tls', '--cert', cert, '--key', key]);
+    const file = join(tempDir(), 'load-example.mjs');
+    writeFileSync(file, `import { readFileSync } from 'node:fs';\n` +
+      `import { loadTest } from ${JSON.stringify(pathToFileURL(join(ROOT, 'dist', 'index.js')).href)};\n` +
+      example!.replaceAll('/tmp/echo.sock', path).replaceAll("'ca.pem'", JSON.stringify(cert)));
+    const r = await run(process.execPath, [file], undefined, 30_000);
+    expect([r.code, r.stderr]).toEqual([0, '']);
+    expect(r.stdout).toMatch(/^[\d.]+ [\d.]+ 0\n$/); // rate, p99 (µs), corrupt
+    expect(await stopLive(server)).toBe(0);
   });
 });
