@@ -1,9 +1,11 @@
 // The documentation's examples, held to the code: every `socktool …` line in a shell block of the README and
 // docs/ must be accepted by the CLI as written (its options, their values, its arguments and addresses), and
-// the README's library and socktool/bsd examples are run as they are printed.
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+// the README's library and socktool/bsd examples are run as they are printed, and every TypeScript example of
+// the README and docs/ type-checks against the package's published types.
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 import { buildProgram } from '../src/cli/main.js';
 import { parseAddress } from '../src/index.js';
@@ -126,6 +128,54 @@ describe('the documentation', () => {
     expect([r.code, r.stderr]).toEqual([0, '']);
     expect(r.stdout).toBe(`[ <Buffer 68 65 6c 6c 6f>, [ '127.0.0.1', ${port} ] ]\n`);
     expect(await stopLive(echo)).toBe(0);
+  });
+
+  it('every TypeScript example of the README and docs/ type-checks against the package as published', async () => {
+    // Each block becomes a module inside this checkout, so that `from 'socktool'` resolves to the package itself
+    // (its exports, dist/*.d.ts). A fragment's free names come from the package (the first entry point that has
+    // them), `readFileSync` from node:fs, and `conn`, `listener` and `sock` are the objects the text speaks of.
+    const entries = ['socktool', 'socktool/channel', 'socktool/bsd'];
+    const dists = ['index.js', 'channel/index.js', 'bsd/index.js'].map((f) => pathToFileURL(join(ROOT, 'dist', f)).href);
+    const exported = await Promise.all(dists.map(async (url) => new Set(Object.keys(await import(url) as object))));
+    const dir = join(ROOT, `.doc-examples-${process.pid}`);
+    mkdirSync(dir);
+    try {
+      const files: Record<string, string> = {};
+      for (const page of PAGES) {
+        blocks(page, 'ts').forEach((block, i) => {
+          const lines = block.split('\n');
+          const imports = lines.filter((l) => /^import /.test(l));
+          const body = lines.filter((l) => !/^import /.test(l)).join('\n');
+          const imported = new Set(imports.flatMap((l) => /\{([^}]*)\}/.exec(l)?.[1]!.split(',').map((n) => n.trim().replace(/^type /, '')) ?? []));
+          const free = (name: string) => !imported.has(name) && new RegExp(`\\b${name}\\b`).test(body);
+          const takes = entries.map((entry, k) => [...exported[k]!].filter((n) => free(n) && !exported.slice(0, k).some((e) => e.has(n))));
+          const file = join(dir, `${page.replace(/\W/g, '_')}_${i + 1}.ts`);
+          files[file] = block;
+          writeFileSync(file, [
+            ...imports,
+            ...entries.map((entry, k) => `import * as entry${k} from '${entry}';`),
+            ...(free('readFileSync') ? ["import { readFileSync } from 'node:fs';"] : []),
+            "declare const conn: import('socktool').Conn, listener: import('socktool').Listener, sock: import('socktool').DatagramSocket;",
+            'export async function example() {',
+            ...takes.flatMap((names, k) => (names.length ? [`const { ${names.join(', ')} } = entry${k};`] : [])),
+            body,
+            '}',
+          ].join('\n'));
+        });
+      }
+      expect(Object.keys(files).length).toBeGreaterThan(20);
+      const program = ts.createProgram(Object.keys(files), {
+        target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext,
+        strict: true, noEmit: true, skipLibCheck: true, types: ['node'],
+      });
+      const problems = ts.getPreEmitDiagnostics(program).map((d) => {
+        const where = d.file ? `${d.file.fileName.slice(dir.length + 1)}:${d.file.getLineAndCharacterOfPosition(d.start!).line + 1}` : '';
+        return `${where} ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`;
+      });
+      expect(problems).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('docs/library.md: the loadTest example runs as printed, against bench --serve --tls', async () => {
