@@ -6,7 +6,7 @@ import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it, type TestContext } from 'vitest';
-import { abstractName, cli, cliServer, liveCli, makeCert, needs, notices, oneLineOf, platformHas, sockPath, stopLive, tempDir } from './helpers.js';
+import { abstractName, alive, cli, cliServer, liveCli, makeCert, needs, notices, oneLineOf, platformHas, sockPath, stopLive, tempDir } from './helpers.js';
 
 /** A free port: bound, then closed, so nothing listens there. */
 async function freePort(kind: 'tcp' | 'udp', host: string): Promise<number> {
@@ -98,15 +98,16 @@ describe.for(ROWS)('channel commands on $name', (row) => {
     expect(await stopLive(s)).toBe(0);
   });
 
-  it('no reply within --timeout is exit 3, and the server kills the program the call gave up on', async (ctx) => {
+  it('no reply within --timeout is exit 3, and the server kills the program the call gave up on, and what it started', async (ctx) => {
     const tls = tlsFlags(ctx, row);
     const pidFile = join(tempDir(), 'pid');
-    const s = await cliServer(['reply', row.at(), '--sh-exec', `echo $$ > ${pidFile}; exec sleep 30`, ...tls.server]);
+    // The shell waits for a child of its own: killing the shell alone would leave that sleep behind.
+    const s = await cliServer(['reply', row.at(), '--sh-exec', `sleep 30 & echo $! > ${pidFile}; wait`, ...tls.server]);
     const r = await cli(['call', s.address, '1', '--timeout', '500', ...tls.client]);
     expect(r.code).toBe(3);
     expect(oneLineOf(r)).toMatch(/no reply within \d+ ms \(ETIMEDOUT\)$/);
     const pid = Number(readFileSync(pidFile, 'utf8'));
-    await expect.poll(() => { try { process.kill(pid, 0); return 'running'; } catch { return 'gone'; } }, { timeout: 3000 }).toBe('gone');
+    await expect.poll(() => alive(pid), { timeout: 3000 }).toBe(false);
     expect(await stopLive(s)).toBe(0);
   });
 

@@ -1,8 +1,9 @@
 // serve --exec / --sh-exec: a program per connection or per datagram (inetd, ncat --sh-exec, socat EXEC:), on every
 // network, driven by the real CLI as the client.
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { abstractName, cli, cliServer, live, notices, sockPath, stopLive } from './helpers.js';
+import { abstractName, alive, cli, cliServer, live, notices, sockPath, stopLive, tempDir } from './helpers.js';
 
 const ROWS = [
   ['tcp', () => 'tcp://127.0.0.1:0'],
@@ -84,6 +85,23 @@ time.sleep(30)`]);
     await expect.poll(sleeping).toHaveLength(1);
     expect(await stopLive(s)).toBe(0);
     await expect.poll(sleeping).toHaveLength(0);
+  });
+
+  it('on shutdown, what a --sh-exec line started is killed with it (its process group)', async () => {
+    const pidFile = join(tempDir(), 'pid');
+    const s = await cliServer(['serve', 'tcp://127.0.0.1:0', '--sh-exec', `sleep 30 & echo $! > ${pidFile}; wait`]);
+    const client = live('python3', ['-c', `import socket, time
+s = socket.create_connection(('127.0.0.1', ${s.address.split(':').pop()}))
+print('connected', flush=True)
+time.sleep(30)`]);
+    await client.waitFor(/^connected\n/);
+    await expect.poll(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').endsWith('\n')).toBe(true);
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    const running = () => alive(pid);
+    expect(running()).toBe(true);
+    expect(await stopLive(s)).toBe(0);
+    await expect.poll(running, { timeout: 3000 }).toBe(false);
+    client.child.kill();
   });
 
   it('--exec and --sh-exec together, or an empty --exec, are usage errors (exit 2)', async () => {

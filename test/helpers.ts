@@ -1,5 +1,5 @@
 import { execFileSync, spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -289,6 +289,18 @@ export async function startListening(cmd: string, args: string[]): Promise<Live 
     p.exited.then(() => { throw new Error(`${cmd} ${args.join(' ')} exited: ${p.stderr()}`); }),
   ]);
   return { ...p, where: m[1]! };
+}
+
+/**
+ * Whether process `pid` runs: a zombie does not (a killed grandchild waits as one until whoever inherits it reaps
+ * it, and in a container that may be nobody).
+ */
+export function alive(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
 }
 
 /** A self-signed certificate (default for localhost, 127.0.0.1 and ::1), made with openssl in a temp dir. */

@@ -11,7 +11,7 @@ import { Codes, isStreamNetwork, NetError, type Address } from '../index.js';
 import {
   datagramReasons, Idle, lines, refuseGiven, serverTlsOptions, tlsOptions, unixAccess, untilSignal, type CommonOptions,
 } from './common.js';
-import { exited, outputOf, programOption, Programs, type ProgramOptions } from './exec.js';
+import { exited, killProgram, outputOf, programOption, Programs, type ProgramOptions } from './exec.js';
 import { CliError, Exit, UsageError } from './exit.js';
 import { addrText, notice, oneLine, writeOut, type Output } from './output.js';
 import { runUntilSignal } from './servers.js';
@@ -139,7 +139,7 @@ async function run(programs: Programs, request: Buffer, ctx: RequestContext, loc
   codec: CliCodec): Promise<Buffer> {
   const { uid, gid, pid } = ctx.peer;
   const child = await programs.start({ remote: ctx.peer.addr, local, credentials: uid === undefined ? undefined : { uid, gid: gid!, pid: pid! } });
-  const kill = () => child.kill('SIGTERM');
+  const kill = () => killProgram(child);
   ctx.signal.addEventListener('abort', kill, { once: true });
   try {
     child.stdin.end(codec === 'json' ? Buffer.concat([request, NL]) : request);

@@ -55,7 +55,8 @@ export class Programs {
     if (cred) Object.assign(env, { SOCKTOOL_PEER_UID: cred.uid, SOCKTOOL_PEER_GID: cred.gid, SOCKTOOL_PEER_PID: cred.pid });
     const program = this.program;
     const [cmd, args] = 'argv' in program ? [program.argv[0]!, program.argv.slice(1)] : ['/bin/sh', ['-c', program.shell]];
-    const child = spawn(cmd, args, { env, stdio: ['pipe', 'pipe', 'inherit'] }) as unknown as ChildProcessWithoutNullStreams;
+    // A process group of its own (detached), so that a kill reaches what a shell line started too, not the shell alone.
+    const child = spawn(cmd, args, { env, stdio: ['pipe', 'pipe', 'inherit'], detached: true }) as unknown as ChildProcessWithoutNullStreams;
     this.children.add(child);
     child.once('close', () => {
       this.children.delete(child);
@@ -72,7 +73,16 @@ export class Programs {
   }
 
   stop(): void {
-    for (const child of this.children) child.kill('SIGTERM');
+    for (const child of this.children) killProgram(child);
+  }
+}
+
+/** Ends a program and everything it started (its process group: see Programs.start). */
+export function killProgram(child: ChildProcessWithoutNullStreams): void {
+  try {
+    process.kill(-child.pid!, 'SIGTERM');
+  } catch {
+    child.kill('SIGTERM'); // the group is gone already, or the program never started
   }
 }
 
