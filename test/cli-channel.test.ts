@@ -1,6 +1,7 @@
 // The channel commands (call, reply, publish, subscribe) as real processes talking to each other, the same cases
 // on every transport row: request/reply with --echo and --exec, error replies, timeouts and a missing server
-// (each with its exit code), publish/subscribe with topics, and the usage errors.
+// (each with its exit code), publish/subscribe with topics, a shared key (--authkey-file) on the stream rows, and
+// the usage errors.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
@@ -159,8 +160,47 @@ describe.for(ROWS)('channel commands on $name', (row) => {
   });
 });
 
+describe.for(ROWS.filter((r) => !['udp', 'unixgram'].includes(r.name)))('channel commands with --authkey-file on $name', (row) => {
+  /** Key files: the server's (written as `echo sesame > key` writes it), the same key without a newline, another. */
+  function keys(): { key: string; same: string; other: string } {
+    const dir = tempDir();
+    const file = (name: string, text: string) => (writeFileSync(join(dir, name), text), join(dir, name));
+    return { key: file('key', 'sesame\n'), same: file('same', 'sesame'), other: file('other', 'open sesame\n') };
+  }
+
+  it('call → reply: answered with the key; the wrong key or none is exit 5, one line', async (ctx) => {
+    const tls = tlsFlags(ctx, row);
+    const k = keys();
+    const s = await cliServer(['reply', row.at(), '--echo', '--authkey-file', k.key, ...tls.server]);
+    const r = await cli(['call', s.address, '{"n": 1}', '--authkey-file', k.same, ...tls.client]);
+    expect([r.code, r.stdout, r.stderr]).toEqual([0, '{"n":1}\n', '']);
+    const wrong = await cli(['call', s.address, '1', '--authkey-file', k.other, ...tls.client]);
+    expect([wrong.code, wrong.stdout]).toEqual([5, '']);
+    expect(oneLineOf(wrong)).toMatch(/authkey: the peer refused our answer: the keys differ \(EACCES\)$/);
+    const none = await cli(['call', s.address, '1', ...tls.client]);
+    expect(none.code).toBe(5);
+    expect(oneLineOf(none)).toMatch(/the peer asks for an authkey, and this side has none \(EACCES\)$/);
+    expect(await stopLive(s)).toBe(0);
+  });
+
+  it('publish → subscribe: delivered with the key; a subscriber with another key is exit 5', async (ctx) => {
+    const tls = tlsFlags(ctx, row);
+    const k = keys();
+    const pub = liveCli(['publish', row.at(), 'news', '--subscribers', '1', '--authkey-file', k.key, ...tls.server]);
+    const [, addr] = await pub.waitFor(/^listening on (\S+)\n/, undefined, 'stderr');
+    const wrong = await cli(['subscribe', addr!, '--authkey-file', k.other, ...tls.client]);
+    expect(wrong.code).toBe(5);
+    expect(oneLineOf(wrong)).toMatch(/\(EACCES\)$/);
+    const sub = liveCli(['subscribe', addr!, '--count', '1', '--authkey-file', k.key, ...tls.client]);
+    pub.child.stdin.end('"extra"\n');
+    expect(await sub.exited).toEqual({ code: 0, signal: null });
+    expect(sub.stdout()).toBe('"extra"\n');
+    expect((await pub.exited).code).toBe(0);
+  });
+});
+
 describe('channel commands: input mistakes', () => {
-  it('a request that is not JSON, reply without a way to answer, a TOPIC with --with-topic, --tls on datagrams: exit 2, one line', async () => {
+  it('a request that is not JSON, reply without a way to answer, a TOPIC with --with-topic, --tls or an authkey on datagrams, a bad key file: exit 2, one line', async () => {
     const addr = `unix://${sockPath()}`;
     const cases: [string[], string][] = [
       [['call', addr, '{oops'], 'the request is not JSON'],
@@ -168,6 +208,9 @@ describe('channel commands: input mistakes', () => {
       [['reply', addr, '--echo', '--exec', 'cat'], 'reply needs one of --echo, --exec or --sh-exec'],
       [['publish', addr, 'news', '--with-topic'], 'a TOPIC and --with-topic: give one'],
       [['call', 'udp://127.0.0.1:9', '1', '--tls'], '--tls does not apply'],
+      [['reply', 'unixgram:@x', '--echo', '--authkey-file', '/dev/null'], '--authkey-file does not apply: unixgram carries datagrams'],
+      [['call', addr, '1', '--authkey-file', '/dev/null'], '--authkey-file /dev/null is empty: a key is needed'],
+      [['subscribe', addr, '--authkey-file', sockPath('none')], 'cannot read --authkey-file'],
       [['subscribe', addr, '--codec', 'xml'], "argument 'xml' is invalid"],
     ];
     for (const [args, why] of cases) {

@@ -62,7 +62,13 @@ export function openEnvelope(frame: Buffer, network: Network): Envelope {
   return { kind, id, topic: frame.toString('utf8', 7, end), body: frame.subarray(end) };
 }
 
+/** How Python's multiprocessing.connection (and a channel with an authkey) opens its handshake. */
+const AUTHKEY_CHALLENGE = Buffer.from('#CHALLENGE#');
+
 function badEnvelope(network: Network, frame: Buffer): NetError {
+  if (frame.subarray(0, AUTHKEY_CHALLENGE.length).equals(AUTHKEY_CHALLENGE)) {
+    return new NetError({ op: 'recv', network, code: 'EACCES', detail: 'the peer asks for an authkey, and this side has none' });
+  }
   const start = frame.subarray(0, 8).toString('hex');
   return new NetError({ op: 'recv', network, code: 'EPROTO',
     detail: `not a socktool channel envelope (${frame.length} bytes, starting ${start || 'with nothing'}): is the peer speaking the same pattern?` });

@@ -9,7 +9,7 @@ import {
 } from '../channel/index.js';
 import { Codes, isStreamNetwork, NetError, type Address } from '../index.js';
 import {
-  datagramReasons, Idle, lines, refuseGiven, serverTlsOptions, tlsOptions, unixAccess, untilSignal, type CommonOptions,
+  datagramReasons, Idle, lines, readFlagFile, refuseGiven, serverTlsOptions, tlsOptions, unixAccess, untilSignal, type CommonOptions,
 } from './common.js';
 import { exited, killProgram, outputOf, programOption, Programs, type ProgramOptions } from './exec.js';
 import { CliError, Exit, UsageError } from './exit.js';
@@ -22,6 +22,20 @@ export const CODECS: CliCodec[] = ['json', 'bytes'];
 
 interface CodecFlag {
   codec: CliCodec;
+  authkeyFile?: string;
+}
+
+/**
+ * The shared key of --authkey-file (Python multiprocessing.connection's authkey): the file's bytes less one final
+ * newline, so that `echo secret > key` gives `secret`. Refused on a datagram network, or empty (exit 2).
+ */
+function authkeyOf(o: CodecFlag & { given?: ReadonlySet<string> }, addr: Address): Buffer | undefined {
+  refuseGiven(o, { authkeyFile: datagramReasons(addr).authkeyFile });
+  const file = readFlagFile('--authkey-file', o.authkeyFile);
+  if (file === undefined) return undefined;
+  const key = file.subarray(0, file.length - (file.at(-1) === 0x0a ? (file.at(-2) === 0x0d ? 2 : 1) : 0));
+  if (key.length === 0) throw new UsageError(`--authkey-file ${o.authkeyFile} is empty: a key is needed`);
+  return key;
 }
 
 /** A call waits this long for its reply unless --timeout says otherwise (as `send --reply`). */
@@ -58,6 +72,8 @@ async function readStdin(max: number): Promise<Buffer> {
 
 /** Errors that say no server is there: a dial refused, a path missing (and on udp, the port's refusal). */
 const NO_SERVER = new Set(['ECONNREFUSED', 'ENOENT']);
+/** What no retry mends: no server, or one that refuses this side's authkey (or its lack of one). */
+const hopeless = (code: string) => NO_SERVER.has(code) || code === 'EACCES';
 
 export interface CallOptions extends CommonOptions, CodecFlag {}
 
@@ -80,7 +96,7 @@ export async function callCommand(addr: Address, text: string | undefined, o: Ca
   const deadline = Date.now() + timeout;
   // One attempt, bounded by --timeout: a call does not wait for a server to come back.
   const client = await requester<Buffer, Buffer>(addr,
-    { codec: 'bytes', tls: tlsOptions(o), reconnect: false, signal: AbortSignal.timeout(timeout), onError: () => {} });
+    { codec: 'bytes', tls: tlsOptions(o), authkey: authkeyOf(o, addr), reconnect: false, signal: AbortSignal.timeout(timeout), onError: () => {} });
   try {
     out.dump('>', addr, request);
     const reply = await client.request(request, { timeout: Math.max(1, deadline - Date.now()) });
@@ -94,7 +110,7 @@ export async function callCommand(addr: Address, text: string | undefined, o: Ca
     }
     // On udp a missing server shows only as the port's refusal of the request, which ends the "connection".
     const cause = (err as NetError).cause as NetError | undefined;
-    if ((err as NetError).code === Codes.DISCONNECTED && cause instanceof NetError && NO_SERVER.has(cause.code)) throw cause;
+    if ((err as NetError).code === Codes.DISCONNECTED && cause instanceof NetError && hopeless(cause.code)) throw cause;
     throw err;
   } finally {
     await client.close();
@@ -128,7 +144,7 @@ export async function replyCommand(addr: Address, o: ReplyOptions, out: Output):
     return reply;
   };
   const server = await replier<Buffer, Buffer>(addr, answer, {
-    codec: 'bytes', maxPeers: o.maxClients, tls: serverTlsOptions(o), onError: reportTo(out), ...unixAccess(o, addr, out),
+    codec: 'bytes', maxPeers: o.maxClients, tls: serverTlsOptions(o), authkey: authkeyOf(o, addr), onError: reportTo(out), ...unixAccess(o, addr, out),
   });
   local = server.addr;
   await runUntilSignal(server, out, { onStop: () => programs?.stop(), drops: 'message' });
@@ -176,7 +192,7 @@ export async function publishCommand(addr: Address, topic: string | undefined, o
   void untilSignal(); // handlers first: see untilSignal
   if (topic !== undefined && o.withTopic) throw new UsageError('a TOPIC and --with-topic: give one (each line starts with its topic)');
   const pub = await publisher<Buffer>(addr, {
-    codec: 'bytes', maxPeers: o.maxClients, tls: serverTlsOptions(o), onError: reportTo(out), ...unixAccess(o, addr, out),
+    codec: 'bytes', maxPeers: o.maxClients, tls: serverTlsOptions(o), authkey: authkeyOf(o, addr), onError: reportTo(out), ...unixAccess(o, addr, out),
   });
   let skipped = 0;
   const publishStdin = async () => {
@@ -225,13 +241,14 @@ export async function subscribeCommand(addr: Address, topics: string[], o: Subsc
   const idle = new Idle(o.timeout);
   let subscribed = false;
   const sub = await subscriber<Buffer>(addr, [], {
-    codec: 'bytes', tls: tlsOptions(o), signal: idle.signal,
+    codec: 'bytes', tls: tlsOptions(o), authkey: authkeyOf(o, addr), signal: idle.signal,
     // Once subscribed, a drop is told and the subscriber reconnects; before, the failure is the command's.
     onError: (err) => subscribed && notice(`${err.message} (reconnecting)`),
   });
-  // On udp a missing publisher shows only as the port's refusal of the subscription: that ends the attempt.
+  // No publisher, or one that refuses our key, ends the attempt (on udp a missing one shows only as the port's
+  // refusal of the subscription).
   const noPublisher = new Promise<never>((_, reject) => sub.on('retrying', ({ error }) => {
-    if (!subscribed && error instanceof NetError && NO_SERVER.has(error.code)) reject(error);
+    if (!subscribed && error instanceof NetError && hopeless(error.code)) reject(error);
   }));
   noPublisher.catch(() => {});
   sub.on('connected', (peer) => subscribed && out.event('connected', { peer: addrText(peer.addr) }, `reconnected to ${addrText(peer.addr)}`));

@@ -70,6 +70,7 @@ export function refuseGiven(o: { given?: ReadonlySet<string> }, why: Record<stri
 /** Why the stream-only options cannot apply to a datagram address (false for a stream one). */
 export const datagramReasons = (a: Address) => isStreamNetwork(a.network) ? {} : {
   tls: `${a.network} carries datagrams, and TLS runs over streams`,
+  authkeyFile: `${a.network} carries datagrams, and the authkey handshake runs over streams`,
   halfClose: `${a.network} has no half-close: a datagram has no stream to end`,
 };
 
@@ -159,19 +160,19 @@ export function addTraits(cmd: Command, traits: readonly Trait[]): void {
   }
 }
 
-/** The most a --ca/--cert/--key file may hold: PEM bundles are kilobytes; /dev/zero is not one. */
-const MAX_PEM = 1 << 20;
+/** The most a --ca/--cert/--key/--authkey-file file may hold: PEM bundles and keys are kilobytes; /dev/zero is not one. */
+const MAX_FLAG_FILE = 1 << 20;
 
-/** A PEM file named by `flag`, read with a bound: a missing, unreadable or oversized file is a usage error. */
-function readPem(flag: string, file: string | undefined): Buffer | undefined {
+/** A file named by `flag` (PEM, a key), read with a bound: a missing, unreadable or oversized file is a usage error. */
+export function readFlagFile(flag: string, file: string | undefined): Buffer | undefined {
   if (file === undefined) return undefined;
   let fd: number | undefined;
   try {
     fd = openSync(file, 'r');
-    const buf = Buffer.alloc(MAX_PEM + 1);
+    const buf = Buffer.alloc(MAX_FLAG_FILE + 1);
     let size = 0;
     for (let n = 1; n > 0 && size < buf.length; size += n) n = readSync(fd, buf, size, buf.length - size, null);
-    if (size > MAX_PEM) throw new UsageError(`cannot read ${flag} ${file}: larger than ${MAX_PEM >> 20} MiB, not a PEM file`);
+    if (size > MAX_FLAG_FILE) throw new UsageError(`cannot read ${flag} ${file}: larger than ${MAX_FLAG_FILE >> 20} MiB, not ${flag === '--authkey-file' ? 'a key' : 'a PEM file'}`);
     return buf.subarray(0, size);
   } catch (err) {
     if (err instanceof UsageError) throw err;
@@ -202,9 +203,9 @@ export function tlsOptions(o: TlsFlags & Given): TlsOptions | undefined {
 /** The TLS options the flags name, their files read (with a bound). */
 export function readTls(o: TlsFlags, caFlag = '--ca'): TlsOptions {
   const t: TlsOptions = {};
-  const ca = readPem(caFlag, o.ca);
-  const cert = readPem('--cert', o.cert);
-  const key = readPem('--key', o.key);
+  const ca = readFlagFile(caFlag, o.ca);
+  const cert = readFlagFile('--cert', o.cert);
+  const key = readFlagFile('--key', o.key);
   if (ca) t.ca = ca;
   if (cert) t.cert = cert;
   if (key) t.key = key;

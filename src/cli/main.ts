@@ -41,6 +41,8 @@ interface CommandSpec {
 }
 
 const codecOption = () => new Option('--codec <codec>', 'messages are JSON values (one a line) or bytes as they are').choices(CODECS).default('json');
+const authkeyOption = () => new Option('--authkey-file <file>',
+  "streams: a shared key both sides prove (Python multiprocessing.connection's authkey): the file's bytes, less a final newline");
 const typeOption = () => new Option('--type <type>', 'unix socket type').choices(Object.keys(UNIX_TYPES)).default('stream');
 const hostPort = (port: number) => [
   new Option('--host <host>', 'address to listen on').default('127.0.0.1'),
@@ -192,7 +194,7 @@ const COMMANDS: CommandSpec[] = [
     args: '<address> [request]',
     summary: 'one request to a channel replier (the argument, or stdin); prints the reply as one line',
     traits: ['timeout', 'tls-client'],
-    options: [codecOption()],
+    options: [codecOption(), authkeyOption()],
     examples: [
       `socktool call unix:///tmp/calc.sock '{"a":1,"b":2}'`,
       'socktool call tcp://127.0.0.1:7000 --timeout 500 < request.json',
@@ -210,6 +212,7 @@ const COMMANDS: CommandSpec[] = [
       new Option('--exec <command>', 'run a program per request: the request on its stdin, its stdout the reply'),
       new Option('--sh-exec <line>', 'the same, as a shell line (/bin/sh -c)'),
       codecOption(),
+      authkeyOption(),
     ],
     examples: [
       'socktool reply unix:///tmp/calc.sock --echo',
@@ -227,6 +230,7 @@ const COMMANDS: CommandSpec[] = [
       new Option('--with-topic', "each line is its topic, a space, then the message"),
       new Option('--subscribers <n>', 'read stdin once this many subscribers are there').argParser(parseCount),
       codecOption(),
+      authkeyOption(),
     ],
     examples: [
       'tail -f app.log | socktool publish unix:@logs app --codec bytes',
@@ -244,6 +248,7 @@ const COMMANDS: CommandSpec[] = [
       new Option('--with-topic', 'start each line with its topic and a space (what publish --with-topic reads)'),
       new Option('--count <n>', 'exit after this many messages').argParser(parseCount),
       codecOption(),
+      authkeyOption(),
     ],
     examples: [
       'socktool subscribe unix:@logs app --codec bytes',
