@@ -85,6 +85,28 @@ describe('a server restarted under a running client', () => {
   });
 });
 
+describe('giving up on a request', () => {
+  // Not udp: a udp requester "connects" at once, so its requests go out (and the port's refusal fails them).
+  it.for(RESTART_ROWS.filter((r) => r.name !== 'udp'))('$name: one given up on while still queued is withdrawn: the replier never sees it', async (row) => {
+    const addr = await row.at();
+    const client = await requester<string, string>(addr, { background: true }); // nothing there yet: requests queue
+    await expect(client.request('given up', { timeout: 100 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+    const aborted = new AbortController();
+    const gone = client.request('aborted', { signal: aborted.signal });
+    aborted.abort();
+    await expect(gone).rejects.toBeDefined();
+    const seen: string[] = [];
+    const server = await replier<string, string>(addr, (m) => (seen.push(m), m));
+    try {
+      expect(await client.request('wanted', { timeout: 5000 })).toBe('wanted');
+      expect(seen).toEqual(['wanted']);
+    } finally {
+      await client.close();
+      await server.close();
+    }
+  });
+});
+
 describe('backoff', () => {
   it('redials after ~initial ms, growing ×factor to the cap, jittered ±20%; never failing a background dial', async () => {
     const events: RetryEvent[] = [];

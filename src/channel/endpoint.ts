@@ -16,7 +16,7 @@ import type { BindOptions, Conn, DatagramSocket, DialOptions, Listener, ListenOp
 import { endpoint as parseEndpoint, plainAddress } from '../inherited.js';
 import { withNativeReading } from '../unix/stream.js';
 import { DEFAULT_MAX_MESSAGE, tooLarge } from './frame.js';
-import { Outbox, type HighWater, type Policy } from './outbox.js';
+import { Outbox, type Handed, type HighWater, type Policy } from './outbox.js';
 import { authenticate } from './authkey.js';
 import { closeAll, ConnPipe, DatagramPipe, isFramed, peerOf, type ChannelPeer, type Pipe, type PipeOwner } from './pipe.js';
 
@@ -165,7 +165,7 @@ export class Endpoint extends EventEmitter {
   }
 
   /** Sends to one peer (through the dialling channel's queue, whatever its connection). */
-  sendTo(pipe: Pipe, head: Buffer | undefined, body: Uint8Array, fds?: readonly number[], handed?: () => void): Promise<void> {
+  sendTo(pipe: Pipe, head: Buffer | undefined, body: Uint8Array, fds?: readonly number[], handed?: Handed): Promise<void> {
     if (pipe instanceof DatagramPipe && pipe.unnamed) {
       return Promise.reject(new NetError({ op: 'send', network: this.network, code: Codes.UNNAMED_PEER }));
     }
@@ -173,12 +173,12 @@ export class Endpoint extends EventEmitter {
   }
 
   /** Sends to the dialled peer, waiting in the queue while disconnected. */
-  send(head: Buffer | undefined, body: Uint8Array, fds?: readonly number[], handed?: () => void): Promise<void> {
+  send(head: Buffer | undefined, body: Uint8Array, fds?: readonly number[], handed?: Handed): Promise<void> {
     return this.enqueue(this.outbox!, head, body, fds, handed);
   }
 
   private enqueue(outbox: Outbox, head: Buffer | undefined, body: Uint8Array, fds: readonly number[] | undefined,
-    handed: (() => void) | undefined): Promise<void> {
+    handed: Handed | undefined): Promise<void> {
     const size = (head?.length ?? 0) + body.length;
     if (size > this.maxMessage) return Promise.reject(tooLarge('send', this.network, size, this.maxMessage));
     if (size === 0 && this.network === 'unixpacket' && !this.tls) {

@@ -26,6 +26,12 @@ export interface Sink {
   write(head: Buffer | undefined, body: Uint8Array, fds: readonly number[] | undefined): Promise<void>;
 }
 
+/**
+ * Called as a queued message is handed to the transport (a request then counts as sent); `false` withdraws it
+ * instead: its sender gave up on it while it waited, so it is not sent at all.
+ */
+export type Handed = () => boolean | void;
+
 interface Item {
   /** Order of sending: a message sent again goes back to its place. */
   seq: number;
@@ -33,7 +39,7 @@ interface Item {
   body: Uint8Array;
   fds: readonly number[] | undefined;
   size: number;
-  handed: (() => void) | undefined;
+  handed: Handed | undefined;
   /** Settles the sender's promise. */
   resolve(): void;
   reject(err: unknown): void;
@@ -88,10 +94,10 @@ export class Outbox {
 
   /**
    * Queues a message. With `wait`, the promise resolves once the transport has it (the sender is held back);
-   * with the other policies, once it is queued, since they keep the queue bounded themselves. `handed` is
-   * called when it is handed to the transport (a request then counts as sent).
+   * with the other policies, once it is queued, since they keep the queue bounded themselves. `handed`: see
+   * {@link Handed}.
    */
-  send(head: Buffer | undefined, body: Uint8Array, fds?: readonly number[], handed?: () => void): Promise<void> {
+  send(head: Buffer | undefined, body: Uint8Array, fds?: readonly number[], handed?: Handed): Promise<void> {
     const size = (head?.length ?? 0) + body.length;
     const waits = this.policy === 'wait';
     if (!this.resendable && this.sink && this.queued === 0 && this.inflight < WINDOW && this.inflightBytes < WINDOW_BYTES) {
@@ -165,7 +171,7 @@ export class Outbox {
 
   /** Writes a queued message; one the peer refused for being gone waits for the next connection (see the constructor). */
   private writeItem(sink: Sink, item: Item): void {
-    item.handed?.();
+    if (item.handed?.() === false) return item.resolve(); // withdrawn
     this.write(sink, item.head, item.body, item.fds, item.size).then(item.resolve, (err) => {
       if (this.resendable && this.sink !== sink) this.putBack(item);
       else item.reject(err);

@@ -185,7 +185,7 @@ interface Pending {
   reject(err: Error): void;
   /** The request has been handed to the transport (a drop now fails it: it may have been acted on). */
   sent: boolean;
-  /** Given up on before it was sent: cancel it once it is. */
+  /** Given up on while still queued: withdrawn, never sent. */
   cancelled: boolean;
   cleanup(): void;
 }
@@ -231,7 +231,8 @@ export class Requester<Req = any, Rep = any> extends ChannelBase implements Prot
     return new Promise<Rep>((resolve, reject) => {
       const { signal, timeout } = options;
       if (signal?.aborted) return reject(abortError('recv', this.network, this.addr, signal));
-      // Given up on (aborted, or out of time): the server is told, at once or once the request has gone out.
+      // Given up on (aborted, or out of time): the server is told if the request went out; if it is still queued,
+      // it is withdrawn and the server never hears of it.
       const giveUp = (err: Error) => {
         this.settle(id)?.reject(err);
         if (p.sent) this.cancel(id);
@@ -250,8 +251,8 @@ export class Requester<Req = any, Rep = any> extends ChannelBase implements Prot
       signal?.addEventListener('abort', onAbort, { once: true });
       this.pending.set(id, p);
       const handed = () => {
+        if (p.cancelled) return false;
         p.sent = true;
-        if (p.cancelled) queueMicrotask(() => this.cancel(id));
       };
       this.endpoint.send(envelopeHead(Kind.REQUEST, id), body, options.fds, handed)
         .catch((err) => this.settle(id)?.reject(wrap('send', this.network, this.addr, err)));
