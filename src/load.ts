@@ -175,7 +175,8 @@ export async function loadTest(at: Address | string, options: LoadOptions = {}):
     const op = ['socket', 'bind', 'connect', 'handshake'].includes(totals.syscall!) ? 'dial' : 'recv';
     if (totals.tlsCode) throw new NetError({ op, network: addr.network, addr, code: totals.tlsCode, detail: totals.tlsDetail });
     const cause = errnoError(totals.errno, totals.syscall!);
-    throw new NetError({ op, network: addr.network, addr, code: cause.code!, cause });
+    const detail = totals.syscall === 'handshake' && cause.code === 'ETIMEDOUT' ? 'no TLS handshake within 5 s' : undefined;
+    throw new NetError({ op, network: addr.network, addr, code: cause.code!, detail, cause });
   }
   const [p50, p90, p99, p999] = totals.percentilesNs.map((ns) => ns / 1000) as [number, number, number, number];
   const seconds = totals.seconds;

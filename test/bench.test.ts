@@ -338,6 +338,17 @@ describe('TLS', () => {
     }
   });
 
+  it('a server that never answers the handshake: exit 3 after 5 s, one line', async () => {
+    const py = await pyServer('tcp4', '127.0.0.1', 'silent');
+    try {
+      const r = await cli(['bench', `tcp://127.0.0.1:${py.where}`, '--tls', '--insecure', '--count', '10'], undefined, 30_000);
+      expect(r.code).toBe(3);
+      expect(oneLineOf(r)).toMatch(/^socktool: dial tcp 127\.0\.0\.1:\d+: no TLS handshake within 5 s \(ETIMEDOUT\)$/);
+    } finally {
+      py.child.kill();
+    }
+  });
+
   it('TLS toward a plain echo, and usage errors: one line each', async () => {
     const plain = await cliServer(['bench', '--serve', 'tcp://127.0.0.1:0']);
     try {
