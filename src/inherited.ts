@@ -75,12 +75,14 @@ function noSocket(op: Op, spec: string, code: string, detail: string): NetError 
 
 /**
  * The inherited socket `spec` names: `fd:3` (any descriptor, such as inetd's `fd:0`) or `fd:web` (a name from
- * `LISTEN_FDNAMES`). Taking it makes it close-on-exec and non-blocking; each is taken once.
+ * `LISTEN_FDNAMES`). Taking it makes it close-on-exec and non-blocking; each is taken once. With `dup`, a
+ * duplicate is taken instead (Python's `socket.fromfd`): the descriptor stays its owner's, and may be taken
+ * again (the two share the socket, and its non-blocking mode).
  *
  * @throws NetError of `op`: `EINVAL` (no such name, or taken already), `EBADF` (no such descriptor), `ENOTSOCK`,
  *   `EAFNOSUPPORT` (a socket of another family).
  */
-export function inheritedSocket(spec: string, op: Op = 'listen'): InheritedSocket {
+export function inheritedSocket(spec: string, op: Op = 'listen', options: { dup?: boolean } = {}): InheritedSocket {
   const { count, names } = passedSockets();
   const what = spec.slice('fd:'.length);
   let fd: number;
@@ -95,19 +97,22 @@ export function inheritedSocket(spec: string, op: Op = 'listen'): InheritedSocke
     }
     fd = LISTEN_FDS_START + at;
   }
-  if (taken.has(fd)) throw noSocket(op, spec, 'EINVAL', 'this inherited socket is taken already');
+  if (!options.dup && taken.has(fd)) throw noSocket(op, spec, 'EINVAL', 'this inherited socket is taken already');
+  const named = fd - LISTEN_FDS_START < count ? names[fd - LISTEN_FDS_START] : undefined;
   let inherited: InheritedSocket;
+  let copy: number | undefined;
   try {
+    if (options.dup) fd = copy = native.dup(fd);
     native.adopt(fd);
     inherited = describe(fd);
   } catch (err) {
+    if (copy !== undefined) native.close(copy);
     if (err instanceof NetError) throw err;
     const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
     throw noSocket(op, spec, code, code === 'EBADF' ? 'no such descriptor' : code === 'ENOTSOCK' ? 'not a socket' : (err as Error).message);
   }
   taken.add(fd);
-  const name = fd - LISTEN_FDS_START < count ? names[fd - LISTEN_FDS_START] : undefined;
-  return name ? { ...inherited, fdName: name } : inherited;
+  return named ? { ...inherited, fdName: named } : inherited;
 
   function describe(d: number): InheritedSocket {
     const domain = native.getsockopt(d, consts.SOL_SOCKET, consts.SO_DOMAIN, 0);

@@ -1,8 +1,9 @@
 // socktool/bsd's call table, one parity table over every family × type this platform has, public surface only.
+import { closeSync, openSync } from 'node:fs';
 import { constants as os } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import {
-  AF_INET, AF_INET6, AF_UNIX, BlockingIOError, create_connection, create_server, getaddrinfo, gethostbyname,
+  AF_INET, AF_INET6, AF_UNIX, BlockingIOError, create_connection, create_server, fromfd, getaddrinfo, gethostbyname,
   IPPROTO_TCP, IPPROTO_UDP, OSError, SHUT_RD, SHUT_WR, SO_RCVBUF, SO_TYPE, SOCK_DGRAM, SOCK_SEQPACKET, SOCK_STREAM,
   socket, SOL_SOCKET, TCP_NODELAY, TimeoutError, type SockAddr, type Socket,
 } from '../src/bsd/index.js';
@@ -301,6 +302,68 @@ describe.each(DATAGRAMS)('$name', (row) => {
       expect((await rejects(client.recvfrom(10), BlockingIOError)).errno).toBe(E.EAGAIN);
     } finally {
       await Promise.all([server.close(), client.close()]);
+    }
+  });
+});
+
+// Not on a unix path: closing the original removes its file (socktool made it), and with it the way in.
+describe.each(STREAMS.filter((r) => r.family !== AF_UNIX || r.name.endsWith('abstract')))('$name: fromfd of a listening socket', (row) => {
+  it('a duplicate of a listening socket accepts once the original is closed', async () => {
+    const server = socket(row.family, row.type);
+    await server.bind(row.here());
+    await server.listen(8);
+    const where = server.getsockname();
+    const copy = await fromfd(server.fileno(), row.family, row.type);
+    expect(copy.fileno()).toBeGreaterThanOrEqual(0);
+    expect(copy.fileno()).not.toBe(server.fileno());
+    // (Closed first: while both are open, either may take a connection.)
+    await server.close();
+    const client = socket(row.family, row.type);
+    await client.connect(where);
+    const [conn] = await copy.accept();
+    await client.sendall('hello');
+    expect((await conn.recv(100)).toString()).toBe('hello');
+    await Promise.all([client.close(), conn.close(), copy.close()]);
+  });
+});
+
+describe.each(STREAMS)('$name: fromfd of a connection', (row) => {
+  it('a duplicate of a connection sends on it, along with the original', async () => {
+    const p = await pair(row);
+    const copy = await fromfd(p.client.fileno(), row.family, row.type);
+    await copy.sendall('through the copy');
+    await p.client.sendall(', then the original');
+    await copy.shutdown(SHUT_WR); // one socket: EOF from either is the connection's
+    const got: Buffer[] = [];
+    for (let data = await p.conn.recv(1024); data.length > 0; data = await p.conn.recv(1024)) got.push(data);
+    expect(Buffer.concat(got).toString()).toBe('through the copy, then the original');
+    await Promise.all([copy.close(), p.close()]);
+  });
+});
+
+describe('fromfd: what it refuses', () => {
+  it('no such descriptor (EBADF), a file (ENOTSOCK), a socket of another family or type (EINVAL)', async () => {
+    const file = openSync('/dev/null', 'r');
+    const udp = socket(AF_INET, SOCK_DGRAM);
+    await udp.bind(['127.0.0.1', 0]);
+    try {
+      expect((await rejects(fromfd(987654, AF_INET, SOCK_STREAM), OSError)).code).toBe('EBADF');
+      expect((await rejects(fromfd(file, AF_INET, SOCK_STREAM), OSError)).code).toBe('ENOTSOCK');
+      const other = await rejects(fromfd(udp.fileno(), AF_INET, SOCK_STREAM), OSError);
+      expect([other.code, other.message]).toEqual(['EINVAL', expect.stringContaining(`descriptor ${udp.fileno()} is a udp socket`)]);
+      expect((await rejects(fromfd(udp.fileno(), AF_UNIX, SOCK_DGRAM), OSError)).code).toBe('EINVAL');
+      // The refused ones took nothing: the datagram socket still works, through a copy too (once the original is
+      // closed; while both are open, either may take what arrives).
+      const copy = await fromfd(udp.fileno(), AF_INET, SOCK_DGRAM);
+      const where = udp.getsockname();
+      await udp.close();
+      const peer = socket(AF_INET, SOCK_DGRAM);
+      await peer.sendto('ping', where);
+      expect((await copy.recv(100)).toString()).toBe('ping');
+      await Promise.all([copy.close(), peer.close()]);
+    } finally {
+      closeSync(file);
+      await udp.close();
     }
   });
 });

@@ -13,9 +13,9 @@
  * @packageDocumentation
  */
 import {
-  bind as bindDatagram, bindTo, Codes, constants, dial, listen, lookupHost, NetError, OPTION_NAMES, upgradeTls,
-  type Address, type Conn, type DatagramSocket, type Listener, type Network, type OptionName, type OptionValue,
-  type TlsOptions,
+  bind as bindDatagram, bindTo, Codes, constants, dial, inheritedSocket, isStreamNetwork, listen, lookupHost, NetError,
+  OPTION_NAMES, upgradeTls, type Address, type Conn, type DatagramSocket, type InheritedSocket, type Listener,
+  type Network, type OptionName, type OptionValue, type TlsOptions,
 } from '../index.js';
 import { makefile, type FileObject } from './makefile.js';
 
@@ -104,6 +104,7 @@ const WOULD_BLOCK = Object.assign(new Error('would block'), { code: 'EAGAIN' });
 
 const EMPTY = Buffer.alloc(0);
 const BACKLOG = Symbol('backlog');
+const ADOPT = Symbol('adopt');
 
 /**
  * One socket, as in Python: made by {@link socket}, then bound, connected or listening. The kernel socket is
@@ -208,6 +209,20 @@ export class Socket {
 
   /** The backlog for the listen that `bind` does (create_server sets it; the tutorials' `listen(n)` comes too late). */
   [BACKLOG]: number | undefined;
+
+  /** Takes over a socket that exists already (see {@link fromfd}): listening, connected, or a datagram socket. */
+  async [ADOPT](s: InheritedSocket, fd: number): Promise<void> {
+    const stream = isStreamNetwork(s.network);
+    const taken = !stream ? await bindDatagram(s) : s.listening ? await listen(s) : await dial(s);
+    const shape = s.network === 'unixpacket' ? SOCK_SEQPACKET : stream ? SOCK_STREAM : SOCK_DGRAM;
+    if ((this.family === AF_UNIX) !== s.network.startsWith('unix') || shape !== this.type) {
+      await taken.close();
+      throw osError('dial', 'EINVAL', `invalid argument: descriptor ${fd} is a ${s.network} socket, not one of family ${this.family} and type ${this.type}`);
+    }
+    if (!stream) this.dgram = taken as DatagramSocket;
+    else if (s.listening) this.listener = taken as Listener;
+    else this.conn = taken as Conn;
+  }
 
   /**
    * Marks a bound stream socket as listening; an unbound inet socket is bound to a free port first (as Linux
@@ -501,6 +516,27 @@ export function getdefaulttimeout(): number | null {
 /** A new socket: AF_INET/AF_INET6/AF_UNIX × SOCK_STREAM/SOCK_DGRAM (AF_UNIX also SOCK_SEQPACKET). */
 export function socket(family = AF_INET, type = SOCK_STREAM): Socket {
   return new Socket(family, type);
+}
+
+/**
+ * A socket object for a duplicate of descriptor `fd` (Python's `socket.fromfd`), which must be a socket of
+ * `family` and `type`: listening, connected, or a datagram socket, taken as it is (a stream socket that is
+ * neither fails at its first use, ENOTCONN). `fd` stays the caller's to close; the two share the socket (and its
+ * non-blocking mode, which this sets).
+ *
+ * @example
+ * const s = await fromfd(3, AF_UNIX, SOCK_STREAM)   // a socket this process was given
+ *
+ * @throws OSError `EBADF` (no such descriptor), `ENOTSOCK`, `EINVAL` (a socket of another family or type).
+ */
+export async function fromfd(fd: number, family: number, type: number): Promise<Socket> {
+  const s = new Socket(family, type);
+  try {
+    await s[ADOPT](inheritedSocket(`fd:${fd}`, 'dial', { dup: true }), fd);
+  } catch (err) {
+    throw pythonic(err);
+  }
+  return s;
 }
 
 /** One getaddrinfo answer: `[family, type, proto, canonname, sockaddr]`, as Python's. */
