@@ -31,7 +31,7 @@ interface CodecFlag {
  */
 function authkeyOf(o: CodecFlag & { given?: ReadonlySet<string> }, addr: Address): Buffer | undefined {
   refuseGiven(o, { authkeyFile: datagramReasons(addr).authkeyFile });
-  const file = readFlagFile('--authkey-file', o.authkeyFile);
+  const file = readFlagFile('--authkey-file', o.authkeyFile, 'a key');
   if (file === undefined) return undefined;
   const key = file.subarray(0, file.length - (file.at(-1) === 0x0a ? (file.at(-2) === 0x0d ? 2 : 1) : 0));
   if (key.length === 0) throw new UsageError(`--authkey-file ${o.authkeyFile} is empty: a key is needed`);

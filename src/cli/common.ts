@@ -163,8 +163,11 @@ export function addTraits(cmd: Command, traits: readonly Trait[]): void {
 /** The most a --ca/--cert/--key/--authkey-file file may hold: PEM bundles and keys are kilobytes; /dev/zero is not one. */
 const MAX_FLAG_FILE = 1 << 20;
 
-/** A file named by `flag` (PEM, a key), read with a bound: a missing, unreadable or oversized file is a usage error. */
-export function readFlagFile(flag: string, file: string | undefined): Buffer | undefined {
+/**
+ * A file named by `flag`, read with a bound: a missing, unreadable or oversized file is a usage error, which
+ * says the file is not `what` it should be.
+ */
+export function readFlagFile(flag: string, file: string | undefined, what = 'a PEM file'): Buffer | undefined {
   if (file === undefined) return undefined;
   let fd: number | undefined;
   try {
@@ -172,7 +175,7 @@ export function readFlagFile(flag: string, file: string | undefined): Buffer | u
     const buf = Buffer.alloc(MAX_FLAG_FILE + 1);
     let size = 0;
     for (let n = 1; n > 0 && size < buf.length; size += n) n = readSync(fd, buf, size, buf.length - size, null);
-    if (size > MAX_FLAG_FILE) throw new UsageError(`cannot read ${flag} ${file}: larger than ${MAX_FLAG_FILE >> 20} MiB, not ${flag === '--authkey-file' ? 'a key' : 'a PEM file'}`);
+    if (size > MAX_FLAG_FILE) throw new UsageError(`cannot read ${flag} ${file}: larger than ${MAX_FLAG_FILE >> 20} MiB, not ${what}`);
     return buf.subarray(0, size);
   } catch (err) {
     if (err instanceof UsageError) throw err;

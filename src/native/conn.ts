@@ -111,12 +111,10 @@ export class NativeDuplex extends Duplex {
   }
 }
 
-/** The most writes gathered into one sendmsg (the addon's limit). */
-const MAX_PARTS = 8;
-
+/** Writes waiting together, as one sendmsg: gathered, up to the addon's limit of parts; joined past it. */
 function joinedWrite(this: Duplex, chunks: { chunk: Buffer }[], done: WriteDone): void {
   const parts = chunks.map((c) => c.chunk);
-  (this as NativeDuplex).sendWith(parts.length <= MAX_PARTS ? parts : Buffer.concat(parts), null, done);
+  (this as NativeDuplex).sendWith(parts.length <= consts.MAX_PARTS ? parts : Buffer.concat(parts), null, done);
 }
 
 /** A listening socket of the addon as the part of net.Server that StreamListener uses: 'connection' events. */

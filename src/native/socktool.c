@@ -1364,7 +1364,7 @@ static napi_value init(napi_env env, napi_value exports) {
     C(IPV6_JOIN_GROUP), C(IPV6_LEAVE_GROUP),
     C(SHUT_RD), C(SHUT_WR), C(SHUT_RDWR), C(MODE_DGRAM), C(MODE_CONN), C(MODE_LISTEN),
     C(EV_DGRAM), C(EV_MSG), C(EV_ACCEPT), C(EV_SENT), C(EV_ERROR), C(EV_DROPPED), C(META_STRIDE), C(META_ADDR), C(META_CRED), C(META_CREDS),
-    C(BATCH), C(SENT), C(QUEUED), C(DROPPED),
+    C(BATCH), C(MAX_PARTS), C(SENT), C(QUEUED), C(DROPPED),
 #undef C
   };
   napi_value obj;
