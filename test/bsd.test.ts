@@ -327,7 +327,7 @@ describe.each(STREAMS.filter((r) => r.family !== AF_UNIX || r.name.endsWith('abs
   });
 });
 
-describe.each(STREAMS)('$name: fromfd of a connection', (row) => {
+describe.each([...STREAMS, ...PACKETS])('$name: fromfd of a connection', (row) => {
   it('a duplicate of a connection sends on it, along with the original', async () => {
     const p = await pair(row);
     const copy = await fromfd(p.client.fileno(), row.family, row.type);
@@ -338,6 +338,26 @@ describe.each(STREAMS)('$name: fromfd of a connection', (row) => {
     for (let data = await p.conn.recv(1024); data.length > 0; data = await p.conn.recv(1024)) got.push(data);
     expect(Buffer.concat(got).toString()).toBe('through the copy, then the original');
     await Promise.all([copy.close(), p.close()]);
+  });
+});
+
+// Not on a unix path, as above: closing the original removes the file.
+describe.each(DATAGRAMS.filter((r) => r.family !== AF_UNIX || r.name.endsWith('abstract')))('$name: fromfd of a datagram socket', (row) => {
+  it('a duplicate receives once the original is closed, and answers from the same address', async () => {
+    const server = socket(row.family, row.type);
+    await server.bind(row.here());
+    const where = server.getsockname();
+    const copy = await fromfd(server.fileno(), row.family, row.type);
+    await server.close(); // (while both are open, either may take a datagram)
+    const client = socket(row.family, row.type);
+    await client.bind(row.here());
+    await client.sendto('ping', where);
+    const [data, from] = await copy.recvfrom(100);
+    expect(data.toString()).toBe('ping');
+    await copy.sendto('pong', from!);
+    const [answer, sender] = await client.recvfrom(100);
+    expect([answer.toString(), sender]).toEqual(['pong', where]);
+    await Promise.all([client.close(), copy.close()]);
   });
 });
 
