@@ -3,14 +3,17 @@
  * adapter serves which network. Everything above it (the relay, the BSD facade, the CLI) uses only what this
  * module and `src/index.ts` export.
  */
+import { readFileSync } from 'node:fs';
 import { formatAddress, hasSocketFile, toAddress, type Address } from './core/address.js';
 import { isStreamNetwork, networkOf, NETWORKS, type Network } from './core/networks.js';
 import { Codes, NetError, wrap, type Op } from './core/errors.js';
 import { resolveInet } from './core/resolve.js';
+import { Budget, defaultMaxPeers } from './core/budget.js';
 import { DatagramServer, reportToStderr, StreamServer } from './core/serve.js';
 import { OneConnectionListener } from './core/stream.js';
 import { noTls, tlsClient, TlsListener, tlsServerContext } from './core/tls.js';
 import { SOCKET_CONSTANTS } from './core/constants.js';
+import { addonStatus, native } from './native/index.js';
 export { OPTION_NAMES } from './native/options.js';
 import type {
   BindOptions, BindToOptions, DatagramAdapter, FileAccess, DatagramSocket, DialOptions, Conn, Handler, Listener, ListenOptions,
@@ -237,16 +240,38 @@ export async function bindTo(peer: Address | string, options: BindToOptions = {}
 export async function serve(addr: Address | string, handler: Handler, options: ServeOptions = {}): Promise<Server> {
   const a = endpoint('listen', addr);
   const onError = options.onError ?? reportToStderr;
+  const nofile = raiseDescriptorLimit();
+  const budget = new Budget(options);
   if (isStreamNetwork(a.network)) {
     const adapter = streamAdapter('listen', a);
     return new StreamServer(await openListener(adapter, a, options), handler, onError, {
-      maxConns: options.maxConns ?? Infinity,
+      maxConns: options.maxConns ?? defaultMaxPeers(nofile),
+      budget,
       idle: options.idle ?? 0,
       maxHandshakes: options.maxHandshakes ?? 128,
       handshakeTimeout: options.handshakeTimeout ?? 10_000,
-    });
+    }, nofile);
   }
   const adapter = datagramAdapter('bind', a);
   if (options.tls) throw noTls('bind', a.network);
-  return new DatagramServer(await openDatagram(adapter, a, options), handler, onError);
+  return new DatagramServer(await openDatagram(adapter, a, options), handler, onError, budget);
+}
+
+let nofile: number | undefined;
+
+/**
+ * The descriptors this process may hold, raised first from the soft limit to the hard one (servers call this at
+ * start, as Go's runtime does since 1.19; it needs the addon, and without it the soft limit stays as it is).
+ */
+export function raiseDescriptorLimit(): number {
+  if (nofile !== undefined) return nofile;
+  if (addonStatus().available) {
+    try {
+      return (nofile = native.raiseNofile());
+    } catch {
+      // getrlimit failing is not a reason to refuse to serve: the limit is read below instead.
+    }
+  }
+  const soft = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1];
+  return (nofile = soft === undefined ? 1024 : soft === 'unlimited' ? 1e9 : Number(soft));
 }

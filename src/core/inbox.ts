@@ -35,6 +35,16 @@ export class Inbox<T> {
     return this.finished;
   }
 
+  /** Whether a reader waits: what is pushed now goes straight to it, never queued. */
+  get waiting(): boolean {
+    return this.waiters.length > 0;
+  }
+
+  /** The item the next read takes, if one is queued. */
+  peek(): T | undefined {
+    return this.size > 0 ? this.items[this.head] : undefined;
+  }
+
   /** Hands `item` to a waiting reader or queues it (dropped once ended); `false` when the queue is now full. */
   push(item: T): boolean {
     if (this.finished) return true;

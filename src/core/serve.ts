@@ -1,4 +1,5 @@
 import type { Address, Network } from './address.js';
+import { Budget, Slots, type Account } from './budget.js';
 import { Codes, NetError } from './errors.js';
 import type { StreamConn } from './stream.js';
 import { TlsListener } from './tls.js';
@@ -18,21 +19,44 @@ const asError = (e: unknown): Error => (e instanceof Error ? e : new Error(Strin
 /** The limits a StreamServer keeps (ServeOptions, with defaults filled in). */
 export interface StreamLimits {
   maxConns: number;
+  /** The byte budget its connections' reading is held to. */
+  budget: Budget;
   /** Milliseconds without a read or write before a connection is closed; 0: never. */
   idle: number;
   maxHandshakes: number;
   handshakeTimeout: number;
 }
 
+/** A failed accept that is about descriptors running out, not about one connection. */
+const OUT_OF_FDS = new Set(['EMFILE', 'ENFILE']);
+
+/** The notice for descriptors running out: the limit, and how to raise it. */
+export function outOfDescriptors(err: NetError, nofile: number | undefined): NetError {
+  const which = err.code === 'ENFILE' ? 'the system\'s open-file table is full (fs.file-max)'
+    : `this process has ${nofile ?? 'all its'} descriptors open (ulimit -n${nofile ? ` ${nofile}` : ''})`;
+  return new NetError({ op: 'accept', network: err.network, addr: err.addr, code: err.code,
+    detail: `${which}: new connections wait until some close; raise the hard limit (ulimit -Hn, systemd's LimitNOFILE=) for more` });
+}
+
+/** Why a full server turned a newcomer away: every place is held by a peer that has spoken. */
+export function fullRefusal(network: Network, addr: Address | undefined, max: number, what: string): NetError {
+  return new NetError({ op: 'accept', network, addr, code: 'ECONNREFUSED',
+    detail: `refused: ${max} ${what} already connected, all active (raise the limit with ${what === 'clients' ? '--max-clients' : 'maxPeers'})` });
+}
+
 /**
- * Serves every connection of `listener` with `handler`, one exchange per connection. A TLS connection is
- * handed over once its handshake is done; until then it counts against `maxHandshakes`, not `maxConns`, so
- * clients that connect and never finish a handshake cannot take the places of real ones.
+ * Serves every connection of `listener` with `handler`, one exchange per connection. A connection takes a place
+ * (see {@link Slots}) from its accept on, TLS handshake included; a TLS connection is handed to the handler once
+ * its handshake is done, within `handshakeTimeout`.
  */
 export class StreamServer implements Server {
   readonly dropped = 0;
   /** Each connection in flight and the exchange serving it. */
   private live = new Map<Conn, Promise<void>>();
+  /** Places: connections served and those in their TLS handshake. */
+  private slots: Slots<Conn>;
+  /** Whether a notice about descriptors running out has been given since the last accept that worked. */
+  private outOfFds = false;
   /** TLS connections still in their handshake. */
   private handshaking = new Set<Conn>();
   /** Connections the idle sweep closed (their handler's failure is the timeout already reported). */
@@ -44,7 +68,8 @@ export class StreamServer implements Server {
   readonly closed: Promise<void>;
 
   constructor(private listener: Listener, private handler: Handler, private onError: ErrorReporter,
-    private limits: StreamLimits) {
+    private limits: StreamLimits, private nofile?: number) {
+    this.slots = new Slots(limits.maxConns, (conn) => (conn as StreamConn).heard);
     this.loop = this.acceptLoop();
     this.closed = this.loop.then(() => this.close());
     if (limits.idle > 0) this.sweeper = this.sweepIdle(limits.idle);
@@ -69,31 +94,41 @@ export class StreamServer implements Server {
         conn = await this.listener.accept();
       } catch (err) {
         if (err instanceof NetError && err.code === Codes.CLOSED) return;
-        // A failed accept (EMFILE …) loses one connection, not the server; yield so it cannot spin.
-        this.onError(asError(err), null);
+        // Descriptors ran out: said once (libuv closes what waits meanwhile, so nothing spins) until an accept works.
+        if (err instanceof NetError && OUT_OF_FDS.has(err.code)) {
+          if (!this.outOfFds) this.onError(outOfDescriptors(err, this.nofile), null);
+          this.outOfFds = true;
+        } else this.onError(asError(err), null);
+        // Another failed accept loses one connection, not the server; yield so that it cannot spin.
         await new Promise((resolve) => setTimeout(resolve, 10));
         continue;
       }
+      this.outOfFds = false;
+      if (!this.slots.admit(conn, this.evict)) {
+        conn.stream.destroy();
+        this.onError(fullRefusal(conn.network, conn.remoteAddr, this.limits.maxConns, 'clients'), null);
+        continue;
+      }
+      (conn as StreamConn).account = this.limits.budget.account();
+      conn.stream.once('close', () => this.slots.free(conn));
       if (this.listener instanceof TlsListener) void this.afterHandshake(this.listener, conn);
-      else this.admit(conn);
+      else this.live.set(conn, this.exchange(conn));
     }
   }
 
-  /** Refused, not queued: the client sees its connection closed at once. */
-  private refuse(conn: Conn, why: string): void {
+  /** A connection that never sent anything gives its place to a newcomer (see Slots). */
+  private evict = (conn: Conn): void => {
+    this.onError(new NetError({ op: 'accept', network: conn.network, addr: conn.remoteAddr, code: 'ECONNRESET',
+      detail: 'closed: silent since it connected, and its place was needed' }), null);
     conn.stream.destroy();
-    this.onError(new NetError({ op: 'accept', network: conn.network, addr: conn.remoteAddr, code: 'ECONNREFUSED',
-      detail: `refused: ${why}` }), null);
-  }
-
-  private admit(conn: Conn): void {
-    if (this.live.size >= this.limits.maxConns) this.refuse(conn, `${this.limits.maxConns} clients already connected`);
-    else this.live.set(conn, this.exchange(conn));
-  }
+  };
 
   private async afterHandshake(listener: TlsListener, conn: Conn): Promise<void> {
     if (this.handshaking.size >= this.limits.maxHandshakes) {
-      return this.refuse(conn, `${this.limits.maxHandshakes} TLS handshakes already in progress`);
+      conn.stream.destroy();
+      this.onError(new NetError({ op: 'accept', network: conn.network, addr: conn.remoteAddr, code: 'ECONNREFUSED',
+        detail: `refused: ${this.limits.maxHandshakes} TLS handshakes already in progress` }), null);
+      return;
     }
     this.handshaking.add(conn);
     try {
@@ -105,7 +140,7 @@ export class StreamServer implements Server {
       this.handshaking.delete(conn);
     }
     if (this.closing) conn.stream.destroy();
-    else this.admit(conn);
+    else this.live.set(conn, this.exchange(conn));
   }
 
   /**
@@ -211,8 +246,8 @@ const MAX_IN_FLIGHT = 4096;
 
 /**
  * Serves every datagram arriving on `sock` with `handler`, straight from the socket event. While MAX_IN_FLIGHT
- * handlers are in flight the socket stops reading, so slow handlers push back on the kernel queue instead of
- * growing memory.
+ * handlers are in flight, or their datagrams' bytes fill the budget, the socket stops reading, so slow handlers
+ * push back on the kernel queue instead of growing memory.
  */
 export class DatagramServer implements Server {
   private pending = 0;
@@ -221,8 +256,12 @@ export class DatagramServer implements Server {
   private closing: Promise<void> | undefined;
   private markClosed!: () => void;
   readonly closed = new Promise<void>((resolve) => (this.markClosed = resolve));
+  /** The bytes of the datagrams whose handlers are in flight. */
+  private account: Account;
 
-  constructor(private sock: ServableDatagramSocket, private handler: Handler, private onError: ErrorReporter) {
+  constructor(private sock: ServableDatagramSocket, private handler: Handler, private onError: ErrorReporter,
+    private budget: Budget) {
+    this.account = budget.account();
     sock.sink = (data, from, credentials) => this.dispatch(new DatagramExchange(sock, data, from, credentials));
   }
 
@@ -251,24 +290,28 @@ export class DatagramServer implements Server {
       return;
     }
     if (result === undefined || typeof (result as Promise<void>).then !== 'function') return;
-    if (++this.pending >= MAX_IN_FLIGHT && !this.held) {
+    const size = ex.data.length;
+    this.pending++;
+    this.account.add(size);
+    if ((this.pending >= MAX_IN_FLIGHT || this.account.held >= this.budget.serverBytes) && !this.held) {
       this.held = true;
       this.sock.pause(true);
     }
-    result.then(this.settled, (err: unknown) => {
-      this.settled();
+    result.then(() => this.settled(size), (err: unknown) => {
+      this.settled(size);
       // A reply cut short by close() is the shutdown, not a failure to report.
       if (!this.closing) this.onError(asError(err), ex);
     });
   }
 
-  private settled = (): void => {
+  private settled(size: number): void {
+    this.account.add(-size);
     if (--this.pending === 0) this.idle?.();
-    if (this.held && this.pending < MAX_IN_FLIGHT / 2) {
+    if (this.held && this.pending < MAX_IN_FLIGHT / 2 && this.account.held < this.budget.serverBytes / 2) {
       this.held = false;
       this.sock.pause(false);
     }
-  };
+  }
 
   close(): Promise<void> {
     this.closing ??= (async () => {

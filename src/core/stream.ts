@@ -1,6 +1,7 @@
 import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Address, Network } from './address.js';
+import type { Account } from './budget.js';
 import { abortError, closedError, NetError, wrap } from './errors.js';
 import { Inbox } from './inbox.js';
 import type {
@@ -40,6 +41,13 @@ export class StreamConn implements Conn {
   readonly kind = 'stream' as const;
   /** Counts reads and writes, so that a server can tell an idle connection (one increment: the hot path stays flat). */
   activity = 0;
+  /**
+   * What this peer makes its server hold (a server's connections have one): read-ahead is charged to it, and a
+   * read waits while the account is over its budget, so that the socket is left unread and its sender blocks.
+   */
+  account: Account | undefined;
+  /** Whether the peer has sent anything (a server's silent connections give their place to newcomers). */
+  heard = false;
   private inbox = new Inbox<Buffer>(READ_AHEAD);
   private reading = false;
   private paused = false;
@@ -61,6 +69,7 @@ export class StreamConn implements Conn {
       this.inbox.end(wrap('read', network, remoteAddr, err, localAddr));
     });
     stream.on('close', () => {
+      this.account?.close();
       this.inbox.end();
       this.drainedSettle?.(this.failure ?? closedError('write', network, remoteAddr));
     });
@@ -68,13 +77,23 @@ export class StreamConn implements Conn {
 
   private onData = (chunk: Buffer): void => {
     this.activity++;
-    if (!this.inbox.push(chunk) && !this.paused) {
+    this.heard = true;
+    const account = this.account;
+    if (account && !this.inbox.waiting) account.add(chunk.length);
+    if ((!this.inbox.push(chunk) || (account && !account.allowed)) && !this.paused) {
       this.paused = true;
       this.stream.pause();
     }
   };
 
   read(options?: WaitOptions): Promise<Buffer | null> {
+    const account = this.account;
+    if (account) {
+      const room = account.whenAllowed();
+      if (room) return this.afterRoom(room, options);
+      const queued = this.inbox.peek();
+      if (queued) account.add(-queued.length);
+    }
     if (!this.reading) {
       // Sockets start paused (so that descriptors can be received before libuv reads): reading starts here.
       this.reading = true;
@@ -87,6 +106,21 @@ export class StreamConn implements Conn {
       this.stream.resume();
     }
     return chunk;
+  }
+
+  /** A read that waits for its account to have room first; the signal still cuts the wait short. */
+  private afterRoom(room: Promise<void>, options?: WaitOptions): Promise<Buffer | null> {
+    const signal = options?.signal;
+    if (!signal) return room.then(() => this.read(options));
+    if (signal.aborted) return Promise.reject(this.readAborted(signal));
+    return new Promise((resolve, reject) => {
+      const onAbort = () => reject(this.readAborted(signal));
+      signal.addEventListener('abort', onAbort, { once: true });
+      void room.then(() => {
+        signal.removeEventListener('abort', onAbort);
+        if (!signal.aborted) this.read(options).then(resolve, reject);
+      });
+    });
   }
 
   private readAborted = (signal: AbortSignal) => abortError('read', this.network, this.remoteAddr, signal);

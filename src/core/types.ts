@@ -1,5 +1,6 @@
 import type { Duplex } from 'node:stream';
 import type { Address, Network } from './address.js';
+import type { BudgetOptions } from './budget.js';
 
 /**
  * Bytes to send: a Buffer/Uint8Array, or a string sent as UTF-8.
@@ -355,20 +356,22 @@ export interface BindOptions extends FileAccess, PeerAccess {
  * @example
  * await serve('unix:///tmp/app.sock', echo, { onError: (err) => log.warn(err.message) })
  */
-export interface ServeOptions extends ListenOptions, BindOptions {
+export interface ServeOptions extends ListenOptions, BindOptions, BudgetOptions {
   /**
    * Called with every error a handler throws or a connection fails with (`exchange` is null for a failed
    * accept); default: one line on stderr. The server keeps serving either way.
    */
   onError?: (error: Error, exchange: Exchange | null) => void;
-  /** Stream networks: connections served at once; a new one over it is refused (closed at once). Default: no limit. */
+  /**
+   * Stream networks: connections held at once (TLS handshakes included). When all are taken, a newcomer takes the
+   * place of the connection silent longest since it came without sending anything; if every one has sent
+   * something, the newcomer is refused (closed at once). Default: what the descriptor limit leaves room for
+   * (the soft limit, raised to the hard one at start, less 128), at most 65,536.
+   */
   maxConns?: number;
   /** Stream networks: a connection with no read or write for this many ms is closed (reported, ETIMEDOUT). Default: none. */
   idle?: number;
-  /**
-   * TLS: connections still in their handshake, counted apart from `maxConns` (a handshake is not a client yet);
-   * a new one over it is refused. Default 128.
-   */
+  /** TLS: connections in their handshake at once (they count against `maxConns` too); a new one over it is refused. Default 128. */
   maxHandshakes?: number;
   /** TLS: milliseconds a handshake may take before the connection is closed. Default 10000. */
   handshakeTimeout?: number;

@@ -48,6 +48,10 @@ interface Binding {
   loadStop(h: LoadHandle): void;
   adopt(fd: number): void;
   cloexec(fd: number): void;
+  /** Raises the soft RLIMIT_NOFILE to the hard limit; the soft limit now. */
+  raiseNofile(): number;
+  /** malloc_trim(0): free heap pages go back to the system. */
+  trimMemory(): void;
   constants: Record<string, number>;
 }
 

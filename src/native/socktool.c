@@ -32,6 +32,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <malloc.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -282,6 +284,29 @@ static napi_value js_dup(napi_env env, napi_callback_info info) {
   int fd = fcntl(int_arg(env, argv[0]), F_DUPFD_CLOEXEC, 0);
   if (fd < 0) return throw_errno(env, -errno, "dup");
   return num(env, fd);
+}
+
+/* raiseNofile(): raises the soft descriptor limit to the hard one (as Go does at start since 1.19: select() is
+ * not used here, so the old soft default of 1024 protects nothing) and returns the soft limit now. */
+static napi_value js_raise_nofile(napi_env env, napi_callback_info info) {
+  (void)info;
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) < 0) return throw_errno(env, -errno, "getrlimit");
+  if (rl.rlim_cur < rl.rlim_max) {
+    struct rlimit raised = {.rlim_cur = rl.rlim_max, .rlim_max = rl.rlim_max};
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) rl.rlim_cur = rl.rlim_max;
+  }
+  return num(env, rl.rlim_cur == RLIM_INFINITY ? 1e9 : (double)rl.rlim_cur);
+}
+
+/* trimMemory(): gives the pages malloc holds free back to the system (glibc keeps freed heap pages resident; a
+ * server that held much for peers that have gone calls this so that its memory comes back). */
+static napi_value js_trim_memory(napi_env env, napi_callback_info info) {
+  (void)info;
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
+  return undef(env);
 }
 
 /* adopt(fd): takes over an inherited socket (socket activation, inetd): close-on-exec, so that programs this
@@ -1346,7 +1371,7 @@ static napi_value init(napi_env env, napi_value exports) {
     FN("ifname", js_ifname),       FN("open", js_open),           FN("read", js_read),
     FN("send", js_send),           FN("hclose", js_hclose),       FN("adopt", js_adopt),
     FN("cloexec", js_cloexec),     FN("loadStart", js_load_start), FN("loadPoll", js_load_poll),
-    FN("loadStop", js_load_stop),
+    FN("loadStop", js_load_stop), FN("raiseNofile", js_raise_nofile), FN("trimMemory", js_trim_memory),
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof *props, props) != napi_ok) return NULL;
   /* The platform's numbers, so that the JS side never hard-codes them. */

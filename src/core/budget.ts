@@ -1,0 +1,195 @@
+/**
+ * What a peer can make a server hold, decided in one place for every server shape (serve and the servers built
+ * on it, channels, bench --serve): bytes, slots and time.
+ *
+ * - Bytes: each peer has an {@link Account} of what it makes the server hold — bytes received and not yet handled
+ *   (an unfinished frame included) and bytes queued to it. Past the per-peer limit its reader stops reading
+ *   until the account drains, so its sender blocks in the kernel as against a blocking server. Past the
+ *   per-server limit (the sum over peers), the peers that hold the most stop reading. Nothing is charged before
+ *   its bytes have arrived: a header announcing 16 MiB costs nothing until the bytes come.
+ * - Slots: a server keeps `maxPeers` peers. When full, a newcomer takes the place of the peer that has been
+ *   silent longest without ever having sent anything (a connection that only holds a slot); only when every peer
+ *   has spoken is the newcomer refused, with a line that says so (ECONNREFUSED, never EMFILE).
+ * - Time: a peer that has not finished its handshake or sent its first message within `firstTimeout` is closed
+ *   (where the protocol has the peer speak first: channels, TLS handshakes).
+ */
+export interface BudgetOptions {
+  /**
+   * Bytes one peer may make the server hold besides the message it is sending (received and not yet handled,
+   * and queued to it); past it, reading from that peer stops until they drain. Default 16 MiB.
+   */
+  peerBytes?: number;
+  /** Bytes all peers together may make the server hold; past it, the peers that hold the most stop. Default 256 MiB. */
+  serverBytes?: number;
+}
+
+export const DEFAULT_PEER_BYTES = 16 * 1024 * 1024;
+export const DEFAULT_SERVER_BYTES = 256 * 1024 * 1024;
+
+/** A bound on what one peer, or all of them, may make a server hold. */
+export class Budget {
+  /** Bytes held over all accounts. */
+  held = 0;
+  /** Accounts holding anything: their number sets a fair share once the server is over its limit. */
+  holders = 0;
+  /** Accounts whose reader waits for room. */
+  private waiting = new Set<Account>();
+  readonly peerBytes: number;
+  readonly serverBytes: number;
+
+  constructor(options: BudgetOptions = {}) {
+    this.peerBytes = options.peerBytes ?? DEFAULT_PEER_BYTES;
+    this.serverBytes = options.serverBytes ?? DEFAULT_SERVER_BYTES;
+  }
+
+  /** A new peer's account. */
+  account(): Account {
+    return new Account(this);
+  }
+
+  /** Whether `a` may read more now. */
+  allows(a: Account): boolean {
+    if (a.held - a.unfinished >= this.peerBytes) return false;
+    if (this.held < this.serverBytes) return true;
+    // Over the server's limit: those holding more than an equal share stop, the others go on (a newcomer with a
+    // small message is still served while the big holders wait).
+    return a.held < this.serverBytes / Math.max(1, this.holders);
+  }
+
+  /** @internal */
+  changed(a: Account, before: number): void {
+    if (before === 0 && a.held > 0) this.holders++;
+    else if (before > 0 && a.held === 0) this.holders--;
+    if (this.waiting.size === 0 || a.held > before) return;
+    // Room may have come: for this account, or (below the server's limit) for any waiting one.
+    if (this.held < this.serverBytes) {
+      for (const w of this.waiting) if (this.allows(w)) w.wake();
+    } else if (this.waiting.has(a) && this.allows(a)) a.wake();
+  }
+
+  /** @internal */
+  wait(a: Account): void {
+    this.waiting.add(a);
+  }
+
+  /** @internal */
+  woke(a: Account): void {
+    this.waiting.delete(a);
+  }
+}
+
+const NO_WAIT = undefined;
+
+/** What one peer makes the server hold. */
+export class Account {
+  /** Bytes held for this peer. */
+  held = 0;
+  /** Of those, the bytes of the message being received (allowed up to the message limit, not counted per peer). */
+  unfinished = 0;
+  private room: Promise<void> | undefined;
+  private freeRoom: (() => void) | undefined;
+  private closed = false;
+
+  constructor(private budget: Budget) {}
+
+  /** Charges (n > 0) or credits (n < 0) `n` bytes. */
+  add(n: number): void {
+    if (this.closed || n === 0) return;
+    const before = this.held;
+    this.held += n;
+    this.budget.held += n;
+    this.budget.changed(this, before);
+  }
+
+  /** Sets the bytes of the message being received (a frame reader's buffer). */
+  setUnfinished(n: number): void {
+    const d = n - this.unfinished;
+    if (d === 0 || this.closed) return;
+    this.unfinished = n;
+    this.add(d);
+  }
+
+  /** Whether this peer's reader may read on now. */
+  get allowed(): boolean {
+    return this.budget.allows(this);
+  }
+
+  /** Undefined when reading may go on; otherwise a promise that resolves once it may (or the account closes). */
+  whenAllowed(): Promise<void> | undefined {
+    if (this.closed || this.budget.allows(this)) return NO_WAIT;
+    if (!this.room) {
+      this.room = new Promise((resolve) => (this.freeRoom = resolve));
+      this.budget.wait(this);
+    }
+    return this.room;
+  }
+
+  /** @internal */
+  wake(): void {
+    this.budget.woke(this);
+    const free = this.freeRoom;
+    this.room = this.freeRoom = undefined;
+    free?.();
+  }
+
+  /** The peer has gone: everything it held is given back, and a waiting reader goes on (to find its end). */
+  close(): void {
+    if (this.closed) return;
+    this.add(-this.held);
+    this.unfinished = 0;
+    this.closed = true;
+    this.wake();
+  }
+}
+
+/** Descriptors kept aside from peers' connections: listening sockets, files, programs run for peers, the loop's own. */
+const RESERVED_FDS = 128;
+/** The most peers a server keeps by default, whatever the descriptor limit: an idle one costs about 16 KiB. */
+const MAX_DEFAULT_PEERS = 65536;
+
+/** The default number of peers a server keeps: what the descriptor limit `nofile` leaves room for (up to 65,536). */
+export const defaultMaxPeers = (nofile: number): number =>
+  Math.max(16, Math.min(MAX_DEFAULT_PEERS, nofile - RESERVED_FDS));
+
+/**
+ * A server's places for peers, in order of arrival. When every place is taken, a newcomer takes the place of the
+ * peer that arrived first among those never heard from (a connection that only holds a place, silent since it
+ * came); when all have spoken, the newcomer is refused.
+ */
+export class Slots<P> {
+  private peers = new Set<P>();
+
+  /** `heard(p)`: whether `p` has sent anything yet. */
+  constructor(readonly max: number, private heard: (p: P) => boolean) {}
+
+  get size(): number {
+    return this.peers.size;
+  }
+
+  /** Gives `p` a place, closing (with `evict`) a silent peer to make room when full; false when refused. */
+  admit(p: P, evict: (silent: P) => void): boolean {
+    if (this.peers.size >= this.max) {
+      let silent: P | undefined;
+      for (const q of this.peers) {
+        if (!this.heard(q)) {
+          silent = q;
+          break;
+        }
+      }
+      if (silent === undefined) return false;
+      this.peers.delete(silent);
+      evict(silent);
+    }
+    this.peers.add(p);
+    return true;
+  }
+
+  /** The peer has gone: its place is free. */
+  free(p: P): void {
+    this.peers.delete(p);
+  }
+
+  [Symbol.iterator](): IterableIterator<P> {
+    return this.peers.values();
+  }
+}
