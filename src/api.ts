@@ -4,11 +4,13 @@
  * module and `src/index.ts` export.
  */
 import { readFileSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { formatAddress, hasSocketFile, toAddress, type Address } from './core/address.js';
 import { isStreamNetwork, networkOf, NETWORKS, type Network } from './core/networks.js';
 import { Codes, NetError, wrap, type Op } from './core/errors.js';
 import { resolveInet } from './core/resolve.js';
-import { Budget, defaultMaxPeers } from './core/budget.js';
+import { Budget, defaultMaxPeers, type BudgetOptions } from './core/budget.js';
 import { DatagramServer, reportToStderr, StreamServer } from './core/serve.js';
 import { OneConnectionListener } from './core/stream.js';
 import { noTls, tlsClient, TlsListener, tlsServerContext } from './core/tls.js';
@@ -241,7 +243,7 @@ export async function serve(addr: Address | string, handler: Handler, options: S
   const a = endpoint('listen', addr);
   const onError = options.onError ?? reportToStderr;
   const nofile = raiseDescriptorLimit();
-  const budget = new Budget(options);
+  const budget = serverBudget(options);
   if (isStreamNetwork(a.network)) {
     const adapter = streamAdapter('listen', a);
     return new StreamServer(await openListener(adapter, a, options), handler, onError, {
@@ -255,6 +257,37 @@ export async function serve(addr: Address | string, handler: Handler, options: S
   const adapter = datagramAdapter('bind', a);
   if (options.tls) throw noTls('bind', a.network);
   return new DatagramServer(await openDatagram(adapter, a, options), handler, onError, budget);
+}
+
+/** A server's byte budget (see core/budget.ts), which gives memory back once its peers have let go of it. */
+export const serverBudget = (options: BudgetOptions): Budget => new Budget(options, reclaimMemory);
+
+let reclaiming: NodeJS.Timeout | undefined;
+let collect: (() => void) | null | undefined;
+
+/**
+ * Gives back to the system the memory that peers have let go of, once things settle: V8 frees a buffer only when
+ * it collects garbage, which an idle server may not do for hours, and glibc keeps freed pages resident. So: a full
+ * collection, then (after V8's background sweeper has freed the buffers' memory) malloc_trim. Debounced: at most
+ * once a second.
+ */
+function reclaimMemory(): void {
+  reclaiming ??= setTimeout(() => {
+    if (collect === undefined) {
+      try {
+        setFlagsFromString('--expose-gc');
+        collect = runInNewContext('gc') as () => void;
+      } catch {
+        collect = null; // a runtime without V8's flags: its own collector decides
+      }
+    }
+    collect?.();
+    setTimeout(() => {
+      reclaiming = undefined;
+      if (addonStatus().available) native.trimMemory();
+    }, 100).unref();
+  }, 1000);
+  reclaiming.unref();
 }
 
 let nofile: number | undefined;

@@ -109,23 +109,29 @@ export abstract class ChannelBase {
   }
 }
 
-/** Received messages waiting to be read: bounded, and a full one pauses reading (the promise `push` returns). */
+/**
+ * Received messages waiting to be read: bounded, and a full one pauses reading (the promise `push` returns).
+ * `charge(item, n)` charges (n = 1) or credits (n = -1) a waiting item's bytes to its peer's account.
+ */
 export class Mailbox<T> {
   private inbox: Inbox<T>;
   private room: Promise<void> | undefined;
   private freeRoom: (() => void) | undefined;
 
-  constructor(limit: number, private network: Network) {
+  constructor(limit: number, private network: Network, private charge?: (item: T, sign: 1 | -1) => void) {
     this.inbox = new Inbox(limit);
   }
 
   push(item: T): void | Promise<void> {
+    if (this.charge && !this.inbox.waiting && !this.inbox.ended) this.charge(item, 1);
     if (this.inbox.push(item)) return;
     this.room ??= new Promise((resolve) => (this.freeRoom = resolve));
     return this.room;
   }
 
   next(options?: WaitOptions): Promise<T | null> {
+    const queued = this.charge && this.inbox.peek();
+    if (queued) this.charge!(queued, -1);
     const item = this.inbox.next(options?.signal, this.aborted);
     if (this.room && !this.inbox.full) {
       this.room = undefined;

@@ -7,11 +7,13 @@
 import { EventEmitter } from 'node:events';
 import { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { bind, bindTo, dial, listen } from '../api.js';
+import { bind, bindTo, dial, listen, raiseDescriptorLimit, serverBudget } from '../api.js';
 import { formatAddress, type Address } from '../core/address.js';
+import { defaultMaxPeers, Notices, Slots, type Budget, type BudgetOptions } from '../core/budget.js';
 import { closedError, Codes, NetError } from '../core/errors.js';
 import { isStreamNetwork, networkOf, type Network } from '../core/networks.js';
-import { reportToStderr } from '../core/serve.js';
+import { evicted, EVICTED, fullRefusal, outOfDescriptors, REFUSED, reportToStderr, SILENT } from '../core/serve.js';
+import type { StreamConn } from '../core/stream.js';
 import type { BindOptions, Conn, DatagramSocket, DialOptions, Listener, ListenOptions, PeerCredentials } from '../core/types.js';
 import { endpoint as parseEndpoint, plainAddress } from '../inherited.js';
 import { withNativeReading } from '../unix/stream.js';
@@ -37,10 +39,24 @@ export interface ChannelOptions {
   authkey?: string | Uint8Array;
 }
 
-/** A listening channel: any option of {@link listen} or {@link bind} (allow lists, TLS, socket file rights) applies. */
-export interface ChannelListenOptions extends ChannelOptions, ListenOptions, BindOptions {
-  /** Peers kept at once: a connection over it is closed; on datagram transports the longest-silent peer is forgotten. Default 4096. */
+/**
+ * A listening channel: any option of {@link listen} or {@link bind} (allow lists, TLS, socket file rights) applies,
+ * and the byte budget of its peers (`peerBytes`, `serverBytes`: see the docs' "Limits").
+ */
+export interface ChannelListenOptions extends ChannelOptions, ListenOptions, BindOptions, BudgetOptions {
+  /**
+   * Peers kept at once (connections in their handshake included). When all are taken, a newcomer takes the place
+   * of the connection silent longest since it came without sending a message; if every one has sent one, the
+   * newcomer is refused. On datagram transports the longest-silent peer is forgotten. Default: what the descriptor
+   * limit leaves room for (the soft limit, raised to the hard one at start, less 128), at most 65,536.
+   */
   maxPeers?: number;
+  /**
+   * Milliseconds a new connection has to finish its handshake (TLS, authkey) and send its first message before it
+   * is closed (a socktool peer sends a heartbeat at once). Default 10000 for repliers and publishers, whose peers
+   * speak first; 0 (never) for plain channels, whose peers may only listen.
+   */
+  firstMessageTimeout?: number;
 }
 
 export interface ReconnectOptions {
@@ -77,6 +93,17 @@ export interface RetryEvent {
   error: Error | undefined;
 }
 
+/** A connection's place among a listening channel's peers, from its accept on (see Slots). */
+interface Place {
+  /** It has sent a message. */
+  spoke: boolean;
+  /** When it was accepted (Date.now()). */
+  since: number;
+  remote: Address;
+  /** Closes what the connection is now (the accepted socket, or the pipe over it). */
+  close(err: Error): void;
+}
+
 /** Datagram sends that mean the peer is gone (its socket closed, its file removed). */
 const GONE = new Set(['ECONNREFUSED', 'ENOENT', 'ENOTCONN', 'EDESTADDRREQ']);
 /** A connection that lasted this long was healthy: the next wait starts from the beginning again. */
@@ -87,8 +114,16 @@ export class Endpoint extends EventEmitter {
   /** The listening address (its concrete port or path), or the dialled one. */
   addr: Address;
   readonly pipes = new Set<Pipe>();
-  /** Connections refused by the allow list, or over `maxPeers`. */
+  /** Connections refused by the allow list, or with every place taken by peers that have spoken. */
   private refusedOver = 0;
+  /** A listening channel's peers' byte budget and their places (stream transports). */
+  private budget: Budget | undefined;
+  private slots: Slots<Place> | undefined;
+  private sweeper: NodeJS.Timeout | undefined;
+  /** Whether a notice about descriptors running out has been given since the last accept that worked. */
+  private outOfFds = false;
+  /** Refusals, evictions and silent peers closed, told a few lines per flood. */
+  private notices = new Notices((err) => this.report(err, null));
   private droppedGone = 0;
   private byAddress = new Map<string, DatagramPipe>();
   private listener: Listener | undefined;
@@ -100,13 +135,16 @@ export class Endpoint extends EventEmitter {
   private readonly target: Address;
   private readonly policy: Policy;
   readonly maxMessage: number;
-  private readonly maxPeers: number;
+  private maxPeers: number;
   private readonly tls: boolean;
   private readonly authkey: Buffer | undefined;
 
-  /** Parses `addr` and checks the options; {@link Endpoint.start} opens the socket. */
+  /**
+   * Parses `addr` and checks the options; {@link Endpoint.start} opens the socket. `firstMessageTimeout`: the
+   * pattern's default (see {@link ChannelListenOptions.firstMessageTimeout}).
+   */
   constructor(private op: 'listen' | 'dial', addr: Address | string, private protocol: Protocol,
-    private options: ChannelListenOptions & ChannelDialOptions, defaultPolicy: Policy) {
+    private options: ChannelListenOptions & ChannelDialOptions, defaultPolicy: Policy, private firstMessageTimeout = 0) {
     super();
     const a = parseEndpoint(op, addr);
     this.target = a;
@@ -114,7 +152,7 @@ export class Endpoint extends EventEmitter {
     this.addr = plainAddress(a);
     this.policy = options.policy ?? defaultPolicy;
     this.maxMessage = options.maxMessage ?? DEFAULT_MAX_MESSAGE;
-    this.maxPeers = options.maxPeers ?? 4096;
+    this.maxPeers = options.maxPeers ?? 0; // 0: set at start, from the descriptor limit
     this.tls = options.tls !== undefined;
     if (this.tls && !isStreamNetwork(a.network)) {
       throw new NetError({ op, network: a.network, addr: a, code: 'EINVAL', detail: `TLS needs a stream network, not ${a.network}` });
@@ -141,10 +179,18 @@ export class Endpoint extends EventEmitter {
         if (this.options.background) resolve();
         void this.dialLoop(a, this.options.background ? undefined : (err) => (err ? reject(err) : resolve()));
       });
-    } else if (isStreamNetwork(a.network)) {
+      return;
+    }
+    const nofile = raiseDescriptorLimit();
+    this.maxPeers ||= defaultMaxPeers(nofile);
+    if (isStreamNetwork(a.network)) {
+      this.budget = serverBudget(this.options);
+      this.slots = new Slots(this.maxPeers, (place) => place.spoke);
       this.listener = await listen(a, this.options);
       this.addr = this.listener.addr;
-      void this.acceptLoop(this.listener);
+      const first = this.options.firstMessageTimeout ?? this.firstMessageTimeout;
+      if (first > 0) this.sweeper = this.sweepSilent(first);
+      void this.acceptLoop(this.listener, nofile);
     } else {
       this.sock = await bind(a, this.options);
       this.addr = this.sock.localAddr;
@@ -227,6 +273,7 @@ export class Endpoint extends EventEmitter {
 
   private attach(pipe: Pipe): void {
     pipe.outbox = this.outbox ?? new Outbox(this.network, this.policy, this.options.highWater, (err) => this.writeFailed(pipe, err));
+    pipe.outbox.account = pipe.account;
     this.pipes.add(pipe);
     pipe.outbox.attach(pipe);
     this.protocol.attached?.(pipe);
@@ -235,6 +282,7 @@ export class Endpoint extends EventEmitter {
 
   private detach(pipe: Pipe, err: Error | undefined): void {
     if (!this.pipes.delete(pipe)) return;
+    pipe.account?.close();
     if (this.outbox) this.outbox.detach();
     else {
       this.droppedGone += pipe.outbox.queued;
@@ -243,7 +291,7 @@ export class Endpoint extends EventEmitter {
     if (pipe instanceof DatagramPipe && pipe.peer.addr) this.byAddress.delete(formatAddress(pipe.peer.addr));
     this.protocol.detached?.(pipe, err);
     this.emit('disconnected', pipe.peer, err);
-    if (err && !this.closing) this.report(err, pipe.peer);
+    if (err && !this.closing && !this.notices.has(err)) this.report(err, pipe.peer);
   }
 
   /** A write failed: on datagram transports, a peer that is gone is forgotten (a dialling channel redials); true then. */
@@ -253,48 +301,95 @@ export class Endpoint extends EventEmitter {
     return true;
   }
 
-  private async acceptLoop(listener: Listener): Promise<void> {
-    try {
-      for await (const conn of listener) void this.serveConn(conn);
-    } catch (err) {
-      this.report(err as Error, null);
+  private async acceptLoop(listener: Listener, nofile: number): Promise<void> {
+    for (;;) {
+      let conn: Conn;
+      try {
+        conn = await listener.accept();
+      } catch (err) {
+        if ((err as NetError).code === Codes.CLOSED) return;
+        // Descriptors ran out: said once (libuv closes what waits meanwhile, so nothing spins) until an accept works.
+        if ((err as NetError).code === 'EMFILE' || (err as NetError).code === 'ENFILE') {
+          if (!this.outOfFds) this.report(outOfDescriptors(err as NetError, nofile), null);
+          this.outOfFds = true;
+        } else this.report(err as Error, null);
+        await sleep(10);
+        continue;
+      }
+      this.outOfFds = false;
+      void this.serveConn(conn);
     }
   }
 
+  /** Closes peers that have not sent a message within `ms` of their accept (one timer for all, a few looks per period). */
+  private sweepSilent(ms: number): NodeJS.Timeout {
+    const timer = setInterval(() => {
+      const now = Date.now();
+      for (const place of this.slots!) {
+        if (place.spoke || now - place.since < ms) continue;
+        place.spoke = true; // closed once
+        const err = new NetError({ op: 'accept', network: this.network, addr: place.remote, code: Codes.TIMEOUT,
+          detail: `no message within ${ms} ms of connecting: closed` });
+        this.notices.say(SILENT, err);
+        place.close(err);
+      }
+    }, Math.max(10, Math.min(1000, ms / 4)));
+    timer.unref();
+    return timer;
+  }
+
   private async serveConn(accepted: Conn): Promise<void> {
-    if (this.pipes.size >= this.maxPeers) {
+    const place: Place = { spoke: false, since: Date.now(), remote: accepted.remoteAddr, close: (err) => accepted.stream.destroy(err) };
+    const evict = (silent: Place) => {
+      const err = evicted(this.network, silent.remote);
+      this.notices.say(EVICTED, err);
+      silent.close(err);
+    };
+    if (!this.slots!.admit(place, evict)) {
       this.refusedOver++;
-      void accepted.close();
-      this.report(new NetError({ op: 'accept', network: this.network, addr: this.addr, code: 'EMFILE',
-        detail: `${this.pipes.size} peers already (maxPeers): connection closed` }), null);
+      accepted.stream.destroy();
+      this.notices.say(REFUSED, fullRefusal(this.network, accepted.remoteAddr, this.maxPeers, 'peers'));
       return;
     }
-    let pipe: ConnPipe;
     try {
-      pipe = await this.connPipe(accepted);
-    } catch (err) {
-      this.refusedOver += (err as NetError).code === 'EACCES' ? 1 : 0;
-      this.report(err as Error, null);
-      return;
+      let pipe: ConnPipe;
+      try {
+        pipe = await this.connPipe(accepted, place);
+      } catch (err) {
+        this.refusedOver += (err as NetError).code === 'EACCES' ? 1 : 0;
+        this.report(err as Error, null);
+        return;
+      }
+      place.close = (err) => pipe.close(err);
+      pipe.onFirstMessage = () => (place.spoke = true);
+      await this.runConn(pipe);
+    } finally {
+      this.slots!.free(place);
     }
-    await this.runConn(pipe);
   }
 
   /**
    * A pipe over a new connection: read natively on unix (descriptors at any point), with the peer's credentials,
-   * after the authkey handshake when there is a key. The connection is closed if any of it fails.
+   * after the authkey handshake when there is a key. The connection is closed if any of it fails. `place`: a
+   * listening channel's, told what to close meanwhile; its peer's account is charged for what it sends.
    */
-  private async connPipe(conn: Conn): Promise<ConnPipe> {
+  private async connPipe(conn: Conn, place?: Place): Promise<ConnPipe> {
     let c = conn;
     try {
       c = this.tls ? conn : withNativeReading(conn);
+      if (place) {
+        place.close = (err) => c.stream.destroy(err);
+        (c as StreamConn).account = this.budget!.account();
+      }
       // Each frame goes out as soon as it is written: Nagle would hold a frame's last segment back until the peer
       // acknowledged the rest (ZeroMQ and nng turn it off too).
       if (c.network === 'tcp' && c.stream instanceof Socket) c.stream.setNoDelay(true);
       const credentials = networkOf(c.network).credentials && !this.tls ? await c.peerCredentials().catch(() => undefined) : undefined;
       const remote = 'path' in c.remoteAddr && c.remoteAddr.path === '' ? null : c.remoteAddr;
       const after = this.authkey && await authenticate(c, this.authkey, this.op, isFramed(c.network, this.tls));
-      return new ConnPipe(c, peerOf(this.network, remote, credentials), this.tls, this.maxMessage, after || undefined);
+      const pipe = new ConnPipe(c, peerOf(this.network, remote, credentials), this.tls, this.maxMessage, after || undefined);
+      pipe.account = (c as StreamConn).account;
+      return pipe;
     } catch (err) {
       void c.close();
       throw err;
@@ -427,6 +522,8 @@ export class Endpoint extends EventEmitter {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.stop.abort();
+      clearInterval(this.sweeper);
+      this.notices.flush();
       const closed = closedError('send', this.network, this.addr);
       this.outbox?.fail(closed);
       await Promise.all([this.listener?.close(), this.sock?.close()]);

@@ -44,6 +44,11 @@ export class FrameReader {
   /** `max` may change between reads (a handshake reads small messages, then the channel's). */
   constructor(private network: Network, public max = DEFAULT_MAX_MESSAGE) {}
 
+  /** Bytes read and not yet handed out as messages. */
+  get held(): number {
+    return this.buffered;
+  }
+
   /** Whether a message (or a header) has begun and not ended: an EOF now cuts it. */
   get partial(): boolean {
     return this.buffered > 0 || this.want >= 0;

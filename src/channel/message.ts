@@ -3,6 +3,7 @@
  * codec speaks Python's `multiprocessing.connection` `send_bytes`/`recv_bytes` as it is.
  */
 import type { Address } from '../core/address.js';
+import type { Account } from '../core/budget.js';
 import type { WaitOptions } from '../core/types.js';
 import { ChannelBase, Mailbox } from './base.js';
 import { codecOf, type Codec, type CodecName } from './codec.js';
@@ -34,13 +35,19 @@ export interface CodecOptions {
 export class Channel<T = unknown> extends ChannelBase implements Protocol, AsyncIterable<Message<T>> {
   private codec: Codec<T>;
   private mailbox: Mailbox<Message<T>>;
+  /** What each waiting message of a listening channel's peer holds, and whose account it is charged to. */
+  private held = new WeakMap<Message<T>, { account: Account; size: number }>();
 
   private constructor(op: 'listen' | 'dial', addr: string | Address,
     options: (ChannelListenOptions | ChannelDialOptions) & CodecOptions) {
     super();
     this.codec = codecOf(options.codec);
     this.endpoint = new Endpoint(op, addr, this, options, 'wait');
-    this.mailbox = new Mailbox(options.inbox ?? 1024, this.endpoint.network);
+    // A message waiting to be read is held for its peer (see core/budget.ts): its frame's bytes are charged to it.
+    this.mailbox = new Mailbox(options.inbox ?? 1024, this.endpoint.network, (m, sign) => {
+      const held = this.held.get(m);
+      held?.account.add(sign * held.size);
+    });
     this.endpoint.once('close', () => this.mailbox.end());
   }
 
@@ -53,7 +60,7 @@ export class Channel<T = unknown> extends ChannelBase implements Protocol, Async
   }
 
   /** @internal */
-  received(_pipe: Pipe, frame: Buffer, fds: number[], peer: ChannelPeer): void | Promise<void> {
+  received(pipe: Pipe, frame: Buffer, fds: number[], peer: ChannelPeer): void | Promise<void> {
     let data: T;
     try {
       data = this.codec.decode(frame);
@@ -62,7 +69,9 @@ export class Channel<T = unknown> extends ChannelBase implements Protocol, Async
       this.endpoint.report(new Error(`dropped a message that did not decode: ${(err as Error).message}`), peer);
       return;
     }
-    return this.mailbox.push({ data, peer, fds });
+    const message = { data, peer, fds };
+    if (pipe.account) this.held.set(message, { account: pipe.account, size: frame.length });
+    return this.mailbox.push(message);
   }
 
   /**

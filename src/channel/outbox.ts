@@ -3,6 +3,7 @@
  * channel, kept across reconnects). Messages go straight to the transport while it takes them; otherwise they
  * wait here, up to the high-water marks, and the policy decides what happens past them.
  */
+import type { Account } from '../core/budget.js';
 import { NetError } from '../core/errors.js';
 import type { Network } from '../core/networks.js';
 
@@ -66,6 +67,8 @@ export class Outbox {
   private drainWaiters: (() => void)[] = [];
   /** Messages dropped by the policy. */
   dropped = 0;
+  /** A listening channel's peer: what waits here or in the transport for it is charged to its account. */
+  account: Account | undefined;
 
   /**
    * `onWriteError` is told of each write the transport failed; when it returns true the peer is gone but will be
@@ -124,6 +127,7 @@ export class Outbox {
     const queued = waits ? new Promise<void>((resolve, reject) => Object.assign(item, { resolve, reject })) : DONE;
     this.queue.push(item);
     this.queuedBytes += size;
+    this.account?.add(size);
     this.pump();
     return queued;
   }
@@ -134,6 +138,7 @@ export class Outbox {
     while (at < this.queue.length && this.queue[at]!.seq < item.seq) at++;
     this.queue.splice(at, 0, item);
     this.queuedBytes += item.size;
+    this.account?.add(item.size);
   }
 
   /** Drops queued messages, oldest first, until `size` more bytes and one more message fit. */
@@ -153,6 +158,7 @@ export class Outbox {
       this.head = 0;
     }
     this.queuedBytes -= item.size;
+    this.account?.add(-item.size);
     return item;
   }
 
@@ -161,6 +167,7 @@ export class Outbox {
     size: number): Promise<void> {
     this.inflight++;
     this.inflightBytes += size;
+    this.account?.add(size);
     const written = sink.write(head, body, fds);
     written.then(() => this.settled(size), (err) => {
       if (this.sink === sink && this.onWriteError(err)) this.detach();
@@ -181,6 +188,7 @@ export class Outbox {
   private settled(size: number): void {
     this.inflight--;
     this.inflightBytes -= size;
+    this.account?.add(-size);
     this.pump();
     if (this.inflight === 0 && this.queued === 0) this.wakeDrained();
   }

@@ -4,6 +4,7 @@
  */
 import { closeSync } from 'node:fs';
 import type { Address } from '../core/address.js';
+import type { Account } from '../core/budget.js';
 import { NetError } from '../core/errors.js';
 import { networkOf, type Network } from '../core/networks.js';
 import type { Conn, DatagramSocket, PeerCredentials } from '../core/types.js';
@@ -44,6 +45,10 @@ export const pipeOf = (peer: ChannelPeer): Pipe | undefined => PIPES.get(peer);
 export abstract class Pipe implements Sink {
   /** Set by the endpoint: this peer's queue (a dialling channel's one queue, kept across its connections). */
   outbox!: Outbox;
+  /** A listening channel's peer: what it makes the server hold (see core/budget.ts). */
+  account: Account | undefined;
+  /** Called once, when the first message from the peer arrives. */
+  onFirstMessage: (() => void) | undefined;
   /** Settles when the pipe has ended, with why (undefined: an orderly close). */
   readonly ended: Promise<Error | undefined>;
   protected end!: (err: Error | undefined) => void;
@@ -55,6 +60,14 @@ export abstract class Pipe implements Sink {
   }
 
   abstract write(head: Buffer | undefined, body: Uint8Array, fds: readonly number[] | undefined): Promise<void>;
+
+  /** The peer has sent a message (its first one ends the server's wait for it). */
+  protected heard(): void {
+    if (!this.onFirstMessage) return;
+    const first = this.onFirstMessage;
+    this.onFirstMessage = undefined;
+    first();
+  }
 
   /** Resolves once what was written has left this process (datagrams do at once; see ConnPipe). */
   written(): Promise<void> {
@@ -118,6 +131,7 @@ export class ConnPipe extends Pipe {
     try {
       if (reader) reader.max = this.max;
       const early = [...this.after?.early ?? [], ...(this.after && reader ? reader.push(NO_DATA) : [])];
+      if (early.length > 0) this.heard();
       for (const message of early) {
         const r = owner.received(this, message, NO_FDS, this.peer);
         if (r) await r;
@@ -136,6 +150,7 @@ export class ConnPipe extends Pipe {
         }
         if (this.closed) break;
         if (!reader) {
+          this.heard();
           if (data.length > this.max) {
             owner.oversize?.(this, data.subarray(0, 16));
             throw tooLargeReceived(conn.network, data.length, this.max);
@@ -156,6 +171,8 @@ export class ConnPipe extends Pipe {
           if ((err as NetError).code === 'EMSGSIZE') owner.oversize?.(this, reader.pending(16));
           throw err;
         }
+        this.account?.setUnfinished(reader.held);
+        if (frames.length > 0) this.heard();
         let target = -1;
         if (fds.length) {
           const trailingStartedHere = reader.partial && (frames.length > 0 || !wasPartial);

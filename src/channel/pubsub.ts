@@ -12,6 +12,7 @@ import { codecOf, type Codec } from './codec.js';
 import { Endpoint, type ChannelDialOptions, type ChannelListenOptions, type Protocol } from './endpoint.js';
 import { envelopeHead, Kind, MAX_TOPIC, nextId } from './envelope.js';
 import type { CodecOptions } from './message.js';
+import { FIRST_MESSAGE_MS } from './request.js';
 import { closeAll, DatagramPipe, type ChannelPeer, type Pipe } from './pipe.js';
 
 export interface PublisherOptions extends ChannelListenOptions, CodecOptions {}
@@ -33,7 +34,7 @@ export class Publisher<T = unknown> extends ChannelBase implements Protocol {
     super();
     this.codec = codecOf(options.codec);
     // A slow subscriber loses the newest messages rather than holding the publisher back (ZeroMQ's PUB does so too).
-    this.endpoint = new Endpoint('listen', addr, this, options, 'drop-newest');
+    this.endpoint = new Endpoint('listen', addr, this, options, 'drop-newest', FIRST_MESSAGE_MS);
   }
 
   /** @internal */

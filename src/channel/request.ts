@@ -49,7 +49,17 @@ export class ReplyError extends Error {
   }
 }
 
-/** The server side: calls the handler for each request and sends back what it returns. */
+/** Errors of a connection rather than of one reply: its pipe reports them as it ends. */
+const CONNECTION_LOST = new Set(['ECONNRESET', 'EPIPE', 'ENOTCONN', Codes.CLOSED]);
+
+/** Requesters speak first (a heartbeat at once): one silent this long after connecting only holds a place. */
+export const FIRST_MESSAGE_MS = 10_000;
+
+/**
+ * The server side: calls the handler for each request and sends back what it returns. A request's bytes are
+ * held for its peer (see core/budget.ts) until its reply has been handed to the transport, so that a requester
+ * that sends without reading its replies is held back, not queued for.
+ */
 export class Replier<Req = any, Rep = any> extends ChannelBase implements Protocol {
   private codec: Codec<any>;
   private running = new Map<Pipe, Map<number, Cancellation>>();
@@ -60,7 +70,7 @@ export class Replier<Req = any, Rep = any> extends ChannelBase implements Protoc
     super();
     this.codec = codecOf(options.codec);
     this.concurrency = options.concurrency ?? 1024;
-    this.endpoint = new Endpoint('listen', addr, this, options, 'wait');
+    this.endpoint = new Endpoint('listen', addr, this, options, 'wait', FIRST_MESSAGE_MS);
   }
 
   /** @internal */
@@ -87,13 +97,17 @@ export class Replier<Req = any, Rep = any> extends ChannelBase implements Protoc
     if (!inPipe) this.running.set(pipe, (inPipe = new Map()));
     const cancellation = new Cancellation();
     inPipe.set(env.id, cancellation);
-    void this.handle(pipe, inPipe, env.id, env.body, fds, peer, cancellation);
+    pipe.account?.add(frame.length);
+    void this.handle(pipe, inPipe, env.id, env.body, fds, peer, cancellation, frame.length);
     if (inPipe.size >= this.concurrency) return new Promise<void>((resolve) => this.room.set(pipe, resolve));
   }
 
-  /** Runs the handler for one request; `inPipe` is its peer's running requests (gone from `running` once the peer is). */
+  /**
+   * Runs the handler for one request; `inPipe` is its peer's running requests (gone from `running` once the peer
+   * is). The request's `size` bytes, charged to its peer as it arrived, are given back once the reply is sent.
+   */
   private async handle(pipe: Pipe, inPipe: Map<number, Cancellation>, id: number, body: Buffer, fds: number[], peer: ChannelPeer,
-    cancellation: Cancellation): Promise<void> {
+    cancellation: Cancellation, size: number): Promise<void> {
     let head: Buffer;
     let reply: Uint8Array;
     try {
@@ -114,10 +128,19 @@ export class Replier<Req = any, Rep = any> extends ChannelBase implements Protoc
         free();
       }
     }
-    if (cancellation.aborted || pipe.closed) return;
+    try {
+      if (!cancellation.aborted && !pipe.closed) await this.send(pipe, id, head, reply, peer);
+    } finally {
+      pipe.account?.add(-size);
+    }
+  }
+
+  private async send(pipe: Pipe, id: number, head: Buffer, reply: Uint8Array, peer: ChannelPeer): Promise<void> {
     try {
       await this.endpoint.sendTo(pipe, head, reply);
     } catch (err) {
+      // The peer went: that is reported once, as it leaves, not once per reply it was owed.
+      if (pipe.closed || CONNECTION_LOST.has((err as NetError).code)) return;
       // A reply too large for the limit or the transport: the requester learns why instead of waiting.
       if ((err as NetError).code !== 'EMSGSIZE' || head[0] === Kind.ERROR) return this.endpoint.report(err as Error, peer);
       await this.endpoint.sendTo(pipe, envelopeHead(Kind.ERROR, id), errorReply(err)).catch((e: Error) => this.endpoint.report(e, peer));

@@ -1,7 +1,7 @@
 // `bench`: echo load against an address (the load loop is the addon's, on its own thread: see src/load.ts), or
 // with --serve, the echo server to point it at.
 import { loadTest, type Address, type LoadMode, type LoadSample, type LoadSummary, type TlsOptions } from '../index.js';
-import { addressArg, datagramReasons, DEFAULT_MAX_CLIENTS, refuseGiven, tlsOptions, type TlsFlags } from './common.js';
+import { addressArg, datagramReasons, refuseGiven, tlsOptions, type TlsFlags } from './common.js';
 import { CliError, Exit } from './exit.js';
 import { oneLine, writeOut, type Output } from './output.js';
 import { serveCommand } from './servers.js';
@@ -36,7 +36,7 @@ export function benchServe(addr: Address, o: BenchServeOptions, out: Output): Pr
     insecure: 'it is for the client', servername: 'it is for the client',
   });
   // Only what serve needs is passed on: bench's --mode (pingpong|flood) is not serve's --mode (a file's bits).
-  return serveCommand(addr, { json: o.json, verbose: o.verbose, maxClients: DEFAULT_MAX_CLIENTS, handler: 'echo',
+  return serveCommand(addr, { json: o.json, verbose: o.verbose, handler: 'echo',
     tls: o.tls, cert: o.cert, key: o.key, ca: o.ca, given: o.given }, out);
 }
 

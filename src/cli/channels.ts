@@ -9,7 +9,8 @@ import {
 } from '../channel/index.js';
 import { Codes, isStreamNetwork, NetError, type Address } from '../index.js';
 import {
-  datagramReasons, Idle, lines, readFlagFile, refuseGiven, serverTlsOptions, tlsOptions, unixAccess, untilSignal, type CommonOptions,
+  datagramReasons, DEFAULT_MAX_PROGRAMS, Idle, lines, readFlagFile, refuseGiven, serverTlsOptions, tlsOptions, unixAccess, untilSignal,
+  type CommonOptions,
 } from './common.js';
 import { exited, killProgram, outputOf, programOption, Programs, type ProgramOptions } from './exec.js';
 import { CliError, Exit, UsageError } from './exit.js';
@@ -119,6 +120,7 @@ export async function callCommand(addr: Address, text: string | undefined, o: Ca
 
 export interface ReplyOptions extends CommonOptions, CodecFlag, ProgramOptions {
   echo?: boolean;
+  firstMessageTimeout?: number;
 }
 
 /** An error reply's name when the program behind `reply --exec` failed. */
@@ -135,7 +137,7 @@ export async function replyCommand(addr: Address, o: ReplyOptions, out: Output):
   void untilSignal(); // handlers first: see untilSignal
   const program = programOption(o);
   if (!o.echo === !program) throw new UsageError('reply needs one of --echo, --exec or --sh-exec');
-  const programs = program && new Programs(program, o.maxClients);
+  const programs = program && new Programs(program, o.maxClients ?? DEFAULT_MAX_PROGRAMS);
   let local = addr;
   const answer = async (request: Buffer, ctx: RequestContext): Promise<Buffer> => {
     out.dump('<', ctx.peer.addr, request);
@@ -144,7 +146,7 @@ export async function replyCommand(addr: Address, o: ReplyOptions, out: Output):
     return reply;
   };
   const server = await replier<Buffer, Buffer>(addr, answer, {
-    codec: 'bytes', maxPeers: o.maxClients, tls: serverTlsOptions(o), authkey: authkeyOf(o, addr), onError: reportTo(out), ...unixAccess(o, addr, out),
+    codec: 'bytes', maxPeers: o.maxClients, peerBytes: o.peerBytes, serverBytes: o.serverBytes, firstMessageTimeout: o.firstMessageTimeout, tls: serverTlsOptions(o), authkey: authkeyOf(o, addr), onError: reportTo(out), ...unixAccess(o, addr, out),
   });
   local = server.addr;
   await runUntilSignal(server, out, { onStop: () => programs?.stop(), drops: 'message' });
@@ -178,6 +180,7 @@ async function run(programs: Programs, request: Buffer, ctx: RequestContext, loc
 }
 
 export interface PublishOptions extends CommonOptions, CodecFlag {
+  firstMessageTimeout?: number;
   withTopic?: boolean;
   subscribers?: number;
 }
@@ -192,7 +195,7 @@ export async function publishCommand(addr: Address, topic: string | undefined, o
   void untilSignal(); // handlers first: see untilSignal
   if (topic !== undefined && o.withTopic) throw new UsageError('a TOPIC and --with-topic: give one (each line starts with its topic)');
   const pub = await publisher<Buffer>(addr, {
-    codec: 'bytes', maxPeers: o.maxClients, tls: serverTlsOptions(o), authkey: authkeyOf(o, addr), onError: reportTo(out), ...unixAccess(o, addr, out),
+    codec: 'bytes', maxPeers: o.maxClients, peerBytes: o.peerBytes, serverBytes: o.serverBytes, firstMessageTimeout: o.firstMessageTimeout, tls: serverTlsOptions(o), authkey: authkeyOf(o, addr), onError: reportTo(out), ...unixAccess(o, addr, out),
   });
   let skipped = 0;
   const publishStdin = async () => {

@@ -1,5 +1,5 @@
 import { serve, type Address, type Conn, type Exchange } from '../index.js';
-import { datagramReasons, unixAccess, lines, refuseGiven, serverIdle, serverTlsOptions, untilSignal, type CommonOptions } from './common.js';
+import { DEFAULT_MAX_PROGRAMS, serverLimits, datagramReasons, unixAccess, lines, refuseGiven, serverIdle, serverTlsOptions, untilSignal, type CommonOptions } from './common.js';
 import { addrText, type Output } from './output.js';
 import { reporter, runUntilSignal, Watched } from './servers.js';
 
@@ -101,7 +101,7 @@ export async function chatCommand(addr: Address, o: CommonOptions, out: Output):
       const name = nameOf(ex.remoteAddr);
       let m = members.get(name);
       if (!m) {
-        if (members.size >= o.maxClients) return;
+        if (members.size >= (o.maxClients ?? DEFAULT_MAX_PROGRAMS)) return;
         join((m = { name, ex, backlog: 0, behindSince: 0, seen: Date.now() }));
       }
       m.ex = ex;
@@ -130,7 +130,7 @@ export async function chatCommand(addr: Address, o: CommonOptions, out: Output):
     }
   }, Math.min(datagramIdle || 1000, 1000)).unref();
   const server = await serve(addr, handler,
-    { maxConns: o.maxClients, idle: serverIdle(o), tls: serverTlsOptions(o), onError: reporter(out), ...unixAccess(o, addr, out) });
+    { ...serverLimits(o), idle: serverIdle(o), tls: serverTlsOptions(o), onError: reporter(out), ...unixAccess(o, addr, out) });
   try {
     await runUntilSignal(server, out, { until: server.closed });
   } finally {

@@ -20,7 +20,10 @@ export interface TlsFlags {
 /** The options a command may take, by trait; each command declares which traits it has. */
 export interface CommonOptions extends OutputOptions, TlsFlags {
   timeout?: number;
-  maxClients: number;
+  /** Undefined: the library's default, from the descriptor limit. */
+  maxClients?: number;
+  peerBytes?: number;
+  serverBytes?: number;
   mode?: number;
   owner?: string;
   group?: string;
@@ -72,6 +75,7 @@ export const datagramReasons = (a: Address) => isStreamNetwork(a.network) ? {} :
   tls: `${a.network} carries datagrams, and TLS runs over streams`,
   authkeyFile: `${a.network} carries datagrams, and the authkey handshake runs over streams`,
   halfClose: `${a.network} has no half-close: a datagram has no stream to end`,
+  firstMessageTimeout: `${a.network} carries datagrams: there is no connection to close`,
 };
 
 /**
@@ -99,14 +103,18 @@ function decimal(what: string, min: number, max: number) {
   };
 }
 
-/** Clients a server serves at once unless --max-clients says otherwise. */
-export const DEFAULT_MAX_CLIENTS = 1024;
+/** A server's limits from --max-clients, --peer-bytes and --server-bytes (undefined: the library's defaults). */
+export const serverLimits = (o: CommonOptions) => ({ maxConns: o.maxClients, peerBytes: o.peerBytes, serverBytes: o.serverBytes });
+
+/** Programs run at once (--exec), and chat's datagram members, unless --max-clients says otherwise. */
+export const DEFAULT_MAX_PROGRAMS = 1024;
 
 export const parseMs = integer('milliseconds', 1, 2 ** 31 - 1);
 /** Seconds with a fraction (bench's --duration, --warmup). */
 export const parseDuration = decimal('seconds', 0, 1_000_000);
 export const parseBytes = integer('bytes', 1, 16 * 1024 * 1024);
 export const parseBig = integer('a count', 1, 2 ** 40);
+const parseBudget = integer('bytes', 1024, 2 ** 40);
 export const parseCount = integer('a count', 1, 1_000_000);
 export const parsePort = integer('a port number', 0, 65535);
 export const parseSeconds = integer('seconds', 0, 2_000_000);
@@ -115,7 +123,7 @@ function parseMode(value: string): number {
   if (!/^0?[0-7]{3}$/.test(value)) throw new InvalidArgumentError('expected permission bits in octal, as 0660.');
   return parseInt(value, 8);
 }
-const parseIdle = integer('milliseconds', 0, 2 ** 31 - 1);
+export const parseIdle = integer('milliseconds', 0, 2 ** 31 - 1);
 
 /**
  * Servers close a connection idle (no traffic either way) this long unless told otherwise, so that clients that
@@ -136,7 +144,9 @@ export function addTraits(cmd: Command, traits: readonly Trait[]): void {
     cmd.option('--timeout <ms>', 'give up on a connect, or on a connection idle this long', parseMs);
   }
   if (traits.includes('server')) {
-    cmd.option('--max-clients <n>', 'clients served at once; more are refused', parseCount, DEFAULT_MAX_CLIENTS);
+    cmd.option('--max-clients <n>', 'clients held at once; when full, one silent since it came makes room, else a newcomer is refused (default: what the descriptor limit allows)', parseCount);
+    cmd.option('--peer-bytes <n>', 'bytes one client may make the server hold before it stops reading from it (default: 16 MiB)', parseBudget);
+    cmd.option('--server-bytes <n>', 'bytes all clients together may make it hold (default: 64 MiB)', parseBudget);
   }
   if (traits.includes('access')) {
     cmd.option('--mode <octal>', 'unix path: the socket file\'s permission bits (e.g. 0660), set with no looser moment', parseMode);

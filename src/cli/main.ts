@@ -9,7 +9,7 @@ import { benchCommand, benchServe, type BenchOptions, type BenchServeOptions } f
 import { chatCommand } from './chat.js';
 import { connectCommand, sendCommand, type ClientOptions, type SendOptions } from './client.js';
 import {
-  addressArg, addTraits, parseBig, parseBytes, parseCount, parseDuration, parseMs, parsePort, parseSeconds, refuseGiven, serverAddressArg, type CommonOptions, type Trait,
+  addressArg, addTraits, parseBig, parseBytes, parseCount, parseDuration, parseIdle, parseMs, parsePort, parseSeconds, refuseGiven, serverAddressArg, type CommonOptions, type Trait,
 } from './common.js';
 import { CliError, Exit, EXIT_HELP, exitCodeFor } from './exit.js';
 import { httpGetCommand, type HttpOptions } from './http.js';
@@ -43,6 +43,8 @@ interface CommandSpec {
 const codecOption = () => new Option('--codec <codec>', 'messages are JSON values (one a line) or bytes as they are').choices(CODECS).default('json');
 const authkeyOption = () => new Option('--authkey-file <file>',
   "streams: a shared key both sides prove (Python multiprocessing.connection's authkey): the file's bytes, less a final newline");
+const firstMessageOption = () => new Option('--first-message-timeout <ms>',
+  'streams: close a connection that sent no message this long after connecting (0: never; default 10000)').argParser(parseIdle);
 const typeOption = () => new Option('--type <type>', 'unix socket type').choices(Object.keys(UNIX_TYPES)).default('stream');
 const hostPort = (port: number) => [
   new Option('--host <host>', 'address to listen on').default('127.0.0.1'),
@@ -213,6 +215,7 @@ const COMMANDS: CommandSpec[] = [
       new Option('--sh-exec <line>', 'the same, as a shell line (/bin/sh -c)'),
       codecOption(),
       authkeyOption(),
+      firstMessageOption(),
     ],
     examples: [
       'socktool reply unix:///tmp/calc.sock --echo',
@@ -231,6 +234,7 @@ const COMMANDS: CommandSpec[] = [
       new Option('--subscribers <n>', 'read stdin once this many subscribers are there').argParser(parseCount),
       codecOption(),
       authkeyOption(),
+      firstMessageOption(),
     ],
     examples: [
       'tail -f app.log | socktool publish unix:@logs app --codec bytes',

@@ -1,5 +1,5 @@
 import { isStreamNetwork, relay, type Address, type TlsOptions } from '../index.js';
-import { datagramReasons, unixAccess, readTls, refuseGiven, serverTlsOptions, untilSignal, type CommonOptions } from './common.js';
+import { serverLimits, datagramReasons, unixAccess, readTls, refuseGiven, serverTlsOptions, untilSignal, type CommonOptions } from './common.js';
 import { addrText, type Output } from './output.js';
 import { reporter, runUntilSignal } from './servers.js';
 
@@ -25,7 +25,7 @@ export async function relayCommand(from: Address, to: Address, o: RelayCommandOp
     targetTls: !isStreamNetwork(to.network) && `the target ${to.network} carries datagrams, and TLS runs over streams`,
   });
   const server = await relay(from, to, {
-    maxConns: o.maxClients,
+    ...serverLimits(o),
     ...unixAccess(o, from, out),
     tls: serverTlsOptions(o),
     // The listening side's --ca verifies clients; the target is trusted through --target-ca.

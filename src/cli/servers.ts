@@ -3,7 +3,8 @@ import {
   type DatagramSocket, type Exchange, type Handler, type NotifyState, type UnixNetwork, type WaitOptions,
 } from '../index.js';
 import {
-  datagramReasons, unixAccess, Idle, lines, refuseGiven, serverIdle, serverTlsOptions, untilSignal, type CommonOptions,
+  datagramReasons, DEFAULT_MAX_PROGRAMS, unixAccess, Idle, lines, refuseGiven, serverIdle, serverLimits, serverTlsOptions,
+  untilSignal, type CommonOptions,
 } from './common.js';
 import { execHandler, programOption, type ProgramOptions } from './exec.js';
 import { addrText, notice, writeOut, type Output } from './output.js';
@@ -182,10 +183,10 @@ export async function serveCommand(addr: Address, o: ServeCommandOptions, out: O
     handler: program && `${o.exec !== undefined ? '--exec' : '--sh-exec'} runs a program in place of a handler`,
   });
   // A program per exchange is wired to the connection itself (half-close, credentials), not to the CLI's view of it.
-  const exec = program && execHandler(program, o.maxClients);
+  const exec = program && execHandler(program, o.maxClients ?? DEFAULT_MAX_PROGRAMS);
   const handler = exec ? instrument(exec.handler, out, false) : instrument(handlerNamed(o.handler, out), out);
   const server = await serve(addr, handler,
-    { maxConns: o.maxClients, idle: serverIdle(o), tls: serverTlsOptions(o), onError: reporter(out), ...unixAccess(o, addr, out) });
+    { ...serverLimits(o), idle: serverIdle(o), tls: serverTlsOptions(o), onError: reporter(out), ...unixAccess(o, addr, out) });
   await runUntilSignal(server, out, { onStop: exec?.stop, until: server.closed });
 }
 
@@ -228,7 +229,7 @@ async function listenCommandStream(addr: Address, o: ListenCommandOptions, out: 
   };
   if (o.keepOpen) {
     const server = await serve(addr, (ex) => session(ex as Conn),
-      { maxConns: o.maxClients, idle: o.timeout, tls: serverTlsOptions(o), onError: reporter(out), ...unixAccess(o, addr, out) });
+      { ...serverLimits(o), idle: o.timeout, tls: serverTlsOptions(o), onError: reporter(out), ...unixAccess(o, addr, out) });
     return runUntilSignal(server, out, { until: server.closed });
   }
   // netcat: one client, then the listening socket is closed; the command ends with that client.

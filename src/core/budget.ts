@@ -13,18 +13,21 @@
  * - Time: a peer that has not finished its handshake or sent its first message within `firstTimeout` is closed
  *   (where the protocol has the peer speak first: channels, TLS handshakes).
  */
+import { NetError } from './errors.js';
 export interface BudgetOptions {
   /**
    * Bytes one peer may make the server hold besides the message it is sending (received and not yet handled,
    * and queued to it); past it, reading from that peer stops until they drain. Default 16 MiB.
    */
   peerBytes?: number;
-  /** Bytes all peers together may make the server hold; past it, the peers that hold the most stop. Default 256 MiB. */
+  /** Bytes all peers together may make the server hold; past it, the peers that hold the most stop. Default 64 MiB. */
   serverBytes?: number;
 }
 
 export const DEFAULT_PEER_BYTES = 16 * 1024 * 1024;
-export const DEFAULT_SERVER_BYTES = 256 * 1024 * 1024;
+export const DEFAULT_SERVER_BYTES = 64 * 1024 * 1024;
+/** A server that held this much for its peers gives the memory back to the system once they have let go of it. */
+const RECLAIM_FROM = 16 * 1024 * 1024;
 
 /** A bound on what one peer, or all of them, may make a server hold. */
 export class Budget {
@@ -36,10 +39,20 @@ export class Budget {
   private waiting = new Set<Account>();
   readonly peerBytes: number;
   readonly serverBytes: number;
+  /** The most held since memory was last given back. */
+  private peak = 0;
 
-  constructor(options: BudgetOptions = {}) {
+  /**
+   * `reclaim`: called when what was held has mostly been let go of (below an eighth of a peak of 16 MiB or
+   * more): garbage collection frees the buffers, and malloc's free pages go back to the system. Without it, a
+   * process that held a gigabyte for peers that have gone keeps it resident.
+   */
+  constructor(options: BudgetOptions = {}, private reclaim?: () => void) {
     this.peerBytes = options.peerBytes ?? DEFAULT_PEER_BYTES;
     this.serverBytes = options.serverBytes ?? DEFAULT_SERVER_BYTES;
+    for (const [name, v] of [['peerBytes', this.peerBytes], ['serverBytes', this.serverBytes]] as const) {
+      if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`${name} must be a positive whole number of bytes, not ${v}`);
+    }
   }
 
   /** A new peer's account. */
@@ -60,7 +73,15 @@ export class Budget {
   changed(a: Account, before: number): void {
     if (before === 0 && a.held > 0) this.holders++;
     else if (before > 0 && a.held === 0) this.holders--;
-    if (this.waiting.size === 0 || a.held > before) return;
+    if (a.held > before) {
+      if (this.held > this.peak) this.peak = this.held;
+      return;
+    }
+    if (this.peak >= RECLAIM_FROM && this.held < this.peak / 8) {
+      this.peak = this.held;
+      this.reclaim?.();
+    }
+    if (this.waiting.size === 0) return;
     // Room may have come: for this account, or (below the server's limit) for any waiting one.
     if (this.held < this.serverBytes) {
       for (const w of this.waiting) if (this.allows(w)) w.wake();
@@ -191,5 +212,51 @@ export class Slots<P> {
 
   [Symbol.iterator](): IterableIterator<P> {
     return this.peers.values();
+  }
+}
+
+/**
+ * A limit's notices, so that a flood is told in a few lines: the first of each kind is reported at once, the
+ * rest are counted and told as one line per window ("and 1,975 more …").
+ */
+export class Notices {
+  private counts = new Map<string, { first: NetError; more: number }>();
+  private timer: NodeJS.Timeout | undefined;
+  private said = new WeakSet<Error>();
+
+  constructor(private report: (err: Error) => void, private windowMs = 10_000) {}
+
+  /** Reports `err` (of kind `kind`), or counts it when one of its kind was reported in this window. */
+  say(kind: string, err: NetError): void {
+    this.said.add(err);
+    const seen = this.counts.get(kind);
+    if (seen) {
+      seen.more++;
+      return;
+    }
+    this.counts.set(kind, { first: err, more: 0 });
+    this.report(err);
+    if (!this.timer) {
+      this.timer = setTimeout(() => this.flush(), this.windowMs);
+      this.timer.unref();
+    }
+  }
+
+  /** Whether `err` went through here (then it is told, or counted, already). */
+  has(err: Error | undefined): boolean {
+    return err !== undefined && this.said.has(err);
+  }
+
+  /** Tells what was counted, and starts a new window. */
+  flush(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const counts = this.counts;
+    this.counts = new Map();
+    for (const [kind, { first, more }] of counts) {
+      if (more === 0) continue;
+      this.report(new NetError({ op: first.op, network: first.network, code: first.code,
+        detail: `and ${more.toLocaleString('en-US')} more within ${this.windowMs / 1000} s: ${kind}` }));
+    }
   }
 }

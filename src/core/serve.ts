@@ -1,5 +1,5 @@
 import type { Address, Network } from './address.js';
-import { Budget, Slots, type Account } from './budget.js';
+import { Notices, Slots, type Account, type Budget } from './budget.js';
 import { Codes, NetError } from './errors.js';
 import type { StreamConn } from './stream.js';
 import { TlsListener } from './tls.js';
@@ -44,6 +44,15 @@ export function fullRefusal(network: Network, addr: Address | undefined, max: nu
     detail: `refused: ${max} ${what} already connected, all active (raise the limit with ${what === 'clients' ? '--max-clients' : 'maxPeers'})` });
 }
 
+/** The kinds of a limit's notices, as their summaries name them. */
+export const REFUSED = 'refused, every place taken by a peer that has spoken';
+export const EVICTED = 'closed, silent since connecting, to make room';
+export const SILENT = 'closed, no message since connecting';
+
+/** A connection closed to make room for a newcomer. */
+export const evicted = (network: Network, addr: Address | undefined): NetError => new NetError({ op: 'accept', network, addr,
+  code: 'ECONNRESET', detail: 'closed: silent since it connected, and its place was needed' });
+
 /**
  * Serves every connection of `listener` with `handler`, one exchange per connection. A connection takes a place
  * (see {@link Slots}) from its accept on, TLS handshake included; a TLS connection is handed to the handler once
@@ -57,6 +66,8 @@ export class StreamServer implements Server {
   private slots: Slots<Conn>;
   /** Whether a notice about descriptors running out has been given since the last accept that worked. */
   private outOfFds = false;
+  /** Refusals and evictions, told a few lines per flood. */
+  private notices: Notices;
   /** TLS connections still in their handshake. */
   private handshaking = new Set<Conn>();
   /** Connections the idle sweep closed (their handler's failure is the timeout already reported). */
@@ -70,6 +81,7 @@ export class StreamServer implements Server {
   constructor(private listener: Listener, private handler: Handler, private onError: ErrorReporter,
     private limits: StreamLimits, private nofile?: number) {
     this.slots = new Slots(limits.maxConns, (conn) => (conn as StreamConn).heard);
+    this.notices = new Notices((err) => this.onError(err, null));
     this.loop = this.acceptLoop();
     this.closed = this.loop.then(() => this.close());
     if (limits.idle > 0) this.sweeper = this.sweepIdle(limits.idle);
@@ -106,7 +118,7 @@ export class StreamServer implements Server {
       this.outOfFds = false;
       if (!this.slots.admit(conn, this.evict)) {
         conn.stream.destroy();
-        this.onError(fullRefusal(conn.network, conn.remoteAddr, this.limits.maxConns, 'clients'), null);
+        this.notices.say(REFUSED, fullRefusal(conn.network, conn.remoteAddr, this.limits.maxConns, 'clients'));
         continue;
       }
       (conn as StreamConn).account = this.limits.budget.account();
@@ -118,8 +130,7 @@ export class StreamServer implements Server {
 
   /** A connection that never sent anything gives its place to a newcomer (see Slots). */
   private evict = (conn: Conn): void => {
-    this.onError(new NetError({ op: 'accept', network: conn.network, addr: conn.remoteAddr, code: 'ECONNRESET',
-      detail: 'closed: silent since it connected, and its place was needed' }), null);
+    this.notices.say(EVICTED, evicted(conn.network, conn.remoteAddr));
     conn.stream.destroy();
   };
 
@@ -183,6 +194,7 @@ export class StreamServer implements Server {
   close(options?: WaitOptions): Promise<void> {
     this.closing ??= (async () => {
       clearInterval(this.sweeper);
+      this.notices.flush();
       await this.listener.close();
       await this.loop;
       for (const conn of this.handshaking) conn.stream.destroy();
