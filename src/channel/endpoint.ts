@@ -20,6 +20,7 @@ import { withNativeReading } from '../unix/stream.js';
 import { DEFAULT_MAX_MESSAGE, tooLarge } from './frame.js';
 import { Outbox, type Handed, type HighWater, type Policy } from './outbox.js';
 import { authenticate } from './authkey.js';
+import { envelopeHead, isHeartbeat, Kind } from './envelope.js';
 import { closeAll, ConnPipe, DatagramPipe, isFramed, peerOf, type ChannelPeer, type Pipe, type PipeOwner } from './pipe.js';
 
 /** What every channel takes. */
@@ -32,6 +33,14 @@ export interface ChannelOptions {
   policy?: Policy;
   /** Told of every error that does not belong to a call (a peer's bad message, a dropped connection); default: one stderr line. */
   onError?: (error: Error, peer: ChannelPeer | null) => void;
+  /**
+   * Heartbeats (ZeroMQ's ZMTP PING/PONG) on request/reply and publish/subscribe channels, on every transport:
+   * after this many ms without sending to a peer, a ping goes out (and every ping is answered); a peer not heard
+   * from for three intervals is dead: its connection is closed (a dialling channel redials), a datagram peer is
+   * forgotten. 0: no pings, and no peer is judged by its silence (pings are still answered). Default 5000.
+   * Plain channels carry the bytes alone (Python's `send_bytes`), so they have none.
+   */
+  heartbeat?: number;
   /**
    * Stream transports: a shared key both sides must prove they hold before any message (Python's
    * `multiprocessing.connection` authkey handshake, both ways). A peer without it is refused (EACCES).
@@ -53,8 +62,9 @@ export interface ChannelListenOptions extends ChannelOptions, ListenOptions, Bin
   maxPeers?: number;
   /**
    * Milliseconds a new connection has to finish its handshake (TLS, authkey) and send its first message before it
-   * is closed (a socktool peer sends a heartbeat at once). Default 10000 for repliers and publishers, whose peers
-   * speak first; 0 (never) for plain channels, whose peers may only listen.
+   * is closed (an idle socktool peer sends a heartbeat after one interval, 5 s by default: keep this longer than
+   * the peers' `heartbeat`). Default 10000 for repliers and publishers, whose peers speak first; 0 (never) for
+   * plain channels, whose peers may only listen.
    */
   firstMessageTimeout?: number;
 }
@@ -78,6 +88,8 @@ export interface ChannelDialOptions extends ChannelOptions, DialOptions, Pick<Bi
 
 /** What a pattern does with its pipes. */
 export interface Protocol extends PipeOwner {
+  /** The pattern's frames are envelopes, so heartbeats can travel among them (see ChannelOptions.heartbeat). */
+  readonly heartbeats?: boolean;
   /** A peer came (a connection, or a datagram address heard from for the first time). */
   attached?(pipe: Pipe): void;
   /** A peer went; `error` says why (undefined: it closed in order). */
@@ -106,6 +118,13 @@ interface Place {
 
 /** Datagram sends that mean the peer is gone (its socket closed, its file removed). */
 const GONE = new Set(['ECONNREFUSED', 'ENOENT', 'ENOTCONN', 'EDESTADDRREQ']);
+const FORGOTTEN = 'datagram peers forgotten, their heartbeats unanswered for three intervals';
+
+/** The default heartbeat interval, in ms. */
+export const HEARTBEAT_MS = 5000;
+const PONG = envelopeHead(Kind.PONG, 0);
+const NO_BODY = Buffer.alloc(0);
+
 /** A connection that lasted this long was healthy: the next wait starts from the beginning again. */
 const HEALTHY_MS = 1000;
 
@@ -124,6 +143,11 @@ export class Endpoint extends EventEmitter {
   private outOfFds = false;
   /** Refusals, evictions and silent peers closed, told a few lines per flood. */
   private notices = new Notices((err) => this.report(err, null));
+  /** What pipes hand their frames to: the pattern, behind the heartbeat's filter when it has heartbeats. */
+  private owner: PipeOwner;
+  private readonly heartbeat: number;
+  private beating: NodeJS.Timeout | undefined;
+  private ping: Buffer;
   private droppedGone = 0;
   private byAddress = new Map<string, DatagramPipe>();
   private listener: Listener | undefined;
@@ -161,6 +185,20 @@ export class Endpoint extends EventEmitter {
       throw new NetError({ op, network: a.network, addr: a, code: 'EINVAL', detail: `an authkey handshake needs a stream network, not ${a.network}` });
     }
     this.authkey = options.authkey === undefined ? undefined : Buffer.from(options.authkey);
+    this.heartbeat = protocol.heartbeats ? options.heartbeat ?? HEARTBEAT_MS : 0;
+    if (!Number.isSafeInteger(this.heartbeat) || this.heartbeat < 0) {
+      throw new NetError({ op, network: a.network, addr: a, code: 'EINVAL', detail: `heartbeat must be a whole number of ms, not ${options.heartbeat}` });
+    }
+    this.ping = envelopeHead(Kind.PING, this.heartbeat);
+    this.owner = protocol.heartbeats ? {
+      received: (pipe, frame, fds, peer) => {
+        pipe.framesIn++;
+        if (!isHeartbeat(frame)) return protocol.received(pipe, frame, fds, peer);
+        closeAll(fds);
+        if (frame[0] === Kind.PING) pipe.write(PONG, NO_BODY, undefined).catch(() => {});
+      },
+      oversize: (pipe, start) => protocol.oversize?.(pipe, start),
+    } : protocol;
     if (op === 'dial') {
       // A datagram peer that went away (a restarted server) gets what it refused again, once redialled.
       this.outbox = new Outbox(a.network, this.policy, options.highWater, (err) => this.writeFailed(this.current(), err),
@@ -174,6 +212,10 @@ export class Endpoint extends EventEmitter {
    */
   async start(): Promise<void> {
     const a = this.target;
+    if (this.heartbeat > 0) {
+      this.beating = setInterval(() => this.beat(), Math.max(10, this.heartbeat / 4));
+      this.beating.unref();
+    }
     if (this.op === 'dial') {
       await new Promise<void>((resolve, reject) => {
         if (this.options.background) resolve();
@@ -196,6 +238,37 @@ export class Endpoint extends EventEmitter {
       this.addr = this.sock.localAddr;
       void this.readDatagrams(this.sock, undefined);
     }
+  }
+
+  /**
+   * The heartbeat's look at every peer, four times an interval: a peer not heard from for about three intervals
+   * is dead; one not written to for an interval gets a ping (which it answers, so a live peer is always heard).
+   */
+  private beat(): void {
+    const now = Date.now();
+    const every = this.heartbeat;
+    for (const pipe of this.pipes) {
+      const b = pipe.beat;
+      if (pipe.framesIn !== b.framesIn) {
+        b.framesIn = pipe.framesIn;
+        b.heardAt = now;
+      } else if (now - b.heardAt >= 3 * every - every / 4) {
+        const err = new NetError({ op: 'recv', network: this.network, addr: pipe.peer.addr ?? undefined, code: Codes.TIMEOUT,
+          detail: `no heartbeat from the peer for ${now - b.heardAt} ms (3 intervals of ${every} ms): it is gone` });
+        // Datagram peers come and go without a word: forgetting them is churn, told a few lines per flood.
+        if (pipe instanceof DatagramPipe && !this.dialling) this.notices.say(FORGOTTEN, err);
+        pipe.close(err);
+        continue;
+      }
+      if (pipe.framesOut !== b.framesOut) {
+        b.framesOut = pipe.framesOut;
+        b.sentAt = now;
+      } else if (now - b.sentAt >= every) this.sendPing(pipe);
+    }
+  }
+
+  private sendPing(pipe: Pipe): void {
+    pipe.write(this.ping, NO_BODY, undefined).catch(() => {});
   }
 
   /** Connections or datagrams refused: by the allow list, or over `maxPeers`. */
@@ -402,7 +475,7 @@ export class Endpoint extends EventEmitter {
       return undefined;
     }
     this.attach(pipe);
-    await pipe.run(this.protocol);
+    await pipe.run(this.owner);
     const err = await pipe.ended;
     this.detach(pipe, err);
     return err;
@@ -424,7 +497,7 @@ export class Endpoint extends EventEmitter {
             detail: `dropped a datagram of ${size} bytes, over the limit of ${d.truncated ? d.data.length : this.maxMessage}` }), pipe.peer);
           continue;
         }
-        const r = this.protocol.received(pipe, d.data, d.fds, pipe.peer);
+        const r = this.owner.received(pipe, d.data, d.fds, pipe.peer);
         if (r) await r;
       }
     } catch (err) {
@@ -523,6 +596,7 @@ export class Endpoint extends EventEmitter {
     this.closing ??= (async () => {
       this.stop.abort();
       clearInterval(this.sweeper);
+      clearInterval(this.beating);
       this.notices.flush();
       const closed = closedError('send', this.network, this.addr);
       this.outbox?.fail(closed);

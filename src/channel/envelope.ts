@@ -11,12 +11,14 @@
  *   subscribe   06 id prefix        receive topics that start with `prefix` (UTF-8; empty: all)
  *   unsubscribe 07 id prefix
  *   ack         08 id               subscribe/unsubscribe `id` is in force: whatever is published after it is sent
+ *   ping        09 ms               a heartbeat (ZMTP's PING): the sender's interval in ms; answered with a pong
+ *   pong        0a 0                the answer to a ping
  */
 import { NetError } from '../core/errors.js';
 import type { Network } from '../core/networks.js';
 
 export const Kind = {
-  REQUEST: 1, REPLY: 2, ERROR: 3, CANCEL: 4, PUBLISH: 5, SUBSCRIBE: 6, UNSUBSCRIBE: 7, ACK: 8,
+  REQUEST: 1, REPLY: 2, ERROR: 3, CANCEL: 4, PUBLISH: 5, SUBSCRIBE: 6, UNSUBSCRIBE: 7, ACK: 8, PING: 9, PONG: 10,
 } as const;
 export type Kind = (typeof Kind)[keyof typeof Kind];
 
@@ -53,7 +55,7 @@ export interface Envelope {
 /** Reads an envelope; a frame that is not one is a protocol error (EPROTO), which ends that connection. */
 export function openEnvelope(frame: Buffer, network: Network): Envelope {
   const kind = frame[0] as Kind;
-  if (frame.length < 5 || kind < Kind.REQUEST || kind > Kind.ACK) throw badEnvelope(network, frame);
+  if (frame.length < 5 || kind < Kind.REQUEST || kind > Kind.PONG) throw badEnvelope(network, frame);
   const id = frame.readUInt32BE(1);
   if (kind !== Kind.PUBLISH) return { kind, id, body: frame.subarray(5) };
   if (frame.length < 7) throw badEnvelope(network, frame);
@@ -61,6 +63,9 @@ export function openEnvelope(frame: Buffer, network: Network): Envelope {
   if (frame.length < end) throw badEnvelope(network, frame);
   return { kind, id, topic: frame.toString('utf8', 7, end), body: frame.subarray(end) };
 }
+
+/** Whether a frame is a heartbeat (a ping or a pong), which the endpoint answers and the pattern never sees. */
+export const isHeartbeat = (frame: Buffer): boolean => frame.length === 5 && (frame[0] === Kind.PING || frame[0] === Kind.PONG);
 
 /** How Python's multiprocessing.connection (and a channel with an authkey) opens its handshake. */
 const AUTHKEY_CHALLENGE = Buffer.from('#CHALLENGE#');

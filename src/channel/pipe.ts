@@ -49,6 +49,11 @@ export abstract class Pipe implements Sink {
   account: Account | undefined;
   /** Called once, when the first message from the peer arrives. */
   onFirstMessage: (() => void) | undefined;
+  /** Frames received and written so far (the heartbeat compares them between its looks). */
+  framesIn = 0;
+  framesOut = 0;
+  /** The heartbeat's last look: the counts it saw and since when they have not moved (Date.now()). */
+  beat = { framesIn: 0, framesOut: 0, heardAt: 0, sentAt: 0 };
   /** Settles when the pipe has ended, with why (undefined: an orderly close). */
   readonly ended: Promise<Error | undefined>;
   protected end!: (err: Error | undefined) => void;
@@ -56,6 +61,7 @@ export abstract class Pipe implements Sink {
 
   constructor(readonly peer: ChannelPeer) {
     this.ended = new Promise((resolve) => (this.end = resolve));
+    this.beat.heardAt = this.beat.sentAt = Date.now();
     PIPES.set(peer, this);
   }
 
@@ -100,6 +106,7 @@ export class ConnPipe extends Pipe {
 
   write(head: Buffer | undefined, body: Uint8Array, fds: readonly number[] | undefined): Promise<void> {
     const conn = this.conn;
+    this.framesOut++;
     const size = (head?.length ?? 0) + body.length;
     if (!this.framed) {
       const message = head ? Buffer.concat([head, body]) : body;
@@ -237,6 +244,7 @@ export class DatagramPipe extends Pipe {
   }
 
   write(head: Buffer | undefined, body: Uint8Array, fds: readonly number[] | undefined): Promise<void> {
+    this.framesOut++;
     const message = head ? Buffer.concat([head, body]) : body;
     const options = fds?.length ? { fds } : undefined;
     return this.connected ? this.socket.send(message, options) : this.socket.sendTo(message, this.to, options);

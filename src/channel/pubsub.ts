@@ -25,6 +25,8 @@ interface Subscription {
 
 /** The publishing side: listens; each subscriber gets what matches its prefixes, through its own send queue. */
 export class Publisher<T = unknown> extends ChannelBase implements Protocol {
+  /** @internal */
+  readonly heartbeats = true;
   private codec: Codec<any>;
   private subs = new Map<Pipe, Subscription>();
   /** Callers of waitForSubscribers(), each told once the count reaches its number. */
@@ -158,6 +160,8 @@ interface Ack {
 
 /** The subscribing side: dials; iterate it for publications. Subscriptions are renewed after each reconnect. */
 export class Subscriber<T = unknown> extends ChannelBase implements Protocol, AsyncIterable<Publication<T>> {
+  /** @internal */
+  readonly heartbeats = true;
   private codec: Codec<any>;
   private mailbox: Mailbox<Publication<T>>;
   private prefixes = new Set<string>();

@@ -61,6 +61,8 @@ export const FIRST_MESSAGE_MS = 10_000;
  * that sends without reading its replies is held back, not queued for.
  */
 export class Replier<Req = any, Rep = any> extends ChannelBase implements Protocol {
+  /** @internal */
+  readonly heartbeats = true;
   private codec: Codec<any>;
   private running = new Map<Pipe, Map<number, Cancellation>>();
   private room = new Map<Pipe, () => void>();
@@ -215,6 +217,8 @@ interface Pending {
 
 /** The client side: `request()` resolves with the reply. */
 export class Requester<Req = any, Rep = any> extends ChannelBase implements Protocol {
+  /** @internal */
+  readonly heartbeats = true;
   private codec: Codec<any>;
   private pending = new Map<number, Pending>();
   private nextId = 1;
