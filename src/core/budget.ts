@@ -25,6 +25,8 @@ export interface BudgetOptions {
 }
 
 export const DEFAULT_PEER_BYTES = 16 * 1024 * 1024;
+/** How long a unixgram peer may leave what it is owed untaken before it is judged gone (see BindOptions.peerSilence). */
+export const PEER_SILENCE_MS = 30_000;
 export const DEFAULT_SERVER_BYTES = 64 * 1024 * 1024;
 /** A server that held this much for its peers gives the memory back to the system once they have let go of it. */
 const RECLAIM_FROM = 16 * 1024 * 1024;

@@ -337,7 +337,12 @@ export interface ListenOptions extends FileAccess, PeerAccess {
  * @example
  * await bind('udp://0.0.0.0:5353', { reuseAddr: true, recvQueue: 256 })
  */
-export interface BindOptions extends FileAccess, PeerAccess {
+/**
+ * On unixgram, `peerBytes` and `serverBytes` (see BudgetOptions) bound what is held for receivers whose queue is
+ * full: a datagram to such a peer waits in its backlog, never dropped while the peer lives; a peer over its share
+ * has its further datagrams to this socket dropped (and counted), since it sends without taking its replies.
+ */
+export interface BindOptions extends FileAccess, PeerAccess, BudgetOptions {
   ipv6Only?: boolean;
   /** SO_REUSEADDR, so several sockets can bind one UDP port (multicast receivers). */
   reuseAddr?: boolean;
@@ -350,13 +355,19 @@ export interface BindOptions extends FileAccess, PeerAccess {
   recvQueue?: number;
   /** The receive buffer per datagram; larger datagrams arrive `truncated`. Default 64 KiB (udp), 256 KiB (unixgram). */
   maxDatagram?: number;
+  /**
+   * unixgram: milliseconds a peer may take nothing of what is held for it (its queue full) before it is judged gone:
+   * its backlog is dropped and counted in `dropped`, as is what it cannot take after that, until it takes something
+   * again. A peer whose socket is closed or removed (ECONNREFUSED, ENOENT) is gone at once. Default 30000.
+   */
+  peerSilence?: number;
 }
 
 /**
  * @example
  * await serve('unix:///tmp/app.sock', echo, { onError: (err) => log.warn(err.message) })
  */
-export interface ServeOptions extends ListenOptions, BindOptions, BudgetOptions {
+export interface ServeOptions extends ListenOptions, BindOptions {
   /**
    * Called with every error a handler throws or a connection fails with (`exchange` is null for a failed
    * accept); default: one line on stderr. The server keeps serving either way.

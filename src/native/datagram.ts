@@ -1,7 +1,8 @@
+import { DEFAULT_PEER_BYTES, DEFAULT_SERVER_BYTES, PEER_SILENCE_MS } from '../core/budget.js';
 import type { Address, Network } from '../core/address.js';
 import type { DatagramEvents, DatagramHandle, SendOutcome } from '../core/datagram.js';
 import { networkOf } from '../core/networks.js';
-import type { OptionName, OptionValue, PeerCredentials } from '../core/types.js';
+import type { BindOptions, OptionName, OptionValue, PeerCredentials } from '../core/types.js';
 import { consts, decodeAddress, encodeAddress, errnoError, native, type Handle } from './index.js';
 import { Control } from './options.js';
 
@@ -43,6 +44,12 @@ export class NativeDatagramHandle implements DatagramHandle {
 
   get fd(): number {
     return this.closed ? -1 : this.fdNumber;
+  }
+
+  /** Unconnected unixgram: the bounds of what is held for receivers that are full (see PEER_BACKLOG_BYTES in the addon). */
+  withBacklog(o: BindOptions): this {
+    native.backlog(this.h, o.peerBytes ?? DEFAULT_PEER_BYTES, o.serverBytes ?? DEFAULT_SERVER_BYTES, o.peerSilence ?? PEER_SILENCE_MS);
+    return this;
   }
 
   private onEvent = (event: number, a?: unknown, b?: unknown, c?: unknown, d?: unknown): void => {

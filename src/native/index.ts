@@ -48,6 +48,8 @@ interface Binding {
   loadStop(h: LoadHandle): void;
   adopt(fd: number): void;
   cloexec(fd: number): void;
+  /** The bounds of an unconnected unixgram handle's backlogs for full receivers. */
+  backlog(h: Handle, peerBytes: number, totalBytes: number, silenceMs: number): void;
   /** Raises the soft RLIMIT_NOFILE to the hard limit; the soft limit now. */
   raiseNofile(): number;
   /** malloc_trim(0): free heap pages go back to the system. */

@@ -57,11 +57,16 @@ enum { META_TRUNC = 1, META_CTRUNC = 2, META_CREDS = 4 };
 #define CTL_SPACE (CMSG_SPACE(MAX_FDS * sizeof(int)) + CMSG_SPACE(sizeof(struct ucred)))
 #define GSO_MAX_BYTES 65000 /* one GSO message stays within one IP datagram's 64 KiB */
 /* Unconnected unixgram: poll cannot tell whether a receiver has room, so datagrams to a full one wait in a
- * backlog per peer, retried on a timer. A full backlog holds reading (the senders feel it, as they would with
- * a blocking server); a peer that takes nothing for STUCK_MS is stuck: its backlog is dropped and counted, and
- * so is what it cannot take after that, until it takes something again. */
-#define PEER_BACKLOG 256
-#define STUCK_MS 1000
+ * backlog per peer, retried on a timer, and nothing owed to a live peer is dropped for its being slow. Backlogs
+ * are bounded in bytes, per peer and in total (backlog(h, peer, total, silence) sets them; the defaults are
+ * the JS budget's): a peer over its share has its further input dropped and counted, since it sends without
+ * taking its replies (it broke flow control), and the others go on. A peer is gone when the kernel says so
+ * (ECONNREFUSED, ENOENT), or after `silence` ms of a backlog it takes nothing from: then what it was owed is
+ * dropped and counted, and so is what it cannot take after that, until it takes something again. Past twice
+ * the bounds (a program that sends without reading at all, which no input gate holds back), sends wait. */
+#define PEER_BACKLOG_BYTES (16u << 20)
+#define BACKLOG_BYTES (64u << 20)
+#define SILENCE_MS 30000
 #define RETRY_MAX_MS 16
 #define MAX_PEERS 1024    /* backlogged or stuck peers remembered per handle */
 
@@ -84,8 +89,9 @@ typedef struct {
 typedef struct {
   struct sockaddr_storage to;
   socklen_t tolen;
-  out_t *items; /* grown as needed, up to PEER_BACKLOG */
+  out_t *items; /* grown as needed */
   size_t head, len, cap;
+  size_t bytes; /* held in its backlog: the datagrams and their records */
   uint64_t progress; /* loop time (ms) it last took a datagram, or was first held */
   int stuck;
 } peer_t;
@@ -121,6 +127,9 @@ typedef struct {
   int res_failed;
   peer_t *peers;
   size_t npeers, peercap, backlogged; /* backlogged: datagrams held in all backlogs */
+  size_t backlog_bytes, holders;       /* bytes held in all backlogs; peers holding any */
+  size_t peer_max, total_max;          /* the bounds on them (see PEER_BACKLOG_BYTES) */
+  uint64_t silence_ms;
   unsigned retry_ms;
   uint32_t dropped; /* not yet reported */
 } sock_t;
@@ -645,8 +654,20 @@ static peer_t *peer_of(sock_t *s, const out_t *o) {
   return s->npeers > 0 && o->tolen > 0 ? peer_find(s, &o->to, o->tolen) : NULL;
 }
 
+/* What a held datagram costs its peer's share: its bytes and its record. */
+static size_t held_size(const out_t *o) { return o->len + sizeof *o; }
+
+static void backlog_account(sock_t *s, peer_t *p, size_t add, size_t sub) {
+  size_t before = p->bytes;
+  p->bytes = p->bytes + add - sub;
+  s->backlog_bytes = s->backlog_bytes + add - sub;
+  if (before == 0 && p->bytes > 0) s->holders++;
+  else if (before > 0 && p->bytes == 0) s->holders--;
+}
+
 static void backlog_clear(sock_t *s, peer_t *p) {
   for (size_t i = 0; i < p->len; i++) free_out(&p->items[p->head + i]);
+  backlog_account(s, p, 0, p->bytes);
   s->backlogged -= p->len;
   free(p->items);
   p->items = NULL;
@@ -706,17 +727,25 @@ static int backlog_push(sock_t *s, peer_t *p, const out_t *o) {
   }
   p->items[p->head + p->len++] = *o;
   s->backlogged++;
+  backlog_account(s, p, held_size(o), 0);
   return 0;
 }
 
+/* Past twice the bounds, sends wait instead of joining a backlog (see PEER_BACKLOG_BYTES). */
 static int backlog_full(sock_t *s, const peer_t *p) {
-  return p->len >= PEER_BACKLOG || s->backlogged >= QUEUE_MAX;
+  return p->bytes >= 2 * s->peer_max || s->backlog_bytes >= 2 * s->total_max;
 }
 
-/* Reading is held while a backlog is full: the senders wait, as they would on a blocking server. */
+/* Whether input from `p` is taken: its backlog is within its share (as the JS budget's allows() decides). */
+static int peer_accepts(const sock_t *s, const peer_t *p) {
+  if (p->bytes >= s->peer_max) return 0;
+  return s->backlog_bytes < s->total_max || p->bytes < s->total_max / (s->holders ? s->holders : 1);
+}
+
+/* Reading is held only while sends wait (see backlog_full): the senders then wait, as on a blocking server. */
 static void update_stall(sock_t *s) {
-  int stalled = s->backlogged >= QUEUE_MAX;
-  for (size_t i = 0; i < s->npeers && !stalled; i++) stalled = s->peers[i].len >= PEER_BACKLOG;
+  int stalled = s->backlog_bytes >= 2 * s->total_max;
+  for (size_t i = 0; i < s->npeers && !stalled; i++) stalled = s->peers[i].bytes >= 2 * s->peer_max;
   s->stalled = stalled;
 }
 
@@ -899,18 +928,24 @@ static void flush(sock_t *s) {
   report_sent(s);
 }
 
-/* Sends what each backlog can now, oldest first; a peer that took nothing for STUCK_MS loses its backlog. Then
+/* Sends what each backlog can now, oldest first; a peer that took nothing for `silence` ms loses its backlog. Then
  * the queue moves on, and the timer runs again while anything is held: sooner after progress. */
 static void retry_backlogs(sock_t *s) {
   uint64_t now = now_ms(s);
   int progress = 0;
   for (size_t i = s->npeers; i-- > 0 && !s->closed;) {
     peer_t *p = &s->peers[i];
+    int gone = 0;
     while (p->len > 0) {
       out_t *o = &p->items[p->head];
       ssize_t n = send_one(s, o);
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-      if (n < 0) s->dropped++; /* the peer is gone (ECONNREFUSED, ENOENT): what it was owed is lost */
+      if (n < 0) { /* the peer is gone (ECONNREFUSED, ENOENT): what it was owed is lost, and it is forgotten */
+        s->dropped += (uint32_t)p->len;
+        gone = 1;
+        break;
+      }
+      backlog_account(s, p, 0, held_size(o));
       free_out(o);
       p->head++;
       p->len--;
@@ -918,7 +953,11 @@ static void retry_backlogs(sock_t *s) {
       p->progress = now;
       progress = 1;
     }
-    if (p->len > 0 && now - p->progress >= STUCK_MS) {
+    if (gone) {
+      peer_remove(s, p); /* the peers after i have been seen: the one moved into i is one of them */
+      continue;
+    }
+    if (p->len > 0 && now - p->progress >= s->silence_ms) {
       s->dropped += (uint32_t)p->len;
       backlog_clear(s, p);
       p->stuck = 1;
@@ -997,25 +1036,47 @@ static void on_dgram(sock_t *s) {
       napi_close_handle_scope(env, scope);
       continue;
     }
+    /* Input from a peer over its backlog share is dropped (see PEER_BACKLOG_BYTES): it is not taking its replies. */
+    char refused[BATCH];
+    int kept = n;
+    memset(refused, 0, sizeof refused);
+    if (s->npeers > 0) {
+      for (int i = 0; i < n; i++) {
+        struct msghdr *h = &pl->msg[i].msg_hdr;
+        peer_t *p = h->msg_namelen > 0 ? peer_find(s, &pl->name[i], h->msg_namelen) : NULL;
+        if (!p || p->stuck || peer_accepts(s, p)) continue;
+        refused[i] = 1;
+        kept--;
+        close_fds(h);
+        s->dropped++;
+      }
+    }
+    if (kept == 0) {
+      report_dropped(s);
+      if (n < BATCH) break;
+      continue;
+    }
     size_t total = 0;
-    for (int i = 0; i < n; i++) total += pl->msg[i].msg_len < s->slot ? pl->msg[i].msg_len : s->slot;
+    for (int i = 0; i < n; i++) if (!refused[i]) total += pl->msg[i].msg_len < s->slot ? pl->msg[i].msg_len : s->slot;
     napi_handle_scope scope;
     napi_value data, meta, fdlist = NULL, argv[5];
     char *dp, *mp;
     if (napi_open_handle_scope(env, &scope) != napi_ok) break;
     if (napi_create_buffer(env, total ? total : 1, (void **)&dp, &data) != napi_ok ||
-        napi_create_buffer(env, (size_t)n * META_STRIDE, (void **)&mp, &meta) != napi_ok) {
+        napi_create_buffer(env, (size_t)kept * META_STRIDE, (void **)&mp, &meta) != napi_ok) {
       /* No memory for this batch: it is lost (and its descriptors closed), and reading goes on. */
-      for (int i = 0; i < n; i++) close_fds(&pl->msg[i].msg_hdr);
+      for (int i = 0; i < n; i++) if (!refused[i]) close_fds(&pl->msg[i].msg_hdr);
       emit_error(s, -ENOMEM);
       napi_close_handle_scope(env, scope);
       continue;
     }
-    memset(mp, 0, (size_t)n * META_STRIDE);
-    for (int i = 0; i < n; i++) {
+    memset(mp, 0, (size_t)kept * META_STRIDE);
+    for (int i = 0, k = 0; i < n; i++) {
+      if (refused[i]) continue;
       struct msghdr *h = &pl->msg[i].msg_hdr;
       uint32_t full = pl->msg[i].msg_len, got = full < s->slot ? full : (uint32_t)s->slot;
-      char *m = mp + (size_t)i * META_STRIDE;
+      int at = k++;
+      char *m = mp + (size_t)at * META_STRIDE;
       uint16_t alen = (uint16_t)h->msg_namelen, flags = (h->msg_flags & MSG_TRUNC) ? META_TRUNC : 0;
       memcpy(dp, pl->iov[i].iov_base, got);
       dp += got;
@@ -1041,7 +1102,7 @@ static void on_dgram(sock_t *s) {
         /* The array of descriptor lists only for a batch where some message carried descriptors. */
         if (rights) {
           if (!fdlist && napi_create_array(env, &fdlist) != napi_ok) fdlist = NULL;
-          if (fdlist) napi_set_element(env, fdlist, (uint32_t)i, take_fds(env, h));
+          if (fdlist) napi_set_element(env, fdlist, (uint32_t)at, take_fds(env, h));
           else close_fds(h);
         }
         if (h->msg_flags & MSG_CTRUNC) flags |= META_CTRUNC;
@@ -1052,7 +1113,7 @@ static void on_dgram(sock_t *s) {
       memcpy(m + 10, &flags, 2);
     }
     argv[0] = num(env, EV_DGRAM);
-    argv[1] = num(env, n);
+    argv[1] = num(env, kept);
     argv[2] = data;
     argv[3] = meta;
     argv[4] = fdlist ? fdlist : undef(env);
@@ -1242,6 +1303,9 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   s->fd = fd;
   s->mode = mode;
   s->slot = slot > 0 ? (size_t)slot : 65536;
+  s->peer_max = PEER_BACKLOG_BYTES;
+  s->total_max = BACKLOG_BYTES;
+  s->silence_ms = SILENCE_MS;
   struct sockaddr_storage sa;
   socklen_t len = sizeof sa;
   s->family = getsockname(fd, (struct sockaddr *)&sa, &len) == 0 ? sa.ss_family : AF_UNSPEC;
@@ -1274,6 +1338,22 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     return throw_errno(env, -ENOMEM, "open");
   }
   return ext;
+}
+
+/* backlog(h, peerBytes, totalBytes, silenceMs): the bounds of the unixgram backlogs (see PEER_BACKLOG_BYTES). */
+static napi_value js_backlog(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  sock_t *s = handle_arg(env, argv[0]);
+  if (!s) return NULL;
+  double peer, total, silence;
+  if (napi_get_value_double(env, argv[1], &peer) != napi_ok || napi_get_value_double(env, argv[2], &total) != napi_ok ||
+      napi_get_value_double(env, argv[3], &silence) != napi_ok || peer < 1 || total < 1 || silence < 1) {
+    return throw_type(env, "backlog bounds (positive numbers)");
+  }
+  s->peer_max = (size_t)peer;
+  s->total_max = (size_t)total;
+  s->silence_ms = (uint64_t)silence;
+  return undef(env);
 }
 
 /* read(h, on): start or stop reading (a full consumer stops it, so the kernel queue pushes back). */
@@ -1371,7 +1451,7 @@ static napi_value init(napi_env env, napi_value exports) {
     FN("ifname", js_ifname),       FN("open", js_open),           FN("read", js_read),
     FN("send", js_send),           FN("hclose", js_hclose),       FN("adopt", js_adopt),
     FN("cloexec", js_cloexec),     FN("loadStart", js_load_start), FN("loadPoll", js_load_poll),
-    FN("loadStop", js_load_stop), FN("raiseNofile", js_raise_nofile), FN("trimMemory", js_trim_memory),
+    FN("loadStop", js_load_stop), FN("raiseNofile", js_raise_nofile), FN("backlog", js_backlog), FN("trimMemory", js_trim_memory),
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof *props, props) != napi_ok) return NULL;
   /* The platform's numbers, so that the JS side never hard-codes them. */

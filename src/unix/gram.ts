@@ -18,7 +18,7 @@ export const unixgram: DatagramAdapter = {
       const localAddr = addr.path === '' && !isInherited(addr) ? nameOf(fd, 'unixgram')! : plainAddress(addr);
       return new DatagramSocketImpl({
         network: 'unixgram', localAddr, recvQueue: options.recvQueue, gate,
-        open: (events) => new NativeDatagramHandle(fd, 'unixgram', false, options.maxDatagram, events, localAddr),
+        open: (events) => new NativeDatagramHandle(fd, 'unixgram', false, options.maxDatagram, events, localAddr).withBacklog(options),
         release: file ? () => file.release() : undefined,
       });
     } catch (err) {
