@@ -164,7 +164,7 @@ function reportDrops(server: { readonly dropped: number }, out: Output, what = '
     const count = total - seen;
     seen = total;
     if (out.json) out.event('dropped', { count, total });
-    else notice(`dropped ${count} ${what}${count === 1 ? '' : 's'} (${total} in all): a receiver was not reading`);
+    else notice(`dropped ${count} ${what}${count === 1 ? '' : 's'} (${total} in all): a peer was not reading its replies`);
   }, 1000);
   timer.unref();
   return timer;

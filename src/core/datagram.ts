@@ -39,7 +39,7 @@ export interface DatagramEvents {
   datagram(data: Buffer, from: Address | null, truncated: boolean, fds: number[], credentials: PeerCredentials | undefined): void;
   /** `count` queued sends completed, in order; `failure(i)` is the error of the i-th, if it failed. */
   sent(count: number, failure: ((i: number) => Error | undefined) | undefined): void;
-  /** Datagrams dropped by policy below (owed to a stuck unixgram receiver). */
+  /** Datagrams dropped by policy below: owed to a unixgram receiver judged gone, or sent by a peer over its backlog share. */
   dropped(count: number): void;
   /** A receive error that does not end the socket (an ICMP error on connected UDP, say). */
   error(err: Error): void;

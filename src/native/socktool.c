@@ -58,12 +58,16 @@ enum { META_TRUNC = 1, META_CTRUNC = 2, META_CREDS = 4 };
 #define GSO_MAX_BYTES 65000 /* one GSO message stays within one IP datagram's 64 KiB */
 /* Unconnected unixgram: poll cannot tell whether a receiver has room, so datagrams to a full one wait in a
  * backlog per peer, retried on a timer, and nothing owed to a live peer is dropped for its being slow. Backlogs
- * are bounded in bytes, per peer and in total (backlog(h, peer, total, silence) sets them; the defaults are
- * the JS budget's): a peer over its share has its further input dropped and counted, since it sends without
- * taking its replies (it broke flow control), and the others go on. A peer is gone when the kernel says so
- * (ECONNREFUSED, ENOENT), or after `silence` ms of a backlog it takes nothing from: then what it was owed is
- * dropped and counted, and so is what it cannot take after that, until it takes something again. Past twice
- * the bounds (a program that sends without reading at all, which no input gate holds back), sends wait. */
+ * are bounded in bytes (backlog(h, peer, total, silence) sets the bounds; the defaults are the JS budget's):
+ * - a peer over its own share has its further input dropped and counted: it sends without taking its replies
+ *   (it broke flow control), and the others go on;
+ * - past the total (many peers slow at once), reading stops until backlogs drain: the senders wait, as they
+ *   would on a blocking server;
+ * - past twice either bound (a program that sends without reading at all, which no input gate holds back),
+ *   sends wait.
+ * A peer is gone when the kernel says so (ECONNREFUSED, ENOENT), or after `silence` ms of a backlog it takes
+ * nothing from: then what it was owed is dropped and counted, and so is what it cannot take after that, until it
+ * takes something again. */
 #define PEER_BACKLOG_BYTES (16u << 20)
 #define BACKLOG_BYTES (64u << 20)
 #define SILENCE_MS 30000
@@ -127,7 +131,7 @@ typedef struct {
   int res_failed;
   peer_t *peers;
   size_t npeers, peercap, backlogged; /* backlogged: datagrams held in all backlogs */
-  size_t backlog_bytes, holders;       /* bytes held in all backlogs; peers holding any */
+  size_t backlog_bytes;                /* bytes held in all backlogs */
   size_t peer_max, total_max;          /* the bounds on them (see PEER_BACKLOG_BYTES) */
   uint64_t silence_ms;
   unsigned retry_ms;
@@ -658,11 +662,8 @@ static peer_t *peer_of(sock_t *s, const out_t *o) {
 static size_t held_size(const out_t *o) { return o->len + sizeof *o; }
 
 static void backlog_account(sock_t *s, peer_t *p, size_t add, size_t sub) {
-  size_t before = p->bytes;
   p->bytes = p->bytes + add - sub;
   s->backlog_bytes = s->backlog_bytes + add - sub;
-  if (before == 0 && p->bytes > 0) s->holders++;
-  else if (before > 0 && p->bytes == 0) s->holders--;
 }
 
 static void backlog_clear(sock_t *s, peer_t *p) {
@@ -736,15 +737,12 @@ static int backlog_full(sock_t *s, const peer_t *p) {
   return p->bytes >= 2 * s->peer_max || s->backlog_bytes >= 2 * s->total_max;
 }
 
-/* Whether input from `p` is taken: its backlog is within its share (as the JS budget's allows() decides). */
-static int peer_accepts(const sock_t *s, const peer_t *p) {
-  if (p->bytes >= s->peer_max) return 0;
-  return s->backlog_bytes < s->total_max || p->bytes < s->total_max / (s->holders ? s->holders : 1);
-}
+/* Whether input from `p` is taken: its backlog is within its share. */
+static int peer_accepts(const sock_t *s, const peer_t *p) { return p->bytes < s->peer_max; }
 
-/* Reading is held only while sends wait (see backlog_full): the senders then wait, as on a blocking server. */
+/* Reading is held past the total, or while sends wait (see backlog_full): the senders wait, as on a blocking server. */
 static void update_stall(sock_t *s) {
-  int stalled = s->backlog_bytes >= 2 * s->total_max;
+  int stalled = s->backlog_bytes >= s->total_max;
   for (size_t i = 0; i < s->npeers && !stalled; i++) stalled = s->peers[i].bytes >= 2 * s->peer_max;
   s->stalled = stalled;
 }

@@ -1,10 +1,13 @@
 """A datagram flood against an echo server, counting every reply.
 
-usage: dgram_flood.py unixgram PATH|@NAME | udp HOST PORT  SENDERS COUNT WINDOW
+usage: dgram_flood.py unixgram PATH|@NAME | udp HOST PORT  SENDERS COUNT WINDOW [MIN MAX [FLOODERS FLOOD]]
 Each of SENDERS threads has its own socket (unixgram: autobound, so it can be answered) and sends COUNT numbered
 datagrams: at most WINDOW unanswered at a time, or, with WINDOW 0, all of them as fast as it can while a second
-thread reads the replies. A sender gives up when no reply comes, or its datagram is not taken, for 5 s. Prints one JSON line:
-{"sent": N, "received": N, "lost": N, "corrupt": N}.
+thread reads the replies. A sender gives up when no reply comes, or its datagram is not taken, for 5 s. With MIN
+and MAX, datagrams are MIN to MAX bytes (sizes spread evenly, the same on every run); otherwise about 40. With
+FLOODERS, that many more senders each send FLOOD datagrams as fast as the server takes them and never read a reply
+(counted apart: they are not owed anything). Prints one JSON line:
+{"sent": N, "received": N, "lost": N, "corrupt": N[, "flooded": N]}.
 """
 import json
 import socket
@@ -19,7 +22,9 @@ if kind == 'unixgram':
 else:
     target = (sys.argv[2], int(sys.argv[3]))
     rest = sys.argv[4:]
-senders, count, window = (int(x) for x in rest)
+senders, count, window = (int(x) for x in rest[:3])
+low, high = (int(x) for x in rest[3:5]) if len(rest) >= 5 else (0, 0)
+flooders, flood = (int(x) for x in rest[5:7]) if len(rest) >= 7 else (0, 0)
 IDLE = 5.0
 totals = {'sent': 0, 'received': 0, 'corrupt': 0}
 lock = threading.Lock()
@@ -37,7 +42,11 @@ def make():
 
 
 def payload(me, i):
-    return b'%d:%d:' % (me, i) + b'x' * 32
+    head = b'%d:%d:' % (me, i)
+    if high == 0:
+        return head + b'x' * 32
+    size = low + (me * 7919 + i * 104729) % (high - low + 1)
+    return head + b'x' * max(0, size - len(head))
 
 
 def receive(s, me, want, seen):
@@ -95,10 +104,29 @@ def sender(me):
         totals['corrupt'] += corrupt
 
 
+def flooder(me):
+    s = make()
+    s.settimeout(0.5)
+    sent = 0
+    while sent < flood:
+        try:
+            s.sendto(payload(me, sent), target)
+        except socket.timeout:
+            continue  # the server takes nothing now: try again (its input from us is being dropped)
+        sent += 1
+    with lock:
+        totals['flooded'] = totals.get('flooded', 0) + sent
+    return s  # kept open, never read, until the end
+
+
+flooding = []
+flood_threads = [threading.Thread(target=lambda k=k: flooding.append(flooder(senders + k))) for k in range(flooders)]
+for t in flood_threads:
+    t.start()
 threads = [threading.Thread(target=sender, args=(i,)) for i in range(senders)]
 for t in threads:
     t.start()
-for t in threads:
+for t in threads + flood_threads:
     t.join()
 totals['lost'] = totals['sent'] - totals['received']
 print(json.dumps(totals))
