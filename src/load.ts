@@ -78,6 +78,12 @@ export interface LoadSummary {
   lost: number;
   /** Echoes of the wrong length, sequence or bytes. */
   corrupt: number;
+  /**
+   * Bytes that answered no message in flight (a datagram matching none, a late echo of one counted lost, stream
+   * bytes beyond the echoes owed): a server that floods. Every echo counts once, as ok, corrupt or lost, so
+   * `messages + corrupt + lost` never exceeds `sent`.
+   */
+  unexpected: number;
   /** The run ended early because no echo at all came back for 5 s. */
   stalled: boolean;
   /** Round-trip latency in microseconds. */
@@ -185,7 +191,7 @@ export async function loadTest(at: Address | string, options: LoadOptions = {}):
     messages: totals.messages, bytes: totals.bytes, sent: totals.sent, seconds,
     rate: seconds > 0 ? totals.messages / seconds : 0,
     mbps: seconds > 0 ? totals.bytes / seconds / 1e6 : 0,
-    lost: totals.lost, corrupt: totals.corrupt, stalled: totals.stalled,
+    lost: totals.lost, corrupt: totals.corrupt, unexpected: totals.unexpected, stalled: totals.stalled,
     latency: { p50, p90, p99, p999, max: totals.maxNs / 1000 },
     histogram: totals.histogram.map(([ns, n]) => [ns / 1000, n]),
     ...(totals.tlsVersion ? { tls: { protocol: totals.tlsVersion, cipher: totals.tlsCipher! } } : {}),

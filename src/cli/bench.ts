@@ -72,7 +72,7 @@ function summaryText(s: LoadSummary): string {
   const lines = [
     `${oneLine(s.address)}: ${s.mode}, ${s.size}-byte messages, ${s.connections} connection${s.connections === 1 ? '' : 's'} × ${what}, ${s.seconds.toFixed(2)} s`,
     `  messages  ${int(s.messages)}   ${int(s.rate)}/s   ${s.mbps.toFixed(1)} MB/s`,
-    `  lost      ${int(s.lost)}   corrupt ${int(s.corrupt)}   (sent ${int(s.sent)})`,
+    `  lost      ${int(s.lost)}   corrupt ${int(s.corrupt)}   (sent ${int(s.sent)})${s.unexpected ? `   unexpected ${int(s.unexpected)} bytes` : ''}`,
     `  latency   p50 ${us(s.latency.p50)}   p90 ${us(s.latency.p90)}   p99 ${us(s.latency.p99)}   p99.9 ${us(s.latency.p999)}   max ${us(s.latency.max)}  (µs)`,
   ];
   if (s.tls) lines.push(`  tls       ${s.tls.protocol} ${s.tls.cipher}`);
@@ -132,10 +132,11 @@ export async function benchCommand(address: string, o: BenchOptions, out: Output
       await writeOut(summaryText(a));
       if (b) await writeOut(`\n${summaryText(b)}\n${compareText(a, b)}`);
     }
-    const bad = [a, b].filter((s): s is LoadSummary => s !== undefined && (s.lost > 0 || s.corrupt > 0));
+    const bad = [a, b].filter((s): s is LoadSummary => s !== undefined && (s.lost > 0 || s.corrupt > 0 || s.unexpected > 0));
     if (bad.length) {
       const s = bad[0]!;
-      throw new CliError(`${s.address}: ${int(s.corrupt)} echoes corrupt, ${int(s.lost)} lost`, Exit.ERROR_ANSWER);
+      const flood = s.unexpected ? `, ${int(s.unexpected)} bytes unexpected (answering no message)` : '';
+      throw new CliError(`${s.address}: ${int(s.corrupt)} echoes corrupt, ${int(s.lost)} lost${flood}`, Exit.ERROR_ANSWER);
     }
     const silent = [a, b].find((s) => s !== undefined && (s.messages === 0 || s.stalled));
     if (silent) {

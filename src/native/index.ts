@@ -160,6 +160,7 @@ export interface LoadTotals {
   sent: number;
   lost: number;
   corrupt: number;
+  unexpected: number;
   seconds: number;
   maxNs: number;
   /** p50, p90, p99 and p99.9 (each its bucket's upper bound, at most maxNs). */

@@ -4,11 +4,13 @@
  *
  * Each connection (a datagram sender on datagram networks) keeps `window` messages in flight: one for pingpong,
  * N for flood. A message is its sequence number (u32, little-endian) then a fixed pattern; every echo is checked
- * against both (a wrong length, sequence or byte counts as corrupt). Latency is the time from a message's first
+ * against both (a wrong length, sequence or byte counts as corrupt), and counted once: ok, corrupt or lost, so
+ * that these never add up to more than was sent. What no message in flight asked for (a datagram matching none,
+ * stream bytes beyond the echoes owed: a server that floods) is counted apart, in bytes, as unexpected. Latency is the time from a message's first
  * byte sent to its echo's last byte received, in a log-linear histogram (16 buckets per power of two, so a
  * percentile is within about 6%). Datagrams: replies come in recvmmsg batches, and the next messages leave in one
  * sendmmsg; a message unanswered for LOSS_NS is counted lost and its place refilled (a late echo of it is
- * ignored). Streams: in order, so the sequence each echo should carry is known. TLS (tcp, unix, unixpacket): the
+ * unexpected). Streams: in order, so the sequence each echo should carry is known. TLS (tcp, unix, unixpacket): the
  * same loop through OpenSSL, the one Node itself carries (see the TLS section).
  *
  * JS starts a run (loadStart), reads one-second samples while it runs (loadPoll), may stop it early (loadStop),
@@ -79,7 +81,7 @@ typedef struct {
   char tls_code[64], tls_detail[256]; /* a TLS failure: Node's code for it (CERT_HAS_EXPIRED …) and its text */
   char tls_version[16], tls_cipher[64]; /* what the first connection agreed on */
   char *ct_in; /* TLS: ciphertext read, on its way into OpenSSL */
-  uint64_t messages, bytes, sent, lost, corrupt, max_ns;
+  uint64_t messages, bytes, sent, lost, corrupt, unexpected, max_ns;
   int64_t last_echo; /* when any echo last came back (or the run began) */
   int stalled;
   uint64_t hist[HIST_BUCKETS], second_hist[HIST_BUCKETS];
@@ -341,7 +343,7 @@ static int open_conn(load_t *l, conn_t *c) {
 
 /* The measured part begins (after the warm-up): counts start from nothing. */
 static void reset_counts(load_t *l) {
-  l->messages = l->bytes = l->sent = l->lost = l->corrupt = l->max_ns = 0;
+  l->messages = l->bytes = l->sent = l->lost = l->corrupt = l->unexpected = l->max_ns = 0;
   memset(l->hist, 0, sizeof l->hist);
   memset(l->second_hist, 0, sizeof l->second_hist);
 }
@@ -429,11 +431,14 @@ static void dgram_read(load_t *l, conn_t *c, int measuring) {
     uint32_t seq = 0;
     if (len >= HEADER) memcpy(&seq, echo, HEADER);
     uint32_t at = seq % (uint32_t)l->ring;
-    int ours = len >= HEADER && c->sent_seq[at] == seq && c->sent_at[at] != 0; /* else late (counted lost) */
+    int ours = len >= HEADER && c->sent_seq[at] == seq && c->sent_at[at] != 0;
+    if (!ours) { /* a message in flight asked for none of it: a late echo of one counted lost, or a flood */
+      if (measuring) l->unexpected += len;
+      continue;
+    }
     int whole = check(l, echo, len, -1) >= 0;
-    if (!whole && measuring) l->corrupt++;
-    if (!ours) continue;
     if (whole) record(l, t - c->sent_at[at], measuring);
+    else if (measuring) l->corrupt++;
     c->sent_at[at] = 0;
     c->inflight--;
     answered++;
@@ -485,7 +490,7 @@ static void stream_read(load_t *l, conn_t *c, int measuring) {
     c->rx_have += (size_t)n;
     int64_t t = now_ns();
     size_t used = 0;
-    for (; c->rx_have - used >= l->size; used += l->size) {
+    for (; c->inflight > 0 && c->rx_have - used >= l->size; used += l->size) {
       uint32_t want = c->want_seq++;
       uint32_t at = want % (uint32_t)l->ring;
       int whole = check(l, c->rx + used, l->size, want) >= 0;
@@ -494,6 +499,10 @@ static void stream_read(load_t *l, conn_t *c, int measuring) {
       c->sent_at[at] = 0;
       c->inflight--;
       c->owed++;
+    }
+    if (c->inflight <= 0 && c->rx_have > used) { /* nothing is owed: these bytes answer no message */
+      if (measuring) l->unexpected += c->rx_have - used;
+      used = c->rx_have;
     }
     memmove(c->rx, c->rx + used, c->rx_have - used);
     c->rx_have -= used;
@@ -732,6 +741,7 @@ static void done(napi_env env, napi_status status, void *data) {
   set(env, r, "sent", unum(env, (double)l->sent));
   set(env, r, "lost", unum(env, (double)l->lost));
   set(env, r, "corrupt", unum(env, (double)l->corrupt));
+  set(env, r, "unexpected", unum(env, (double)l->unexpected));
   set(env, r, "seconds", unum(env, l->seconds));
   set(env, r, "maxNs", unum(env, (double)l->max_ns));
   static const double at[4] = {0.5, 0.9, 0.99, 0.999};
