@@ -35,6 +35,7 @@ export {
 export { Codes, NetError, type Op } from './core/errors.js';
 export { addonStatus, type AddonStatus } from './native/index.js';
 export { echo, upper } from './core/handlers.js';
+export { oneLine } from './core/text.js';
 export { lookupHost, type Resolved } from './core/resolve.js';
 export type {
   BindOptions, BindToOptions, Conn, FileAccess, Data, Datagram, DatagramSocket, DialOptions, Exchange, Handler, Listener, ListenOptions,

@@ -1,5 +1,5 @@
 // Above the socket API, as relay.ts: the service manager's readiness protocol (sd_notify) over a unixgram socket.
-import { bindTo, NetError, type Address } from './api.js';
+import { bindTo, NetError, oneLine, type Address } from './api.js';
 
 /**
  * What to tell the service manager: the sd_notify assignments, with the common ones named.
@@ -14,27 +14,31 @@ export interface NotifyState {
   stopping?: boolean;
   /** `RELOADING=1`: reloading configuration. */
   reloading?: boolean;
-  /** `STATUS=…`: one line for `systemctl status`. */
+  /** `STATUS=…`: one line for `systemctl status` (control characters and line breaks escaped, as socktool prints them). */
   status?: string;
   /** `MAINPID=…`: the service's main process, when it is not the one notifying. */
   mainPid?: number;
-  /** Any other assignment (`WATCHDOG: '1'`, `ERRNO: '2'` …), sent as `KEY=value`. */
+  /** Any other assignment (`WATCHDOG: '1'`, `ERRNO: '2'` …), sent as `KEY=value` (the value escaped as `status`). */
   extra?: Record<string, string>;
 }
 
-/** The datagram sd_notify sends: assignments one per line, no trailing newline (as `systemd-notify` sends). */
+/**
+ * The datagram sd_notify sends: assignments one per line, no trailing newline (as `systemd-notify` sends). A value
+ * is one line whatever it holds (a status naming a socket path with a newline in it): escaped, not refused. A key
+ * that is not one (`[A-Z0-9_]+`) is EINVAL.
+ */
 export function notifyMessage(state: NotifyState): string {
   const lines: string[] = [];
   if (state.ready) lines.push('READY=1');
   if (state.reloading) lines.push('RELOADING=1');
   if (state.stopping) lines.push('STOPPING=1');
-  if (state.status !== undefined) lines.push(`STATUS=${state.status}`);
+  if (state.status !== undefined) lines.push(`STATUS=${oneLine(state.status)}`);
   if (state.mainPid !== undefined) lines.push(`MAINPID=${state.mainPid}`);
-  for (const [key, value] of Object.entries(state.extra ?? {})) lines.push(`${key}=${value}`);
-  for (const line of lines) {
-    if (/[\n\0]/.test(line) || !/^[A-Z0-9_]+=/.test(line)) {
-      throw new NetError({ op: 'send', code: 'EINVAL', detail: `not a notify assignment: ${JSON.stringify(line)}` });
+  for (const [key, value] of Object.entries(state.extra ?? {})) {
+    if (!/^[A-Z0-9_]+$/.test(key)) {
+      throw new NetError({ op: 'send', code: 'EINVAL', detail: `not a notify variable name: ${JSON.stringify(key)}` });
     }
+    lines.push(`${key}=${oneLine(value)}`);
   }
   return lines.join('\n');
 }
@@ -59,9 +63,10 @@ export function notifySocket(env: NodeJS.ProcessEnv = process.env): Address | un
  * await notify({ ready: true })
  */
 export async function notify(state: NotifyState): Promise<boolean> {
-  const message = notifyMessage(state);
+  // Without a manager to tell, nothing at all is done: not even the message is made.
   const to = notifySocket();
   if (!to) return false;
+  const message = notifyMessage(state);
   const sock = await bindTo(to);
   try {
     await sock.send(message);

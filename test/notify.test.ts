@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { NetError, notify, notifyMessage } from '../src/index.js';
-import { abstractName, cli, cliServer, live, liveCli, needs, PEERS, run, sockPath, stopLive } from './helpers.js';
+import { abstractName, cli, cliServer, live, liveCli, needs, notices, PEERS, run, sockPath, stopLive } from './helpers.js';
 
 const saved = process.env.NOTIFY_SOCKET;
 afterEach(() => {
@@ -66,12 +66,22 @@ describe('readiness (sd_notify)', () => {
     expect(await stopLive(manager)).toBe(0);
   });
 
-  it('without NOTIFY_SOCKET nothing is sent; a bad one or a bad assignment is a clear error', async () => {
+  it('without NOTIFY_SOCKET nothing is done; a status stays one line; a bad socket or variable name is a clear error', async () => {
     delete process.env.NOTIFY_SOCKET;
     expect(await notify({ ready: true })).toBe(false);
+    // Not even the message is made: a name that would be refused is not looked at.
+    expect(await notify({ extra: { 'not a name': '1' } })).toBe(false);
+    // A server on a path holding a newline, with no manager: nothing about notifying at all.
+    const path = sockPath('two\nlines');
+    const odd = await cliServer(['unix-server', path]);
+    expect((await cli(['send', `unix://${path}`, 'hi', '--reply'])).stdout).toBe('hi');
+    expect(await stopLive(odd)).toBe(0);
+    expect(notices(odd)).toBe('');
+    // A status (or any value) holding a newline or ESC is escaped as socktool prints text, never refused.
+    expect(notifyMessage({ status: 'two\nlines \x1b[31m' })).toBe('STATUS=two\\nlines \\x1b[31m');
+    expect(() => notifyMessage({ extra: { 'bad\nkey': '1' } })).toThrow(NetError);
     process.env.NOTIFY_SOCKET = 'relative/path';
     await expect(notify({ ready: true })).rejects.toThrow(/neither a path nor an @abstract name \(EAFNOSUPPORT\)/);
-    expect(() => notifyMessage({ status: 'two\nlines' })).toThrow(NetError);
     // A server whose manager has gone says so in one line, and serves on.
     process.env.NOTIFY_SOCKET = sockPath('nobody-here');
     const s = await cliServer(['serve', 'tcp://127.0.0.1:0']);

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { formatAddress, type Address, type Conn, type Exchange, type Handler } from '../index.js';
+import { formatAddress, oneLine, type Address, type Conn, type Exchange, type Handler } from '../index.js';
 import { UsageError } from './exit.js';
 
 /** The most a program's answer to one datagram may hold: one datagram's worth. */
@@ -33,7 +33,7 @@ export interface ProgramPeer {
 
 /**
  * The programs a command runs (per connection, datagram or request), at most `max` at once (more wait their turn),
- * each with the peer named in its environment: SOCKTOOL_PEER, SOCKTOOL_LOCAL and, on unix sockets,
+ * each with the peer named in its environment (escaped as printed lines are: see oneLine): SOCKTOOL_PEER, SOCKTOOL_LOCAL and, on unix sockets,
  * SOCKTOOL_PEER_UID/GID/PID. `stop()` kills those still running (the command is shutting down).
  */
 export class Programs {
@@ -47,8 +47,9 @@ export class Programs {
     while (this.children.size >= this.max) await new Promise<void>((resolve) => this.waiting.push(resolve));
     const env: NodeJS.ProcessEnv = {
       ...process.env,
-      SOCKTOOL_PEER: peer.remote ? formatAddress(peer.remote) : '',
-      SOCKTOOL_LOCAL: formatAddress(peer.local),
+      // Escaped as the printed lines are (a path may hold a newline or ESC): a program gets one line it can trust.
+      SOCKTOOL_PEER: peer.remote ? oneLine(formatAddress(peer.remote)) : '',
+      SOCKTOOL_LOCAL: oneLine(formatAddress(peer.local)),
     };
     delete env.NOTIFY_SOCKET; // the server tells the service manager; a program it runs must not
     const cred = peer.credentials;

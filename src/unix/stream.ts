@@ -76,7 +76,8 @@ async function listen(addr: UnixAddress, options: ListenOptions, gate: PeerGate 
   return new StreamListener(server, {
     network: 'unix',
     addr,
-    wrapConn: (s) => wrapConn(s as net.Socket, addr, unnamed('unix')),
+    // A client that bound a name (a path, an abstract name) is known by it; most are unnamed.
+    wrapConn: (s) => wrapConn(s as net.Socket, addr, remoteOf(fdOfNode(s as net.Socket), 'unix')),
     control: new Control('unix', () => fdOfNode(server), () => addr),
     beforeClose: () => file?.release(),
     acceptQueue: options.acceptQueue,
