@@ -8,28 +8,8 @@ import {
   type ChannelListenOptions, type ChannelPeer, type RequestContext,
 } from '../src/channel/index.js';
 import { formatAddress, type Address } from '../src/index.js';
-import { abstractName, makeCert, platformHas, sockPath, tempDir } from './helpers.js';
-
-interface Row {
-  name: string;
-  /** Where a server listens (port 0 or a fresh name). */
-  at(): string;
-  unix: boolean;
-  datagram: boolean;
-  tls?: boolean;
-  needs?: 'ipv6';
-}
-
-export const ROWS: Row[] = [
-  { name: 'tcp', at: () => 'tcp://127.0.0.1:0', unix: false, datagram: false },
-  { name: 'tcp6', at: () => 'tcp6://[::1]:0', unix: false, datagram: false, needs: 'ipv6' },
-  { name: 'tls', at: () => 'tcp://127.0.0.1:0', unix: false, datagram: false, tls: true },
-  { name: 'unix', at: () => `unix://${sockPath()}`, unix: true, datagram: false },
-  { name: 'unix-abstract', at: () => `unix:@${abstractName()}`, unix: true, datagram: false },
-  { name: 'unixpacket', at: () => `unixpacket://${sockPath()}`, unix: true, datagram: false },
-  { name: 'udp', at: () => 'udp://127.0.0.1:0', unix: false, datagram: true },
-  { name: 'unixgram', at: () => `unixgram://${sockPath()}`, unix: true, datagram: true },
-];
+import { ROWS, type Row } from './channel-rows.js';
+import { makeCert, platformHas, sockPath, tempDir } from './helpers.js';
 
 let tls: { cert: string; key: string } | undefined;
 /** The row's server and client options (TLS: a certificate for localhost). */

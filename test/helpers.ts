@@ -55,6 +55,7 @@ const PROGRAMS = {
   'systemd-notify': 'systemd',
   'systemd-socket-activate': 'systemd',
   setpriv: 'util-linux',
+  prlimit: 'util-linux',
   script: 'bsdutils',
   jq: 'jq',
 } as const;

@@ -12,7 +12,7 @@ import { formatAddress, type Address } from '../core/address.js';
 import { defaultMaxPeers, Notices, Slots, type Budget, type BudgetOptions } from '../core/budget.js';
 import { closedError, Codes, NetError } from '../core/errors.js';
 import { isStreamNetwork, networkOf, type Network } from '../core/networks.js';
-import { evicted, EVICTED, fullRefusal, outOfDescriptors, REFUSED, reportToStderr, SILENT } from '../core/serve.js';
+import { descriptorNotices, evicted, EVICTED, fullRefusal, REFUSED, reportToStderr, SILENT } from '../core/serve.js';
 import type { StreamConn } from '../core/stream.js';
 import type { BindOptions, Conn, DatagramSocket, DialOptions, Listener, ListenOptions, PeerCredentials } from '../core/types.js';
 import { endpoint as parseEndpoint, plainAddress } from '../inherited.js';
@@ -139,8 +139,8 @@ export class Endpoint extends EventEmitter {
   private budget: Budget | undefined;
   private slots: Slots<Place> | undefined;
   private sweeper: NodeJS.Timeout | undefined;
-  /** Whether a notice about descriptors running out has been given since the last accept that worked. */
-  private outOfFds = false;
+  /** Says when descriptors run out (a listening channel on a stream transport). */
+  private fds: ReturnType<typeof descriptorNotices> | undefined;
   /** Refusals, evictions and silent peers closed, told a few lines per flood. */
   private notices = new Notices((err) => this.report(err, null));
   /** What pipes hand their frames to: the pattern, behind the heartbeat's filter when it has heartbeats. */
@@ -232,7 +232,8 @@ export class Endpoint extends EventEmitter {
       this.addr = this.listener.addr;
       const first = this.options.firstMessageTimeout ?? this.firstMessageTimeout;
       if (first > 0) this.sweeper = this.sweepSilent(first);
-      void this.acceptLoop(this.listener, nofile);
+      this.fds = descriptorNotices(this.network, () => this.addr, nofile, (err) => this.report(err, null));
+      void this.acceptLoop(this.listener);
     } else {
       this.sock = await bind(a, this.options);
       this.addr = this.sock.localAddr;
@@ -374,22 +375,19 @@ export class Endpoint extends EventEmitter {
     return true;
   }
 
-  private async acceptLoop(listener: Listener, nofile: number): Promise<void> {
+  private async acceptLoop(listener: Listener): Promise<void> {
     for (;;) {
       let conn: Conn;
       try {
         conn = await listener.accept();
       } catch (err) {
         if ((err as NetError).code === Codes.CLOSED) return;
-        // Descriptors ran out: said once (libuv closes what waits meanwhile, so nothing spins) until an accept works.
-        if ((err as NetError).code === 'EMFILE' || (err as NetError).code === 'ENFILE') {
-          if (!this.outOfFds) this.report(outOfDescriptors(err as NetError, nofile), null);
-          this.outOfFds = true;
-        } else this.report(err as Error, null);
+        // Descriptors ran out: said once until an accept works (the listener pauses meanwhile, so nothing spins).
+        if ((err as NetError).code === 'EMFILE' || (err as NetError).code === 'ENFILE') this.fds!.failed((err as NetError).code);
+        else this.report(err as Error, null);
         await sleep(10);
         continue;
       }
-      this.outOfFds = false;
       void this.serveConn(conn);
     }
   }
@@ -597,6 +595,7 @@ export class Endpoint extends EventEmitter {
       this.stop.abort();
       clearInterval(this.sweeper);
       clearInterval(this.beating);
+      this.fds?.stop();
       this.notices.flush();
       const closed = closedError('send', this.network, this.addr);
       this.outbox?.fail(closed);

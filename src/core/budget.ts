@@ -13,6 +13,7 @@
  * - Time: a peer that has not finished its handshake or sent its first message within `firstTimeout` is closed
  *   (where the protocol has the peer speak first: channels, TLS handshakes).
  */
+import { readdirSync } from 'node:fs';
 import { NetError } from './errors.js';
 export interface BudgetOptions {
   /**
@@ -261,4 +262,33 @@ export class Notices {
         detail: `and ${more.toLocaleString('en-US')} more within ${this.windowMs / 1000} s: ${kind}` }));
     }
   }
+}
+
+/**
+ * Watches whether this process has run out of descriptors: libuv answers EMFILE on accept by closing the waiting
+ * connections itself (its reserve-descriptor trick), so a server never hears of it. A look a second at
+ * /proc/self/fd (only while the server runs) tells: `exhausted` when every descriptor is taken, `recovered` once
+ * there is room again. Returns how to stop watching.
+ */
+export function watchDescriptors(nofile: number, exhausted: () => void, recovered: () => void): () => void {
+  let out = false;
+  const timer = setInterval(() => {
+    let open: number;
+    try {
+      open = readdirSync('/proc/self/fd').length - 1; // less the one this readdir opened
+    } catch (err) {
+      // Not even a descriptor to read the list with: that is the answer. Without /proc there is none.
+      if ((err as NodeJS.ErrnoException).code !== 'EMFILE') return;
+      open = nofile;
+    }
+    if (!out && open >= nofile - 1) {
+      out = true;
+      exhausted();
+    } else if (out && open < nofile - 16) {
+      out = false;
+      recovered();
+    }
+  }, 1000);
+  timer.unref();
+  return () => clearInterval(timer);
 }

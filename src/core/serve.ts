@@ -1,5 +1,5 @@
 import type { Address, Network } from './address.js';
-import { Notices, Slots, type Account, type Budget } from './budget.js';
+import { Notices, Slots, watchDescriptors, type Account, type Budget } from './budget.js';
 import { Codes, NetError } from './errors.js';
 import type { StreamConn } from './stream.js';
 import { TlsListener } from './tls.js';
@@ -30,12 +30,26 @@ export interface StreamLimits {
 /** A failed accept that is about descriptors running out, not about one connection. */
 const OUT_OF_FDS = new Set(['EMFILE', 'ENFILE']);
 
-/** The notice for descriptors running out: the limit, and how to raise it. */
-export function outOfDescriptors(err: NetError, nofile: number | undefined): NetError {
-  const which = err.code === 'ENFILE' ? 'the system\'s open-file table is full (fs.file-max)'
-    : `this process has ${nofile ?? 'all its'} descriptors open (ulimit -n${nofile ? ` ${nofile}` : ''})`;
-  return new NetError({ op: 'accept', network: err.network, addr: err.addr, code: err.code,
-    detail: `${which}: new connections wait until some close; raise the hard limit (ulimit -Hn, systemd's LimitNOFILE=) for more` });
+/** The notice for descriptors running out (`code` EMFILE or ENFILE): the limit, and how to raise it. */
+export function outOfDescriptors(code: string, network: Network, addr: Address | undefined, nofile: number | undefined): NetError {
+  const which = code === 'ENFILE' ? 'the system\'s open-file table is full (fs.file-max)'
+    : `this process has all its ${nofile ?? ''} descriptors open (ulimit -n${nofile ? ` ${nofile}` : ''})`;
+  return new NetError({ op: 'accept', network, addr, code,
+    detail: `${which}: new connections are closed at once until some close; raise the hard limit (ulimit -Hn, systemd's LimitNOFILE=) for more` });
+}
+
+/**
+ * Says once when descriptors run out, whether an accept failed with EMFILE (the addon's listeners) or libuv closed
+ * the connections itself (see watchDescriptors); again only once there has been room since.
+ */
+export function descriptorNotices(network: Network, addr: () => Address, nofile: number, report: (err: NetError) => void) {
+  let told = false;
+  const say = (code: string) => {
+    if (!told) report(outOfDescriptors(code, network, addr(), nofile));
+    told = true;
+  };
+  const stop = watchDescriptors(nofile, () => say('EMFILE'), () => (told = false));
+  return { failed: say, stop };
 }
 
 /** Why a full server turned a newcomer away: every place is held by a peer that has spoken. */
@@ -64,8 +78,8 @@ export class StreamServer implements Server {
   private live = new Map<Conn, Promise<void>>();
   /** Places: connections served and those in their TLS handshake. */
   private slots: Slots<Conn>;
-  /** Whether a notice about descriptors running out has been given since the last accept that worked. */
-  private outOfFds = false;
+  /** Says when descriptors run out. */
+  private fds: ReturnType<typeof descriptorNotices>;
   /** Refusals and evictions, told a few lines per flood. */
   private notices: Notices;
   /** TLS connections still in their handshake. */
@@ -79,9 +93,10 @@ export class StreamServer implements Server {
   readonly closed: Promise<void>;
 
   constructor(private listener: Listener, private handler: Handler, private onError: ErrorReporter,
-    private limits: StreamLimits, private nofile?: number) {
+    private limits: StreamLimits, nofile: number) {
     this.slots = new Slots(limits.maxConns, (conn) => (conn as StreamConn).heard);
     this.notices = new Notices((err) => this.onError(err, null));
+    this.fds = descriptorNotices(listener.network, () => listener.addr, nofile, (err) => this.onError(err, null));
     this.loop = this.acceptLoop();
     this.closed = this.loop.then(() => this.close());
     if (limits.idle > 0) this.sweeper = this.sweepIdle(limits.idle);
@@ -106,16 +121,13 @@ export class StreamServer implements Server {
         conn = await this.listener.accept();
       } catch (err) {
         if (err instanceof NetError && err.code === Codes.CLOSED) return;
-        // Descriptors ran out: said once (libuv closes what waits meanwhile, so nothing spins) until an accept works.
-        if (err instanceof NetError && OUT_OF_FDS.has(err.code)) {
-          if (!this.outOfFds) this.onError(outOfDescriptors(err, this.nofile), null);
-          this.outOfFds = true;
-        } else this.onError(asError(err), null);
+        // Descriptors ran out: said once until an accept works (the listener pauses meanwhile, so nothing spins).
+        if (err instanceof NetError && OUT_OF_FDS.has(err.code)) this.fds.failed(err.code);
+        else this.onError(asError(err), null);
         // Another failed accept loses one connection, not the server; yield so that it cannot spin.
         await new Promise((resolve) => setTimeout(resolve, 10));
         continue;
       }
-      this.outOfFds = false;
       if (!this.slots.admit(conn, this.evict)) {
         conn.stream.destroy();
         this.notices.say(REFUSED, fullRefusal(conn.network, conn.remoteAddr, this.limits.maxConns, 'clients'));
@@ -194,6 +206,7 @@ export class StreamServer implements Server {
   close(options?: WaitOptions): Promise<void> {
     this.closing ??= (async () => {
       clearInterval(this.sweeper);
+      this.fds.stop();
       this.notices.flush();
       await this.listener.close();
       await this.loop;

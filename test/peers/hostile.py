@@ -1,6 +1,6 @@
 """Hostile and slow peers against a socktool server, for the stress suite.
 
-usage: hostile.py MODE tcp HOST PORT | unix PATH  ARGS...
+usage: hostile.py MODE tcp HOST PORT | unix PATH | unixpacket PATH  ARGS...
   never-read N SIZE   one connection sends N requests (socktool's request envelope, framed) of SIZE bytes and
                       never reads a reply
   unfinished N SIZE   N connections each announce a SIZE-byte message and send all of it but the last 100 bytes
@@ -29,6 +29,9 @@ else:
     addr = '\0' + addr[1:] if addr.startswith('@') else addr
     rest = sys.argv[4:]
     family = socket.AF_UNIX
+# seqpacket keeps each message whole: no frame header.
+stype = socket.SOCK_SEQPACKET if kind == 'unixpacket' else socket.SOCK_STREAM
+framed = kind != 'unixpacket'
 STALL = 2.0
 
 
@@ -38,13 +41,13 @@ def frame(body_len):
 
 def request(i, size):
     body = b'\x01' + struct.pack('!I', i + 1) + os.urandom(16) * ((size - 5) // 16) + b'x' * ((size - 5) % 16)
-    return frame(len(body)) + body
+    return frame(len(body)) + body if framed else body
 
 
 def connect(n):
     socks, refused = [], 0
     for _ in range(n):
-        s = socket.socket(family, socket.SOCK_STREAM)
+        s = socket.socket(family, stype)
         try:
             s.connect(addr)
         except OSError:
@@ -112,7 +115,7 @@ if mode == 'never-read':
     s.settimeout(STALL)
     for i in range(n):
         try:
-            s.sendall(request(i, size))
+            s.sendall(request(i, size)) if framed else s.send(request(i, size))
         except (socket.timeout, OSError):
             break
         sent_requests += 1
