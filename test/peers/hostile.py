@@ -8,7 +8,8 @@ usage: hostile.py MODE tcp HOST PORT | unix PATH | unixpacket PATH  ARGS...
   slowloris N         N connections that send one byte a second (of a frame announcing 1 MiB)
 Prints {"ready": true, ...} once the peers have done what they can (everything sent, or nothing more taken for
 2 s: the server holds them back), then keeps them as they are until stdin closes, then closes them and prints
-{"done": true, "closed_by_server": N}: how many connections the server had closed meanwhile.
+{"done": true, "closed_by_server": N}: how many connections the server had closed meanwhile. Each line on stdin
+before that asks for {"closed_by_server": N} now (reading what the server sent, as the final count does).
 """
 import json
 import os
@@ -90,11 +91,13 @@ def push(socks, payloads):
 
 
 def closed_by_server(socks):
+    """How many the server closed: what it sent first (a heartbeat, say) is read past, to the end or to nothing yet."""
     n = 0
     for s in socks:
         try:
-            if s.recv(65536, socket.MSG_PEEK) == b'':
-                n += 1
+            while s.recv(65536):
+                pass
+            n += 1
         except BlockingIOError:
             pass
         except OSError:
@@ -147,7 +150,8 @@ else:
 
 report.update(connected=len(socks), refused=refused)
 print(json.dumps(report), flush=True)
-sys.stdin.read()
+for _ in sys.stdin:
+    print(json.dumps({'closed_by_server': closed_by_server(socks)}), flush=True)
 stop.set()
 done = {'done': True, 'closed_by_server': closed_by_server(socks)}
 for s in socks:
