@@ -316,7 +316,7 @@ describe('socktool serve', () => {
     await holder.waitFor(/held\n/);
     const refused = await run('nc', ['-N', '127.0.0.1', port], 'over the limit\n');
     expect(refused.stdout).toBe('');
-    await expect.poll(() => s.stderr()).toMatch(/refused: 1 clients already connected/);
+    await expect.poll(() => s.stderr()).toMatch(/refused: 1 client already connected, all active/);
     holder.child.stdin.end();
     holder.child.kill();
     await holder.exited;
@@ -334,29 +334,32 @@ describe('socktool serve', () => {
     expect(await stopLive(s)).toBe(0);
   });
 
-  it('idle clients cannot lock others out: silent ones are closed after --timeout; --timeout 0 keeps them', async (ctx) => {
+  it('idle clients cannot lock others out: a silent one makes room, silent ones are closed after --timeout; --timeout 0 keeps them', async (ctx) => {
     needs(ctx, 'nc');
     const help = await cli(['serve', '--help']);
     expect(help.stdout).toMatch(/--timeout <ms>\s+close a connection idle this long \(0: never\)\s+\(default:\s+120000\)/);
-    const s = await cliServer(['serve', 'tcp://127.0.0.1:0', '--max-clients', '3', '--timeout', '500']);
+    const s = await cliServer(['serve', 'tcp://127.0.0.1:0', '--max-clients', '3', '--timeout', '500', '-v']);
     const port = String(portOf(s.address));
-    // Their stdin is at EOF, but without -N nc sends nothing, not even a FIN: silent, holding a place.
+    // Their stdin is at EOF, but without -N nc sends nothing, not even a FIN: silent, holding a place. All three
+    // are in before the fourth comes.
     const silent = [1, 2, 3].map(() => run('nc', ['127.0.0.1', port], undefined, 10_000));
-    // Once all three hold a place, the next is refused; once they have been closed for idleness, it is served.
-    await expect.poll(async () => {
-      await run('nc', ['-N', '127.0.0.1', port], 'early\n');
-      return s.stderr();
-    }).toMatch(/refused: 3 clients already connected/);
-    expect((await Promise.all(silent)).map((r) => r.code)).toEqual([0, 0, 0]);
+    await expect.poll(() => s.stderr().match(/accepted/g)?.length ?? 0).toBe(3);
+    // A fourth is served at once: the first silent one gives it its place. The others are closed for idleness.
     expect((await run('nc', ['-N', '127.0.0.1', port], 'served\n')).stdout).toBe('served\n');
+    expect((await Promise.all(silent)).map((r) => r.code)).toEqual([0, 0, 0]);
+    expect(s.stderr()).toMatch(/closed: silent since it connected, and its place was needed/);
     expect(await stopLive(s)).toBe(0);
 
+    // With --timeout 0 a client that has spoken keeps its place for good: a newcomer is refused, as such.
     const off = await cliServer(['serve', 'tcp://127.0.0.1:0', '--max-clients', '1', '--timeout', '0']);
     const holder = live('nc', ['127.0.0.1', String(portOf(off.address))]);
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    holder.child.stdin.write('here\n');
+    await holder.waitFor(/^here\n/);
     const refused = await run('nc', ['-N', '127.0.0.1', String(portOf(off.address))], 'still full\n');
     expect(refused.stdout).toBe('');
+    await off.waitFor(/refused: 1 client already connected, all active/, 8000, 'stderr');
     expect(holder.child.exitCode).toBeNull();
+    holder.child.kill();
     expect(await stopLive(off)).toBe(0);
   });
 

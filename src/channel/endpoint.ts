@@ -419,7 +419,7 @@ export class Endpoint extends EventEmitter {
     if (!this.slots!.admit(place, evict)) {
       this.refusedOver++;
       accepted.stream.destroy();
-      this.notices.say(REFUSED, fullRefusal(this.network, accepted.remoteAddr, this.maxPeers, 'peers'));
+      this.notices.say(REFUSED, fullRefusal(this.network, accepted.remoteAddr, this.maxPeers, 'peer'));
       return;
     }
     try {

@@ -53,9 +53,9 @@ export function descriptorNotices(network: Network, addr: () => Address, nofile:
 }
 
 /** Why a full server turned a newcomer away: every place is held by a peer that has spoken. */
-export function fullRefusal(network: Network, addr: Address | undefined, max: number, what: string): NetError {
+export function fullRefusal(network: Network, addr: Address | undefined, max: number, what: 'client' | 'peer'): NetError {
   return new NetError({ op: 'accept', network, addr, code: 'ECONNREFUSED',
-    detail: `refused: ${max} ${what} already connected, all active (raise the limit with ${what === 'clients' ? '--max-clients' : 'maxPeers'})` });
+    detail: `refused: ${max} ${what}${max === 1 ? '' : 's'} already connected, all active (the limit: ${what === 'client' ? 'maxConns, --max-clients' : 'maxPeers, --max-clients'})` });
 }
 
 /** The kinds of a limit's notices, as their summaries name them. */
@@ -130,7 +130,7 @@ export class StreamServer implements Server {
       }
       if (!this.slots.admit(conn, this.evict)) {
         conn.stream.destroy();
-        this.notices.say(REFUSED, fullRefusal(conn.network, conn.remoteAddr, this.limits.maxConns, 'clients'));
+        this.notices.say(REFUSED, fullRefusal(conn.network, conn.remoteAddr, this.limits.maxConns, 'client'));
         continue;
       }
       (conn as StreamConn).account = this.limits.budget.account();
