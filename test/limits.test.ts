@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { replier, requester, type ChannelPeer } from '../src/channel/index.js';
+import { listenChannel, replier, requester, type ChannelPeer } from '../src/channel/index.js';
 import { Budget, Notices, Slots } from '../src/core/budget.js';
 import { dial, echo, formatAddress, NetError, serve, type Address } from '../src/index.js';
 import { ROWS } from './channel-rows.js';
@@ -298,6 +298,15 @@ describe.for(ROWS.filter((r) => r.name !== 'tcp6'))('heartbeats on $name', (row)
       await idle.close();
       await server.close();
     }
+  });
+});
+
+describe('heartbeat options', () => {
+  it('are refused where they cannot apply: a plain channel has none, and an interval is a whole number of ms', async () => {
+    await expect(listenChannel(`unix://${sockPath()}`, { heartbeat: 100 } as never)).rejects.toMatchObject({ code: 'EINVAL' });
+    await expect(replier(`unix://${sockPath()}`, (x) => x, { heartbeat: -1 })).rejects.toMatchObject({ code: 'EINVAL' });
+    const off = await replier(`unix://${sockPath()}`, (x) => x, { heartbeat: 0 });
+    await off.close();
   });
 });
 

@@ -34,6 +34,15 @@ export interface ChannelOptions {
   /** Told of every error that does not belong to a call (a peer's bad message, a dropped connection); default: one stderr line. */
   onError?: (error: Error, peer: ChannelPeer | null) => void;
   /**
+   * Stream transports: a shared key both sides must prove they hold before any message (Python's
+   * `multiprocessing.connection` authkey handshake, both ways). A peer without it is refused (EACCES).
+   */
+  authkey?: string | Uint8Array;
+}
+
+/** Request/reply and publish/subscribe channels (plain channels have no room for heartbeats). */
+export interface HeartbeatOptions {
+  /**
    * Heartbeats (ZeroMQ's ZMTP PING/PONG) on request/reply and publish/subscribe channels, on every transport:
    * after this many ms without sending to a peer, a ping goes out (and every ping is answered); a peer not heard
    * from for three intervals is dead: its connection is closed (a dialling channel redials), a datagram peer is
@@ -41,11 +50,6 @@ export interface ChannelOptions {
    * Plain channels carry the bytes alone (Python's `send_bytes`), so they have none.
    */
   heartbeat?: number;
-  /**
-   * Stream transports: a shared key both sides must prove they hold before any message (Python's
-   * `multiprocessing.connection` authkey handshake, both ways). A peer without it is refused (EACCES).
-   */
-  authkey?: string | Uint8Array;
 }
 
 /**
@@ -168,7 +172,7 @@ export class Endpoint extends EventEmitter {
    * pattern's default (see {@link ChannelListenOptions.firstMessageTimeout}).
    */
   constructor(private op: 'listen' | 'dial', addr: Address | string, private protocol: Protocol,
-    private options: ChannelListenOptions & ChannelDialOptions, defaultPolicy: Policy, private firstMessageTimeout = 0) {
+    private options: ChannelListenOptions & ChannelDialOptions & HeartbeatOptions, defaultPolicy: Policy, private firstMessageTimeout = 0) {
     super();
     const a = parseEndpoint(op, addr);
     this.target = a;
@@ -185,6 +189,10 @@ export class Endpoint extends EventEmitter {
       throw new NetError({ op, network: a.network, addr: a, code: 'EINVAL', detail: `an authkey handshake needs a stream network, not ${a.network}` });
     }
     this.authkey = options.authkey === undefined ? undefined : Buffer.from(options.authkey);
+    if (options.heartbeat !== undefined && !protocol.heartbeats) {
+      throw new NetError({ op, network: a.network, addr: a, code: 'EINVAL',
+        detail: 'plain channels carry the payload alone (as Python\'s send_bytes): they have no heartbeats' });
+    }
     this.heartbeat = protocol.heartbeats ? options.heartbeat ?? HEARTBEAT_MS : 0;
     if (!Number.isSafeInteger(this.heartbeat) || this.heartbeat < 0) {
       throw new NetError({ op, network: a.network, addr: a, code: 'EINVAL', detail: `heartbeat must be a whole number of ms, not ${options.heartbeat}` });

@@ -21,7 +21,7 @@ export { Replier, Requester, ReplyError, type ErrorReply, type ReplierOptions, t
 export { Publisher, Subscriber, type Publication, type PublisherOptions, type SubscriberOptions } from './pubsub.js';
 export type { ChannelEvents } from './base.js';
 export type { Codec, CodecName } from './codec.js';
-export type { ChannelDialOptions, ChannelListenOptions, ChannelOptions, ReconnectOptions, RetryEvent } from './endpoint.js';
+export type { ChannelDialOptions, ChannelListenOptions, ChannelOptions, HeartbeatOptions, ReconnectOptions, RetryEvent } from './endpoint.js';
 export type { HighWater, Policy } from './outbox.js';
 export type { ChannelPeer } from './pipe.js';
 export { DEFAULT_MAX_MESSAGE } from './frame.js';

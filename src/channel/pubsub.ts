@@ -9,13 +9,13 @@ import { isStreamNetwork } from '../core/networks.js';
 import type { WaitOptions } from '../core/types.js';
 import { ChannelBase, Mailbox } from './base.js';
 import { codecOf, type Codec } from './codec.js';
-import { Endpoint, type ChannelDialOptions, type ChannelListenOptions, type Protocol } from './endpoint.js';
+import { Endpoint, type ChannelDialOptions, type ChannelListenOptions, type HeartbeatOptions, type Protocol } from './endpoint.js';
 import { envelopeHead, Kind, MAX_TOPIC, nextId } from './envelope.js';
 import type { CodecOptions } from './message.js';
 import { FIRST_MESSAGE_MS } from './request.js';
 import { closeAll, DatagramPipe, type ChannelPeer, type Pipe } from './pipe.js';
 
-export interface PublisherOptions extends ChannelListenOptions, CodecOptions {}
+export interface PublisherOptions extends ChannelListenOptions, CodecOptions, HeartbeatOptions {}
 
 interface Subscription {
   prefixes: Set<string>;
@@ -144,7 +144,7 @@ export interface Publication<T> {
   peer: ChannelPeer;
 }
 
-export interface SubscriberOptions extends ChannelDialOptions, CodecOptions {
+export interface SubscriberOptions extends ChannelDialOptions, CodecOptions, HeartbeatOptions {
   /** Datagram transports: how often an unanswered subscribe is sent again, in ms (udp may lose it). Default 250. */
   resend?: number;
 }

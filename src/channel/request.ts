@@ -8,7 +8,7 @@ import { abortError, Codes, NetError, wrap } from '../core/errors.js';
 import type { WaitOptions } from '../core/types.js';
 import { ChannelBase } from './base.js';
 import { codecOf, type Codec } from './codec.js';
-import { Endpoint, type ChannelDialOptions, type ChannelListenOptions, type Protocol } from './endpoint.js';
+import { Endpoint, type ChannelDialOptions, type ChannelListenOptions, type HeartbeatOptions, type Protocol } from './endpoint.js';
 import { envelopeHead, Kind, nextId } from './envelope.js';
 import type { CodecOptions } from './message.js';
 import { closeAll, type ChannelPeer, type Pipe } from './pipe.js';
@@ -25,7 +25,7 @@ export interface RequestContext {
 /** Answers one request: the value returned (or resolved) is the reply; a throw is an error reply. */
 export type RequestHandler<Req = any, Rep = any> = (request: Req, context: RequestContext) => Rep | Promise<Rep>;
 
-export interface ReplierOptions extends ChannelListenOptions, CodecOptions {
+export interface ReplierOptions extends ChannelListenOptions, CodecOptions, HeartbeatOptions {
   /** Requests handled at once per peer; more wait (reading from that peer pauses). Default 1024. */
   concurrency?: number;
 }
@@ -52,7 +52,7 @@ export class ReplyError extends Error {
 /** Errors of a connection rather than of one reply: its pipe reports them as it ends. */
 const CONNECTION_LOST = new Set(['ECONNRESET', 'EPIPE', 'ENOTCONN', Codes.CLOSED]);
 
-/** Requesters speak first (a heartbeat at once): one silent this long after connecting only holds a place. */
+/** Requesters speak first (an idle one pings within a heartbeat interval): one silent this long after connecting only holds a place. */
 export const FIRST_MESSAGE_MS = 10_000;
 
 /**
@@ -203,7 +203,7 @@ export interface RequestOptions extends WaitOptions {
   fds?: readonly number[];
 }
 
-export interface RequesterOptions extends ChannelDialOptions, CodecOptions {}
+export interface RequesterOptions extends ChannelDialOptions, CodecOptions, HeartbeatOptions {}
 
 interface Pending {
   resolve(reply: any): void;

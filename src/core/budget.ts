@@ -10,11 +10,12 @@
  * - Slots: a server keeps `maxPeers` peers. When full, a newcomer takes the place of the peer that has been
  *   silent longest without ever having sent anything (a connection that only holds a slot); only when every peer
  *   has spoken is the newcomer refused, with a line that says so (ECONNREFUSED, never EMFILE).
- * - Time: a peer that has not finished its handshake or sent its first message within `firstTimeout` is closed
- *   (where the protocol has the peer speak first: channels, TLS handshakes).
+ * - Time: a peer that has not finished its handshake or sent its first message in time is closed, where the
+ *   protocol has the peer speak first (TLS's `handshakeTimeout`; repliers' and publishers' `firstMessageTimeout`).
  */
 import { readdirSync } from 'node:fs';
 import { NetError } from './errors.js';
+
 export interface BudgetOptions {
   /**
    * Bytes one peer may make the server hold besides the message it is sending (received and not yet handled,
@@ -26,9 +27,9 @@ export interface BudgetOptions {
 }
 
 export const DEFAULT_PEER_BYTES = 16 * 1024 * 1024;
+export const DEFAULT_SERVER_BYTES = 64 * 1024 * 1024;
 /** How long a unixgram peer may leave what it is owed untaken before it is judged gone (see BindOptions.peerSilence). */
 export const PEER_SILENCE_MS = 30_000;
-export const DEFAULT_SERVER_BYTES = 64 * 1024 * 1024;
 /** A server that held this much for its peers gives the memory back to the system once they have let go of it. */
 const RECLAIM_FROM = 16 * 1024 * 1024;
 

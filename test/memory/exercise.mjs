@@ -33,7 +33,8 @@ for (const at of ['udp://127.0.0.1:0', 'udp6://[::1]:0', `unixgram://${dir}/g.so
 // truncation, EMSGSIZE, unnamed peers, descriptors, a full receiver, a receive area that cannot be had
 async function edges() {
 const small = await bind(`unixgram://${dir}/small.sock`, { maxDatagram: 100, recvQueue: 2 });
-const c = await bind('unixgram:');
+// Small backlog bounds and a short silence, so that the backlog fills and is dropped within the run.
+const c = await bind('unixgram:', { peerBytes: 8192, serverBytes: 16384, peerSilence: 300 });
 await c.sendTo(Buffer.alloc(300), small.localAddr);
 assert.equal((await small.recvFrom(t())).truncated, true);
 await assert.rejects(c.sendTo(Buffer.alloc(16 << 20), small.localAddr), { code: 'EMSGSIZE' });
@@ -46,7 +47,7 @@ closeSync(fd);
 const withFd = await small.recvFrom(t());
 assert.equal(withFd.fds.length, 1);
 closeSync(withFd.fds[0]);
-// A receiver that reads nothing: its backlog, then (a second later) drops, counted; a descriptor owed to it is
+// A receiver that reads nothing: its backlog, then (peerSilence later) drops, counted; a descriptor owed to it is
 // closed with the datagram.
 const fills = [];
 for (let i = 0; i < 600; i++) fills.push(c.sendTo('fill', small.localAddr, i === 300 ? { fds: [0] } : undefined));
