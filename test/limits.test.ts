@@ -310,6 +310,18 @@ describe('heartbeat options', () => {
   });
 });
 
+describe('the limit flags', () => {
+  it('are usage errors where they cannot apply or are out of range (exit 2, one line)', async () => {
+    const dgram = await cli(['reply', 'udp://127.0.0.1:0', '--echo', '--first-message-timeout', '100']);
+    expect(dgram.code).toBe(2);
+    expect(dgram.stderr).toBe('socktool: --first-message-timeout does not apply: udp carries datagrams: there is no connection to close\n');
+    const small = await cli(['serve', 'tcp://127.0.0.1:0', '--peer-bytes', '10']);
+    expect(small.code).toBe(2);
+    expect(small.stderr.trim().split('\n')).toHaveLength(1);
+    expect(small.stderr).toMatch(/--peer-bytes/);
+  });
+});
+
 describe('unixgram backlogs', () => {
   it('a peer that floods without reading its replies loses its own input, counted; the others lose nothing', async () => {
     // A share of 2 MiB: more than a healthy sender here ever has unanswered (500 × about 860 bytes held each).

@@ -26,6 +26,16 @@ interface CodecFlag {
   authkeyFile?: string;
 }
 
+/** What reply and publish give their listening channel: the codec, the server's limits, TLS, the key, access. */
+function listeningOptions(o: ReplyOptions | PublishOptions, addr: Address, out: Output) {
+  refuseGiven(o, { firstMessageTimeout: datagramReasons(addr).firstMessageTimeout });
+  return {
+    codec: 'bytes' as const, maxPeers: o.maxClients, peerBytes: o.peerBytes, serverBytes: o.serverBytes,
+    firstMessageTimeout: o.firstMessageTimeout, tls: serverTlsOptions(o), authkey: authkeyOf(o, addr), onError: reportTo(out),
+    ...unixAccess(o, addr, out),
+  };
+}
+
 /**
  * The shared key of --authkey-file (Python multiprocessing.connection's authkey): the file's bytes less one final
  * newline, so that `echo secret > key` gives `secret`. Refused on a datagram network, or empty (exit 2).
@@ -145,9 +155,7 @@ export async function replyCommand(addr: Address, o: ReplyOptions, out: Output):
     out.dump('>', ctx.peer.addr, reply);
     return reply;
   };
-  const server = await replier<Buffer, Buffer>(addr, answer, {
-    codec: 'bytes', maxPeers: o.maxClients, peerBytes: o.peerBytes, serverBytes: o.serverBytes, firstMessageTimeout: o.firstMessageTimeout, tls: serverTlsOptions(o), authkey: authkeyOf(o, addr), onError: reportTo(out), ...unixAccess(o, addr, out),
-  });
+  const server = await replier<Buffer, Buffer>(addr, answer, listeningOptions(o, addr, out));
   local = server.addr;
   await runUntilSignal(server, out, { onStop: () => programs?.stop(), drops: 'message' });
 }
@@ -194,9 +202,7 @@ export interface PublishOptions extends CommonOptions, CodecFlag {
 export async function publishCommand(addr: Address, topic: string | undefined, o: PublishOptions, out: Output): Promise<void> {
   void untilSignal(); // handlers first: see untilSignal
   if (topic !== undefined && o.withTopic) throw new UsageError('a TOPIC and --with-topic: give one (each line starts with its topic)');
-  const pub = await publisher<Buffer>(addr, {
-    codec: 'bytes', maxPeers: o.maxClients, peerBytes: o.peerBytes, serverBytes: o.serverBytes, firstMessageTimeout: o.firstMessageTimeout, tls: serverTlsOptions(o), authkey: authkeyOf(o, addr), onError: reportTo(out), ...unixAccess(o, addr, out),
-  });
+  const pub = await publisher<Buffer>(addr, listeningOptions(o, addr, out));
   let skipped = 0;
   const publishStdin = async () => {
     if (o.subscribers) await pub.waitForSubscribers(o.subscribers);
