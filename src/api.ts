@@ -10,7 +10,7 @@ import { formatAddress, hasSocketFile, toAddress, type Address } from './core/ad
 import { isStreamNetwork, networkOf, NETWORKS, type Network } from './core/networks.js';
 import { Codes, NetError, wrap, type Op } from './core/errors.js';
 import { resolveInet } from './core/resolve.js';
-import { Budget, defaultMaxPeers, type BudgetOptions } from './core/budget.js';
+import { Budget, defaultMaxPeers, setReclaimer } from './core/budget.js';
 import { DatagramServer, reportToStderr, StreamServer } from './core/serve.js';
 import { OneConnectionListener } from './core/stream.js';
 import { noTls, tlsClient, TlsListener, tlsServerContext } from './core/tls.js';
@@ -244,7 +244,7 @@ export async function serve(addr: Address | string, handler: Handler, options: S
   const a = endpoint('listen', addr);
   const onError = options.onError ?? reportToStderr;
   const nofile = raiseDescriptorLimit();
-  const budget = serverBudget(options);
+  const budget = new Budget(options);
   if (isStreamNetwork(a.network)) {
     const adapter = streamAdapter('listen', a);
     return new StreamServer(await openListener(adapter, a, options), handler, onError, {
@@ -259,9 +259,6 @@ export async function serve(addr: Address | string, handler: Handler, options: S
   if (options.tls) throw noTls('bind', a.network);
   return new DatagramServer(await openDatagram(adapter, a, options), handler, onError, budget);
 }
-
-/** A server's byte budget (see core/budget.ts), which gives memory back once its peers have let go of it. */
-export const serverBudget = (options: BudgetOptions): Budget => new Budget(options, reclaimMemory);
 
 let reclaiming: NodeJS.Timeout | undefined;
 let collect: (() => void) | null | undefined;
@@ -290,6 +287,7 @@ function reclaimMemory(): void {
   }, 1000);
   reclaiming.unref();
 }
+setReclaimer(reclaimMemory);
 
 let nofile: number | undefined;
 

@@ -7,9 +7,9 @@
 import { EventEmitter } from 'node:events';
 import { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { bind, bindTo, dial, listen, raiseDescriptorLimit, serverBudget } from '../api.js';
+import { bind, bindTo, dial, listen, raiseDescriptorLimit } from '../api.js';
 import { formatAddress, type Address } from '../core/address.js';
-import { defaultMaxPeers, Notices, Slots, type Budget, type BudgetOptions } from '../core/budget.js';
+import { Budget, defaultMaxPeers, Notices, Slots, type BudgetOptions } from '../core/budget.js';
 import { closedError, Codes, NetError } from '../core/errors.js';
 import { isStreamNetwork, networkOf, type Network } from '../core/networks.js';
 import { descriptorNotices, evicted, EVICTED, fullRefusal, REFUSED, reportToStderr, SILENT } from '../core/serve.js';
@@ -234,7 +234,7 @@ export class Endpoint extends EventEmitter {
     const nofile = raiseDescriptorLimit();
     this.maxPeers ||= defaultMaxPeers(nofile);
     if (isStreamNetwork(a.network)) {
-      this.budget = serverBudget(this.options);
+      this.budget = new Budget(this.options);
       this.slots = new Slots(this.maxPeers, (place) => place.spoke);
       this.listener = await listen(a, this.options);
       this.addr = this.listener.addr;

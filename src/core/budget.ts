@@ -33,6 +33,12 @@ export const PEER_SILENCE_MS = 30_000;
 /** A server that held this much for its peers gives the memory back to the system once they have let go of it. */
 const RECLAIM_FROM = 16 * 1024 * 1024;
 
+/** How a server gives memory back to the system: set by the public API (src/api.ts), which has the addon. */
+let reclaimer: (() => void) | undefined;
+export function setReclaimer(reclaim: () => void): void {
+  reclaimer = reclaim;
+}
+
 /** A bound on what one peer, or all of them, may make a server hold. */
 export class Budget {
   /** Bytes held over all accounts. */
@@ -47,11 +53,11 @@ export class Budget {
   private peak = 0;
 
   /**
-   * `reclaim`: called when what was held has mostly been let go of (below an eighth of a peak of 16 MiB or
-   * more): garbage collection frees the buffers, and malloc's free pages go back to the system. Without it, a
-   * process that held a gigabyte for peers that have gone keeps it resident.
+   * `reclaim` (default: the one set with setReclaimer): called when what was held has mostly been let go of (below
+   * an eighth of a peak of 16 MiB or more): garbage collection frees the buffers, and malloc's free pages go back
+   * to the system. Without it, a process that held a gigabyte for peers that have gone keeps it resident.
    */
-  constructor(options: BudgetOptions = {}, private reclaim?: () => void) {
+  constructor(options: BudgetOptions = {}, private reclaim = reclaimer) {
     this.peerBytes = options.peerBytes ?? DEFAULT_PEER_BYTES;
     this.serverBytes = options.serverBytes ?? DEFAULT_SERVER_BYTES;
     for (const [name, v] of [['peerBytes', this.peerBytes], ['serverBytes', this.serverBytes]] as const) {
@@ -265,31 +271,55 @@ export class Notices {
   }
 }
 
+interface DescriptorWatcher {
+  nofile: number;
+  out: boolean;
+  exhausted(): void;
+  recovered(): void;
+}
+
+/** The servers watching, and the one timer that looks for all of them. */
+const watchers = new Set<DescriptorWatcher>();
+let looking: NodeJS.Timeout | undefined;
+
+function lookAtDescriptors(): void {
+  let open: number;
+  try {
+    open = readdirSync('/proc/self/fd').length - 1; // less the one this readdir opened
+  } catch (err) {
+    // Not even a descriptor to read the list with: that is the answer. Without /proc there is none.
+    if ((err as NodeJS.ErrnoException).code !== 'EMFILE') return;
+    open = Infinity;
+  }
+  for (const w of watchers) {
+    if (!w.out && open >= w.nofile - 1) {
+      w.out = true;
+      w.exhausted();
+    } else if (w.out && open < w.nofile - 16) {
+      w.out = false;
+      w.recovered();
+    }
+  }
+}
+
 /**
  * Watches whether this process has run out of descriptors: libuv answers EMFILE on accept by closing the waiting
- * connections itself (its reserve-descriptor trick), so a server never hears of it. A look a second at
- * /proc/self/fd (only while the server runs) tells: `exhausted` when every descriptor is taken, `recovered` once
- * there is room again. Returns how to stop watching.
+ * connections itself (its reserve-descriptor trick), so a server never hears of it. One look a second at
+ * /proc/self/fd, for every server of the process, while any runs, tells: `exhausted` when every descriptor is
+ * taken, `recovered` once there is room again. Returns how to stop watching.
  */
 export function watchDescriptors(nofile: number, exhausted: () => void, recovered: () => void): () => void {
-  let out = false;
-  const timer = setInterval(() => {
-    let open: number;
-    try {
-      open = readdirSync('/proc/self/fd').length - 1; // less the one this readdir opened
-    } catch (err) {
-      // Not even a descriptor to read the list with: that is the answer. Without /proc there is none.
-      if ((err as NodeJS.ErrnoException).code !== 'EMFILE') return;
-      open = nofile;
+  const w: DescriptorWatcher = { nofile, out: false, exhausted, recovered };
+  watchers.add(w);
+  if (!looking) {
+    looking = setInterval(lookAtDescriptors, 1000);
+    looking.unref();
+  }
+  return () => {
+    watchers.delete(w);
+    if (watchers.size === 0) {
+      clearInterval(looking);
+      looking = undefined;
     }
-    if (!out && open >= nofile - 1) {
-      out = true;
-      exhausted();
-    } else if (out && open < nofile - 16) {
-      out = false;
-      recovered();
-    }
-  }, 1000);
-  timer.unref();
-  return () => clearInterval(timer);
+  };
 }
