@@ -304,6 +304,11 @@ export function raiseDescriptorLimit(): number {
       // getrlimit failing is not a reason to refuse to serve: the limit is read below instead.
     }
   }
-  const soft = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1];
+  let soft: string | undefined;
+  try {
+    soft = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1];
+  } catch {
+    // No /proc (or no descriptor left to read it with): the traditional default.
+  }
   return (nofile = soft === undefined ? 1024 : soft === 'unlimited' ? 1e9 : Number(soft));
 }
