@@ -201,19 +201,23 @@ describe.for(RAW_STREAMS)('replier on $name: what a peer can make it hold', (row
   });
 });
 
-/** The rows whose messages are framed in a byte stream (seqpacket keeps each one whole: no frame is ever unfinished). */
-const FRAMED = RAW_STREAMS.filter((r) => r.name !== 'unixpacket');
+/**
+ * The unix rows whose messages are framed in a byte stream (seqpacket keeps each one whole: no frame is ever
+ * unfinished). TCP's loopback buffers grow to megabytes a connection, so its case (60 × 16 MiB, with the server's
+ * memory measured) is in the stress suite, not here beside the other tests.
+ */
+const FRAMED = RAW_STREAMS.filter((r) => r.unix && r.name !== 'unixpacket');
 
 describe.for(FRAMED)('replier on $name: unfinished frames', (row) => {
   it('unfinished frames hold no more than the server total; a healthy requester is served meanwhile', async () => {
     const c = collector();
-    const server = await replier(row.at(), (x: Buffer) => x, { codec: 'bytes', serverBytes: 4 << 20, onError: c.onError });
-    // 8 connections each announce 16 MiB and send all but the last 100 bytes: 128 MiB asked for, far more than the
-    // kernel's buffers take (loopback TCP's grow to a few MiB a connection).
-    const slow = await hostile('unfinished', server.addr, 8, 16 << 20);
+    const server = await replier(row.at(), (x: Buffer) => x, { codec: 'bytes', serverBytes: 1 << 20, onError: c.onError });
+    // 8 connections each announce 4 MiB and send all but the last 100 bytes: 32 MiB asked for, against a server
+    // total of 1 MiB and the kernel's buffers of some 200 KiB a connection.
+    const slow = await hostile('unfinished', server.addr, 8, 4 << 20);
     try {
       expect(slow.ready.connected).toBe(8);
-      expect(slow.ready.bytes_sent).toBeLessThan(8 * ((16 << 20) - 96));
+      expect(slow.ready.bytes_sent).toBeLessThan(8 * ((4 << 20) - 96));
       const other = await requester(formatAddress(server.addr), { codec: 'bytes' });
       expect((await other.request(Buffer.from('healthy'), { timeout: 20_000 })).toString()).toBe('healthy');
       await other.close();
@@ -280,18 +284,21 @@ describe.for(ROWS.filter((r) => r.name !== 'tcp6'))('heartbeats on $name', (row)
   it('a replier forgets a stopped requester, and never takes a live idle one for dead', async () => {
     const tls = tlsOf(row);
     const left: Error[] = [];
-    const server = await replier(row.at(), (x: string) => x, { heartbeat: 100, ...tls.server, onError: () => {} });
+    // 200 ms: a live peer is judged dead only after some 550 ms without a word, more than a busy machine stalls.
+    const server = await replier(row.at(), (x: string) => x, { heartbeat: 200, ...tls.server, onError: () => {} });
     server.on('disconnected', (_peer: ChannelPeer, err: Error | undefined) => void (err && left.push(err)));
-    const idle = await requester(formatAddress(server.addr), { heartbeat: 100, ...tls.client, onError: () => {} });
+    const idle = await requester(formatAddress(server.addr), { heartbeat: 200, ...tls.client, onError: () => {} });
+    let idleDropped = false;
+    idle.on('disconnected', () => (idleDropped = true));
     // Another requester in a process of its own, stopped once it has had its reply.
-    const other = live(process.execPath, [join(ROOT, 'test', 'programs', 'requester.mjs'), formatAddress(server.addr), '100', ...tls.caFile]);
+    const other = live(process.execPath, [join(ROOT, 'test', 'programs', 'requester.mjs'), formatAddress(server.addr), '200', ...tls.caFile]);
     try {
       await other.waitFor(/^hi\n/, 20_000);
       other.child.kill('SIGSTOP');
       await until(() => left.length > 0, 'the stopped requester forgotten');
       expect(left[0]).toMatchObject({ code: 'ETIMEDOUT' });
-      // Three intervals and more have passed: the live one, idle all along, is still there and still answered.
-      expect(idle.peers).toHaveLength(1);
+      // Three intervals and more have passed: the live one, idle all along, was never dropped and is still answered.
+      expect(idleDropped).toBe(false);
       expect(await idle.request('still', { timeout: 20_000 })).toBe('still');
     } finally {
       other.child.kill('SIGKILL');

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, lstatSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { dial, echo, NetError, serve, type Server } from '../src/index.js';
+import { dial, echo, listen, NetError, serve, type Conn, type Server } from '../src/index.js';
 import { PEERS, sockPath } from './helpers.js';
 
 const signal = () => AbortSignal.timeout(5000);
@@ -17,6 +17,31 @@ async function hello(server: Server | string, text = 'hi'): Promise<string> {
 }
 
 describe('the unix socket file is the user\'s data', () => {
+  it('a client that connects while the file is given its rights is accepted, not left waiting', async () => {
+    const path = sockPath();
+    // Dial as soon as the file is there: the first connection lands while listen() still sets the file's mode.
+    const dialing = (async (): Promise<Conn> => {
+      for (;;) {
+        try {
+          return await dial(`unix://${path}`);
+        } catch {
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      }
+    })();
+    const listener = await listen(`unix://${path}`, { mode: 0o660 });
+    const client = await dialing;
+    try {
+      const accepted = await listener.accept({ signal: signal() });
+      await client.write('early');
+      expect((await accepted.read({ signal: signal() }))!.toString()).toBe('early');
+      await accepted.close();
+    } finally {
+      await client.close();
+      await listener.close();
+    }
+  });
+
   it('replaces a stale socket file left by a crashed server', async () => {
     const path = sockPath();
     execFileSync('python3', [join(PEERS, 'stale_socket.py'), path]);

@@ -271,15 +271,19 @@ export class StreamListener implements Listener {
     this.network = parts.network;
     this.addr = parts.addr;
     this.inbox = new Inbox<Conn>(parts.acceptQueue ?? 128);
-    server.on('connection', (socket: Duplex) => {
-      // Over the queue (or closing), refuse rather than hold: the client sees its connection closed.
-      if (this.inbox.full || this.inbox.ended) return socket.destroy();
-      const conn = parts.wrapConn(socket);
-      if (parts.gate && !parts.gate.admitsConn(conn)) socket.destroy();
-      else this.inbox.push(conn);
-    });
+    const early = takeEarly(server);
+    server.on('connection', this.connected);
     server.on('error', (err) => this.inbox.raise(wrap('accept', this.network, this.addr, err)));
+    for (const socket of early) this.connected(socket);
   }
+
+  private connected = (socket: Duplex): void => {
+    // Over the queue (or closing), refuse rather than hold: the client sees its connection closed.
+    if (this.inbox.full || this.inbox.ended) return void socket.destroy();
+    const conn = this.parts.wrapConn(socket);
+    if (this.parts.gate && !this.parts.gate.admitsConn(conn)) socket.destroy();
+    else this.inbox.push(conn);
+  };
 
   async accept(options?: WaitOptions): Promise<Conn> {
     const conn = await this.inbox.next(options?.signal, this.acceptAborted);
@@ -408,11 +412,32 @@ export function startListening(server: net.Server, options: net.ListenOptions,
 export const socketOnFd = (fd: number): net.Socket =>
   new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: true, pauseOnCreate: true } as net.SocketConstructorOpts);
 
+/** Connections a server accepted before its StreamListener was made, and the handler that keeps them. */
+const EARLY = new WeakMap<ListeningSocket, { sockets: Duplex[]; keep: (socket: Duplex) => void }>();
+
+/** The connections that came before the listener was made (see createStreamServer); the server no longer keeps them. */
+function takeEarly(server: ListeningSocket): Duplex[] {
+  const early = EARLY.get(server);
+  if (!early) return [];
+  EARLY.delete(server);
+  (server as net.Server).off('connection', early.keep);
+  return early.sockets;
+}
+
 /**
  * A net.Server configured for the Conn shape: half-close is the caller's to make, and accepted sockets start
- * paused (StreamConn starts reading on the first read).
+ * paused (StreamConn starts reading on the first read). A connection that comes between listening and the
+ * StreamListener's making (while a unix socket file gets its owner and mode, say) is kept for it: with no
+ * 'connection' handler yet, Node would leave it open and unread, its client waiting for ever.
  */
-export const createStreamServer = (): net.Server => net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
+export function createStreamServer(): net.Server {
+  const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
+  const sockets: Duplex[] = [];
+  const keep = (socket: Duplex) => void sockets.push(socket);
+  server.on('connection', keep);
+  EARLY.set(server, { sockets, keep });
+  return server;
+}
 
 /** Connects a stream socket; an aborted signal destroys it and rejects with the signal's reason. */
 export function connectSocket(options: net.NetConnectOpts, signal?: AbortSignal): Promise<net.Socket> {
