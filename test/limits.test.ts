@@ -183,7 +183,7 @@ describe.for(RAW_STREAMS)('replier on $name: what a peer can make it hold', (row
 
   it('silent connections from one source give their places to a healthy requester; they are closed when no message comes', async () => {
     const c = collector();
-    const server = await replier(row.at(), (x: Buffer) => x, { codec: 'bytes', maxPeers: 20, firstMessageTimeout: 1000, onError: c.onError });
+    const server = await replier(row.at(), (x: Buffer) => x, { codec: 'bytes', maxPeers: 20, firstMessageTimeout: 3000, onError: c.onError });
     const idle = await hostile('idle', server.addr, 60);
     try {
       const other = await requester(formatAddress(server.addr), { codec: 'bytes' });
@@ -284,14 +284,14 @@ describe.for(ROWS.filter((r) => r.name !== 'tcp6'))('heartbeats on $name', (row)
   it('a replier forgets a stopped requester, and never takes a live idle one for dead', async () => {
     const tls = tlsOf(row);
     const left: Error[] = [];
-    // 200 ms: a live peer is judged dead only after some 550 ms without a word, more than a busy machine stalls.
-    const server = await replier(row.at(), (x: string) => x, { heartbeat: 200, ...tls.server, onError: () => {} });
+    // 300 ms: a live peer is judged dead only after some 800 ms without a word, more than a busy machine stalls.
+    const server = await replier(row.at(), (x: string) => x, { heartbeat: 300, ...tls.server, onError: () => {} });
     server.on('disconnected', (_peer: ChannelPeer, err: Error | undefined) => void (err && left.push(err)));
-    const idle = await requester(formatAddress(server.addr), { heartbeat: 200, ...tls.client, onError: () => {} });
+    const idle = await requester(formatAddress(server.addr), { heartbeat: 300, ...tls.client, onError: () => {} });
     let idleDropped = false;
     idle.on('disconnected', () => (idleDropped = true));
     // Another requester in a process of its own, stopped once it has had its reply.
-    const other = live(process.execPath, [join(ROOT, 'test', 'programs', 'requester.mjs'), formatAddress(server.addr), '200', ...tls.caFile]);
+    const other = live(process.execPath, [join(ROOT, 'test', 'programs', 'requester.mjs'), formatAddress(server.addr), '300', ...tls.caFile]);
     try {
       await other.waitFor(/^hi\n/, 20_000);
       other.child.kill('SIGSTOP');
