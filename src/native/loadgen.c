@@ -217,17 +217,42 @@ static ssize_t tls_fill(load_t *l, conn_t *c) {
   return n;
 }
 
+/* A send failed for good (EPIPE, ECONNRESET): the server may have said why before it closed (a TLS alert, such as
+ * "certificate required" after it checked the client's certificate). Reads what it sent, and names the alert
+ * (errno EPROTO, 1) if there was one; else errno is the send's again (0). */
+static int tls_said_why(load_t *l, conn_t *c) {
+  int sent_errno = errno;
+  while (tls_fill(l, c) > 0) {}
+  char scratch[256];
+  int r = SSL_read(c->ssl, scratch, sizeof scratch);
+  if (r <= 0 && SSL_get_error(c->ssl, r) == SSL_ERROR_SSL) {
+    tls_fail(l, c, "send");
+    errno = EPROTO;
+    return 1;
+  }
+  ERR_clear_error();
+  errno = sent_errno;
+  return 0;
+}
+
+/* Sends the ciphertext that waits: 0, or -1 with errno (EAGAIN: on POLLOUT; EPROTO: the server's alert, named). */
+static int tls_send_pending(load_t *l, conn_t *c) {
+  if (tls_flush(c) == 0) return 0;
+  if (errno != EAGAIN) tls_said_why(l, c);
+  return -1;
+}
+
 /* Encrypts a batch whole (into memory: OpenSSL takes all of it) once the last one's ciphertext is out, and sends
  * what the socket takes: as send() would, the bytes taken, or -1 with errno (EAGAIN: try again on POLLOUT). */
 static ssize_t tls_write(load_t *l, conn_t *c, const char *p, size_t n) {
-  if (tls_flush(c) < 0) return -1;
+  if (tls_send_pending(l, c) < 0) return -1;
   int r = SSL_write(c->ssl, p, (int)n);
   if (r <= 0) {
     tls_fail(l, c, "send");
     errno = EPROTO;
     return -1;
   }
-  if (tls_flush(c) < 0 && errno != EAGAIN) return -1;
+  if (tls_send_pending(l, c) < 0 && errno != EAGAIN) return -1;
   return r;
 }
 
@@ -449,7 +474,7 @@ static void dgram_read(load_t *l, conn_t *c, int measuring) {
 /* Streams: sends what is owed, a batch a send() (the rest of a part-way batch resumes on
  * POLLOUT). A message's time starts when its batch goes. */
 static void stream_send(load_t *l, conn_t *c, int measuring) {
-  if (c->ssl && tls_flush(c) < 0) { /* the last batch's ciphertext first */
+  if (c->ssl && tls_send_pending(l, c) < 0) { /* the last batch's ciphertext first */
     if (errno != EAGAIN) fail(l, "send");
     return;
   }
