@@ -1,6 +1,8 @@
 // Hostile peers for the tests of the budget (limits.test.ts, stress/hostile.test.ts): test/peers/hostile.py driven
-// from a test, and a wait for a condition.
+// from a test, the healthy client served beside them, and a wait for a condition.
 import { join } from 'node:path';
+import { expect } from 'vitest';
+import { requester, type Requester } from '../src/channel/index.js';
 import type { Address } from '../src/index.js';
 import { live, PEERS, type Live } from './helpers.js';
 
@@ -51,4 +53,11 @@ export async function until(check: () => boolean | Promise<boolean>, what: strin
     if (Date.now() > end) throw new Error(`gave up waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+}
+
+/** A requester (from `local`, if given) whose round trip has been checked: the healthy client beside hostile peers. */
+export async function healthyRequester(address: string, { local, timeout = 20_000 }: { local?: string; timeout?: number } = {}): Promise<Requester> {
+  const r = await requester(address, { codec: 'bytes', local, onError: () => {} });
+  expect((await r.request(Buffer.from('healthy'), { timeout })).toString()).toBe('healthy');
+  return r;
 }

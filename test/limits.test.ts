@@ -8,7 +8,7 @@ import { Budget, Notices, Slots } from '../src/core/budget.js';
 import { dial, echo, formatAddress, NetError, serve, type Address } from '../src/index.js';
 import { ROWS } from './channel-rows.js';
 import { abstractName, BIN, cli, cliServer, live, makeCert, needs, PEERS, ROOT, run, sockPath, stopLive } from './helpers.js';
-import { hostile, until } from './hostile.js';
+import { healthyRequester, hostile, until } from './hostile.js';
 
 /** Errors a server reported, by code. */
 function collector() {
@@ -172,9 +172,7 @@ describe.for(RAW_STREAMS)('replier on $name: what a peer can make it hold', (row
     try {
       // 400 × 64 KiB = 25 MiB asked; the server held about 1 MiB for it (and the kernel its buffers), so the sender blocked.
       expect(greedy.ready.requests_sent).toBeLessThan(400);
-      const other = await requester(formatAddress(server.addr), { codec: 'bytes' });
-      expect((await other.request(Buffer.from('healthy'), { timeout: 20_000 })).toString()).toBe('healthy');
-      await other.close();
+      await (await healthyRequester(formatAddress(server.addr))).close();
     } finally {
       await greedy.finish();
       await server.close();
@@ -186,8 +184,7 @@ describe.for(RAW_STREAMS)('replier on $name: what a peer can make it hold', (row
     const server = await replier(row.at(), (x: Buffer) => x, { codec: 'bytes', maxPeers: 20, firstMessageTimeout: 3000, onError: c.onError });
     const idle = await hostile('idle', server.addr, 60);
     try {
-      const other = await requester(formatAddress(server.addr), { codec: 'bytes' });
-      expect((await other.request(Buffer.from('healthy'), { timeout: 20_000 })).toString()).toBe('healthy');
+      const other = await healthyRequester(formatAddress(server.addr));
       // The idle ones that kept their places are closed for saying nothing, the rest were closed to make room.
       await until(() => c.codes().includes('ETIMEDOUT'), 'the first-message timeout');
       await until(async () => (await idle.closedByServer()) === 60, 'all 60 closed');
@@ -218,9 +215,7 @@ describe.for(FRAMED)('replier on $name: unfinished frames', (row) => {
     try {
       expect(slow.ready.connected).toBe(8);
       expect(slow.ready.bytes_sent).toBeLessThan(8 * ((4 << 20) - 96));
-      const other = await requester(formatAddress(server.addr), { codec: 'bytes' });
-      expect((await other.request(Buffer.from('healthy'), { timeout: 20_000 })).toString()).toBe('healthy');
-      await other.close();
+      await (await healthyRequester(formatAddress(server.addr))).close();
     } finally {
       await slow.finish();
       await server.close();

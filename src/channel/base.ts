@@ -1,5 +1,6 @@
 /** What every channel shares: its endpoint's address, peers, counters, events and close; and a bounded inbox. */
 import type { Address } from '../core/address.js';
+import type { Account } from '../core/budget.js';
 import { abortError, NetError } from '../core/errors.js';
 import { Inbox } from '../core/inbox.js';
 import type { Network } from '../core/networks.js';
@@ -110,34 +111,52 @@ export abstract class ChannelBase {
 }
 
 /**
- * Received messages waiting to be read: bounded, and a full one pauses reading (the promise `push` returns).
- * `charge(item, n)` charges (n = 1) or credits (n = -1) a waiting item's bytes to its peer's account.
+ * Received messages waiting to be read: bounded, and a full one pauses reading (the promise `push` returns). On a
+ * listening channel (`charged`) a waiting message's bytes are charged to its peer's account until it is read.
  */
 export class Mailbox<T> {
   private inbox: Inbox<T>;
   private room: Promise<void> | undefined;
   private freeRoom: (() => void) | undefined;
+  /** Beside each queued message, in the same order: the account it is charged to and its size. */
+  private accounts: (Account | undefined)[] = [];
+  private sizes: number[] = [];
+  private head = 0;
 
-  constructor(limit: number, private network: Network, private charge?: (item: T, sign: 1 | -1) => void) {
+  constructor(limit: number, private network: Network, private charged = false) {
     this.inbox = new Inbox(limit);
   }
 
-  push(item: T): void | Promise<void> {
-    if (this.charge && !this.inbox.waiting && !this.inbox.ended) this.charge(item, 1);
+  /** Queues `item` (`size` bytes, charged to `account` while it waits), or hands it to a waiting reader. */
+  push(item: T, account?: Account, size = 0): void | Promise<void> {
+    if (this.charged && !this.inbox.waiting && !this.inbox.ended) {
+      account?.add(size);
+      this.accounts.push(account);
+      this.sizes.push(size);
+    }
     if (this.inbox.push(item)) return;
     this.room ??= new Promise((resolve) => (this.freeRoom = resolve));
     return this.room;
   }
 
   next(options?: WaitOptions): Promise<T | null> {
-    const queued = this.charge && this.inbox.peek();
-    if (queued) this.charge!(queued, -1);
+    if (this.charged && this.inbox.size > 0) this.credit();
     const item = this.inbox.next(options?.signal, this.aborted);
     if (this.room && !this.inbox.full) {
       this.room = undefined;
       this.freeRoom!();
     }
     return item;
+  }
+
+  /** The oldest queued message is being read: its bytes are no longer held. */
+  private credit(): void {
+    const account = this.accounts[this.head];
+    account?.add(-this.sizes[this.head]!);
+    this.accounts[this.head++] = undefined;
+    if (this.head === this.accounts.length) {
+      this.accounts.length = this.sizes.length = this.head = 0;
+    }
   }
 
   private aborted = (signal: AbortSignal) => abortError('recv', this.network, undefined, signal);

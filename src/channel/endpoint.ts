@@ -9,10 +9,12 @@ import { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { bind, bindTo, dial, listen, raiseDescriptorLimit } from '../api.js';
 import { formatAddress, type Address } from '../core/address.js';
-import { Budget, defaultMaxPeers, Notices, Slots, type BudgetOptions } from '../core/budget.js';
+import {
+  Budget, defaultMaxPeers, descriptorNotices, evicted, EVICTED, fullRefusal, Notices, OUT_OF_FDS, REFUSED, SILENT, Slots, type BudgetOptions,
+} from '../core/budget.js';
 import { closedError, Codes, NetError } from '../core/errors.js';
 import { isStreamNetwork, networkOf, type Network } from '../core/networks.js';
-import { descriptorNotices, evicted, EVICTED, fullRefusal, REFUSED, reportToStderr, SILENT } from '../core/serve.js';
+import { reportToStderr } from '../core/serve.js';
 import type { StreamConn } from '../core/stream.js';
 import type { BindOptions, Conn, DatagramSocket, DialOptions, Listener, ListenOptions, PeerCredentials } from '../core/types.js';
 import { endpoint as parseEndpoint, plainAddress } from '../inherited.js';
@@ -391,7 +393,7 @@ export class Endpoint extends EventEmitter {
       } catch (err) {
         if ((err as NetError).code === Codes.CLOSED) return;
         // Descriptors ran out: said once until an accept works (the listener pauses meanwhile, so nothing spins).
-        if ((err as NetError).code === 'EMFILE' || (err as NetError).code === 'ENFILE') this.fds!.failed((err as NetError).code);
+        if (OUT_OF_FDS.has((err as NetError).code)) this.fds!.failed((err as NetError).code);
         else this.report(err as Error, null);
         await sleep(10);
         continue;

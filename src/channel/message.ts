@@ -3,7 +3,6 @@
  * codec speaks Python's `multiprocessing.connection` `send_bytes`/`recv_bytes` as it is.
  */
 import type { Address } from '../core/address.js';
-import type { Account } from '../core/budget.js';
 import type { WaitOptions } from '../core/types.js';
 import { ChannelBase, Mailbox } from './base.js';
 import { codecOf, type Codec, type CodecName } from './codec.js';
@@ -35,8 +34,6 @@ export interface CodecOptions {
 export class Channel<T = unknown> extends ChannelBase implements Protocol, AsyncIterable<Message<T>> {
   private codec: Codec<T>;
   private mailbox: Mailbox<Message<T>>;
-  /** What each waiting message of a listening channel's peer holds, and whose account it is charged to. */
-  private held = new WeakMap<Message<T>, { account: Account; size: number }>();
 
   private constructor(op: 'listen' | 'dial', addr: string | Address,
     options: (ChannelListenOptions | ChannelDialOptions) & CodecOptions) {
@@ -44,10 +41,7 @@ export class Channel<T = unknown> extends ChannelBase implements Protocol, Async
     this.codec = codecOf(options.codec);
     this.endpoint = new Endpoint(op, addr, this, options, 'wait');
     // A message waiting to be read is held for its peer (see core/budget.ts): its frame's bytes are charged to it.
-    this.mailbox = new Mailbox(options.inbox ?? 1024, this.endpoint.network, (m, sign) => {
-      const held = this.held.get(m);
-      held?.account.add(sign * held.size);
-    });
+    this.mailbox = new Mailbox(options.inbox ?? 1024, this.endpoint.network, op === 'listen');
     this.endpoint.once('close', () => this.mailbox.end());
   }
 
@@ -69,9 +63,7 @@ export class Channel<T = unknown> extends ChannelBase implements Protocol, Async
       this.endpoint.report(new Error(`dropped a message that did not decode: ${(err as Error).message}`), peer);
       return;
     }
-    const message = { data, peer, fds };
-    if (pipe.account) this.held.set(message, { account: pipe.account, size: frame.length });
-    return this.mailbox.push(message);
+    return this.mailbox.push({ data, peer, fds }, pipe.account, frame.length);
   }
 
   /**

@@ -14,6 +14,7 @@
  *   protocol has the peer speak first (TLS's `handshakeTimeout`; repliers' and publishers' `firstMessageTimeout`).
  */
 import { readdirSync } from 'node:fs';
+import type { Address, Network } from './address.js';
 import { NetError } from './errors.js';
 
 export interface BudgetOptions {
@@ -109,8 +110,6 @@ export class Budget {
   }
 }
 
-const NO_WAIT = undefined;
-
 /** What one peer makes the server hold. */
 export class Account {
   /** Bytes held for this peer. */
@@ -147,7 +146,7 @@ export class Account {
 
   /** Undefined when reading may go on; otherwise a promise that resolves once it may (or the account closes). */
   whenAllowed(): Promise<void> | undefined {
-    if (this.closed || this.budget.allows(this)) return NO_WAIT;
+    if (this.closed || this.budget.allows(this)) return undefined;
     if (!this.room) {
       this.room = new Promise((resolve) => (this.freeRoom = resolve));
       this.budget.wait(this);
@@ -308,7 +307,7 @@ function lookAtDescriptors(): void {
  * /proc/self/fd, for every server of the process, while any runs, tells: `exhausted` when every descriptor is
  * taken, `recovered` once there is room again. Returns how to stop watching.
  */
-export function watchDescriptors(nofile: number, exhausted: () => void, recovered: () => void): () => void {
+function watchDescriptors(nofile: number, exhausted: () => void, recovered: () => void): () => void {
   const w: DescriptorWatcher = { nofile, out: false, exhausted, recovered };
   watchers.add(w);
   if (!looking) {
@@ -323,3 +322,43 @@ export function watchDescriptors(nofile: number, exhausted: () => void, recovere
     }
   };
 }
+
+/** A failed accept that is about descriptors running out, not about one connection. */
+export const OUT_OF_FDS = new Set(['EMFILE', 'ENFILE']);
+
+/** The notice for descriptors running out (`code` EMFILE or ENFILE): the limit, and how to raise it. */
+function outOfDescriptors(code: string, network: Network, addr: Address, nofile: number): NetError {
+  const which = code === 'ENFILE' ? 'the system\'s open-file table is full (fs.file-max)'
+    : `this process has all its ${nofile} descriptors open (ulimit -n ${nofile})`;
+  return new NetError({ op: 'accept', network, addr, code,
+    detail: `${which}: new connections are closed at once until some close; raise the hard limit (ulimit -Hn, systemd's LimitNOFILE=) for more` });
+}
+
+/**
+ * Says once when descriptors run out, whether an accept failed with EMFILE (the addon's listeners) or libuv closed
+ * the connections itself (see watchDescriptors); again only once there has been room since.
+ */
+export function descriptorNotices(network: Network, addr: () => Address, nofile: number, report: (err: NetError) => void) {
+  let told = false;
+  const say = (code: string) => {
+    if (!told) report(outOfDescriptors(code, network, addr(), nofile));
+    told = true;
+  };
+  const stop = watchDescriptors(nofile, () => say('EMFILE'), () => (told = false));
+  return { failed: say, stop };
+}
+
+/** Why a full server turned a newcomer away: every place is held by a peer that has spoken. */
+export function fullRefusal(network: Network, addr: Address | undefined, max: number, what: 'client' | 'peer'): NetError {
+  return new NetError({ op: 'accept', network, addr, code: 'ECONNREFUSED',
+    detail: `refused: ${max} ${what}${max === 1 ? '' : 's'} already connected, all active (the limit: ${what === 'client' ? 'maxConns, --max-clients' : 'maxPeers, --max-clients'})` });
+}
+
+/** The kinds of a limit's notices, as their summaries name them. */
+export const REFUSED = 'refused, every place taken by a peer that has spoken';
+export const EVICTED = 'closed, silent since connecting, to make room';
+export const SILENT = 'closed, no message since connecting';
+
+/** A connection closed to make room for a newcomer. */
+export const evicted = (network: Network, addr: Address | undefined): NetError => new NetError({ op: 'accept', network, addr,
+  code: 'ECONNRESET', detail: 'closed: silent since it connected, and its place was needed' });

@@ -1,5 +1,7 @@
 import type { Address, Network } from './address.js';
-import { Notices, Slots, watchDescriptors, type Account, type Budget } from './budget.js';
+import {
+  descriptorNotices, evicted, EVICTED, fullRefusal, Notices, OUT_OF_FDS, REFUSED, Slots, type Account, type Budget,
+} from './budget.js';
 import { Codes, NetError } from './errors.js';
 import type { StreamConn } from './stream.js';
 import { TlsListener } from './tls.js';
@@ -26,46 +28,6 @@ export interface StreamLimits {
   maxHandshakes: number;
   handshakeTimeout: number;
 }
-
-/** A failed accept that is about descriptors running out, not about one connection. */
-const OUT_OF_FDS = new Set(['EMFILE', 'ENFILE']);
-
-/** The notice for descriptors running out (`code` EMFILE or ENFILE): the limit, and how to raise it. */
-export function outOfDescriptors(code: string, network: Network, addr: Address | undefined, nofile: number | undefined): NetError {
-  const which = code === 'ENFILE' ? 'the system\'s open-file table is full (fs.file-max)'
-    : `this process has all its ${nofile ?? ''} descriptors open (ulimit -n${nofile ? ` ${nofile}` : ''})`;
-  return new NetError({ op: 'accept', network, addr, code,
-    detail: `${which}: new connections are closed at once until some close; raise the hard limit (ulimit -Hn, systemd's LimitNOFILE=) for more` });
-}
-
-/**
- * Says once when descriptors run out, whether an accept failed with EMFILE (the addon's listeners) or libuv closed
- * the connections itself (see watchDescriptors); again only once there has been room since.
- */
-export function descriptorNotices(network: Network, addr: () => Address, nofile: number, report: (err: NetError) => void) {
-  let told = false;
-  const say = (code: string) => {
-    if (!told) report(outOfDescriptors(code, network, addr(), nofile));
-    told = true;
-  };
-  const stop = watchDescriptors(nofile, () => say('EMFILE'), () => (told = false));
-  return { failed: say, stop };
-}
-
-/** Why a full server turned a newcomer away: every place is held by a peer that has spoken. */
-export function fullRefusal(network: Network, addr: Address | undefined, max: number, what: 'client' | 'peer'): NetError {
-  return new NetError({ op: 'accept', network, addr, code: 'ECONNREFUSED',
-    detail: `refused: ${max} ${what}${max === 1 ? '' : 's'} already connected, all active (the limit: ${what === 'client' ? 'maxConns, --max-clients' : 'maxPeers, --max-clients'})` });
-}
-
-/** The kinds of a limit's notices, as their summaries name them. */
-export const REFUSED = 'refused, every place taken by a peer that has spoken';
-export const EVICTED = 'closed, silent since connecting, to make room';
-export const SILENT = 'closed, no message since connecting';
-
-/** A connection closed to make room for a newcomer. */
-export const evicted = (network: Network, addr: Address | undefined): NetError => new NetError({ op: 'accept', network, addr,
-  code: 'ECONNRESET', detail: 'closed: silent since it connected, and its place was needed' });
 
 /**
  * Serves every connection of `listener` with `handler`, one exchange per connection. A connection takes a place

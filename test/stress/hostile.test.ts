@@ -6,10 +6,9 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { requester } from '../../src/channel/index.js';
 import { parseAddress } from '../../src/index.js';
 import { BIN, cli, live, PEERS, run, sockPath, stopLive, type Live } from '../helpers.js';
-import { hostile, until } from '../hostile.js';
+import { healthyRequester, hostile, until } from '../hostile.js';
 
 /** A process's resident set now, and its peak so far, in MiB. */
 function memoryOf(pid: number): { rss: number; peak: number } {
@@ -32,15 +31,8 @@ async function memoryComesBack(pid: number, before: number): Promise<void> {
   await until(() => (now = memoryOf(pid).rss) <= before * 1.2, `RSS back within 20 % of ${before.toFixed(0)} MiB (now ${now.toFixed(0)})`, 60_000);
 }
 
-/** A requester's round trip, the healthy client every case checks. */
-async function healthy(address: string, local?: string): Promise<void> {
-  const r = await requester(address, { codec: 'bytes', local, onError: () => {} });
-  try {
-    expect((await r.request(Buffer.from('healthy'), { timeout: 60_000 })).toString()).toBe('healthy');
-  } finally {
-    await r.close();
-  }
-}
+/** The healthy client every case checks: a requester's round trip. */
+const healthy = async (address: string, local?: string) => (await healthyRequester(address, { local, timeout: 60_000 })).close();
 
 const busy: ReturnType<typeof spawn>[] = [];
 afterEach(() => {
