@@ -4,18 +4,18 @@
 // usage: node bench/networks.mjs [--seconds 2] [--size 64]
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
+import { NETWORKS as TABLE, networksWhere } from '../dist/index.js';
 import { announced, arg, cli, work } from './lib.mjs';
 
 const seconds = arg('seconds', '2');
 const size = arg('size', '64');
-const NETWORKS = [
-  ['tcp', 'tcp://127.0.0.1:0'], ['tcp4', 'tcp4://127.0.0.1:0'], ['tcp6', 'tcp6://[::1]:0'],
-  ['udp', 'udp://127.0.0.1:0'], ['udp4', 'udp4://127.0.0.1:0'], ['udp6', 'udp6://[::1]:0'],
-  ['unix', `unix://${join(work, 'n.sock')}`], ['unixpacket', `unixpacket://${join(work, 'p.sock')}`],
-  ['unixgram', `unixgram://${join(work, 'g.sock')}`],
-  ['tcp + TLS', 'tcp://127.0.0.1:0', 'tls'], ['unix + TLS', `unix://${join(work, 'tn.sock')}`, 'tls'],
-  ['unixpacket + TLS', `unixpacket://${join(work, 'tp.sock')}`, 'tls'],
-];
+// Every network of the table (on loopback, or a path), then TLS on the stream ones that take it.
+const NETWORKS = networksWhere(() => true).map((n) => {
+  const row = TABLE[n];
+  return [n, row.family === 'unix' ? `${n}://${join(work, `${n}.sock`)}` : `${n}://${row.pinned === 6 ? '[::1]' : '127.0.0.1'}:0`];
+});
+NETWORKS.push(['tcp + TLS', 'tcp://127.0.0.1:0', 'tls'], ['unix + TLS', `unix://${join(work, 'tn.sock')}`, 'tls'],
+  ['unixpacket + TLS', `unixpacket://${join(work, 'tp.sock')}`, 'tls']);
 const cert = join(work, 'cert.pem');
 const key = join(work, 'key.pem');
 execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key,

@@ -1,13 +1,14 @@
 /**
  * The socket API (dial, listen, bind, bindTo, serve, upgradeTls, constants) and the one dispatch table: which
- * adapter serves which network. Everything above it (the relay, the BSD facade, the CLI) uses only what this
- * module and `src/index.ts` export.
+ * adapter serves which network. It alone decides whether an address is an inherited socket, and hands those to
+ * the adapter's adopt. Everything above it (channels, the relay, the BSD facade, the CLI) uses what this module
+ * and `src/index.ts` export, plus core's building blocks.
  */
 import { readFileSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { formatAddress, hasSocketFile, toAddress, type Address } from './core/address.js';
-import { isStreamNetwork, networkOf, NETWORKS, type Network } from './core/networks.js';
+import { isStreamNetwork, rowOf, NETWORKS, type Network } from './core/networks.js';
 import { Codes, NetError, wrap, type Op } from './core/errors.js';
 import { resolveInet } from './core/resolve.js';
 import { Budget, defaultMaxPeers, setReclaimer } from './core/budget.js';
@@ -18,14 +19,14 @@ import { SOCKET_CONSTANTS } from './core/constants.js';
 import { addonStatus, native } from './native/index.js';
 export { OPTION_NAMES } from './native/options.js';
 import type {
-  BindOptions, BindToOptions, DatagramAdapter, FileAccess, DatagramSocket, DialOptions, Conn, Handler, Listener, ListenOptions,
-  ServableDatagramSocket, Server, ServeOptions, StreamAdapter, TlsOptions, WaitOptions,
+  BindOptions, BindToOptions, FileAccess, DatagramSocket, DialOptions, Conn, Handler, Listener, ListenOptions, PeerAccess, Server,
+  ServeOptions, TlsOptions, WaitOptions,
 } from './core/types.js';
+import type { DatagramAdapter, PeerGate, ServableDatagramSocket, StreamAdapter } from './core/adapter.js';
 import { tcp } from './tcp/index.js';
 import { udp } from './udp/index.js';
-import { asksRights } from './unix/access.js';
-import { peerGate } from './unix/peers.js';
-import { endpoint, isInherited } from './inherited.js';
+import { asksPeers, asksRights } from './core/access.js';
+import { addressOrInherited, isInherited, plainAddress, type InheritedSocket } from './inherited.js';
 import { unix, unixgram, unixpacket } from './unix/index.js';
 
 export {
@@ -33,7 +34,12 @@ export {
   type Address, type InetAddress, type InetNetwork, type Network, type UnixAddress, type UnixNetwork,
 } from './core/address.js';
 export { Codes, NetError, type Op } from './core/errors.js';
+export { NETWORKS, networkFor, networksWhere, rowOf, socketTypeOf, unixNetworkOf, withIpFamily, type SocketType } from './core/networks.js';
 export { addonStatus, type AddonStatus } from './native/index.js';
+export { withNativeReading } from './native/conn.js';
+export {
+  addressOrInherited, inheritedSocket, isInherited, isInheritedText, listenFds, plainAddress, type InheritedSocket,
+} from './inherited.js';
 export { echo, upper } from './core/handlers.js';
 export { oneLine } from './core/text.js';
 export { lookupHost, type Resolved } from './core/resolve.js';
@@ -54,7 +60,7 @@ const adapters: { [N in Network]: (typeof NETWORKS)[N]['shape'] extends 'stream'
 };
 
 function wrongShape(op: Op, addr: Address): NetError {
-  const shape = networkOf(addr.network).shape;
+  const shape = rowOf(addr.network).shape;
   const use = shape === 'datagram' ? 'bind() or serve()' : 'dial()/listen() or serve()';
   return new NetError({ op, network: addr.network, addr, code: Codes.WRONG_SHAPE,
     detail: `${addr.network} is a ${shape} network: use ${use}` });
@@ -99,12 +105,21 @@ function datagramAdapter(op: Op, addr: Address): DatagramAdapter {
  * for await (const chunk of conn) process.stdout.write(chunk)
  */
 export async function dial(addr: Address | string, options: DialOptions = {}): Promise<Conn> {
-  const a = endpoint('dial', addr);
-  checkInherited('dial', a, 'connection', options);
-  if (options.local !== undefined) options = { ...options, local: localFor('dial', a, options.local) };
-  const conn = await streamAdapter('dial', a).dial(a, options);
+  const a = addressOrInherited('dial', addr);
+  const adapter = streamAdapter('dial', a);
+  let conn: Conn;
+  if (isInherited(a)) {
+    checkInherited('dial', a, 'connection', options);
+    conn = await adopt(adapter, a);
+  } else {
+    if (options.local !== undefined) options = { ...options, local: localFor('dial', a, options.local) };
+    conn = await adapter.dial(a, options);
+  }
   return options.tls ? tlsClient(conn, options.tls, options, a) : conn;
 }
+
+/** The connection an inherited socket is, known by its own address. */
+const adopt = (adapter: StreamAdapter, s: InheritedSocket) => adapter.adopt(s.fd, plainAddress(s));
 
 /** A source address for `to`: of the same kind (an inet address for inet, a unix one for unix), or EINVAL. */
 function localFor(op: 'dial' | 'bind', to: Address, local: Address | string): Address {
@@ -127,7 +142,7 @@ function localFor(op: 'dial' | 'bind', to: Address, local: Address | string): Ad
  * for await (const conn of listener) conn.end('hi\n')
  */
 export async function listen(addr: Address | string, options: ListenOptions = {}): Promise<Listener> {
-  const a = endpoint('listen', addr);
+  const a = addressOrInherited('listen', addr);
   return openListener(streamAdapter('listen', a), a, options);
 }
 
@@ -138,6 +153,14 @@ function checkFileAccess(op: Op, a: Address, options: FileAccess): void {
     detail: 'mode, owner and group are for sockets on a unix path (abstract names and ports have no file)' });
 }
 
+/** The adapter's peer check for `options`; asked of a network whose peers have no identity (tcp, udp), EINVAL. */
+function peerGate(op: Op, adapter: StreamAdapter | DatagramAdapter, a: Address, options: PeerAccess): PeerGate | undefined {
+  if (adapter.gate) return adapter.gate(op, a, options);
+  if (!asksPeers(options)) return undefined;
+  throw new NetError({ op, network: a.network, addr: a, code: 'EINVAL',
+    detail: 'allow and authorize are for unix sockets: peers over IP have no user to check' });
+}
+
 /**
  * Listens, with TLS on every accepted connection when asked; a bad certificate or allow list fails before
  * binding. An inherited connection (Accept=yes, inetd) is listened on as a listener of that one connection.
@@ -145,10 +168,11 @@ function checkFileAccess(op: Op, a: Address, options: FileAccess): void {
 async function openListener(adapter: StreamAdapter, a: Address, options: ListenOptions): Promise<Listener> {
   checkInherited('listen', a, 'listener', options);
   checkFileAccess('listen', a, options);
-  const gate = peerGate('listen', a, options);
+  const gate = peerGate('listen', adapter, a, options);
   const context = options.tls && tlsServerContext(options.tls, a.network);
-  const listener = isInherited(a) && !a.listening ? new OneConnectionListener(await adapter.dial(a, {}), gate)
-    : await adapter.listen(a, options, gate);
+  const listener = !isInherited(a) ? await adapter.listen(a, options, gate)
+    : a.listening ? await adapter.adoptListener(a.fd, plainAddress(a), options, gate)
+    : new OneConnectionListener(await adopt(adapter, a), gate);
   return context ? new TlsListener(listener, context, options.tls?.ca !== undefined) : listener;
 }
 
@@ -163,7 +187,7 @@ async function openListener(adapter: StreamAdapter, a: Address, options: ListenO
  * const { data, from } = await sock.recvFrom({ signal: AbortSignal.timeout(1000) })
  */
 export async function bind(addr: Address | string, options: BindOptions = {}): Promise<DatagramSocket> {
-  const a = endpoint('bind', addr);
+  const a = addressOrInherited('bind', addr);
   return openDatagram(datagramAdapter('bind', a), a, options);
 }
 
@@ -171,7 +195,8 @@ export async function bind(addr: Address | string, options: BindOptions = {}): P
 function openDatagram(adapter: DatagramAdapter, a: Address, options: BindOptions): Promise<ServableDatagramSocket> {
   checkInherited('bind', a, 'datagram', options);
   checkFileAccess('bind', a, options);
-  return adapter.bind(a, options, peerGate('bind', a, options));
+  const gate = peerGate('bind', adapter, a, options);
+  return isInherited(a) ? adapter.adopt(a.fd, plainAddress(a), options, gate) : adapter.bind(a, options, gate);
 }
 
 /**
@@ -241,7 +266,7 @@ export async function bindTo(peer: Address | string, options: BindToOptions = {}
  * await server.close()
  */
 export async function serve(addr: Address | string, handler: Handler, options: ServeOptions = {}): Promise<Server> {
-  const a = endpoint('listen', addr);
+  const a = addressOrInherited('listen', addr);
   const onError = options.onError ?? reportToStderr;
   const nofile = raiseDescriptorLimit();
   const budget = new Budget(options);

@@ -8,5 +8,4 @@
 export * from './api.js';
 export { relay, type RelayEvent, type RelayOptions } from './relay.js';
 export { notify, notifyMessage, notifySocket, type NotifyState } from './notify.js';
-export { inheritedSocket, isInherited, isInheritedText, listenFds, type InheritedSocket } from './inherited.js';
 export { loadTest, type Latency, type LoadMode, type LoadOptions, type LoadSample, type LoadSummary } from './load.js';

@@ -6,7 +6,7 @@
  */
 import { parseAddress, toAddress, type Address } from './core/address.js';
 import { NetError, type Op } from './core/errors.js';
-import type { Network } from './core/networks.js';
+import { networkFor } from './core/networks.js';
 import { consts, native, nameOf } from './native/index.js';
 
 /**
@@ -117,25 +117,13 @@ export function inheritedSocket(spec: string, op: Op = 'listen', options: { dup?
   function describe(d: number): InheritedSocket {
     const domain = native.getsockopt(d, consts.SOL_SOCKET, consts.SO_DOMAIN, 0);
     const type = native.getsockopt(d, consts.SOL_SOCKET, consts.SO_TYPE, 0);
-    const network = networkOf(domain, type, d);
+    const v6only = domain === consts.AF_INET6 && native.getsockopt(d, consts.IPPROTO_IPV6, consts.IPV6_V6ONLY, 0) === 1;
+    const network = networkFor(domain, type, v6only);
     if (!network) throw noSocket(op, spec, 'EAFNOSUPPORT', 'not an inet or unix stream, datagram or seqpacket socket');
     const listening = type !== consts.SOCK_DGRAM && native.getsockopt(d, consts.SOL_SOCKET, consts.SO_ACCEPTCONN, 0) === 1;
     const addr = nameOf(d, network) ?? { network, path: '', abstract: false } as Address;
     return { ...addr, fd: d, listening };
   }
-}
-
-/** The network of a socket of `domain` and `type`; an IPv6-only inet socket is tcp6/udp6, any other tcp/udp. */
-function networkOf(domain: number, type: number, fd: number): Network | undefined {
-  if (domain === consts.AF_UNIX) {
-    return type === consts.SOCK_STREAM ? 'unix' : type === consts.SOCK_DGRAM ? 'unixgram'
-      : type === consts.SOCK_SEQPACKET ? 'unixpacket' : undefined;
-  }
-  if (domain !== consts.AF_INET && domain !== consts.AF_INET6) return undefined;
-  const v6only = domain === consts.AF_INET6 && native.getsockopt(fd, consts.IPPROTO_IPV6, consts.IPV6_V6ONLY, 0) === 1;
-  if (type === consts.SOCK_STREAM) return v6only ? 'tcp6' : 'tcp';
-  if (type === consts.SOCK_DGRAM) return v6only ? 'udp6' : 'udp';
-  return undefined;
 }
 
 /**
@@ -153,7 +141,7 @@ export function listenFds(): InheritedSocket[] {
 }
 
 /** An address of the grammar (text or object), or an inherited socket (`fd:3`, `fd:NAME`, or one taken already). */
-export function endpoint(op: Op, addr: Address | string): Address {
+export function addressOrInherited(op: Op, addr: Address | string): Address {
   if (typeof addr === 'string') return isInheritedText(addr) ? inheritedSocket(addr, op) : parseAddress(addr);
   return isInherited(addr) ? addr : toAddress(addr);
 }

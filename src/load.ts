@@ -6,7 +6,7 @@ import { isIP } from 'node:net';
 import { rootCertificates } from 'node:tls';
 import { formatAddress, isStreamNetwork, parseAddress, type Address } from './core/address.js';
 import { NetError } from './core/errors.js';
-import { networkOf, type Network } from './core/networks.js';
+import { rowOf, socketTypeOf, type Network } from './core/networks.js';
 import { resolveInet } from './core/resolve.js';
 import type { TlsOptions } from './core/types.js';
 import { consts, encodeAddress, errnoError, native, type LoadTls } from './native/index.js';
@@ -98,8 +98,7 @@ const SAMPLE_POLL_MS = 250;
 
 /** The sockaddr, family and type the engine connects to. */
 async function target(addr: Address): Promise<{ sockaddr: Uint8Array; family: number; type: number }> {
-  const row = networkOf(addr.network);
-  const type = addr.network === 'unixpacket' ? consts.SOCK_SEQPACKET : row.shape === 'stream' ? consts.SOCK_STREAM : consts.SOCK_DGRAM;
+  const type = socketTypeOf(addr.network);
   if ('path' in addr) return { sockaddr: encodeAddress(addr, false), family: consts.AF_UNIX, type };
   const r = await resolveInet(addr, 'connect');
   const resolved = { ...addr, host: r.host };
@@ -141,7 +140,7 @@ export async function loadTest(at: Address | string, options: LoadOptions = {}):
   const size = options.size ?? 64;
   const connections = options.connections ?? 1;
   const window = mode === 'pingpong' ? 1 : options.window ?? 64;
-  const row = networkOf(addr.network);
+  const row = rowOf(addr.network);
   if (!Number.isInteger(size) || size < 4) throw invalid(`--size must be at least 4 bytes (each message carries its sequence number), not ${size}`);
   if (row.maxMessage && size > row.maxMessage) throw invalid(`${addr.network} carries messages of at most ${row.maxMessage} bytes, not ${size}`);
   if (!Number.isInteger(connections) || connections < 1) throw invalid(`connections must be a whole number from 1, not ${connections}`);

@@ -1,10 +1,9 @@
 // Above the socket API: sockets come only from its public entry points (no import cycle with src/index.ts).
 import {
-  bind, bindTo, Codes, dial, formatAddress, isStreamNetwork, NetError, serve, type Address, type Conn,
+  addressOrInherited, bind, bindTo, Codes, dial, formatAddress, isStreamNetwork, NetError, serve, type Address, type Conn,
   type DatagramSocket, type Server, type ServeOptions, type TlsOptions, type WaitOptions,
 } from './api.js';
 import { toAddress } from './core/address.js';
-import { endpoint } from './inherited.js';
 import { Inbox } from './core/inbox.js';
 import { reportToStderr } from './core/serve.js';
 import { noTls } from './core/tls.js';
@@ -265,7 +264,7 @@ class DatagramRelay implements Server {
  * await r.close()
  */
 export async function relay(from: Address | string, to: Address | string, options: RelayOptions = {}): Promise<Server> {
-  const src = endpoint('listen', from);
+  const src = addressOrInherited('listen', from);
   const target = toAddress(to);
   const onError = options.onError ?? reportToStderr;
   if (options.targetTls && !isStreamNetwork(target.network)) throw noTls('dial', target.network);

@@ -4,21 +4,23 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { bind, dial, echo, listen, serve, type Peer } from '../src/index.js';
 import { abstractName, accessClient, cli, cliServer, needsRoot, oneLineOf, openDir, stopLive } from './helpers.js';
+import { rowsWhere } from './rows.js';
 
-const KINDS = ['unix', 'unixpacket', 'unixgram'] as const;
-/** What a refused peer sees: a stream connection closed unanswered, a datagram never answered. */
-const REFUSED = { unix: 'closed', unixpacket: 'closed', unixgram: 'no-reply' } as const;
+/** Every unix network, on a path. */
+const KINDS = rowsWhere((r) => r.unix && !r.abstract);
 
-describe.each(KINDS)('%s', (network) => {
+describe.each(KINDS.map((r) => [r.network, r] as const))('%s', (network, row) => {
+  /** What a refused peer sees: a stream connection closed unanswered, a datagram never answered. */
+  const refused = row.shape === 'stream' ? 'closed' : 'no-reply';
   it('--allow-uid and --allow-gid admit whom they name and refuse the rest, each refusal told', async (ctx) => {
     needsRoot(ctx);
     const dir = openDir();
     const cases: [string[], string, string][] = [
       // flags, nobody's outcome, this user's (root's) outcome
-      [['--allow-uid', 'nobody'], 'ok hi', REFUSED[network]],
-      [['--allow-gid', 'nogroup'], 'ok hi', REFUSED[network]],
+      [['--allow-uid', 'nobody'], 'ok hi', refused],
+      [['--allow-gid', 'nogroup'], 'ok hi', refused],
       [['--allow-uid', '0,nobody'], 'ok hi', 'ok hi'],
-      [['--allow-uid', 'root'], REFUSED[network], 'ok hi'],
+      [['--allow-uid', 'root'], refused, 'ok hi'],
     ];
     for (const [flags, nobody, me] of cases) {
       const path = join(dir, `${flags.join('')}.sock`);
@@ -39,7 +41,7 @@ describe.each(KINDS)('%s', (network) => {
     needsRoot(ctx);
     const name = `@${abstractName()}`;
     const closed = await cliServer(['serve', `${network}:${name}`]);
-    expect(await accessClient('nobody', network, name)).toBe(REFUSED[network]);
+    expect(await accessClient('nobody', network, name)).toBe(refused);
     expect(await accessClient('me', network, name)).toBe('ok hi');
     expect(await stopLive(closed)).toBe(0);
     expect(closed.stderr()).toMatch(/refused pid \d+ uid 65534 gid 65534.*: another user \(an abstract name admits only its own by default\)/);
@@ -66,7 +68,7 @@ describe.each(KINDS)('%s', (network) => {
       // The message is the client's pid: the kernel's pid must match it.
       const nobody = await accessClient('nobody', network, name, '$pid');
       expect(nobody).toMatch(/^ok \d+$/);
-      expect(await accessClient('me', network, name)).toBe(REFUSED[network]);
+      expect(await accessClient('me', network, name)).toBe(refused);
       expect(seen[0]).toMatchObject({ uid: 65534, gid: 65534, pid: Number(nobody.slice(3)) });
       expect(seen[1]).toMatchObject({ uid: 0, gid: 0 });
       // Datagram senders autobind (they must, to be answered); stream clients are unnamed.

@@ -3,30 +3,21 @@
 // never speed.
 import { beforeEach, describe, expect, it } from 'vitest';
 import { loadTest, type LoadSample, type LoadSummary } from '../src/index.js';
-import { BIN, abstractName, cli, cliServer, liveCli, makeCert, needs, oneLineOf, platformHas, pyServer, run, sockPath, stopLive } from './helpers.js';
+import { BIN, abstractName, cli, cliServer, liveCli, makeCert, needs, oneLineOf, pyServer, run, sockPath, stopLive } from './helpers.js';
+import { rowsWhere, type Row } from './rows.js';
 
-interface Row {
-  network: string;
-  /** Where socktool's echo listens. */
-  serve(): string;
-  /** server.py's KIND and WHERE, and the address its "listening" line stands for. */
-  py: [kind: string, where: () => string, address: (shown: string) => string];
-  needs?: 'ipv6';
+/** server.py's KIND and WHERE for a row's network, and the address its "listening" line stands for. */
+function pyEcho(row: Row): [kind: string, where: () => string, address: (shown: string) => string] {
+  if (row.unix) {
+    return row.abstract ? [row.network, () => `@${abstractName()}`, (w) => `${row.network}:${w}`]
+      : [row.network, () => sockPath(), (w) => `${row.network}://${w}`];
+  }
+  const [kind, host, shown] = row.ip === 6 ? ['6', '::1', '[::1]'] : ['4', '127.0.0.1', '127.0.0.1'];
+  return [`${row.shape === 'stream' ? 'tcp' : 'udp'}${kind}`, () => host, (p) => `${row.network}://${shown}:${p}`];
 }
 
-const ROWS: Row[] = [
-  { network: 'tcp', serve: () => 'tcp://127.0.0.1:0', py: ['tcp4', () => '127.0.0.1', (p) => `tcp://127.0.0.1:${p}`] },
-  { network: 'tcp4', serve: () => 'tcp4://127.0.0.1:0', py: ['tcp4', () => '127.0.0.1', (p) => `tcp4://127.0.0.1:${p}`] },
-  { network: 'tcp6', serve: () => 'tcp6://[::1]:0', py: ['tcp6', () => '::1', (p) => `tcp6://[::1]:${p}`], needs: 'ipv6' },
-  { network: 'udp', serve: () => 'udp://127.0.0.1:0', py: ['udp4', () => '127.0.0.1', (p) => `udp://127.0.0.1:${p}`] },
-  { network: 'udp4', serve: () => 'udp4://127.0.0.1:0', py: ['udp4', () => '127.0.0.1', (p) => `udp4://127.0.0.1:${p}`] },
-  { network: 'udp6', serve: () => 'udp6://[::1]:0', py: ['udp6', () => '::1', (p) => `udp6://[::1]:${p}`], needs: 'ipv6' },
-  { network: 'unix', serve: () => `unix://${sockPath()}`, py: ['unix', () => `@${abstractName()}`, (w) => `unix:${w}`] },
-  { network: 'unixpacket', serve: () => `unixpacket://${sockPath()}`, py: ['unixpacket', () => sockPath(), (w) => `unixpacket://${w}`] },
-  { network: 'unixgram', serve: () => `unixgram://${sockPath()}`, py: ['unixgram', () => sockPath(), (w) => `unixgram://${w}`] },
-];
-
-const rows = ROWS.filter((r) => !r.needs || platformHas(r.needs));
+/** One row per network, on a path for the unix ones. */
+const rows = rowsWhere((r) => !r.abstract);
 
 /** A summary event of --json: loadTest()'s summary with its event name. */
 type Summary = LoadSummary & { event: string };
@@ -56,7 +47,7 @@ function expectClean(s: Summary, count: number, size: number): void {
 
 describe.for(rows)('$network', (row) => {
   it('against socktool bench --serve: pingpong and flood, every echo whole', async () => {
-    const server = await cliServer(['bench', '--serve', row.serve()]);
+    const server = await cliServer(['bench', '--serve', row.at()]);
     try {
       const ping = await bench([server.address, '--count', '300', '--size', '100']);
       expect(ping.code).toBe(0);
@@ -71,7 +62,7 @@ describe.for(rows)('$network', (row) => {
   });
 
   it('against a Python echo server', async () => {
-    const [kind, where, address] = row.py;
+    const [kind, where, address] = pyEcho(row);
     const py = await pyServer(kind, where());
     try {
       const r = await bench([address(py.where), '--count', '200', '--size', '64']);
@@ -83,7 +74,7 @@ describe.for(rows)('$network', (row) => {
   });
 
   it('a server that corrupts echoes: counted, and exit 7 with one line', async () => {
-    const [kind, where, address] = row.py;
+    const [kind, where, address] = pyEcho(row);
     const py = await pyServer(kind, where(), 'corrupt');
     try {
       const r = await cli(['bench', address(py.where), '--count', '60', '--size', '64'], undefined, 30_000);
@@ -225,14 +216,9 @@ describe('loss, errors and output', () => {
 });
 
 /** The stream networks TLS runs over: socktool's TLS echo on each, Python's ssl echo where Python has one. */
-const TLS_ROWS: { network: string; serve: () => string; py?: [kind: string, where: () => string, address: (shown: string) => string]; needs?: 'ipv6' }[] = [
-  { network: 'tcp', serve: () => 'tcp://127.0.0.1:0', py: ['tcp4', () => '127.0.0.1', (p) => `tcp://127.0.0.1:${p}`] },
-  { network: 'tcp6', serve: () => 'tcp6://[::1]:0', py: ['tcp6', () => '::1', (p) => `tcp6://[::1]:${p}`], needs: 'ipv6' },
-  { network: 'unix', serve: () => `unix://${sockPath()}`, py: ['unix', () => sockPath(), (w) => `unix://${w}`] },
-  { network: 'unix (abstract)', serve: () => `unix:@${abstractName()}`, py: ['unix', () => `@${abstractName()}`, (w) => `unix:${w}`] },
-  // Python's ssl takes SOCK_STREAM sockets only.
-  { network: 'unixpacket', serve: () => `unixpacket://${sockPath()}` },
-];
+const TLS_ROWS = rowsWhere((r) => ['tcp', 'tcp6', 'unix', 'unix-abstract', 'unixpacket'].includes(r.name));
+/** Python's ssl takes SOCK_STREAM sockets only. */
+const pyTls = (row: Row) => row.type === 'SOCK_STREAM';
 
 describe('TLS', () => {
   // A certificate for each test (its directory goes with the test): the server's, and the flags that trust it.
@@ -245,9 +231,9 @@ describe('TLS', () => {
   const tlsServer = (address: string, ...more: string[]) =>
     cliServer(['bench', '--serve', address, '--tls', '--cert', tls.cert, '--key', tls.key, ...more]);
 
-  describe.for(TLS_ROWS.filter((r) => !r.needs || platformHas(r.needs)))('$network', (row) => {
+  describe.for(TLS_ROWS)('$name', (row) => {
     it('against socktool bench --serve --tls: pingpong and flood, every echo whole, the cipher named', async () => {
-      const server = await tlsServer(row.serve());
+      const server = await tlsServer(row.at());
       try {
         const ping = await bench([server.address, ...trust, '--count', '300', '--size', '100']);
         expect(ping.code).toBe(0);
@@ -264,9 +250,9 @@ describe('TLS', () => {
 
   });
 
-  describe.for(TLS_ROWS.filter((r) => r.py && (!r.needs || platformHas(r.needs))))('$network', (row) => {
+  describe.for(TLS_ROWS.filter(pyTls))('$name', (row) => {
     it('against a Python ssl echo server, and one that corrupts (exit 7)', async () => {
-      const [kind, where, address] = row.py!;
+      const [kind, where, address] = pyEcho(row);
       const py = await pyServer(kind, where(), 'echo', tls);
       const bad = await pyServer(kind, where(), 'corrupt', tls);
       try {

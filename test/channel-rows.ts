@@ -1,23 +1,15 @@
-// The transports every channel suite runs over (channel.test.ts, limits.test.ts).
-import { abstractName, sockPath } from './helpers.js';
+// The transports every channel suite runs over (channel.test.ts, limits.test.ts): rows of test/rows.ts, one per
+// kind of framing and identity (the pinned and abstract variants add nothing a channel sees), plus TLS over tcp.
+import { rowsWhere, type Row as TransportRow } from './rows.js';
 
-export interface Row {
-  name: string;
-  /** Where a server listens (port 0 or a fresh name). */
-  at(): string;
-  unix: boolean;
+export interface Row extends TransportRow {
   datagram: boolean;
   tls?: boolean;
-  needs?: 'ipv6';
 }
 
-export const ROWS: Row[] = [
-  { name: 'tcp', at: () => 'tcp://127.0.0.1:0', unix: false, datagram: false },
-  { name: 'tcp6', at: () => 'tcp6://[::1]:0', unix: false, datagram: false, needs: 'ipv6' },
-  { name: 'tls', at: () => 'tcp://127.0.0.1:0', unix: false, datagram: false, tls: true },
-  { name: 'unix', at: () => `unix://${sockPath()}`, unix: true, datagram: false },
-  { name: 'unix-abstract', at: () => `unix:@${abstractName()}`, unix: true, datagram: false },
-  { name: 'unixpacket', at: () => `unixpacket://${sockPath()}`, unix: true, datagram: false },
-  { name: 'udp', at: () => 'udp://127.0.0.1:0', unix: false, datagram: true },
-  { name: 'unixgram', at: () => `unixgram://${sockPath()}`, unix: true, datagram: true },
-];
+const CHANNEL_ROWS = ['tcp', 'tcp6', 'unix', 'unix-abstract', 'unixpacket', 'udp', 'unixgram'];
+
+export const ROWS: Row[] = rowsWhere((r) => CHANNEL_ROWS.includes(r.name)).flatMap((r) => {
+  const row = { ...r, datagram: r.shape === 'datagram' };
+  return r.name === 'tcp' ? [row, { ...row, name: 'tls', tls: true }] : [row];
+});

@@ -3,33 +3,12 @@ import {
   bind, dial, echo, formatAddress, listen, NetError, parseAddress, serve, type Address, type BindOptions,
   type DatagramSocket, type Exchange, type Handler, type Server, type SocketOptions,
 } from '../src/index.js';
-import { abstractName, platformHas, sockPath } from './helpers.js';
+import { platformHas } from './helpers.js';
+import { ALL_ROWS, type Row } from './rows.js';
 
-interface Row {
-  name: string;
-  shape: 'stream' | 'datagram';
-  /** Where to serve (port 0 or a fresh path). */
-  listenAt(): string;
-  /** Where a datagram client binds. */
-  clientAt?: string;
-  needs?: 'ipv6';
-}
+// Every row of the network table: tcp and udp (unpinned) too, which take whatever family the address has.
+const ROWS = ALL_ROWS;
 
-const ROWS: Row[] = [
-  { name: 'tcp4', shape: 'stream', listenAt: () => 'tcp4://127.0.0.1:0' },
-  { name: 'tcp6', shape: 'stream', listenAt: () => 'tcp6://[::1]:0', needs: 'ipv6' },
-  { name: 'udp4', shape: 'datagram', listenAt: () => 'udp4://127.0.0.1:0', clientAt: 'udp4://127.0.0.1:0' },
-  { name: 'udp6', shape: 'datagram', listenAt: () => 'udp6://[::1]:0', clientAt: 'udp6://[::1]:0', needs: 'ipv6' },
-  { name: 'unix', shape: 'stream', listenAt: () => `unix://${sockPath()}` },
-  { name: 'unix-abstract', shape: 'stream', listenAt: () => `unix:@${abstractName()}` },
-  { name: 'unixpacket', shape: 'stream', listenAt: () => `unixpacket://${sockPath()}` },
-  { name: 'unixpacket-abstract', shape: 'stream', listenAt: () => `unixpacket:@${abstractName()}` },
-  { name: 'unixgram', shape: 'datagram', listenAt: () => `unixgram://${sockPath()}`, clientAt: 'unixgram:' },
-  { name: 'unixgram-abstract', shape: 'datagram', listenAt: () => `unixgram:@${abstractName()}`, clientAt: 'unixgram:' },
-];
-
-/** The SO_TYPE each row's sockets report. */
-const SOCK_TYPE: Record<string, string> = { stream: 'SOCK_STREAM', datagram: 'SOCK_DGRAM' };
 
 const signal = () => AbortSignal.timeout(5000);
 
@@ -79,7 +58,7 @@ function boomHandler(): { handler: Handler; reported: Promise<Error>; onError: (
 
 describe.each(ROWS.filter((r) => !r.needs || platformHas(r.needs)))('$name', (row) => {
   const withServer = async (handler: Handler, body: (s: Server) => Promise<void>, onError?: (e: Error) => void) => {
-    const server = await serve(row.listenAt(), handler, { onError: onError ?? ((e) => { throw e; }) });
+    const server = await serve(row.at(), handler, { onError: onError ?? ((e) => { throw e; }) });
     try {
       await body(server);
     } finally {
@@ -89,7 +68,7 @@ describe.each(ROWS.filter((r) => !r.needs || platformHas(r.needs)))('$name', (ro
 
   /** A datagram server socket and a client socket of the row, both closed afterwards. */
   const withPair = async (options: BindOptions, body: (server: DatagramSocket, client: DatagramSocket) => Promise<void>) => {
-    const server = await bind(row.listenAt(), options);
+    const server = await bind(row.at(), options);
     const client = await bind(row.clientAt!);
     try {
       await body(server, client);
@@ -110,7 +89,7 @@ describe.each(ROWS.filter((r) => !r.needs || platformHas(r.needs)))('$name', (ro
   it('has a concrete address that round-trips as text', () =>
     withServer(echo, async (s) => {
       expect(parseAddress(formatAddress(s.addr))).toEqual(s.addr);
-      const asked = parseAddress(row.listenAt());
+      const asked = parseAddress(row.at());
       expect(s.addr.network).toBe(asked.network);
       if ('port' in s.addr) {
         expect(s.addr.port).toBeGreaterThan(0);
@@ -137,7 +116,7 @@ describe.each(ROWS.filter((r) => !r.needs || platformHas(r.needs)))('$name', (ro
     }));
 
   it('closes twice without error and frees the address', async () => {
-    const first = await serve(row.listenAt(), echo);
+    const first = await serve(row.at(), echo);
     const addr = first.addr;
     await first.close();
     await first.close();
@@ -182,7 +161,7 @@ describe.each(ROWS.filter((r) => !r.needs || platformHas(r.needs)))('$name', (ro
         if (ex.kind === 'datagram') break;
       }
     };
-    const server = await serve(row.listenAt(), slow);
+    const server = await serve(row.at(), slow);
     const answer = ask(row, server.addr, 'in flight');
     await inHandler;
     const closed = server.close().then(() => order.push('closed'));
@@ -211,8 +190,8 @@ describe.each(ROWS.filter((r) => !r.needs || platformHas(r.needs)))('$name', (ro
       // Linux doubles the value for its own bookkeeping; either way it moved off the default.
       expect(await sock.getOption('SO_RCVBUF')).toBeGreaterThanOrEqual(65536);
       expect(typeof (await sock.getOption('SO_REUSEADDR'))).toBe('boolean');
-      const wrong = row.name.startsWith('unix') ? 'IP_TTL' : row.shape === 'datagram' ? 'TCP_NODELAY' : 'IP_TTL';
-      if (row.name.startsWith('unix') || row.shape === 'datagram') {
+      const wrong = row.shape === 'datagram' && !row.unix ? 'TCP_NODELAY' : 'IP_TTL';
+      if (row.unix || row.shape === 'datagram') {
         const err = await rejection(sock.getOption(wrong));
         expect(err.op).toBe('option');
         expect(err.code).toBe('ENOPROTOOPT');
@@ -220,16 +199,16 @@ describe.each(ROWS.filter((r) => !r.needs || platformHas(r.needs)))('$name', (ro
       const bad = await rejection(sock.setOption('SO_RCVBUF', 'lots'));
       expect(bad.code).toBe('EINVAL');
     };
-    const type = row.name.startsWith('unixpacket') ? 'SOCK_SEQPACKET' : SOCK_TYPE[row.shape]!;
+    const type = row.type;
     if (row.shape === 'stream') {
-      const listener = await listen(row.listenAt());
+      const listener = await listen(row.at());
       try {
         await check(listener, type);
         const client = await dial(listener.addr, { signal: signal() });
         const accepted = await listener.accept({ signal: signal() });
         await check(client, type);
         await check(accepted, type);
-        if (!row.name.startsWith('unix')) {
+        if (!row.unix) {
           await client.setOption('TCP_NODELAY', true);
           expect(await client.getOption('TCP_NODELAY')).toBe(true);
           await client.setOption('IP_TTL', 7);
@@ -245,7 +224,7 @@ describe.each(ROWS.filter((r) => !r.needs || platformHas(r.needs)))('$name', (ro
       await withPair({}, async (server, client) => {
         await check(server, type);
         await check(client, type);
-        if (!row.name.startsWith('unix')) {
+        if (!row.unix) {
           await server.setOption('SO_BROADCAST', true);
           expect(await server.getOption('SO_BROADCAST')).toBe(true);
         }
@@ -272,7 +251,7 @@ describe.each(ROWS.filter((r) => !r.needs || platformHas(r.needs)))('$name', (ro
     });
 
     it('rejects a dial to a dead address with ECONNREFUSED or ENOENT', async () => {
-      const listener = await listen(row.listenAt());
+      const listener = await listen(row.at());
       const dead = listener.addr;
       await listener.close();
       const err = await rejection(dial(dead));
@@ -283,7 +262,7 @@ describe.each(ROWS.filter((r) => !r.needs || platformHas(r.needs)))('$name', (ro
     });
 
     it('holds at most `queue` unaccepted connections and refuses the rest', async () => {
-      const listener = await listen(row.listenAt(), { acceptQueue: 2 });
+      const listener = await listen(row.at(), { acceptQueue: 2 });
       try {
         const clients = [];
         for (let i = 0; i < 4; i++) clients.push(await dial(listener.addr, { signal: signal() }));
@@ -314,7 +293,7 @@ describe.each(ROWS.filter((r) => !r.needs || platformHas(r.needs)))('$name', (ro
           clearInterval(timer);
         }
       };
-      const server = await serve(row.listenAt(), ticking, { idle: 300, onError: (e) => errors.push(e) });
+      const server = await serve(row.at(), ticking, { idle: 300, onError: (e) => errors.push(e) });
       try {
         const busy = await dial(server.addr, { signal: signal() });
         const quiet = await dial(server.addr, { signal: signal() });
@@ -337,7 +316,7 @@ describe.each(ROWS.filter((r) => !r.needs || platformHas(r.needs)))('$name', (ro
     });
 
     it('gives each connection concrete local and remote addresses', async () => {
-      const listener = await listen(row.listenAt());
+      const listener = await listen(row.at());
       try {
         const client = await dial(listener.addr);
         const accepted = await listener.accept({ signal: signal() });
@@ -394,7 +373,7 @@ describe.each(ROWS.filter((r) => !r.needs || platformHas(r.needs)))('$name', (ro
       }));
 
     it('honours an AbortSignal in recvFrom: timeout is ETIMEDOUT, abort is ERR_SOCKTOOL_ABORTED', async () => {
-      const sock = await bind(row.listenAt());
+      const sock = await bind(row.at());
       try {
         const timedOut = await rejection(sock.recvFrom({ signal: AbortSignal.timeout(30) }));
         expect(timedOut.code).toBe('ETIMEDOUT');

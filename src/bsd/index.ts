@@ -14,7 +14,7 @@
  */
 import {
   bind as bindDatagram, bindTo, Codes, constants, dial, inheritedSocket, isStreamNetwork, listen, lookupHost, NetError,
-  OPTION_NAMES, upgradeTls, type Address, type Conn, type DatagramSocket, type InheritedSocket, type Listener,
+  NETWORKS, networkFor, OPTION_NAMES, socketTypeOf, withIpFamily, upgradeTls, type Address, type Conn, type DatagramSocket, type InheritedSocket, type Listener,
   type Network, type OptionName, type OptionValue, type TlsOptions,
 } from '../index.js';
 import { makefile, type FileObject } from './makefile.js';
@@ -67,15 +67,11 @@ export class BlockingIOError extends NetError {}
 /** An address as `bind`/`connect` take it: `[host, port]` (IPv4/IPv6), or a path or `'\0name'` (AF_UNIX). */
 export type SockAddr = [host: string, port: number, ...rest: number[]] | string;
 
-const NETWORKS: Record<string, Network> = {
-  [`${AF_INET}/${SOCK_STREAM}`]: 'tcp4',
-  [`${AF_INET6}/${SOCK_STREAM}`]: 'tcp6',
-  [`${AF_INET}/${SOCK_DGRAM}`]: 'udp4',
-  [`${AF_INET6}/${SOCK_DGRAM}`]: 'udp6',
-  [`${AF_UNIX}/${SOCK_STREAM}`]: 'unix',
-  [`${AF_UNIX}/${SOCK_DGRAM}`]: 'unixgram',
-  [`${AF_UNIX}/${SOCK_SEQPACKET}`]: 'unixpacket',
-};
+/** The network of a socket of `family` and `type`: AF_INET and AF_INET6 pin the IP family, as Python's sockets do. */
+function networkOfSocket(family: number, type: number): Network | undefined {
+  const n = networkFor(family, type, family === AF_INET6);
+  return n && family === AF_INET ? withIpFamily(n, 4) : n;
+}
 
 /** (level, number) → the core's option name, from this platform's constants. */
 const OPTION_BY_NUMBER = new Map<string, OptionName>(OPTION_NAMES.map((name) => {
@@ -124,7 +120,7 @@ export class Socket {
   private early = new Map<OptionName, OptionValue>();
 
   constructor(readonly family: number, readonly type: number, conn?: Conn) {
-    if (!NETWORKS[`${family}/${type}`]) {
+    if (!networkOfSocket(family, type)) {
       const known = family === AF_UNIX || family === AF_INET || family === AF_INET6;
       throw osError('dial', known ? 'EPROTONOSUPPORT' : 'EAFNOSUPPORT', `${known ? 'socket type' : 'address family'} ` +
         `not supported: family ${family}, type ${type} (AF_INET/AF_INET6 take SOCK_STREAM and SOCK_DGRAM; AF_UNIX also SOCK_SEQPACKET)`);
@@ -137,7 +133,7 @@ export class Socket {
   }
 
   private get network(): Network {
-    return NETWORKS[`${this.family}/${this.type}`]!;
+    return networkOfSocket(this.family, this.type)!;
   }
 
   private get isStream(): boolean {
@@ -214,8 +210,7 @@ export class Socket {
   async [ADOPT](s: InheritedSocket, fd: number): Promise<void> {
     const stream = isStreamNetwork(s.network);
     const taken = !stream ? await bindDatagram(s) : s.listening ? await listen(s) : await dial(s);
-    const shape = s.network === 'unixpacket' ? SOCK_SEQPACKET : stream ? SOCK_STREAM : SOCK_DGRAM;
-    if ((this.family === AF_UNIX) !== s.network.startsWith('unix') || shape !== this.type) {
+    if ((this.family === AF_UNIX) !== (NETWORKS[s.network].family === 'unix') || socketTypeOf(s.network) !== this.type) {
       await taken.close();
       throw osError('dial', 'EINVAL', `invalid argument: descriptor ${fd} is a ${s.network} socket, not one of family ${this.family} and type ${this.type}`);
     }

@@ -7,18 +7,18 @@
 import { EventEmitter } from 'node:events';
 import { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { bind, bindTo, dial, listen, raiseDescriptorLimit } from '../api.js';
+import {
+  addressOrInherited, bind, bindTo, dial, listen, plainAddress, raiseDescriptorLimit, withNativeReading,
+} from '../api.js';
 import { formatAddress, type Address } from '../core/address.js';
 import {
   Budget, defaultMaxPeers, descriptorNotices, evicted, EVICTED, fullRefusal, Notices, OUT_OF_FDS, REFUSED, SILENT, Slots, type BudgetOptions,
 } from '../core/budget.js';
 import { closedError, Codes, NetError } from '../core/errors.js';
-import { isStreamNetwork, networkOf, type Network } from '../core/networks.js';
+import { isStreamNetwork, rowOf, type Network } from '../core/networks.js';
 import { reportToStderr } from '../core/serve.js';
 import type { StreamConn } from '../core/stream.js';
 import type { BindOptions, Conn, DatagramSocket, DialOptions, Listener, ListenOptions, PeerCredentials } from '../core/types.js';
-import { endpoint as parseEndpoint, plainAddress } from '../inherited.js';
-import { withNativeReading } from '../unix/stream.js';
 import { DEFAULT_MAX_MESSAGE, tooLarge } from './frame.js';
 import { Outbox, type Handed, type HighWater, type Policy } from './outbox.js';
 import { authenticate } from './authkey.js';
@@ -176,7 +176,7 @@ export class Endpoint extends EventEmitter {
   constructor(private op: 'listen' | 'dial', addr: Address | string, private protocol: Protocol,
     private options: ChannelListenOptions & ChannelDialOptions & HeartbeatOptions, defaultPolicy: Policy, private firstMessageTimeout = 0) {
     super();
-    const a = parseEndpoint(op, addr);
+    const a = addressOrInherited(op, addr);
     this.target = a;
     this.network = a.network;
     this.addr = plainAddress(a);
@@ -465,7 +465,7 @@ export class Endpoint extends EventEmitter {
       // Each frame goes out as soon as it is written: Nagle would hold a frame's last segment back until the peer
       // acknowledged the rest (ZeroMQ and nng turn it off too).
       if (c.network === 'tcp' && c.stream instanceof Socket) c.stream.setNoDelay(true);
-      const credentials = networkOf(c.network).credentials && !this.tls ? await c.peerCredentials().catch(() => undefined) : undefined;
+      const credentials = rowOf(c.network).credentials && !this.tls ? await c.peerCredentials().catch(() => undefined) : undefined;
       const remote = 'path' in c.remoteAddr && c.remoteAddr.path === '' ? null : c.remoteAddr;
       const after = this.authkey && await authenticate(c, this.authkey, this.op, isFramed(c.network, this.tls));
       const pipe = new ConnPipe(c, peerOf(this.network, remote, credentials), this.tls, this.maxMessage, after || undefined);

@@ -6,7 +6,7 @@ import { closeSync } from 'node:fs';
 import type { Address } from '../core/address.js';
 import type { Account } from '../core/budget.js';
 import { NetError } from '../core/errors.js';
-import { networkOf, type Network } from '../core/networks.js';
+import { rowOf, type Network } from '../core/networks.js';
 import type { Conn, DatagramSocket, PeerCredentials } from '../core/types.js';
 import { frameHeader, FrameReader } from './frame.js';
 import type { AfterHandshake } from './authkey.js';
@@ -89,7 +89,7 @@ export abstract class Pipe implements Sink {
 }
 
 /** Whether messages on this connection need frames: bytes do (TLS records too, over anything); seqpacket keeps each send whole. */
-export const isFramed = (network: Network, tls: boolean): boolean => tls || !networkOf(network).messages;
+export const isFramed = (network: Network, tls: boolean): boolean => tls || !rowOf(network).messages;
 
 /** A connection: tcp, unix, unixpacket, or TLS over one of them. */
 export class ConnPipe extends Pipe {
@@ -101,7 +101,7 @@ export class ConnPipe extends Pipe {
   constructor(readonly conn: Conn, peer: ChannelPeer, tls: boolean, private max: number, private after?: AfterHandshake) {
     super(peer);
     this.framed = isFramed(conn.network, tls);
-    this.withFds = !tls && networkOf(conn.network).fds;
+    this.withFds = !tls && rowOf(conn.network).fds;
   }
 
   write(head: Buffer | undefined, body: Uint8Array, fds: readonly number[] | undefined): Promise<void> {

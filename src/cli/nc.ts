@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { getSystemErrorMap } from 'node:util';
 import {
-  bind, bindTo, dial, formatAddress, listen, NetError, unixAddress, type Address, type Conn, type DatagramSocket, type InetNetwork,
+  bind, bindTo, dial, formatAddress, isStreamNetwork, listen, NetError, withIpFamily, unixAddress, type Address, type Conn, type DatagramSocket, type InetNetwork,
 } from '../index.js';
 import { Idle, untilSignal } from './common.js';
 import { CliError } from './exit.js';
@@ -249,8 +249,9 @@ function target(args: string[], o: NcOptions): Target {
   return { network, host, ports };
 }
 
+/** tcp or udp, pinned to a family by -4 or -6. */
 const inetNetwork = (base: 'tcp' | 'udp', o: NcOptions): InetNetwork =>
-  `${base}${o['4'] ? '4' : o['6'] ? '6' : ''}` as InetNetwork;
+  (o['4'] ? withIpFamily(base, 4) : o['6'] ? withIpFamily(base, 6) : base) as InetNetwork;
 
 /** -s and -p: the address a client sends from. */
 function source(t: Target, o: NcOptions): Address | undefined {
@@ -303,7 +304,7 @@ async function client(t: Target, o: NcOptions, stdin: StdinPump): Promise<void> 
     if (o.v) fail(`connect to ${t.host} port ${port} (${proto}) failed: ${reason(err)}`);
     throw new NcExit();
   };
-  if (t.network === 'tcp' || t.network === 'unix') {
+  if (isStreamNetwork(t.network)) {
     const conn = await dial(to, { signal: o.w !== undefined ? AbortSignal.timeout(o.w * 1000) : undefined,
       ...(local && { local }) }).catch(failed);
     connected();
@@ -391,6 +392,6 @@ async function nc(args: string[], o: NcOptions): Promise<void> {
   void untilSignal(); // handlers first: a signal closes cleanly (the socket file removed) and exits 0
   const stdin = new StdinPump();
   if (!o.l) return client(t, o, stdin);
-  if (t.network === 'tcp' || t.network === 'unix') return listenStream(t, o, stdin);
+  if (isStreamNetwork(t.network)) return listenStream(t, o, stdin);
   return listenDatagram(t, o, stdin);
 }

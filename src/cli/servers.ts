@@ -1,5 +1,5 @@
 import {
-  bind, Codes, echo, formatAddress, isStreamNetwork, listen, NetError, notify, serve, upper, type Address, type Conn, type Data,
+  bind, Codes, echo, formatAddress, isStreamNetwork, listen, NetError, NETWORKS, networksWhere, notify, serve, upper, type Address, type Conn, type Data,
   type DatagramSocket, type Exchange, type Handler, type NotifyState, type UnixNetwork, type WaitOptions,
 } from '../index.js';
 import {
@@ -9,8 +9,9 @@ import {
 import { execHandler, programOption, type ProgramOptions } from './exec.js';
 import { addrText, notice, writeOut, type Output } from './output.js';
 
-/** `--type` of the unix commands: the socket type's name, and the network that carries it. */
-export const UNIX_TYPES: Record<string, UnixNetwork> = { stream: 'unix', dgram: 'unixgram', seqpacket: 'unixpacket' };
+/** `--type` of the unix commands: the socket type's name without SOCK_ (stream, dgram, seqpacket), and its network. */
+export const UNIX_TYPES: Record<string, UnixNetwork> = Object.fromEntries(networksWhere((row) => row.family === 'unix')
+  .map((n) => [NETWORKS[n].type.slice('SOCK_'.length).toLowerCase(), n as UnixNetwork]));
 
 export interface ServeCommandOptions extends CommonOptions, ProgramOptions {
   handler: HandlerName;

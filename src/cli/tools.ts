@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isIP } from 'node:net';
 import {
-  addonStatus, bind, dial, formatAddress, inetAddress, inheritedSocket, listen, lookupHost, NetError, type Address, type Conn,
+  addonStatus, bind, dial, formatAddress, inetAddress, inheritedSocket, isStreamNetwork, listen, lookupHost, NetError, NETWORKS,
+  networksWhere, withIpFamily, type Address, type Conn, type InetNetwork,
 } from '../index.js';
 import { CliError, Exit, UsageError } from './exit.js';
 import { oneLine, writeOut, type Output } from './output.js';
@@ -48,7 +49,7 @@ export async function scanCommand(host: string, spec: string, o: ScanOptions, ou
   const ports = parsePorts(spec);
   // One lookup for the whole scan: a bad name fails once, and every port is tried on the same address.
   const ip = isIP(host) ? host : (await lookupHost(host))[0]!.host;
-  const network = isIP(ip) === 6 ? 'tcp6' : 'tcp4';
+  const network = withIpFamily('tcp', isIP(ip) === 6 ? 6 : 4) as InetNetwork;
   const states = new Map<number, PortState>();
   let next = 0;
   const worker = async () => {
@@ -141,13 +142,12 @@ const abstract = (net: string) => `${net}:@socktool-caps-${process.pid}-${Math.r
 
 /** Each capability and the real probe that shows it. */
 const PROBES: [kind: 'network' | 'feature', name: string, probe: Probe][] = [
-  ['network', 'tcp4', () => streamPair('tcp4://127.0.0.1:0')],
-  ['network', 'tcp6', () => streamPair('tcp6://[::1]:0')],
-  ['network', 'udp4', () => datagramSelf('udp4://127.0.0.1:0')],
-  ['network', 'udp6', () => datagramSelf('udp6://[::1]:0')],
-  ['network', 'unix', (dir) => streamPair(`unix://${join(dir, 's')}`)],
-  ['network', 'unixgram', (dir) => datagramSelf(`unixgram://${join(dir, 'g')}`)],
-  ['network', 'unixpacket', (dir) => streamPair(`unixpacket://${join(dir, 'p')}`)],
+  // Every network the table pins to a family or puts on a unix path, probed in its shape.
+  ...networksWhere((row) => row.family === 'unix' || row.pinned !== 0).map((n): [kind: 'network', name: string, probe: Probe] => {
+    const at = (dir: string) => NETWORKS[n].family === 'unix' ? `${n}://${join(dir, n)}`
+      : `${n}://${NETWORKS[n].pinned === 6 ? '[::1]' : '127.0.0.1'}:0`;
+    return ['network', n, (dir) => (isStreamNetwork(n) ? streamPair(at(dir)) : datagramSelf(at(dir)))];
+  }),
   ['feature', 'ipv6', () => streamPair('tcp6://[::1]:0')],
   ['feature', 'abstract-names', () => streamPair(abstract('unix'))],
   ['feature', 'seqpacket', () => streamPair(abstract('unixpacket'))],

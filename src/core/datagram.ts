@@ -2,12 +2,12 @@ import { isIP } from 'node:net';
 import { parseAddress, type Address, type InetAddress, type Network } from './address.js';
 import { abortError, closedError, Codes, NetError, wrap } from './errors.js';
 import { Inbox } from './inbox.js';
-import { networkOf } from './networks.js';
+import { rowOf } from './networks.js';
 import { resolveInet } from './resolve.js';
 import type {
-  Data, Datagram, DatagramSink, OptionName, OptionValue, PeerCredentials, PeerGate, SendOptions, ServableDatagramSocket, SocketOptions,
-  WaitOptions,
+  Data, Datagram, OptionName, OptionValue, PeerCredentials, SendOptions, SocketOptions, WaitOptions,
 } from './types.js';
+import type { DatagramReceiver, PeerGate, ServableDatagramSocket } from './adapter.js';
 
 /** What a datagram handle did with a send that did not fail. */
 export type SendOutcome = 'sent' | 'queued' | 'dropped';
@@ -75,10 +75,12 @@ export class DatagramSocketImpl implements ServableDatagramSocket {
   readonly localAddr: Address;
   remoteAddr: Address | null = null;
   dropped = 0;
-  sink: DatagramSink | undefined;
+  onDatagram: DatagramReceiver | undefined;
   private handle: DatagramHandle;
   private inbox: Inbox<Datagram>;
-  private paused = false;
+  /** The queue is full: reading stops until the application takes from it. */
+  private queueFull = false;
+  /** serve() holds reading while its handlers are behind. */
   private held = false;
   private queued: Queued[] = [];
   private queuedHead = 0;
@@ -94,7 +96,7 @@ export class DatagramSocketImpl implements ServableDatagramSocket {
       datagram: (data, from, truncated, fds, credentials) => {
         if (parts.gate && !parts.gate.admitsDatagram(credentials, from)) {
           if (fds.length > 0) this.handle.closeFds(fds);
-        } else if (this.sink) this.sink(data, from, credentials);
+        } else if (this.onDatagram) this.onDatagram(data, from, credentials);
         else this.enqueue({ data, from, truncated, fds, credentials });
       },
       sent: (count, failure) => this.onSent(count, failure),
@@ -114,21 +116,27 @@ export class DatagramSocketImpl implements ServableDatagramSocket {
 
   private enqueue(d: Datagram): void {
     // A full queue stops reading: the kernel's buffer takes over (udp drops there, unixgram senders wait).
-    if (!this.inbox.push(d) && !this.paused) {
-      this.paused = true;
+    if (!this.inbox.push(d) && !this.queueFull) {
+      this.queueFull = true;
       this.applyReading();
     }
   }
 
-  /** serve() holds reading while its handlers are behind. */
-  pause(held: boolean): void {
-    this.held = held;
+  /** serve() stops reading while its handlers are behind… */
+  pause(): void {
+    this.held = true;
+    this.applyReading();
+  }
+
+  /** …and reading goes on once they caught up. */
+  resume(): void {
+    this.held = false;
     this.applyReading();
   }
 
   /** Reading runs unless the queue is full or serve() holds it. */
   private applyReading(): void {
-    if (!this.closing) this.handle.read(!this.paused && !this.held);
+    if (!this.closing) this.handle.read(!this.queueFull && !this.held);
   }
 
   private onSent(count: number, failure: ((i: number) => Error | undefined) | undefined): void {
@@ -174,7 +182,7 @@ export class DatagramSocketImpl implements ServableDatagramSocket {
    */
   private needsLookup(addr: Address): boolean {
     if (this.ready.has(addr)) return false;
-    if ((networkOf(this.network).family === 'unix') !== 'path' in addr) {
+    if ((rowOf(this.network).family === 'unix') !== 'path' in addr) {
       throw new NetError({ op: 'send', network: this.network, addr, code: 'EAFNOSUPPORT',
         detail: `a ${this.network} socket cannot send to a ${addr.network} address` });
     }
@@ -203,7 +211,7 @@ export class DatagramSocketImpl implements ServableDatagramSocket {
     if (this.closing) return Promise.reject(closedError('send', this.network, to ?? this.remoteAddr ?? undefined));
     const bytes = typeof data === 'string' ? Buffer.from(data) : data;
     const fds = options?.fds?.length ? options.fds : null;
-    if (fds && !networkOf(this.network).fds) {
+    if (fds && !rowOf(this.network).fds) {
       return Promise.reject(new NetError({ op: 'send', network: this.network, addr: to ?? undefined, code: 'EOPNOTSUPP',
         detail: 'descriptors travel over unix sockets only' }));
     }
@@ -221,8 +229,8 @@ export class DatagramSocketImpl implements ServableDatagramSocket {
 
   recvFrom(options?: WaitOptions): Promise<Datagram> {
     const next = this.inbox.next(options?.signal, this.recvAborted);
-    if (this.paused && !this.inbox.full) {
-      this.paused = false;
+    if (this.queueFull && !this.inbox.full) {
+      this.queueFull = false;
       this.applyReading();
     }
     return next.then((d) => d ?? Promise.reject(closedError('recv', this.network, this.localAddr)));

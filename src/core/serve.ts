@@ -6,8 +6,9 @@ import { Codes, NetError } from './errors.js';
 import type { StreamConn } from './stream.js';
 import { TlsListener } from './tls.js';
 import type {
-  Conn, Data, Exchange, Handler, Listener, PeerCredentials, ServableDatagramSocket, Server, ServeOptions, WaitOptions,
+  Conn, Data, Exchange, Handler, Listener, PeerCredentials, Server, ServeOptions, WaitOptions,
 } from './types.js';
+import type { ServableDatagramSocket } from './adapter.js';
 
 export type ErrorReporter = NonNullable<ServeOptions['onError']>;
 
@@ -249,7 +250,7 @@ export class DatagramServer implements Server {
   constructor(private sock: ServableDatagramSocket, private handler: Handler, private onError: ErrorReporter,
     private budget: Budget) {
     this.account = budget.account();
-    sock.sink = (data, from, credentials) => this.dispatch(new DatagramExchange(sock, data, from, credentials));
+    sock.onDatagram = (data, from, credentials) => this.dispatch(new DatagramExchange(sock, data, from, credentials));
   }
 
   get network(): Network {
@@ -282,7 +283,7 @@ export class DatagramServer implements Server {
     this.account.add(size);
     if ((this.pending >= MAX_IN_FLIGHT || this.account.held >= this.budget.serverBytes) && !this.held) {
       this.held = true;
-      this.sock.pause(true);
+      this.sock.pause();
     }
     result.then(() => this.settled(size), (err: unknown) => {
       this.settled(size);
@@ -296,13 +297,13 @@ export class DatagramServer implements Server {
     if (--this.pending === 0) this.idle?.();
     if (this.held && this.pending < MAX_IN_FLIGHT / 2 && this.account.held < this.budget.serverBytes / 2) {
       this.held = false;
-      this.sock.pause(false);
+      this.sock.resume();
     }
   }
 
   close(): Promise<void> {
     this.closing ??= (async () => {
-      this.sock.sink = () => {};
+      this.sock.onDatagram = () => {};
       if (this.pending > 0) await new Promise<void>((resolve) => (this.idle = resolve));
       await this.sock.close();
       this.markClosed();

@@ -5,8 +5,9 @@ import type { Account } from './budget.js';
 import { abortError, closedError, NetError, wrap } from './errors.js';
 import { Inbox } from './inbox.js';
 import type {
-  Conn, Data, Listener, OptionName, OptionValue, PeerCredentials, PeerGate, SocketControl, SocketOptions, WaitOptions, WithFds,
+  Conn, Data, Listener, OptionName, OptionValue, PeerCredentials, SocketControl, SocketOptions, WaitOptions, WithFds,
 } from './types.js';
+import type { PeerGate } from './adapter.js';
 
 const DONE = Promise.resolve();
 const EMPTY = Buffer.alloc(0);

@@ -412,34 +412,3 @@ export interface BindToOptions extends BindOptions {
   /** The address to send from (default: an ephemeral port, or an unnamed unix socket that can be answered). */
   local?: Address | string;
 }
-
-/** What a stream adapter (tcp, unix) gives the dispatch table. Errors come out as NetErrors. */
-export interface StreamAdapter {
-  dial(addr: Address, options: DialOptions): Promise<Conn>;
-  /** `gate`: the peer check of `options` (unix networks only). */
-  listen(addr: Address, options: ListenOptions, gate?: PeerGate): Promise<Listener>;
-}
-
-/** Receives each datagram straight from the socket, bypassing the queue (serve() uses it). */
-export type DatagramSink = (data: Buffer, from: Address | null, credentials: PeerCredentials | undefined) => void;
-
-/** The check of {@link PeerAccess} an adapter runs on what arrives (built by src/unix/peers.ts). */
-export interface PeerGate {
-  readonly refused: number;
-  /** Whether the peer of this accepted unix connection may be handed over. */
-  admitsConn(conn: Conn): boolean;
-  /** Whether a datagram from this sender may be handed over. */
-  admitsDatagram(credentials: PeerCredentials | undefined, from: Address | null): boolean;
-}
-
-/** A datagram socket serve() can feed from directly, pausing the socket while its handlers are behind. */
-export interface ServableDatagramSocket extends DatagramSocket {
-  sink: DatagramSink | undefined;
-  pause(paused: boolean): void;
-}
-
-/** What a datagram adapter (udp, unixgram) gives the dispatch table. Errors come out as NetErrors. */
-export interface DatagramAdapter {
-  /** `gate`: the peer check of `options` (unixgram only). */
-  bind(addr: Address, options: BindOptions, gate?: PeerGate): Promise<ServableDatagramSocket>;
-}

@@ -2,8 +2,15 @@ import { EventEmitter } from 'node:events';
 import { constants } from 'node:os';
 import { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { WithFds } from '../core/types.js';
+import * as net from 'node:net';
+import { TLSSocket } from 'node:tls';
+import type { UnixAddress } from '../core/address.js';
+import { wrap } from '../core/errors.js';
+import { rowOf } from '../core/networks.js';
+import { StreamConn } from '../core/stream.js';
+import type { Conn, WithFds } from '../core/types.js';
 import { errnoError, consts, native, type EventFn, type Handle } from './index.js';
+import { Control } from './options.js';
 
 type WriteDone = (err?: Error | null) => void;
 
@@ -224,4 +231,39 @@ export function recvFdsOn(fd: number, signal?: AbortSignal): Promise<WithFds | n
     signal?.addEventListener('abort', onAbort, { once: true });
     native.read(h, true);
   });
+}
+
+/**
+ * A connection on an addon socket (unixpacket always; unix when descriptors must be readable at any point, as
+ * channels need): every read comes with the descriptors that arrived with it.
+ */
+export function nativeConn(d: NativeDuplex, network: 'unix' | 'unixpacket', local: UnixAddress, remote: UnixAddress): Conn {
+  const send = (data: Uint8Array, fds: readonly number[] | null) =>
+    new Promise<void>((resolve, reject) => d.sendWith(data, fds, (err) => (err ? reject(err) : resolve())));
+  return new StreamConn(d, network, local, remote, {
+    control: new Control(network, () => (d.destroyed ? -1 : d.fd), () => remote),
+    fds: { send, fdsOf: (chunk) => d.fdsOf(chunk) },
+    // Seqpacket: one message per send, straight to the socket (see ConnParts.message).
+    message: rowOf(network).messages ? (data) => send(data, null) : undefined,
+  });
+}
+
+/**
+ * The same unix connection read by the addon instead of libuv, so that descriptors can arrive at any point of the
+ * stream (libuv's unix sockets drop them once it reads). Only for a connection nothing has read yet: the libuv
+ * socket is closed, and the addon keeps a duplicate of its descriptor.
+ */
+export function withNativeReading(conn: Conn): Conn {
+  // TLS carries no descriptors, and its socket is libuv's to read.
+  if (conn.network !== 'unix' || !(conn.stream instanceof net.Socket) || conn.stream instanceof TLSSocket) return conn;
+  const dup = native.dup(conn.fd);
+  let duplex: NativeDuplex;
+  try {
+    duplex = new NativeDuplex(dup, { byteStream: true });
+  } catch (err) {
+    native.close(dup);
+    throw wrap('read', 'unix', conn.remoteAddr, err);
+  }
+  conn.stream.destroy();
+  return nativeConn(duplex, 'unix', conn.localAddr as UnixAddress, conn.remoteAddr as UnixAddress);
 }

@@ -1,7 +1,7 @@
 import { DEFAULT_PEER_BYTES, DEFAULT_SERVER_BYTES, PEER_SILENCE_MS } from '../core/budget.js';
 import type { Address, Network } from '../core/address.js';
 import type { DatagramEvents, DatagramHandle, SendOutcome } from '../core/datagram.js';
-import { networkOf } from '../core/networks.js';
+import { rowOf } from '../core/networks.js';
 import type { BindOptions, OptionName, OptionValue, PeerCredentials } from '../core/types.js';
 import { consts, decodeAddress, encodeAddress, errnoError, native, type Handle } from './index.js';
 import { Control } from './options.js';
@@ -39,7 +39,7 @@ export class NativeDatagramHandle implements DatagramHandle {
       OUTCOMES[consts.DROPPED] = 'dropped';
     }
     this.control = new Control(network, () => this.fd, () => localAddr);
-    this.h = native.open(fdNumber, consts.MODE_DGRAM, maxDatagram ?? networkOf(network).maxMessage, this.onEvent);
+    this.h = native.open(fdNumber, consts.MODE_DGRAM, maxDatagram ?? rowOf(network).maxMessage, this.onEvent);
   }
 
   get fd(): number {

@@ -1,5 +1,5 @@
 import type { Address } from '../core/address.js';
-import { networkOf, type Network, type OptionLevel } from '../core/networks.js';
+import { rowOf, type Network, type OptionLevel } from '../core/networks.js';
 import { closedError, NetError, wrap } from '../core/errors.js';
 import type { OptionName, OptionValue, PeerCredentials, SocketControl } from '../core/types.js';
 import { consts, native } from './index.js';
@@ -78,7 +78,7 @@ export class Control implements SocketControl {
     const entry = OPTIONS[name];
     if (!entry) throw this.error('ENOPROTOOPT', `unknown option ${JSON.stringify(name)}`);
     const [level, opt, kind] = entry;
-    if (!networkOf(this.network).levels.includes(level)) throw this.error('ENOPROTOOPT', `${name} does not apply to ${this.network} sockets`);
+    if (!rowOf(this.network).levels.includes(level)) throw this.error('ENOPROTOOPT', `${name} does not apply to ${this.network} sockets`);
     const fd = this.fdOf();
     if (fd < 0) throw closedError('option', this.network, this.addr());
     try {
@@ -130,7 +130,7 @@ export class Control implements SocketControl {
 
   /** SO_PEERCRED: who is on the other end of a unix connection, as the kernel recorded at connect. */
   async peerCredentials(): Promise<PeerCredentials> {
-    if (!networkOf(this.network).credentials) {
+    if (!rowOf(this.network).credentials) {
       throw this.error('ENOPROTOOPT', `peer credentials exist on unix and unixpacket connections, not ${this.network}`);
     }
     const fd = this.fdOf();

@@ -6,18 +6,18 @@ import type { InetAddress, InetNetwork } from '../core/address.js';
 import { wrap } from '../core/errors.js';
 import { resolveInet } from '../core/resolve.js';
 import { connectSocket, createStreamServer, socketOnFd, startListening, StreamConn, StreamListener } from '../core/stream.js';
-import { isInherited } from '../inherited.js';
-import type { Conn, DialOptions, Listener, ListenOptions, StreamAdapter } from '../core/types.js';
+import type { Conn, DialOptions, Listener, ListenOptions } from '../core/types.js';
+import type { StreamAdapter } from '../core/adapter.js';
 import { fdOfNode, consts, native } from '../native/index.js';
 import { Control } from '../native/options.js';
 
 /** The kernel's view of one end of a TCP socket, in the caller's network name. */
-const endpoint = (network: InetNetwork, host: string | undefined, port: number | undefined): InetAddress =>
+const sideOf = (network: InetNetwork, host: string | undefined, port: number | undefined): InetAddress =>
   ({ network, host: host ?? '', port: port ?? 0 });
 
 function wrapSocket(network: InetNetwork, s: Socket): Conn {
-  const remote = endpoint(network, s.remoteAddress, s.remotePort);
-  return new StreamConn(s, network, endpoint(network, s.localAddress, s.localPort), remote,
+  const remote = sideOf(network, s.remoteAddress, s.remotePort);
+  return new StreamConn(s, network, sideOf(network, s.localAddress, s.localPort), remote,
     { control: new Control(network, () => fdOfNode(s), () => remote) });
 }
 
@@ -40,7 +40,6 @@ async function sourceOf(local: InetAddress | undefined, family: number) {
 }
 
 async function dial(addr: InetAddress, options: DialOptions): Promise<Conn> {
-  if (isInherited(addr)) return wrapSocket(addr.network, socketOnFd(addr.fd));
   try {
     const { host, family } = await resolveInet(addr, 'connect');
     const source = await sourceOf(options.local as InetAddress | undefined, family);
@@ -60,10 +59,6 @@ async function dial(addr: InetAddress, options: DialOptions): Promise<Conn> {
 async function listen(addr: InetAddress, options: ListenOptions): Promise<Listener> {
   const server = createStreamServer();
   try {
-    if (isInherited(addr)) {
-      await startListening(server, { fd: addr.fd, backlog: options.backlog } as ListenOptionsWithFd);
-      return listener(server, addr.network, options);
-    }
     const { host, family } = await resolveInet(addr, 'bind');
     const ipv6Only = family === 6 && (options.ipv6Only ?? addr.network === 'tcp6');
     if (options.reusePort) {
@@ -89,10 +84,21 @@ async function listen(addr: InetAddress, options: ListenOptions): Promise<Listen
   return listener(server, addr.network, options);
 }
 
+async function adoptListener(fd: number, addr: InetAddress, options: ListenOptions): Promise<Listener> {
+  const server = createStreamServer();
+  try {
+    await startListening(server, { fd, backlog: options.backlog } as ListenOptionsWithFd);
+  } catch (err) {
+    server.close();
+    throw wrap('listen', addr.network, addr, err);
+  }
+  return listener(server, addr.network, options);
+}
+
 /** The Listener over a listening server, named as the kernel names its socket. */
 function listener(server: Server, network: InetNetwork, options: ListenOptions): Listener {
   const bound = server.address() as { address: string; port: number };
-  const local = endpoint(network, bound.address, bound.port);
+  const local = sideOf(network, bound.address, bound.port);
   return new StreamListener(server, {
     network,
     addr: local,
@@ -106,4 +112,6 @@ function listener(server: Server, network: InetNetwork, options: ListenOptions):
 export const tcp: StreamAdapter = {
   dial: (addr, options) => dial(addr as InetAddress, options),
   listen: (addr, options) => listen(addr as InetAddress, options),
+  adopt: async (fd, addr) => wrapSocket(addr.network as InetNetwork, socketOnFd(fd)),
+  adoptListener: (fd, addr, options) => adoptListener(fd, addr as InetAddress, options),
 };

@@ -1,15 +1,14 @@
 import type { InetAddress, InetNetwork } from '../core/address.js';
 import { wrap } from '../core/errors.js';
 import { resolveInet } from '../core/resolve.js';
-import type { BindOptions, DatagramAdapter, ServableDatagramSocket } from '../core/types.js';
+import type { BindOptions } from '../core/types.js';
+import type { DatagramAdapter, ServableDatagramSocket } from '../core/adapter.js';
 import { DatagramSocketImpl } from '../core/datagram.js';
 import { NativeDatagramHandle } from '../native/datagram.js';
 import { consts, native, nameOf } from '../native/index.js';
-import { isInherited } from '../inherited.js';
 
 async function bind(addr: InetAddress, options: BindOptions): Promise<ServableDatagramSocket> {
   const network: InetNetwork = addr.network;
-  if (isInherited(addr)) return open(addr.fd, network, addr.host.includes(':'), options);
   let fd = -1;
   try {
     const { host, family } = await resolveInet(addr, 'bind');
@@ -40,4 +39,6 @@ function open(fd: number, network: InetNetwork, v6: boolean, options: BindOption
  */
 export const udp: DatagramAdapter = {
   bind: (addr, options) => bind(addr as InetAddress, options),
+  // An IPv6 socket's own address is an IPv6 one (v4-mapped included).
+  adopt: async (fd, addr, options) => open(fd, addr.network as InetNetwork, (addr as InetAddress).host.includes(':'), options),
 };

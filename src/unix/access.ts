@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { chmod, chown } from 'node:fs/promises';
 import type { FileAccess } from '../core/types.js';
+import { asksRights } from '../core/access.js';
 
 /**
  * The umask a socket file is bound under when its rights are asked for: owner-only (0600), so that it never
@@ -33,7 +34,6 @@ export function bindPrivately<T>(rights: Rights | undefined, bind: () => T): T {
 }
 
 /** Whether any of mode, owner and group is asked for. */
-export const asksRights = (a: FileAccess): boolean => a.mode !== undefined || a.owner !== undefined || a.group !== undefined;
 
 /** An owner or group that does not exist; the adapter turns it into the bind's NetError. */
 export class NoSuchId extends Error {

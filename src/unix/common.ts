@@ -1,12 +1,8 @@
 import { hasSocketFile, type UnixAddress, type UnixNetwork } from '../core/address.js';
 import { NetError, wrap, type Op } from '../core/errors.js';
 import { consts, nameOf, native, unixSockaddr } from '../native/index.js';
-import { isInherited } from '../inherited.js';
-import { networkOf } from '../core/networks.js';
-import { StreamConn } from '../core/stream.js';
-import type { Conn, FileAccess } from '../core/types.js';
-import type { NativeDuplex } from '../native/conn.js';
-import { Control } from '../native/options.js';
+import { rowOf, socketTypeOf } from '../core/networks.js';
+import type { FileAccess } from '../core/types.js';
 import { applyRights, bindPrivately, NoSuchId, rightsOf } from './access.js';
 import { claimPath, PathInUse, SocketFile } from './sockfile.js';
 
@@ -24,9 +20,9 @@ export function remoteOf(fd: number, network: UnixNetwork): UnixAddress {
   }
 }
 
-/** A unix address to listen on or dial must have a name (an inherited socket is named by its descriptor). */
+/** A unix address to listen on or dial must have a name. */
 export function checkNamed(op: Op, addr: UnixAddress): void {
-  if (addr.path === '' && !isInherited(addr)) throw new NetError({ op, network: addr.network, addr, code: 'EINVAL', detail: 'unnamed unix address' });
+  if (addr.path === '') throw new NetError({ op, network: addr.network, addr, code: 'EINVAL', detail: 'unnamed unix address' });
 }
 
 /** A unix stream client's own address cannot be chosen (Node connects unix streams itself, unbound). */
@@ -40,7 +36,7 @@ export function bindError(op: Op, addr: UnixAddress, err: unknown): NetError {
 }
 
 /** SO_PASSCRED: every datagram then carries its sender's credentials (Datagram.credentials, the peer check). */
-const passCredentials = (fd: number): void => native.setsockopt(fd, consts.SOL_SOCKET, consts.SO_PASSCRED, 1);
+export const passCredentials = (fd: number): void => native.setsockopt(fd, consts.SOL_SOCKET, consts.SO_PASSCRED, 1);
 
 /** An addon socket bound to a unix address, and the socket file it made (on a path). */
 export interface Bound {
@@ -53,20 +49,15 @@ export interface Bound {
  * a stale file is replaced), an abstract name is bound exactly, an unnamed address autobinds. Errors are
  * NetErrors of `op`.
  */
-export async function bindNative(op: Op, type: 'SOCK_DGRAM' | 'SOCK_SEQPACKET', addr: UnixAddress,
-  access: FileAccess = {}): Promise<Bound> {
-  if (isInherited(addr)) {
-    // Datagrams queued before this carry credentials only if their sender asked (systemd's PassCredentials=yes).
-    if (type === 'SOCK_DGRAM') passCredentials(addr.fd);
-    return { fd: addr.fd, file: undefined }; // its file is its manager's
-  }
+export async function bindNative(op: Op, addr: UnixAddress, access: FileAccess = {}): Promise<Bound> {
+  const datagrams = rowOf(addr.network).shape === 'datagram';
   const file = hasSocketFile(addr) ? new SocketFile(addr.path) : undefined;
   let fd = -1;
   try {
     const rights = rightsOf(access);
-    // The type by name: reading its number is the first touch of the addon, whose absence is this bind's error.
-    fd = native.socket(consts.AF_UNIX, consts[type]);
-    if (type === 'SOCK_DGRAM') passCredentials(fd); // before bind: from the first datagram on
+    // The first touch of the addon: its absence is this bind's error.
+    fd = native.socket(consts.AF_UNIX, socketTypeOf(addr.network));
+    if (datagrams) passCredentials(fd); // before bind: from the first datagram on
     if (file) await claimPath(file.absolute);
     bindPrivately(rights, () => native.bind(fd, unixSockaddr(addr.path, addr.abstract)));
     await file?.bound();
@@ -84,19 +75,4 @@ export async function unbind(op: Op, addr: UnixAddress, bound: Bound, err: unkno
   native.close(bound.fd);
   await bound.file?.release();
   return wrap(op, addr.network, addr, err);
-}
-
-/**
- * A connection on an addon socket (unixpacket always; unix when descriptors must be readable at any point, as
- * channels need): every read comes with the descriptors that arrived with it.
- */
-export function nativeConn(d: NativeDuplex, network: 'unix' | 'unixpacket', local: UnixAddress, remote: UnixAddress): Conn {
-  const send = (data: Uint8Array, fds: readonly number[] | null) =>
-    new Promise<void>((resolve, reject) => d.sendWith(data, fds, (err) => (err ? reject(err) : resolve())));
-  return new StreamConn(d, network, local, remote, {
-    control: new Control(network, () => (d.destroyed ? -1 : d.fd), () => remote),
-    fds: { send, fdsOf: (chunk) => d.fdsOf(chunk) },
-    // Seqpacket: one message per send, straight to the socket (see ConnParts.message).
-    message: networkOf(network).messages ? (data) => send(data, null) : undefined,
-  });
 }

@@ -1,24 +1,16 @@
 import type { Address } from '../core/address.js';
 import { NetError, type Op } from '../core/errors.js';
-import { networkOf } from '../core/networks.js';
-import type { Conn, PeerAccess, PeerCredentials, PeerGate } from '../core/types.js';
+import { asksPeers } from '../core/access.js';
+import type { Conn, PeerAccess, PeerCredentials } from '../core/types.js';
+import type { PeerGate } from '../core/adapter.js';
 import { peerCredentialsOf } from '../native/options.js';
 import { idOf } from './access.js';
 
-/** Whether any check is asked for (`allow: 'everyone'` asks for none). */
-const asksPeers = (o: PeerAccess): boolean => (o.allow !== undefined && o.allow !== 'everyone') || o.authorize !== undefined;
-
 /**
- * The peer check `options` ask for on `addr`, or undefined when everyone is admitted. Abstract names admit only
- * this process's user unless told otherwise. Asking for a check where peers have no identity (tcp, udp) is
- * EINVAL, and so is an unknown user or group name.
+ * The peer check `options` ask for on the unix address `addr`, or undefined when everyone is admitted. Abstract
+ * names admit only this process's user unless told otherwise. An unknown user or group name is EINVAL.
  */
 export function peerGate(op: Op, addr: Address, options: PeerAccess): PeerGate | undefined {
-  if (networkOf(addr.network).family !== 'unix') {
-    if (!asksPeers(options)) return undefined;
-    throw new NetError({ op, network: addr.network, addr, code: 'EINVAL',
-      detail: 'allow and authorize are for unix sockets: peers over IP have no user to check' });
-  }
   const named = 'path' in addr && addr.path !== '';
   if (!asksPeers(options)) {
     // The kernel checks nothing on an abstract name: anyone on the host (in this network namespace) can reach it.

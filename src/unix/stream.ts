@@ -1,15 +1,15 @@
 import * as net from 'node:net';
-import { TLSSocket } from 'node:tls';
 import type { UnixAddress } from '../core/address.js';
 import { wrap } from '../core/errors.js';
 import { connectSocket, createStreamServer, socketOnFd, startListening, StreamConn, StreamListener } from '../core/stream.js';
-import { isInherited, plainAddress } from '../inherited.js';
-import type { Conn, DialOptions, Listener, ListenOptions, PeerGate, StreamAdapter } from '../core/types.js';
-import { connectUnix, NativeDuplex, recvFdsOn, sendFdsOn } from '../native/conn.js';
+import type { Conn, DialOptions, Listener, ListenOptions } from '../core/types.js';
+import type { PeerGate, StreamAdapter } from '../core/adapter.js';
+import { connectUnix, recvFdsOn, sendFdsOn } from '../native/conn.js';
 import { consts, fdOfNode, native, unixSockaddr } from '../native/index.js';
 import { Control } from '../native/options.js';
+import { peerGate } from './peers.js';
 import { applyRights, bindPrivately, rightsOf } from './access.js';
-import { bindError, checkNamed, nativeConn, noLocal, remoteOf, unnamed } from './common.js';
+import { bindError, checkNamed, noLocal, remoteOf, unnamed } from './common.js';
 import { claimPath, SocketFile } from './sockfile.js';
 
 // unix: AF_UNIX SOCK_STREAM on libuv's sockets; abstract names are made by the addon and handed over by fd.
@@ -27,16 +27,18 @@ async function dial(addr: UnixAddress, options: DialOptions): Promise<Conn> {
   checkNamed('dial', addr);
   if (options.local) throw noLocal(addr);
   try {
-    let socket: net.Socket;
-    if (isInherited(addr)) {
-      socket = socketOnFd(addr.fd);
-    } else if (addr.abstract) {
-      socket = socketOnFd(await connectUnix(consts.SOCK_STREAM, unixSockaddr(addr.path, true), options.signal));
-    } else {
-      socket = await connectSocket({ path: addr.path }, options.signal);
-    }
-    return isInherited(addr) ? wrapConn(socket, plainAddress(addr) as UnixAddress, remoteOf(addr.fd, 'unix'))
-      : wrapConn(socket, unnamed('unix'), addr);
+    const socket = addr.abstract
+      ? socketOnFd(await connectUnix(consts.SOCK_STREAM, unixSockaddr(addr.path, true), options.signal))
+      : await connectSocket({ path: addr.path }, options.signal);
+    return wrapConn(socket, unnamed('unix'), addr);
+  } catch (err) {
+    throw wrap('dial', addr.network, addr, err);
+  }
+}
+
+async function adopt(fd: number, addr: UnixAddress): Promise<Conn> {
+  try {
+    return wrapConn(socketOnFd(fd), addr, remoteOf(fd, 'unix'));
   } catch (err) {
     throw wrap('dial', addr.network, addr, err);
   }
@@ -45,12 +47,9 @@ async function dial(addr: UnixAddress, options: DialOptions): Promise<Conn> {
 async function listen(addr: UnixAddress, options: ListenOptions, gate: PeerGate | undefined): Promise<Listener> {
   checkNamed('listen', addr);
   const server = createStreamServer();
-  // An inherited socket's file is its manager's, never this process's to remove.
-  const file = addr.abstract || isInherited(addr) ? undefined : new SocketFile(addr.path);
+  const file = addr.abstract ? undefined : new SocketFile(addr.path);
   try {
-    if (isInherited(addr)) {
-      await startListening(server, { fd: addr.fd, backlog: options.backlog } as net.ListenOptions);
-    } else if (file) {
+    if (file) {
       const rights = rightsOf(options);
       await claimPath(file.absolute);
       await startListening(server, { path: await file.bindPath(), backlog: options.backlog },
@@ -72,7 +71,24 @@ async function listen(addr: UnixAddress, options: ListenOptions, gate: PeerGate 
     server.close();
     throw bindError('listen', addr, err);
   }
-  addr = plainAddress(addr) as UnixAddress;
+  return listener(server, addr, file, options, gate);
+}
+
+async function adoptListener(fd: number, addr: UnixAddress, options: ListenOptions, gate: PeerGate | undefined): Promise<Listener> {
+  const server = createStreamServer();
+  try {
+    await startListening(server, { fd, backlog: options.backlog } as net.ListenOptions);
+  } catch (err) {
+    server.close();
+    throw wrap('listen', addr.network, addr, err);
+  }
+  // An inherited socket's file is its manager's, never this process's to remove.
+  return listener(server, addr, undefined, options, gate);
+}
+
+/** The Listener over a listening server; `file`: the socket file it made, removed on close. */
+function listener(server: net.Server, addr: UnixAddress, file: SocketFile | undefined, options: ListenOptions,
+  gate: PeerGate | undefined): Listener {
   return new StreamListener(server, {
     network: 'unix',
     addr,
@@ -85,28 +101,11 @@ async function listen(addr: UnixAddress, options: ListenOptions, gate: PeerGate 
   });
 }
 
-/**
- * The same unix connection read by the addon instead of libuv, so that descriptors can arrive at any point of the
- * stream (libuv's unix sockets drop them once it reads). Only for a connection nothing has read yet: the libuv
- * socket is closed, and the addon keeps a duplicate of its descriptor.
- */
-export function withNativeReading(conn: Conn): Conn {
-  // TLS carries no descriptors, and its socket is libuv's to read.
-  if (conn.network !== 'unix' || !(conn.stream instanceof net.Socket) || conn.stream instanceof TLSSocket) return conn;
-  const dup = native.dup(conn.fd);
-  let duplex: NativeDuplex;
-  try {
-    duplex = new NativeDuplex(dup, { byteStream: true });
-  } catch (err) {
-    native.close(dup);
-    throw wrap('read', 'unix', conn.remoteAddr, err);
-  }
-  conn.stream.destroy();
-  return nativeConn(duplex, 'unix', conn.localAddr as UnixAddress, conn.remoteAddr as UnixAddress);
-}
-
 /** AF_UNIX SOCK_STREAM on paths and abstract names. */
 export const unix: StreamAdapter = {
   dial: (addr, options) => dial(addr as UnixAddress, options),
   listen: (addr, options, gate) => listen(addr as UnixAddress, options, gate),
+  adopt: (fd, addr) => adopt(fd, addr as UnixAddress),
+  gate: peerGate,
+  adoptListener: (fd, addr, options, gate) => adoptListener(fd, addr as UnixAddress, options, gate),
 };
