@@ -9,7 +9,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { formatAddress, hasSocketFile, toAddress, type Address } from './core/address.js';
 import { isStreamNetwork, rowOf, NETWORKS, type Network } from './core/networks.js';
-import { Codes, NetError, wrap, type Op } from './core/errors.js';
+import { Codes, invalid, NetError, wrap, type Op } from './core/errors.js';
 import { resolveInet } from './core/resolve.js';
 import { Budget, defaultMaxPeers, setReclaimer } from './core/budget.js';
 import { DatagramServer, reportToStderr, StreamServer } from './core/serve.js';
@@ -81,7 +81,7 @@ function checkInherited(op: Op, a: Address, use: Use, options: object = {}): voi
   const made = MADE_WITH.find((k) => (options as Record<string, unknown>)[k] !== undefined);
   const detail = a.listening && use === 'connection' ? 'a listening socket, not a connection: listen() or serve() takes it'
     : made && `${made} does not apply: the socket was made by whoever passed it`;
-  if (detail) throw new NetError({ op, network: a.network, addr: a, code: 'EINVAL', detail: `inherited fd ${a.fd}: ${detail}` });
+  if (detail) throw invalid(op, `inherited fd ${a.fd}: ${detail}`, a.network, a);
 }
 
 function streamAdapter(op: Op, addr: Address): StreamAdapter {
@@ -125,8 +125,7 @@ const adopt = (adapter: StreamAdapter, s: InheritedSocket) => adapter.adopt(s.fd
 function localFor(op: 'dial' | 'bind', to: Address, local: Address | string): Address {
   const l = toAddress(local);
   if (('path' in l) !== ('path' in to) || isStreamNetwork(l.network) !== isStreamNetwork(to.network)) {
-    throw new NetError({ op, network: to.network, addr: to, code: 'EINVAL',
-      detail: `cannot send from ${formatAddress(l)}: not a ${to.network} address` });
+    throw invalid(op, `cannot send from ${formatAddress(l)}: not a ${to.network} address`, to.network, to);
   }
   return { ...l, network: to.network } as Address;
 }
@@ -149,16 +148,14 @@ export async function listen(addr: Address | string, options: ListenOptions = {}
 /** mode, owner and group are a socket file's: asked for elsewhere (tcp, udp, an abstract name) they are EINVAL. */
 function checkFileAccess(op: Op, a: Address, options: FileAccess): void {
   if (!asksRights(options) || hasSocketFile(a)) return;
-  throw new NetError({ op, network: a.network, addr: a, code: 'EINVAL',
-    detail: 'mode, owner and group are for sockets on a unix path (abstract names and ports have no file)' });
+  throw invalid(op, 'mode, owner and group are for sockets on a unix path (abstract names and ports have no file)', a.network, a);
 }
 
 /** The adapter's peer check for `options`; asked of a network whose peers have no identity (tcp, udp), EINVAL. */
 function peerGate(op: Op, adapter: StreamAdapter | DatagramAdapter, a: Address, options: PeerAccess): PeerGate | undefined {
   if (adapter.gate) return adapter.gate(op, a, options);
   if (!asksPeers(options)) return undefined;
-  throw new NetError({ op, network: a.network, addr: a, code: 'EINVAL',
-    detail: 'allow and authorize are for unix sockets: peers over IP have no user to check' });
+  throw invalid(op, 'allow and authorize are for unix sockets: peers over IP have no user to check', a.network, a);
 }
 
 /**

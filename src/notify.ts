@@ -1,5 +1,6 @@
 // Above the socket API, as relay.ts: the service manager's readiness protocol (sd_notify) over a unixgram socket.
 import { bindTo, NetError, oneLine, type Address } from './api.js';
+import { invalid } from './core/errors.js';
 
 /**
  * What to tell the service manager: the sd_notify assignments, with the common ones named.
@@ -36,7 +37,7 @@ export function notifyMessage(state: NotifyState): string {
   if (state.mainPid !== undefined) lines.push(`MAINPID=${state.mainPid}`);
   for (const [key, value] of Object.entries(state.extra ?? {})) {
     if (!/^[A-Z0-9_]+$/.test(key)) {
-      throw new NetError({ op: 'send', code: 'EINVAL', detail: `not a notify variable name: ${JSON.stringify(key)}` });
+      throw invalid('send', `not a notify variable name: ${JSON.stringify(key)}`);
     }
     lines.push(`${key}=${oneLine(value)}`);
   }

@@ -7,7 +7,7 @@
  * The listening side challenges first, then answers; the dialling side answers, then challenges.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { NetError } from '../core/errors.js';
+import { NetError, timedOut } from '../core/errors.js';
 import type { Conn } from '../core/types.js';
 import { frameHeader, FrameReader } from './frame.js';
 
@@ -118,8 +118,7 @@ export async function authenticate(conn: Conn, key: Buffer, side: 'listen' | 'di
   const m = new Messages(conn, framed);
   let timer: NodeJS.Timeout | undefined;
   const stalled = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new NetError({ op: 'recv', network: conn.network, addr: conn.remoteAddr, code: 'ETIMEDOUT',
-      detail: `authkey: no handshake within ${ms} ms` })), ms);
+    timer = setTimeout(() => reject(timedOut('recv', `authkey: no handshake within ${ms} ms`, conn.network, conn.remoteAddr)), ms);
   });
   try {
     const steps = side === 'listen'

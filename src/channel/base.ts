@@ -1,7 +1,7 @@
 /** What every channel shares: its endpoint's address, peers, counters, events and close; and a bounded inbox. */
 import type { Address } from '../core/address.js';
 import type { Account } from '../core/budget.js';
-import { abortError, NetError } from '../core/errors.js';
+import { abortError, invalid } from '../core/errors.js';
 import { Inbox } from '../core/inbox.js';
 import type { Network } from '../core/networks.js';
 import type { WaitOptions } from '../core/types.js';
@@ -104,7 +104,7 @@ export abstract class ChannelBase {
   protected pipeOf(peer: ChannelPeer): Pipe {
     const pipe = pipeOf(peer);
     if (!pipe || !this.endpoint.owns(pipe)) {
-      throw new NetError({ op: 'send', network: this.network, code: 'EINVAL', detail: 'not a peer of this channel' });
+      throw invalid('send', 'not a peer of this channel', this.network);
     }
     return pipe;
   }

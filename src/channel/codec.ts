@@ -2,7 +2,7 @@
  * How channel messages become bytes and back. `json` (the default) carries any JSON value as UTF-8 JSON; `bytes`
  * carries Buffers (strings go as UTF-8) exactly as they are, which is what Python's `send_bytes` sends.
  */
-import { NetError } from '../core/errors.js';
+import { invalid } from '../core/errors.js';
 
 /** A codec of your own: `decode` may throw, and the message is then dropped and reported. */
 export interface Codec<T = unknown> {
@@ -16,7 +16,7 @@ const json: Codec<unknown> = {
   encode(message) {
     const text = JSON.stringify(message);
     if (text === undefined) {
-      throw new NetError({ op: 'send', code: 'EINVAL', detail: `a ${typeof message} is not a JSON value` });
+      throw invalid('send', `a ${typeof message} is not a JSON value`);
     }
     return Buffer.from(text);
   },
@@ -33,5 +33,5 @@ export function codecOf(codec: CodecName | Codec<any> | undefined): Codec<any> {
   if (codec === undefined || codec === 'json') return json;
   if (codec === 'bytes') return bytes;
   if (typeof codec === 'object' && typeof codec.encode === 'function' && typeof codec.decode === 'function') return codec;
-  throw new NetError({ op: 'parse', code: 'EINVAL', detail: `unknown codec ${JSON.stringify(codec)}: use json, bytes or { encode, decode }` });
+  throw invalid('parse', `unknown codec ${JSON.stringify(codec)}: use json, bytes or { encode, decode }`);
 }

@@ -14,12 +14,12 @@ import { formatAddress, type Address } from '../core/address.js';
 import {
   Budget, defaultMaxPeers, descriptorNotices, evicted, EVICTED, fullRefusal, Notices, OUT_OF_FDS, REFUSED, SILENT, Slots, type BudgetOptions,
 } from '../core/budget.js';
-import { closedError, Codes, NetError } from '../core/errors.js';
+import { closedError, Codes, invalid, NetError, timedOut, tooLarge } from '../core/errors.js';
 import { isStreamNetwork, rowOf, type Network } from '../core/networks.js';
 import { reportToStderr } from '../core/serve.js';
 import type { StreamConn } from '../core/stream.js';
 import type { BindOptions, Conn, DatagramSocket, DialOptions, Listener, ListenOptions, PeerCredentials } from '../core/types.js';
-import { DEFAULT_MAX_MESSAGE, tooLarge } from './frame.js';
+import { DEFAULT_MAX_MESSAGE } from './frame.js';
 import { Outbox, type Handed, type HighWater, type Policy } from './outbox.js';
 import { authenticate } from './authkey.js';
 import { envelopeHead, isHeartbeat, Kind } from './envelope.js';
@@ -185,19 +185,18 @@ export class Endpoint extends EventEmitter {
     this.maxPeers = options.maxPeers ?? 0; // 0: set at start, from the descriptor limit
     this.tls = options.tls !== undefined;
     if (this.tls && !isStreamNetwork(a.network)) {
-      throw new NetError({ op, network: a.network, addr: a, code: 'EINVAL', detail: `TLS needs a stream network, not ${a.network}` });
+      throw invalid(op, `TLS needs a stream network, not ${a.network}`, a.network, a);
     }
     if (options.authkey !== undefined && !isStreamNetwork(a.network)) {
-      throw new NetError({ op, network: a.network, addr: a, code: 'EINVAL', detail: `an authkey handshake needs a stream network, not ${a.network}` });
+      throw invalid(op, `an authkey handshake needs a stream network, not ${a.network}`, a.network, a);
     }
     this.authkey = options.authkey === undefined ? undefined : Buffer.from(options.authkey);
     if (options.heartbeat !== undefined && !protocol.heartbeats) {
-      throw new NetError({ op, network: a.network, addr: a, code: 'EINVAL',
-        detail: 'plain channels carry the payload alone (as Python\'s send_bytes): they have no heartbeats' });
+      throw invalid(op, 'plain channels carry the payload alone (as Python\'s send_bytes): they have no heartbeats', a.network, a);
     }
     this.heartbeat = protocol.heartbeats ? options.heartbeat ?? HEARTBEAT_MS : 0;
     if (!Number.isSafeInteger(this.heartbeat) || this.heartbeat < 0) {
-      throw new NetError({ op, network: a.network, addr: a, code: 'EINVAL', detail: `heartbeat must be a whole number of ms, not ${options.heartbeat}` });
+      throw invalid(op, `heartbeat must be a whole number of ms, not ${options.heartbeat}`, a.network, a);
     }
     this.ping = envelopeHead(Kind.PING, this.heartbeat);
     this.owner = protocol.heartbeats ? {
@@ -264,8 +263,8 @@ export class Endpoint extends EventEmitter {
         b.framesIn = pipe.framesIn;
         b.heardAt = now;
       } else if (now - b.heardAt >= 3 * every - every / 4) {
-        const err = new NetError({ op: 'recv', network: this.network, addr: pipe.peer.addr ?? undefined, code: Codes.TIMEOUT,
-          detail: `no heartbeat from the peer for ${now - b.heardAt} ms (3 intervals of ${every} ms): it is gone` });
+        const err = timedOut('recv', `no heartbeat from the peer for ${now - b.heardAt} ms (3 intervals of ${every} ms): it is gone`,
+          this.network, pipe.peer.addr ?? undefined);
         // Datagram peers come and go without a word: forgetting them is churn, told a few lines per flood.
         if (pipe instanceof DatagramPipe && !this.dialling) this.notices.say(FORGOTTEN, err);
         pipe.close(err);
@@ -312,8 +311,7 @@ export class Endpoint extends EventEmitter {
     const size = (head?.length ?? 0) + body.length;
     if (size > this.maxMessage) return Promise.reject(tooLarge('send', this.network, size, this.maxMessage));
     if (size === 0 && this.network === 'unixpacket' && !this.tls) {
-      return Promise.reject(new NetError({ op: 'send', network: this.network, addr: this.addr, code: 'EINVAL',
-        detail: 'an empty message cannot travel on unixpacket (the receiver would read it as the end of the connection)' }));
+      return Promise.reject(invalid('send', 'an empty message cannot travel on unixpacket (the receiver would read it as the end of the connection)', this.network, this.addr));
     }
     if (this.closing) return Promise.reject(closedError('send', this.network, this.addr));
     return outbox.send(head, body, fds, handed);
@@ -409,8 +407,7 @@ export class Endpoint extends EventEmitter {
       for (const place of this.slots!) {
         if (place.spoke || now - place.since < ms) continue;
         place.spoke = true; // closed once
-        const err = new NetError({ op: 'accept', network: this.network, addr: place.remote, code: Codes.TIMEOUT,
-          detail: `no message within ${ms} ms of connecting: closed` });
+        const err = timedOut('accept', `no message within ${ms} ms of connecting: closed`, this.network, place.remote);
         this.notices.say(SILENT, err);
         place.close(err);
       }
@@ -501,8 +498,7 @@ export class Endpoint extends EventEmitter {
           closeAll(d.fds);
           this.protocol.oversize?.(pipe, d.data.subarray(0, 16));
           const size = d.truncated ? `more than ${d.data.length}` : d.data.length;
-          this.report(new NetError({ op: 'recv', network: this.network, addr: d.from ?? undefined, code: 'EMSGSIZE',
-            detail: `dropped a datagram of ${size} bytes, over the limit of ${d.truncated ? d.data.length : this.maxMessage}` }), pipe.peer);
+          this.report(tooLarge('recv', this.network, size, this.maxMessage, d.from ?? undefined), pipe.peer);
           continue;
         }
         const r = this.owner.received(pipe, d.data, d.fds, pipe.peer);

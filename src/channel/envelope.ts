@@ -14,7 +14,7 @@
  *   ping        09 ms               a heartbeat (ZMTP's PING): the sender's interval in ms; answered with a pong
  *   pong        0a 0                the answer to a ping
  */
-import { NetError } from '../core/errors.js';
+import { NetError, protocolError } from '../core/errors.js';
 import type { Network } from '../core/networks.js';
 
 export const Kind = {
@@ -75,6 +75,6 @@ function badEnvelope(network: Network, frame: Buffer): NetError {
     return new NetError({ op: 'recv', network, code: 'EACCES', detail: 'the peer asks for an authkey, and this side has none' });
   }
   const start = frame.subarray(0, 8).toString('hex');
-  return new NetError({ op: 'recv', network, code: 'EPROTO',
-    detail: `not a socktool channel envelope (${frame.length} bytes, starting ${start || 'with nothing'}): is the peer speaking the same pattern?` });
+  return protocolError('recv',
+    `not a socktool channel envelope (${frame.length} bytes, starting ${start || 'with nothing'}): is the peer speaking the same pattern?`, network);
 }

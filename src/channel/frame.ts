@@ -3,7 +3,7 @@
  * big-endian length, then the bytes; a message of 2^31 - 1 bytes or more has the length 0xFFFFFFFF (-1 as
  * Python reads it) followed by an 8-byte big-endian length. Message sockets (seqpacket, datagrams) need none.
  */
-import { NetError, type Op } from '../core/errors.js';
+import { tooLarge } from '../core/errors.js';
 import type { Network } from '../core/networks.js';
 
 /** Python writes the 8-byte form from this size on (its `n > 0x7fffffff` test); either form reads back. */
@@ -24,11 +24,6 @@ export function frameHeader(size: number): Buffer {
   h.writeUInt32BE(ESCAPE, 0);
   h.writeBigUInt64BE(BigInt(size), 4);
   return h;
-}
-
-/** A message over the limit: the sender's error before anything is sent, the receiver's when a header says so. */
-export function tooLarge(op: Op, network: Network, size: number | bigint, max: number): NetError {
-  return new NetError({ op, network, code: 'EMSGSIZE', detail: `a message of ${size} bytes is over the limit of ${max}` });
 }
 
 /**

@@ -5,7 +5,7 @@
 import { closeSync } from 'node:fs';
 import type { Address } from '../core/address.js';
 import type { Account } from '../core/budget.js';
-import { NetError } from '../core/errors.js';
+import { NetError, tooLarge } from '../core/errors.js';
 import { rowOf, type Network } from '../core/networks.js';
 import type { Conn, DatagramSocket, PeerCredentials } from '../core/types.js';
 import { frameHeader, FrameReader } from './frame.js';
@@ -160,7 +160,7 @@ export class ConnPipe extends Pipe {
           this.heard();
           if (data.length > this.max) {
             owner.oversize?.(this, data.subarray(0, 16));
-            throw tooLargeReceived(conn.network, data.length, this.max);
+            throw tooLarge('recv', conn.network, data.length, this.max);
           }
           const r = owner.received(this, data, fds, this.peer);
           if (r) await r;
@@ -249,10 +249,6 @@ export class DatagramPipe extends Pipe {
     const options = fds?.length ? { fds } : undefined;
     return this.connected ? this.socket.send(message, options) : this.socket.sendTo(message, this.to, options);
   }
-}
-
-export function tooLargeReceived(network: Network, size: number, max: number): NetError {
-  return new NetError({ op: 'recv', network, code: 'EMSGSIZE', detail: `received a message of ${size} bytes, over the limit of ${max}` });
 }
 
 const ignore = () => {};

@@ -4,7 +4,7 @@
  * reaches the subscriber (on udp, what the network does not lose; `lost` counts the gaps).
  */
 import type { Address } from '../core/address.js';
-import { abortError, closedError, Codes, NetError } from '../core/errors.js';
+import { abortError, closedError, Codes, invalid, NetError, protocolError } from '../core/errors.js';
 import { isStreamNetwork } from '../core/networks.js';
 import type { WaitOptions } from '../core/types.js';
 import { ChannelBase, Mailbox } from './base.js';
@@ -86,7 +86,7 @@ export class Publisher<T = unknown> extends ChannelBase implements Protocol {
   async publish(topic: string, message: T): Promise<number> {
     const topicBytes = Buffer.from(topic);
     if (topicBytes.length > MAX_TOPIC) {
-      throw new NetError({ op: 'send', network: this.network, code: 'EINVAL', detail: `a topic is at most ${MAX_TOPIC} bytes` });
+      throw invalid('send', `a topic is at most ${MAX_TOPIC} bytes`, this.network);
     }
     const body = this.codec.encode(message);
     const sends: Promise<void>[] = [];
@@ -105,8 +105,7 @@ export class Publisher<T = unknown> extends ChannelBase implements Protocol {
     const env = this.envelopeOf(pipe, frame);
     if (!env) return;
     if (env.kind !== Kind.SUBSCRIBE && env.kind !== Kind.UNSUBSCRIBE) {
-      return this.refuse(pipe, new NetError({ op: 'recv', network: this.network, code: 'EPROTO',
-        detail: `a subscriber sends subscribe and unsubscribe, not kind ${env.kind}` }));
+      return this.refuse(pipe, protocolError('recv', `a subscriber sends subscribe and unsubscribe, not kind ${env.kind}`, this.network));
     }
     if (pipe.peer.addr === null && pipe instanceof DatagramPipe) return; // an unnamed socket cannot be sent to
     let sub = this.subs.get(pipe);

@@ -4,7 +4,7 @@
  * cancel, which aborts the handler's signal.
  */
 import type { Address } from '../core/address.js';
-import { abortError, Codes, NetError, wrap } from '../core/errors.js';
+import { abortError, Codes, NetError, protocolError, timedOut, tooLarge, wrap } from '../core/errors.js';
 import type { WaitOptions } from '../core/types.js';
 import { ChannelBase } from './base.js';
 import { codecOf, type Codec } from './codec.js';
@@ -92,8 +92,7 @@ export class Replier<Req = any, Rep = any> extends ChannelBase implements Protoc
     }
     if (env.kind !== Kind.REQUEST) {
       closeAll(fds);
-      return this.refuse(pipe, new NetError({ op: 'recv', network: this.network, code: 'EPROTO',
-        detail: `a requester sends requests and cancels, not kind ${env.kind}` }));
+      return this.refuse(pipe, protocolError('recv', `a requester sends requests and cancels, not kind ${env.kind}`, this.network));
     }
     let inPipe = this.running.get(pipe);
     if (!inPipe) this.running.set(pipe, (inPipe = new Map()));
@@ -152,8 +151,8 @@ export class Replier<Req = any, Rep = any> extends ChannelBase implements Protoc
   /** @internal A request over the limit: its requester learns why, when its id arrived. */
   oversize(pipe: Pipe, start: Buffer): void {
     if (start.length < 5 || start[0] !== Kind.REQUEST) return;
-    const why = new NetError({ op: 'recv', network: this.network, code: 'EMSGSIZE',
-      detail: `the request is over this server's limit of ${this.endpoint.maxMessage} bytes` });
+    const max = this.endpoint.maxMessage;
+    const why = tooLarge('recv', this.network, `more than ${max}`, max);
     this.endpoint.sendTo(pipe, envelopeHead(Kind.ERROR, start.readUInt32BE(1)), errorReply(why)).catch(() => {});
   }
 
@@ -266,8 +265,8 @@ export class Requester<Req = any, Rep = any> extends ChannelBase implements Prot
         else p.cancelled = true;
       };
       const onAbort = () => giveUp(abortError('recv', this.network, this.addr, signal!));
-      const timer = timeout === undefined ? undefined : setTimeout(() => giveUp(new NetError({ op: 'recv', network: this.network,
-        addr: this.addr, code: Codes.TIMEOUT, detail: `no reply within ${timeout} ms` })), timeout);
+      const timer = timeout === undefined ? undefined : setTimeout(() => giveUp(timedOut('recv', `no reply within ${timeout} ms`,
+        this.network, this.addr)), timeout);
       const p: Pending = {
         resolve, reject, sent: false, cancelled: false,
         cleanup: () => {

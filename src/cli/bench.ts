@@ -2,7 +2,7 @@
 // with --serve, the echo server to point it at.
 import { loadTest, type Address, type LoadMode, type LoadSample, type LoadSummary, type TlsOptions } from '../index.js';
 import { addressArg, datagramReasons, refuseGiven, tlsOptions, type TlsFlags } from './common.js';
-import { CliError, Exit } from './exit.js';
+import { CliError, UsageError } from './exit.js';
 import { oneLine, writeOut, type Output } from './output.js';
 import { serveCommand } from './servers.js';
 
@@ -112,9 +112,9 @@ async function measure(address: string, o: BenchOptions, tls: TlsOptions | undef
 }
 
 export async function benchCommand(address: string, o: BenchOptions, out: Output): Promise<void> {
-  if (o.samples && !out.json) throw new CliError('--samples goes with --json', Exit.USAGE, 'usage');
-  if (o.size < 4) throw new CliError(`--size must be at least 4 bytes (each message carries its sequence number), not ${o.size}`, Exit.USAGE, 'usage');
-  if (o.duration !== undefined && o.count !== undefined) throw new CliError('--duration and --count: one or the other', Exit.USAGE, 'usage');
+  if (o.samples && !out.json) throw new UsageError('--samples goes with --json');
+  if (o.size < 4) throw new UsageError(`--size must be at least 4 bytes (each message carries its sequence number), not ${o.size}`);
+  if (o.duration !== undefined && o.count !== undefined) throw new UsageError('--duration and --count: one or the other');
   for (const a of [address, o.compare]) if (a !== undefined) refuseGiven(o, datagramReasons(addressArg(a)));
   const tls = tlsOptions(o);
   // Ctrl-C ends the run early, with what it measured so far.
@@ -136,12 +136,12 @@ export async function benchCommand(address: string, o: BenchOptions, out: Output
     if (bad.length) {
       const s = bad[0]!;
       const flood = s.unexpected ? `, ${int(s.unexpected)} bytes unexpected (answering no message)` : '';
-      throw new CliError(`${s.address}: ${int(s.corrupt)} echoes corrupt, ${int(s.lost)} lost${flood}`, Exit.ERROR_ANSWER);
+      throw new CliError(`${s.address}: ${int(s.corrupt)} echoes corrupt, ${int(s.lost)} lost${flood}`, 'error-answer');
     }
     const silent = [a, b].find((s) => s !== undefined && (s.messages === 0 || s.stalled));
     if (silent) {
       throw new CliError(`${silent.address}: ${silent.stalled ? 'the echoes stopped (none for 5 s)' : `no echo came back in ${silent.seconds.toFixed(1)} s`}`,
-        Exit.ERROR_ANSWER);
+        'error-answer');
     }
   } finally {
     process.off('SIGINT', onSignal);

@@ -13,7 +13,7 @@ import {
   type CommonOptions,
 } from './common.js';
 import { exited, killProgram, outputOf, programOption, Programs, type ProgramOptions } from './exec.js';
-import { CliError, Exit, UsageError } from './exit.js';
+import { CliError, UsageError } from './exit.js';
 import { addrText, notice, oneLine, writeOut, type Output } from './output.js';
 import { runUntilSignal } from './servers.js';
 
@@ -117,7 +117,7 @@ export async function callCommand(addr: Address, text: string | undefined, o: Ca
     });
   } catch (err) {
     if (err instanceof ReplyError) {
-      throw new CliError(`error reply: ${err.message}`, Exit.ERROR_ANSWER, Codes.REPLY_ERROR);
+      throw new CliError(`error reply: ${err.message}`, 'error-answer', Codes.REPLY_ERROR);
     }
     // On udp a missing server shows only as the port's refusal of the request, which ends the "connection".
     const cause = (err as NetError).cause as NetError | undefined;

@@ -4,7 +4,7 @@ import {
   formatAddress, hasSocketFile, inheritedSocket, isInherited, isInheritedText, isStreamNetwork, parseAddress, type Address, type FileAccess,
   type Network, type PeerAccess, type TlsOptions,
 } from '../index.js';
-import { UsageError } from './exit.js';
+import { exitCodeForSignal, UsageError } from './exit.js';
 import type { Output, OutputOptions } from './output.js';
 
 /** The TLS flags (the tls-client and tls-server traits). */
@@ -275,7 +275,8 @@ let stopping: Promise<void> | undefined;
 export function untilSignal(): Promise<void> {
   stopping ??= new Promise((resolve) => {
     const stop = () => {
-      process.on('SIGINT', () => process.exit(130)).on('SIGTERM', () => process.exit(143));
+      process.on('SIGINT', () => process.exit(exitCodeForSignal('SIGINT')))
+        .on('SIGTERM', () => process.exit(exitCodeForSignal('SIGTERM')));
       resolve();
     };
     process.once('SIGINT', stop).once('SIGTERM', stop);

@@ -1,3 +1,5 @@
+import { constants as osConstants } from 'node:os';
+import { CommanderError } from 'commander';
 import { NetError } from '../index.js';
 
 /** The exit codes every socktool command uses. */
@@ -42,23 +44,45 @@ const BY_CODE: Record<string, number> = {
   ERR_SOCKTOOL_ADDON_UNAVAILABLE: Exit.UNAVAILABLE,
 };
 
-/** The exit code for a failure: by the NetError's code, else 1. */
+/** What a command came to when it is not a socket's error; each is one exit code, chosen here. */
+export type Outcome =
+  /** Something failed that has no more particular code. */
+  | 'failure'
+  /** What the user typed cannot work (a bad port list, an option that does not apply). */
+  | 'usage'
+  /** The server answered, with an error (an error reply, an HTTP error status, bad echoes). */
+  | 'error-answer';
+
+const BY_OUTCOME: Record<Outcome, number> = { failure: Exit.FAILURE, usage: Exit.USAGE, 'error-answer': Exit.ERROR_ANSWER };
+
+/**
+ * The exit code for how a command ended: a CliError by its outcome, a NetError by its code, commander's own
+ * (help and version are successes, the rest usage errors), anything else 1.
+ */
 export function exitCodeFor(err: unknown): number {
   if (err instanceof CliError) return err.exitCode;
-  return err instanceof NetError ? (BY_CODE[err.code] ?? Exit.FAILURE) : Exit.FAILURE;
+  if (err instanceof NetError) return BY_CODE[err.code] ?? Exit.FAILURE;
+  if (err instanceof CommanderError) return err.exitCode === 0 ? Exit.OK : Exit.USAGE;
+  return Exit.FAILURE;
 }
+
+/** A signal's exit code, as a shell reports a process it killed: 128 + its number (SIGINT 130, SIGTERM 143). */
+export const exitCodeForSignal = (signal: 'SIGINT' | 'SIGTERM'): number => 128 + osConstants.signals[signal];
 
 /** A failure the CLI itself finds (not a socket's): its message is the one stderr line. */
 export class CliError extends Error {
-  /** `code`: what the `error` event of --json names it by (default `failure`). */
-  constructor(message: string, readonly exitCode: number = Exit.FAILURE, readonly code = 'failure') {
+  readonly exitCode: number;
+
+  /** `code`: what the `error` event of --json names it by (default: `usage` or `failure`). */
+  constructor(message: string, readonly outcome: Outcome = 'failure', readonly code: string = outcome === 'usage' ? 'usage' : 'failure') {
     super(message);
+    this.exitCode = BY_OUTCOME[outcome];
   }
 }
 
 /** A mistake in what the user typed that commander cannot see (a bad port list, an unreadable --cert …): exit 2. */
 export class UsageError extends CliError {
   constructor(message: string) {
-    super(message, Exit.USAGE, 'usage');
+    super(message, 'usage');
   }
 }

@@ -1,7 +1,7 @@
 import { inetAddress, unixAddress, type Address, type Conn } from '../index.js';
 import { dialFor } from './client.js';
 import { Idle, type CommonOptions } from './common.js';
-import { CliError, Exit, UsageError } from './exit.js';
+import { CliError, UsageError } from './exit.js';
 import { writeOut, type Output } from './output.js';
 
 export interface HttpOptions extends CommonOptions {
@@ -148,7 +148,7 @@ export async function httpGetCommand(url: string, o: HttpOptions, out: Output): 
     out.event('response', { status: head.status, reason: head.reason, headers: Object.fromEntries(head.headers) },
       `HTTP ${head.status} ${head.reason}`);
     if (o.fail && head.status >= 400) {
-      throw new CliError(`http-get: the server answered ${head.status} ${head.reason}`.trimEnd(), Exit.ERROR_ANSWER);
+      throw new CliError(`http-get: the server answered ${head.status} ${head.reason}`.trimEnd(), 'error-answer');
     }
     if (o.include && !out.json) await writeOut(head.raw);
     const sink = (data: Buffer) => out.received('data', conn.remoteAddr, data);

@@ -420,11 +420,8 @@ export async function main(argv: string[]): Promise<void> {
     await buildProgram().parseAsync(argv);
     process.exit(Exit.OK);
   } catch (err) {
-    if (err instanceof CommanderError) {
-      // Commander has printed its one line (or the help / version, which are successes).
-      process.exit(err.exitCode === 0 ? Exit.OK : Exit.USAGE);
-    }
-    if (err instanceof NcExit) process.exit(err.exitCode); // nc's line, if any, is printed
+    // Commander has printed its one line (or the help / version), nc its own.
+    if (err instanceof CommanderError || err instanceof NcExit) process.exit(exitCodeFor(err));
     const known = err instanceof NetError || err instanceof CliError;
     const text = known ? (err as Error).message : `internal error: ${(err as Error)?.message ?? String(err)}`;
     notice(text);

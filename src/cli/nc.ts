@@ -34,10 +34,10 @@ export interface NcOptions {
 const say = (text: string): void => void process.stderr.write(`nc: ${oneLine(text)}\n`);
 const tell = (text: string): void => void process.stderr.write(`${oneLine(text)}\n`);
 
-/** A failure already reported (or one nc reports by its exit code alone): exit 1, nothing more printed. */
+/** A failure already reported (or one nc reports by its exit code alone): exit 1 (nc's only failure code). */
 export class NcExit extends CliError {
   constructor() {
-    super('', 1);
+    super('');
   }
 }
 

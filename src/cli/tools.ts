@@ -6,7 +6,7 @@ import {
   addonStatus, bind, dial, formatAddress, inetAddress, inheritedSocket, isStreamNetwork, listen, lookupHost, NetError, NETWORKS,
   networksWhere, withIpFamily, type Address, type Conn, type InetNetwork,
 } from '../index.js';
-import { CliError, Exit, UsageError } from './exit.js';
+import { CliError, UsageError } from './exit.js';
 import { oneLine, writeOut, type Output } from './output.js';
 
 /** `22,80,8000-8100` → the ports in order; more than 65535 entries is refused before any connect. */
@@ -69,7 +69,7 @@ export async function scanCommand(host: string, spec: string, o: ScanOptions, ou
   }
   // As `nc -z`: success means something listens.
   if (![...states.values()].includes('open')) {
-    throw new CliError(`no open port on ${ip} among ${ports.length}`, Exit.FAILURE);
+    throw new CliError(`no open port on ${ip} among ${ports.length}`);
   }
 }
 

@@ -167,6 +167,29 @@ function codeOf(cause: unknown): string {
   return 'EIO';
 }
 
+/** An argument or option that cannot work here (EINVAL); `detail` says which and why. */
+export function invalid(op: Op, detail: string, network?: Network, addr?: Address): NetError {
+  return new NetError({ op, network, addr, code: 'EINVAL', detail });
+}
+
+/**
+ * A message over the limit of `max` bytes (EMSGSIZE): the sender's error before anything is sent, the receiver's
+ * when a header or a datagram says so. `size`: its bytes, or words for what is known (`more than 65536`).
+ */
+export function tooLarge(op: Op, network: Network | undefined, size: number | bigint | string, max: number, addr?: Address): NetError {
+  return new NetError({ op, network, addr, code: 'EMSGSIZE', detail: `a message of ${size} bytes is over the limit of ${max}` });
+}
+
+/** A wait that ran out of its time (ETIMEDOUT); `detail` says what did not come in how long. */
+export function timedOut(op: Op, detail: string, network?: Network, addr?: Address): NetError {
+  return new NetError({ op, network, addr, code: Codes.TIMEOUT, detail });
+}
+
+/** A peer that broke the protocol (EPROTO); `detail` says what came instead. */
+export function protocolError(op: Op, detail: string, network?: Network, addr?: Address): NetError {
+  return new NetError({ op, network, addr, code: 'EPROTO', detail });
+}
+
 /** The error an operation on a closed socket gets. */
 export function closedError(op: Op, network: Network, addr: Address | undefined): NetError {
   return new NetError({ op, network, addr, code: Codes.CLOSED });

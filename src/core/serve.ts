@@ -2,7 +2,7 @@ import type { Address, Network } from './address.js';
 import {
   descriptorNotices, evicted, EVICTED, fullRefusal, Notices, OUT_OF_FDS, REFUSED, Slots, type Account, type Budget,
 } from './budget.js';
-import { Codes, NetError } from './errors.js';
+import { Codes, NetError, timedOut } from './errors.js';
 import type { StreamConn } from './stream.js';
 import { TlsListener } from './tls.js';
 import type {
@@ -143,8 +143,7 @@ export class StreamServer implements Server {
         if (last?.count !== count) seen.set(conn, { count, since: now });
         else if (now - last.since >= ms && !this.timedOut.has(conn)) {
           this.timedOut.add(conn);
-          this.onError(new NetError({ op: 'read', network: conn.network, addr: conn.remoteAddr, code: Codes.TIMEOUT,
-            detail: `idle for ${ms} ms, closed` }), conn);
+          this.onError(timedOut('read', `idle for ${ms} ms, closed`, conn.network, conn.remoteAddr), conn);
           conn.stream.destroy();
         }
       }

@@ -2,7 +2,7 @@ import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Address, Network } from './address.js';
 import type { Account } from './budget.js';
-import { abortError, closedError, NetError, wrap } from './errors.js';
+import { abortError, closedError, invalid, NetError, wrap } from './errors.js';
 import { Inbox } from './inbox.js';
 import type {
   Conn, Data, Listener, OptionName, OptionValue, PeerCredentials, SocketControl, SocketOptions, WaitOptions, WithFds,
@@ -230,8 +230,7 @@ export class StreamConn implements Conn {
       return chunk === null ? null : { data: chunk, fds: passing.fdsOf(chunk) };
     }
     if (this.reading || !passing.recvDirect) {
-      throw new NetError({ op: 'recv', network: this.network, addr: this.remoteAddr, code: 'EINVAL',
-        detail: 'descriptors can be received on a unix stream only before its first read()' });
+      throw invalid('recv', 'descriptors can be received on a unix stream only before its first read()', this.network, this.remoteAddr);
     }
     try {
       return await passing.recvDirect(options?.signal);

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import * as tls from 'node:tls';
-import { Codes, NetError, wrap } from './errors.js';
+import { Codes, invalid, NetError, timedOut, wrap } from './errors.js';
 import { StreamConn } from './stream.js';
 import type { Address } from './address.js';
 import type { Conn, Listener, OptionName, OptionValue, TlsOptions, WaitOptions } from './types.js';
@@ -62,7 +62,7 @@ function tlsError(err: unknown, conn: Conn, op: 'dial' | 'accept' = 'dial'): Net
 /** A secure context for a TLS server; a certificate and its key are required. */
 export function tlsServerContext(options: TlsOptions, network: Conn['network']): tls.SecureContext {
   if (!options.cert || !options.key) {
-    throw new NetError({ op: 'listen', network, code: 'EINVAL', detail: 'a TLS server needs a certificate and a key' });
+    throw invalid('listen', 'a TLS server needs a certificate and a key', network);
   }
   try {
     return tls.createSecureContext({ cert: options.cert, key: options.key, ca: options.ca });
@@ -116,8 +116,7 @@ export class TlsListener implements Listener {
   handshake(conn: Conn, ms: number): Promise<void> {
     const socket = conn.stream as tls.TLSSocket;
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => settle(new NetError({ op: 'accept', network: conn.network, addr: conn.remoteAddr,
-        code: Codes.TIMEOUT, detail: `TLS handshake not done within ${ms} ms` })), ms);
+      const timer = setTimeout(() => settle(timedOut('accept', `TLS handshake not done within ${ms} ms`, conn.network, conn.remoteAddr)), ms);
       const closed = () => settle(new NetError({ op: 'accept', network: conn.network, addr: conn.remoteAddr,
         code: 'ECONNRESET', detail: 'closed during the TLS handshake' }));
       const settle = (err?: Error) => {

@@ -1,5 +1,5 @@
 /**
- * socktool's N-API addon (`src/native/socktool.c`; prebuilt in `prebuilds/`, or built by node-gyp on
+ * socktool's N-API addon (`src/native/*.c`, the units binding.gyp lists; prebuilt in `prebuilds/`, or built by node-gyp on
  * `npm install` where no prebuild matches): its typed binding and constants, loaded when first needed (never at
  * import), and the sockaddr encoding both sides agree on. The other modules here build the handles on it:
  * connections and listeners (conn.ts), datagram sockets (datagram.ts), options and credentials (options.ts).

@@ -16,7 +16,7 @@
  * JS starts a run (loadStart), reads one-second samples while it runs (loadPoll), may stop it early (loadStop),
  * and gets the totals and the histogram when the promise resolves. Everything the run allocates is freed then.
  */
-/* Included by socktool.c (one translation unit: it shares the argument helpers). */
+#include "socktool.h"
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <limits.h>
@@ -739,12 +739,6 @@ static int alloc_run(load_t *l) {
   return 0;
 }
 
-static napi_value unum(napi_env env, double x) {
-  napi_value v;
-  napi_create_double(env, x, &v);
-  return v;
-}
-
 static napi_value str(napi_env env, const char *s) {
   napi_value v;
   napi_create_string_utf8(env, s, NAPI_AUTO_LENGTH, &v);
@@ -761,18 +755,18 @@ static void done(napi_env env, napi_status status, void *data) {
   free_run(l);
   napi_value r, hist;
   napi_create_object(env, &r);
-  set(env, r, "messages", unum(env, (double)l->messages));
-  set(env, r, "bytes", unum(env, (double)l->bytes));
-  set(env, r, "sent", unum(env, (double)l->sent));
-  set(env, r, "lost", unum(env, (double)l->lost));
-  set(env, r, "corrupt", unum(env, (double)l->corrupt));
-  set(env, r, "unexpected", unum(env, (double)l->unexpected));
-  set(env, r, "seconds", unum(env, l->seconds));
-  set(env, r, "maxNs", unum(env, (double)l->max_ns));
+  set(env, r, "messages", js_number(env, (double)l->messages));
+  set(env, r, "bytes", js_number(env, (double)l->bytes));
+  set(env, r, "sent", js_number(env, (double)l->sent));
+  set(env, r, "lost", js_number(env, (double)l->lost));
+  set(env, r, "corrupt", js_number(env, (double)l->corrupt));
+  set(env, r, "unexpected", js_number(env, (double)l->unexpected));
+  set(env, r, "seconds", js_number(env, l->seconds));
+  set(env, r, "maxNs", js_number(env, (double)l->max_ns));
   static const double at[4] = {0.5, 0.9, 0.99, 0.999};
   napi_value percentiles;
   napi_create_array_with_length(env, 4, &percentiles);
-  for (uint32_t i = 0; i < 4; i++) napi_set_element(env, percentiles, i, unum(env, (double)hist_percentile(l->hist, at[i], l->max_ns)));
+  for (uint32_t i = 0; i < 4; i++) napi_set_element(env, percentiles, i, js_number(env, (double)hist_percentile(l->hist, at[i], l->max_ns)));
   set(env, r, "percentilesNs", percentiles);
   napi_value stalled;
   napi_get_boolean(env, l->stalled, &stalled);
@@ -784,8 +778,8 @@ static void done(napi_env env, napi_status status, void *data) {
     napi_value pair;
     napi_create_array_with_length(env, 2, &pair);
     /* A bucket's bound, but never above the largest latency seen (as percentiles): the top row shows the max. */
-    napi_set_element(env, pair, 0, unum(env, (double)(hist_upper(i) < l->max_ns ? hist_upper(i) : l->max_ns)));
-    napi_set_element(env, pair, 1, unum(env, (double)l->hist[i]));
+    napi_set_element(env, pair, 0, js_number(env, (double)(hist_upper(i) < l->max_ns ? hist_upper(i) : l->max_ns)));
+    napi_set_element(env, pair, 1, js_number(env, (double)l->hist[i]));
     napi_set_element(env, hist, k++, pair);
   }
   set(env, r, "histogram", hist);
@@ -794,7 +788,7 @@ static void done(napi_env env, napi_status status, void *data) {
     set(env, r, "tlsCipher", str(env, l->tls_cipher));
   }
   if (l->err) {
-    set(env, r, "errno", unum(env, -l->err));
+    set(env, r, "errno", js_number(env, -l->err));
     set(env, r, "syscall", str(env, l->err_op));
     if (l->tls_code[0]) {
       set(env, r, "tlsCode", str(env, l->tls_code));
@@ -893,7 +887,7 @@ out:
 }
 
 /* loadStart({ sockaddr, family, type, conns, window, size, durationMs, warmupMs, count, tls? }) -> { handle, done } */
-static napi_value js_load_start(napi_env env, napi_callback_info info) {
+napi_value js_load_start(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value o;
   napi_get_cb_info(env, info, &argc, &o, NULL, NULL);
@@ -965,7 +959,7 @@ static load_t *load_arg(napi_env env, napi_callback_info info) {
 }
 
 /* loadPoll(handle) -> the one-second samples since the last poll: [t, messages, bytes, lost, corrupt, p99Ns][] */
-static napi_value js_load_poll(napi_env env, napi_callback_info info) {
+napi_value js_load_poll(napi_env env, napi_callback_info info) {
   load_t *l = load_arg(env, info);
   if (!l) return throw_type(env, "loadPoll: a load handle expected");
   napi_value out;
@@ -976,7 +970,7 @@ static napi_value js_load_poll(napi_env env, napi_callback_info info) {
     napi_value row;
     napi_create_array_with_length(env, 6, &row);
     double f[6] = {s->t, (double)s->messages, (double)s->bytes, (double)s->lost, (double)s->corrupt, (double)s->p99_ns};
-    for (uint32_t j = 0; j < 6; j++) napi_set_element(env, row, j, unum(env, f[j]));
+    for (uint32_t j = 0; j < 6; j++) napi_set_element(env, row, j, js_number(env, f[j]));
     napi_set_element(env, out, k, row);
   }
   l->nsamples = 0;
@@ -984,7 +978,7 @@ static napi_value js_load_poll(napi_env env, napi_callback_info info) {
   return out;
 }
 
-static napi_value js_load_stop(napi_env env, napi_callback_info info) {
+napi_value js_load_stop(napi_env env, napi_callback_info info) {
   load_t *l = load_arg(env, info);
   if (!l) return throw_type(env, "loadStop: a load handle expected");
   __atomic_store_n(&l->stop, 1, __ATOMIC_RELAXED);

@@ -1,5 +1,5 @@
 import { hasSocketFile, type UnixAddress, type UnixNetwork } from '../core/address.js';
-import { NetError, wrap, type Op } from '../core/errors.js';
+import { invalid, NetError, wrap, type Op } from '../core/errors.js';
 import { consts, nameOf, native, unixSockaddr } from '../native/index.js';
 import { rowOf, socketTypeOf } from '../core/networks.js';
 import type { FileAccess } from '../core/types.js';
@@ -22,7 +22,7 @@ export function remoteOf(fd: number, network: UnixNetwork): UnixAddress {
 
 /** A unix address to listen on or dial must have a name. */
 export function checkNamed(op: Op, addr: UnixAddress): void {
-  if (addr.path === '') throw new NetError({ op, network: addr.network, addr, code: 'EINVAL', detail: 'unnamed unix address' });
+  if (addr.path === '') throw invalid(op, 'unnamed unix address', addr.network, addr);
 }
 
 /** A unix stream client's own address cannot be chosen (Node connects unix streams itself, unbound). */

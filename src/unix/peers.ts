@@ -1,5 +1,5 @@
 import type { Address } from '../core/address.js';
-import { NetError, type Op } from '../core/errors.js';
+import { invalid, type Op } from '../core/errors.js';
 import { asksPeers } from '../core/access.js';
 import type { Conn, PeerAccess, PeerCredentials } from '../core/types.js';
 import type { PeerGate } from '../core/adapter.js';
@@ -27,7 +27,7 @@ export function peerGate(op: Op, addr: Address, options: PeerAccess): PeerGate |
       gids = new Set((allow.gids ?? []).map((g) => idOf('group', g)));
     }
   } catch (err) {
-    throw new NetError({ op, network: addr.network, addr, code: 'EINVAL', detail: (err as Error).message });
+    throw invalid(op, (err as Error).message, addr.network, addr);
   }
   return new Gate(uids, gids, options.authorize, options.onRefused, 'not in the allow list');
 }

@@ -3,7 +3,7 @@
 // and no compiler, (e) on linux-arm64 (Debian's arm64 Node under qemu). Run by `npm run test:package`, not by
 // `npm test`: packing rewrites prebuilds/ and build/ under the other test files' feet.
 import { execFile } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -71,11 +71,14 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 describe('the tarball', () => {
   it('holds exactly what a user needs', () => {
     expect(files).toContain('prebuilds/linux-x64/socktool.glibc.node');
-    for (const f of ['LICENSE', 'README.md', 'docs/cli.md', 'docs/library.md', 'package.json', 'binding.gyp', 'src/native/socktool.c', 'src/native/loadgen.c', 'bin/socktool',
+    // Every C unit binding.gyp builds, and the header they share: a machine without the prebuild builds from them.
+    const units = (JSON.parse(readFileSync(join(ROOT, 'binding.gyp'), 'utf8')) as { targets: { sources: string[] }[] }).targets[0]!.sources;
+    expect(units.length).toBeGreaterThan(1);
+    for (const f of ['LICENSE', 'README.md', 'docs/cli.md', 'docs/library.md', 'package.json', 'binding.gyp', ...units, 'src/native/socktool.h', 'bin/socktool',
       'dist/index.js', 'dist/index.d.ts', 'dist/bsd/index.js', 'dist/bsd/index.d.ts', 'dist/cli/main.js']) {
       expect(files).toContain(f);
     }
-    const allowed = /^(LICENSE|README\.md|docs\/[a-z]+\.md|package\.json|binding\.gyp|src\/native\/(socktool|loadgen)\.c|bin\/socktool|dist\/.+\.(js|d\.ts)|prebuilds\/linux-(x64|arm64)\/socktool\.(glibc|musl)\.node)$/;
+    const allowed = /^(LICENSE|README\.md|docs\/[a-z]+\.md|package\.json|binding\.gyp|src\/native\/[a-z]+\.[ch]|bin\/socktool|dist\/.+\.(js|d\.ts)|prebuilds\/linux-(x64|arm64)\/socktool\.(glibc|musl)\.node)$/;
     expect(files.filter((f) => !allowed.test(f))).toEqual([]);
     expect(files.filter((f) => /^dist\/cli\/dev\./.test(f))).toEqual([]);
   });

@@ -1,0 +1,102 @@
+/* socktool's addon, raw calls on descriptors (socket, bind, connect, listen, close, dup, limits). */
+#include "socktool.h"
+
+/* ---------- raw calls ---------- */
+
+napi_value js_socket(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int fd = socket(int_arg(env, argv[0]), int_arg(env, argv[1]) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, -errno, "socket");
+  return js_number(env, fd);
+}
+
+napi_value js_bind(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  struct sockaddr_storage sa;
+  socklen_t len;
+  if (!sockaddr_arg(env, argv[1], &sa, &len)) return throw_type(env, "bind: sockaddr bytes expected");
+  if (bind(int_arg(env, argv[0]), (struct sockaddr *)&sa, len) < 0) return throw_errno(env, -errno, "bind");
+  return undef(env);
+}
+
+/* Non-blocking connect: throws EINPROGRESS (inet) or EAGAIN (a unix listener's full backlog) for the caller. */
+napi_value js_connect(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  struct sockaddr_storage sa;
+  socklen_t len;
+  if (!sockaddr_arg(env, argv[1], &sa, &len)) return throw_type(env, "connect: sockaddr bytes expected");
+  int r;
+  do r = connect(int_arg(env, argv[0]), (struct sockaddr *)&sa, len);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) return throw_errno(env, -errno, "connect");
+  return undef(env);
+}
+
+napi_value js_listen(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  if (listen(int_arg(env, argv[0]), int_arg(env, argv[1])) < 0) return throw_errno(env, -errno, "listen");
+  return undef(env);
+}
+
+napi_value js_shutdown(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  if (shutdown(int_arg(env, argv[0]), int_arg(env, argv[1])) < 0) return throw_errno(env, -errno, "shutdown");
+  return undef(env);
+}
+
+napi_value js_close(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  if (close(int_arg(env, argv[0])) < 0 && errno != EINTR) return throw_errno(env, -errno, "close");
+  return undef(env);
+}
+
+napi_value js_dup(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int fd = fcntl(int_arg(env, argv[0]), F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, -errno, "dup");
+  return js_number(env, fd);
+}
+
+/* raiseNofile(): raises the soft descriptor limit to the hard one (as Go does at start since 1.19: select() is
+ * not used here, so the old soft default of 1024 protects nothing) and returns the soft limit now. */
+napi_value js_raise_nofile(napi_env env, napi_callback_info info) {
+  (void)info;
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) < 0) return throw_errno(env, -errno, "getrlimit");
+  if (rl.rlim_cur < rl.rlim_max) {
+    struct rlimit raised = {.rlim_cur = rl.rlim_max, .rlim_max = rl.rlim_max};
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) rl.rlim_cur = rl.rlim_max;
+  }
+  return js_number(env, rl.rlim_cur == RLIM_INFINITY ? 1e9 : (double)rl.rlim_cur);
+}
+
+/* trimMemory(): gives the pages malloc holds free back to the system (glibc keeps freed heap pages resident; a
+ * server that held much for peers that have gone calls this so that its memory comes back). */
+napi_value js_trim_memory(napi_env env, napi_callback_info info) {
+  (void)info;
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
+  return undef(env);
+}
+
+/* adopt(fd): takes over an inherited socket (socket activation, inetd): close-on-exec, so that programs this
+ * process runs do not inherit it, and non-blocking, as the handles expect. ENOTSOCK when it is not a socket. */
+napi_value js_adopt(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int fd = int_arg(env, argv[0]), type;
+  socklen_t len = sizeof type;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) return throw_errno(env, -errno, "getsockopt");
+  int flags = fcntl(fd, F_GETFL);
+  if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 || flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+    return throw_errno(env, -errno, "fcntl");
+  }
+  return undef(env);
+}
+
+/* cloexec(fd): marks a descriptor close-on-exec (the rest of what a service manager passed, taken or not). */
+napi_value js_cloexec(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  if (fcntl(int_arg(env, argv[0]), F_SETFD, FD_CLOEXEC) < 0) return throw_errno(env, -errno, "fcntl");
+  return undef(env);
+}
