@@ -6,7 +6,9 @@ import type { Address } from '../core/address.js';
 import type { WaitOptions } from '../core/types.js';
 import { ChannelBase, Mailbox } from './base.js';
 import { codecOf, type Codec, type CodecName } from './codec.js';
-import { Endpoint, type ChannelDialOptions, type ChannelListenOptions, type Protocol } from './endpoint.js';
+import type { ChannelDialOptions, ChannelListenOptions, Protocol } from './endpoint.js';
+import { DiallingEndpoint } from './dialling.js';
+import { ListeningEndpoint } from './listening.js';
 import { closeAll, type ChannelPeer, type Pipe } from './pipe.js';
 
 /** One received message. */
@@ -39,7 +41,7 @@ export class Channel<T = unknown> extends ChannelBase implements Protocol, Async
     options: (ChannelListenOptions | ChannelDialOptions) & CodecOptions) {
     super();
     this.codec = codecOf(options.codec);
-    this.endpoint = new Endpoint(op, addr, this, options, 'wait');
+    this.endpoint = op === 'listen' ? new ListeningEndpoint(addr, this, options, 'wait') : new DiallingEndpoint(addr, this, options, 'wait');
     // A message waiting to be read is held for its peer (see core/budget.ts): its frame's bytes are charged to it.
     this.mailbox = new Mailbox(options.inbox ?? 1024, this.endpoint.network, op === 'listen');
     this.endpoint.once('close', () => this.mailbox.end());
@@ -72,7 +74,7 @@ export class Channel<T = unknown> extends ChannelBase implements Protocol, Async
    */
   async send(message: T, options: SendOptions = {}): Promise<void> {
     const body = this.codec.encode(message);
-    if (this.endpoint.dialling) return this.endpoint.send(undefined, body, options.fds);
+    if (this.endpoint instanceof DiallingEndpoint) return this.endpoint.send(undefined, body, options.fds);
     await Promise.all([...this.endpoint.pipes].map((pipe) => this.endpoint.sendTo(pipe, undefined, body, options.fds)));
   }
 

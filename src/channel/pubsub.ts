@@ -9,7 +9,9 @@ import { isStreamNetwork } from '../core/networks.js';
 import type { WaitOptions } from '../core/types.js';
 import { ChannelBase, Mailbox } from './base.js';
 import { codecOf, type Codec } from './codec.js';
-import { Endpoint, type ChannelDialOptions, type ChannelListenOptions, type HeartbeatOptions, type Protocol } from './endpoint.js';
+import type { ChannelDialOptions, ChannelListenOptions, HeartbeatOptions, Protocol } from './endpoint.js';
+import { DiallingEndpoint } from './dialling.js';
+import { ListeningEndpoint } from './listening.js';
 import { envelopeHead, Kind, MAX_TOPIC, nextId } from './envelope.js';
 import type { CodecOptions } from './message.js';
 import { FIRST_MESSAGE_MS } from './request.js';
@@ -36,7 +38,7 @@ export class Publisher<T = unknown> extends ChannelBase implements Protocol {
     super();
     this.codec = codecOf(options.codec);
     // A slow subscriber loses the newest messages rather than holding the publisher back (ZeroMQ's PUB does so too).
-    this.endpoint = new Endpoint('listen', addr, this, options, 'drop-newest', FIRST_MESSAGE_MS);
+    this.endpoint = new ListeningEndpoint(addr, this, options, 'drop-newest', FIRST_MESSAGE_MS);
   }
 
   /** @internal */
@@ -161,6 +163,7 @@ interface Ack {
 export class Subscriber<T = unknown> extends ChannelBase implements Protocol, AsyncIterable<Publication<T>> {
   /** @internal */
   readonly heartbeats = true;
+  protected declare endpoint: DiallingEndpoint;
   private codec: Codec<any>;
   private mailbox: Mailbox<Publication<T>>;
   private prefixes = new Set<string>();
@@ -175,7 +178,7 @@ export class Subscriber<T = unknown> extends ChannelBase implements Protocol, As
     super();
     this.codec = codecOf(options.codec);
     this.resend = options.resend ?? 250;
-    this.endpoint = new Endpoint('dial', addr, this, options, 'wait');
+    this.endpoint = new DiallingEndpoint(addr, this, options, 'wait');
     this.mailbox = new Mailbox(options.inbox ?? 1024, this.endpoint.network);
     this.endpoint.once('close', () => {
       this.mailbox.end();

@@ -8,7 +8,9 @@ import { abortError, Codes, NetError, protocolError, timedOut, tooLarge, wrap } 
 import type { WaitOptions } from '../core/types.js';
 import { ChannelBase } from './base.js';
 import { codecOf, type Codec } from './codec.js';
-import { Endpoint, type ChannelDialOptions, type ChannelListenOptions, type HeartbeatOptions, type Protocol } from './endpoint.js';
+import type { ChannelDialOptions, ChannelListenOptions, HeartbeatOptions, Protocol } from './endpoint.js';
+import { DiallingEndpoint } from './dialling.js';
+import { ListeningEndpoint } from './listening.js';
 import { envelopeHead, Kind, nextId } from './envelope.js';
 import type { CodecOptions } from './message.js';
 import { closeAll, type ChannelPeer, type Pipe } from './pipe.js';
@@ -72,7 +74,7 @@ export class Replier<Req = any, Rep = any> extends ChannelBase implements Protoc
     super();
     this.codec = codecOf(options.codec);
     this.concurrency = options.concurrency ?? 1024;
-    this.endpoint = new Endpoint('listen', addr, this, options, 'wait', FIRST_MESSAGE_MS);
+    this.endpoint = new ListeningEndpoint(addr, this, options, 'wait', FIRST_MESSAGE_MS);
   }
 
   /** @internal */
@@ -152,7 +154,7 @@ export class Replier<Req = any, Rep = any> extends ChannelBase implements Protoc
   oversize(pipe: Pipe, start: Buffer): void {
     if (start.length < 5 || start[0] !== Kind.REQUEST) return;
     const max = this.endpoint.maxMessage;
-    const why = tooLarge('recv', this.network, `more than ${max}`, max);
+    const why = tooLarge('recv', this.network, `more than ${max}`, max, undefined, 'this server\'s');
     this.endpoint.sendTo(pipe, envelopeHead(Kind.ERROR, start.readUInt32BE(1)), errorReply(why)).catch(() => {});
   }
 
@@ -218,6 +220,7 @@ interface Pending {
 export class Requester<Req = any, Rep = any> extends ChannelBase implements Protocol {
   /** @internal */
   readonly heartbeats = true;
+  protected declare endpoint: DiallingEndpoint;
   private codec: Codec<any>;
   private pending = new Map<number, Pending>();
   private nextId = 1;
@@ -225,7 +228,7 @@ export class Requester<Req = any, Rep = any> extends ChannelBase implements Prot
   private constructor(addr: Address | string, options: RequesterOptions) {
     super();
     this.codec = codecOf(options.codec);
-    this.endpoint = new Endpoint('dial', addr, this, options, 'wait');
+    this.endpoint = new DiallingEndpoint(addr, this, options, 'wait');
     this.endpoint.once('close', () => this.failAll(() => true, new NetError({ op: 'recv', network: this.network, addr: this.addr, code: Codes.CLOSED })));
   }
 

@@ -174,10 +174,12 @@ export function invalid(op: Op, detail: string, network?: Network, addr?: Addres
 
 /**
  * A message over the limit of `max` bytes (EMSGSIZE): the sender's error before anything is sent, the receiver's
- * when a header or a datagram says so. `size`: its bytes, or words for what is known (`more than 65536`).
+ * when a header or a datagram says so. `size`: its bytes, or words for what is known (`more than 65536`); `whose`:
+ * whose limit it is, when the one told is the sender (`this server's`).
  */
-export function tooLarge(op: Op, network: Network | undefined, size: number | bigint | string, max: number, addr?: Address): NetError {
-  return new NetError({ op, network, addr, code: 'EMSGSIZE', detail: `a message of ${size} bytes is over the limit of ${max}` });
+export function tooLarge(op: Op, network: Network | undefined, size: number | bigint | string, max: number, addr?: Address,
+  whose = 'the'): NetError {
+  return new NetError({ op, network, addr, code: 'EMSGSIZE', detail: `a message of ${size} bytes is over ${whose} limit of ${max} bytes` });
 }
 
 /** A wait that ran out of its time (ETIMEDOUT); `detail` says what did not come in how long. */

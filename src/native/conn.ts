@@ -9,7 +9,7 @@ import { wrap } from '../core/errors.js';
 import { rowOf } from '../core/networks.js';
 import { StreamConn } from '../core/stream.js';
 import type { Conn, WithFds } from '../core/types.js';
-import { errnoError, consts, native, type EventFn, type Handle } from './index.js';
+import { errnoError, consts, native, openHandle, type Handle, type HandleEvents } from './index.js';
 import { Control } from './options.js';
 
 type WriteDone = (err?: Error | null) => void;
@@ -34,36 +34,38 @@ export class NativeDuplex extends Duplex {
    */
   constructor(readonly fd: number, { slot = 256 * 1024, byteStream = false } = {}) {
     super({ allowHalfOpen: true, writev: byteStream ? joinedWrite : undefined });
-    this.h = native.open(fd, consts.MODE_CONN, slot, this.onEvent);
+    this.h = openHandle(fd, consts.MODE_CONN, slot, {
+      message: (data, fds, flags) => this.onMessage(data, fds, flags),
+      sent: (count, codes) => this.onSent(count, codes),
+      error: (errno) => this.destroy(errnoError(errno, 'recvmsg')),
+    });
   }
 
-  private onEvent = (event: number, a?: unknown, b?: unknown, flags?: unknown): void => {
-    if (event === consts.EV_MSG) {
-      if (a === null) {
-        this.push(null);
-        return;
-      }
-      if ((flags as number) & 1) {
-        // The message was larger than the receive slot (the peer raised its SO_SNDBUF): failing beats handing
-        // on a cut message as if it were whole.
-        this.destroy(errnoError(-EMSGSIZE, 'recvmsg'));
-        return;
-      }
-      if (b) this.fds.set(a as Buffer, b as number[]);
-      if (!this.push(a) && this.reading) {
-        this.reading = false;
-        native.read(this.h, false);
-      }
-    } else if (event === consts.EV_SENT) {
-      for (let i = 0; i < (a as number); i++) {
-        const code = b ? (b as Buffer).readInt32LE(i * 4) : 0;
-        this.writes.shift()!(code ? errnoError(code, 'sendmsg') : null);
-      }
-      if (this.finalDone && this.writes.length === 0) this.shutdownWrite(this.finalDone);
-    } else if (event === consts.EV_ERROR) {
-      this.destroy(errnoError(a as number, 'recvmsg'));
+  private onMessage(data: Buffer | null, fds: number[] | undefined, flags: number): void {
+    if (data === null) {
+      this.push(null);
+      return;
     }
-  };
+    if (flags & 1) {
+      // The message was larger than the receive slot (the peer raised its SO_SNDBUF): failing beats handing
+      // on a cut message as if it were whole.
+      this.destroy(errnoError(-EMSGSIZE, 'recvmsg'));
+      return;
+    }
+    if (fds) this.fds.set(data, fds);
+    if (!this.push(data) && this.reading) {
+      this.reading = false;
+      native.read(this.h, false);
+    }
+  }
+
+  private onSent(count: number, codes: Buffer | undefined): void {
+    for (let i = 0; i < count; i++) {
+      const code = codes ? codes.readInt32LE(i * 4) : 0;
+      this.writes.shift()!(code ? errnoError(code, 'sendmsg') : null);
+    }
+    if (this.finalDone && this.writes.length === 0) this.shutdownWrite(this.finalDone);
+  }
 
   /** The descriptors that arrived with `chunk` (a chunk this stream produced), handed over once. */
   fdsOf(chunk: Buffer): number[] {
@@ -130,9 +132,9 @@ export class NativeServer extends EventEmitter {
 
   constructor(readonly fd: number, wrap: (fd: number) => Duplex) {
     super();
-    this.h = native.open(fd, consts.MODE_LISTEN, 0, (event, a) => {
-      if (event === consts.EV_ACCEPT) this.accepted(a as number, wrap);
-      else if (event === consts.EV_ERROR) this.emit('error', errnoError(a as number, 'accept'));
+    this.h = openHandle(fd, consts.MODE_LISTEN, 0, {
+      accept: (cfd) => this.accepted(cfd, wrap),
+      error: (errno) => this.emit('error', errnoError(errno, 'accept')),
     });
     native.read(this.h, true);
   }
@@ -179,10 +181,10 @@ export async function connectUnix(type: number, sa: Uint8Array, signal?: AbortSi
 }
 
 /** A handle of its own on a duplicate of `fd` (the duplicate is closed if the handle cannot be made). */
-function openDup(fd: number, slot: number, onEvent: EventFn): Handle {
+function openDup(fd: number, slot: number, on: HandleEvents): Handle {
   const dup = native.dup(fd);
   try {
-    return native.open(dup, consts.MODE_CONN, slot, onEvent);
+    return openHandle(dup, consts.MODE_CONN, slot, on);
   } catch (err) {
     native.close(dup);
     throw err;
@@ -195,12 +197,13 @@ function openDup(fd: number, slot: number, onEvent: EventFn): Handle {
  */
 export function sendFdsOn(fd: number, data: Uint8Array, fds: readonly number[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    const h = openDup(fd, 0, (event, a, b) => {
-      if (event !== consts.EV_SENT) return;
-      native.hclose(h);
-      const code = b ? (b as Buffer).readInt32LE(0) : 0;
-      if (code) reject(errnoError(code, 'sendmsg'));
-      else resolve();
+    const h = openDup(fd, 0, {
+      sent: (_, codes) => {
+        native.hclose(h);
+        const code = codes ? codes.readInt32LE(0) : 0;
+        if (code) reject(errnoError(code, 'sendmsg'));
+        else resolve();
+      },
     });
     const r = native.send(h, data, null, fds);
     if (r === consts.QUEUED) return;
@@ -213,11 +216,15 @@ export function sendFdsOn(fd: number, data: Uint8Array, fds: readonly number[]):
 /** Receives the next chunk and its descriptors on a libuv-owned unix stream socket that libuv is not reading. */
 export function recvFdsOn(fd: number, signal?: AbortSignal): Promise<WithFds | null> {
   return new Promise((resolve, reject) => {
-    const h = openDup(fd, 64 * 1024, (event, a, b) => {
-      if (event !== consts.EV_MSG && event !== consts.EV_ERROR) return;
-      finish();
-      if (event === consts.EV_ERROR) reject(errnoError(a as number, 'recvmsg'));
-      else resolve(a === null ? null : { data: a as Buffer, fds: (b as number[] | undefined) ?? [] });
+    const h = openDup(fd, 64 * 1024, {
+      message: (data, fds) => {
+        finish();
+        resolve(data === null ? null : { data, fds: fds ?? [] });
+      },
+      error: (errno) => {
+        finish();
+        reject(errnoError(errno, 'recvmsg'));
+      },
     });
     const onAbort = () => {
       finish();

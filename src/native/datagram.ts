@@ -3,7 +3,7 @@ import type { Address, Network } from '../core/address.js';
 import type { DatagramEvents, DatagramHandle, SendOutcome } from '../core/datagram.js';
 import { rowOf } from '../core/networks.js';
 import type { BindOptions, OptionName, OptionValue, PeerCredentials } from '../core/types.js';
-import { consts, decodeAddress, encodeAddress, errnoError, native, type Handle } from './index.js';
+import { consts, decodeAddress, encodeAddress, errnoError, native, openHandle, type Handle } from './index.js';
 import { Control } from './options.js';
 
 const NO_FDS: number[] = [];
@@ -39,7 +39,15 @@ export class NativeDatagramHandle implements DatagramHandle {
       OUTCOMES[consts.DROPPED] = 'dropped';
     }
     this.control = new Control(network, () => this.fd, () => localAddr);
-    this.h = native.open(fdNumber, consts.MODE_DGRAM, maxDatagram ?? rowOf(network).maxMessage, this.onEvent);
+    this.h = openHandle(fdNumber, consts.MODE_DGRAM, maxDatagram ?? rowOf(network).maxMessage, {
+      datagrams: (n, data, meta, fds) => this.onBatch(n, data, meta, fds),
+      sent: (count, codes) => this.events.sent(count, codes && ((i) => {
+        const code = codes.readInt32LE(i * 4);
+        return code ? errnoError(code, 'sendmsg') : undefined;
+      })),
+      dropped: (count) => this.events.dropped(count),
+      error: (errno) => this.events.error(errnoError(errno, 'recvmmsg')),
+    });
   }
 
   get fd(): number {
@@ -51,18 +59,6 @@ export class NativeDatagramHandle implements DatagramHandle {
     native.backlog(this.h, o.peerBytes ?? DEFAULT_PEER_BYTES, o.serverBytes ?? DEFAULT_SERVER_BYTES, o.peerSilence ?? PEER_SILENCE_MS);
     return this;
   }
-
-  private onEvent = (event: number, a?: unknown, b?: unknown, c?: unknown, d?: unknown): void => {
-    if (event === consts.EV_DGRAM) this.onBatch(a as number, b as Buffer, c as Buffer, d as (number[] | undefined)[] | undefined);
-    else if (event === consts.EV_SENT) {
-      const codes = b as Buffer | undefined;
-      this.events.sent(a as number, codes && ((i) => {
-        const code = codes.readInt32LE(i * 4);
-        return code ? errnoError(code, 'sendmsg') : undefined;
-      }));
-    } else if (event === consts.EV_DROPPED) this.events.dropped(a as number);
-    else if (event === consts.EV_ERROR) this.events.error(errnoError(a as number, 'recvmmsg'));
-  };
 
   private onBatch(n: number, data: Buffer, meta: Buffer, fdLists: (number[] | undefined)[] | undefined): void {
     const stride = consts.META_STRIDE;

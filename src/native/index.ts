@@ -14,7 +14,39 @@ import { Codes } from '../core/errors.js';
 /** An open handle: one fd under a uv_poll_t, owned by the addon from `open` on (until `hclose`). */
 export type Handle = { readonly __handle: unique symbol };
 
-export type EventFn = (event: number, a?: unknown, b?: unknown, c?: unknown, d?: unknown) => void;
+/** What the addon calls: the event's number (EV_*), then that event's arguments. */
+type RawEventFn = (event: number, a?: unknown, b?: unknown, c?: unknown, d?: unknown) => void;
+
+/** What a handle reports: one handler per event, each with its own arguments; a handle reports those of its mode. */
+export interface HandleEvents {
+  /** MODE_DGRAM: `count` datagrams, their bytes one after another in `data`, META_STRIDE bytes of `meta` each; descriptors per datagram when any came. */
+  datagrams?(count: number, data: Buffer, meta: Buffer, fds: (number[] | undefined)[] | undefined): void;
+  /** MODE_CONN: one message or stream chunk (null: EOF) and its descriptors; `flags` 1: cut short, 2: descriptors cut. */
+  message?(data: Buffer | null, fds: number[] | undefined, flags: number): void;
+  /** MODE_LISTEN: a connection accepted; its descriptor is JS's now. */
+  accept?(fd: number): void;
+  /** Queued sends done, in order: how many, and, when any failed, an int32 per send (-errno, 0: sent). */
+  sent?(count: number, codes: Buffer | undefined): void;
+  /** Sends dropped by policy (to a unixgram receiver stuck full), not yet told. */
+  dropped?(count: number): void;
+  /** Reading failed: -errno. */
+  error?(errno: number): void;
+}
+
+/** Opens a handle on `fd` in `mode` (MODE_*), its events to `on`. */
+export function openHandle(fd: number, mode: number, slot: number, on: HandleEvents): Handle {
+  const { EV_DGRAM, EV_MSG, EV_ACCEPT, EV_SENT, EV_DROPPED, EV_ERROR } = consts;
+  return native.open(fd, mode, slot, (event, a, b, c, d) => {
+    switch (event) {
+      case EV_DGRAM: return on.datagrams?.(a as number, b as Buffer, c as Buffer, d as (number[] | undefined)[] | undefined);
+      case EV_MSG: return on.message?.(a as Buffer | null, b as number[] | undefined, c as number);
+      case EV_ACCEPT: return on.accept?.(a as number);
+      case EV_SENT: return on.sent?.(a as number, b as Buffer | undefined);
+      case EV_DROPPED: return on.dropped?.(a as number);
+      case EV_ERROR: return on.error?.(a as number);
+    }
+  });
+}
 
 interface Binding {
   socket(family: number, type: number): number;
@@ -31,7 +63,7 @@ interface Binding {
   setsockopt(fd: number, level: number, name: number, value: number | Uint8Array): void;
   inetSockaddr(host: string, port: number, v6: boolean): Buffer;
   ifname(index: number): string;
-  open(fd: number, mode: number, slot: number, onEvent: EventFn): Handle;
+  open(fd: number, mode: number, slot: number, onEvent: RawEventFn): Handle;
   read(h: Handle, on: boolean): void;
   /**
    * SENT (0): sent, or held in a full unixgram receiver's backlog; QUEUED (1): completion comes as EV_SENT;
