@@ -1,5 +1,7 @@
 import { bindTo, Codes, dial, isStreamNetwork, NetError, type Address, type Conn, type DatagramSocket } from '../index.js';
-import { datagramReasons, Idle, lines, refuseGiven, sourceArg, tlsOptions, type CommonOptions } from './common.js';
+import { timedOut } from '../core/errors.js';
+import { datagramReasons, refuseGiven, sourceArg, tlsOptions, type CommonOptions } from './common.js';
+import { datagramSession, StdinPump, streamSession, type Ended } from './session.js';
 import { addrText, type Output } from './output.js';
 
 /** --bind: the address to connect or send from. */
@@ -27,77 +29,64 @@ export async function dialFor(addr: Address, o: SourceOptions, out: Output): Pro
   return conn;
 }
 
-export async function datagramClient(addr: Address, o: SourceOptions, out: Output): Promise<DatagramSocket> {
+/** A datagram socket bound with --bind (or where the OS picks) and connected to `addr`. */
+export async function bindClient(addr: Address, o: SourceOptions, out: Output): Promise<DatagramSocket> {
   const sock = await bindTo(addr, o.bind !== undefined ? { local: sourceArg(o.bind, addr) } : {});
   out.event('connected', { peer: addrText(sock.remoteAddr), local: addrText(sock.localAddr) },
     `sending to ${addrText(sock.remoteAddr)} from ${addrText(sock.localAddr)}`);
   return sock;
 }
 
+/** What a session's end means to `connect`: a timeout is ETIMEDOUT (exit 3), a failure is rethrown. */
+function settle(e: Ended, conn: { network: Address['network'] }, peer: Address | null, o: ClientOptions): void {
+  if (e.how === 'idle') throw timedOut('read', `nothing either way for ${o.timeout} ms`, conn.network, peer ?? undefined);
+  if (e.how === 'error') throw e.error;
+}
+
 /** Prints what `conn` sends until its EOF; stdin goes to it meanwhile. */
-async function streamSession(conn: Conn, o: ClientOptions, out: Output): Promise<void> {
-  const idle = new Idle(o.timeout);
+async function streamClient(conn: Conn, o: ClientOptions, out: Output): Promise<void> {
   const peer = conn.remoteAddr;
-  const up = (async () => {
-    for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
-      idle.touch();
-      out.dump('>', peer, chunk);
-      await conn.write(chunk);
-    }
-    if (o.halfClose) await conn.end();
-  })();
-  let upFailure: unknown;
-  up.catch((err: unknown) => (upFailure = err));
+  let ended: Ended;
   try {
-    for (let chunk = await conn.read({ signal: idle.signal }); chunk !== null; chunk = await conn.read({ signal: idle.signal })) {
-      idle.touch();
-      await out.received('data', peer, chunk);
-    }
+    ended = await streamSession(conn, new StdinPump(), { idle: o.timeout, halfClose: o.halfClose, endsWithPeer: true }, {
+      send: async (chunk) => {
+        out.dump('>', peer, chunk);
+        // The peer going away while we write is told by the read side (its EOF, or a reset).
+        await conn.write(chunk).catch((err: unknown) => {
+          if (!(err instanceof NetError) || !GONE.has(err.code)) throw err;
+        });
+      },
+      received: (chunk) => out.received('data', peer, chunk),
+    });
   } finally {
-    idle.stop();
     conn.stream.destroy();
   }
+  settle(ended, conn, peer, o);
   out.event('closed', { peer: addrText(peer) }, `${addrText(peer)} closed the connection`);
-  if (upFailure instanceof NetError && !GONE.has(upFailure.code)) throw upFailure;
 }
 
 /** Sends each stdin line as a datagram and prints every reply, until stdin's EOF and then `wait` ms of quiet. */
-async function datagramSession(sock: DatagramSocket, o: ClientOptions, out: Output): Promise<void> {
-  const idle = new Idle(o.timeout);
-  let quiet: Idle | undefined;
-  const replies = (async () => {
-    for (;;) {
-      const d = await sock.recvFrom({ signal: idle.signal });
-      idle.touch();
-      quiet?.touch();
-      await out.received('datagram', d.from, d.data);
-    }
-  })();
-  const sent = (async () => {
-    for await (const line of lines(process.stdin as AsyncIterable<Buffer>)) {
-      idle.touch();
-      out.dump('>', sock.remoteAddr, line);
-      await sock.send(line);
-    }
-    quiet = new Idle(o.wait);
-    await new Promise((resolve) => quiet!.signal!.addEventListener('abort', resolve));
-  })();
-  // Whichever settles second (the replies loop ends in an error once the socket is closed) is of no interest.
-  replies.catch(() => {});
-  sent.catch(() => {});
+async function datagramClient(sock: DatagramSocket, o: ClientOptions, out: Output): Promise<void> {
+  let ended: Ended;
   try {
-    await Promise.race([replies, sent]);
+    ended = await datagramSession(sock, new StdinPump('lines'), { idle: o.timeout, afterEof: { ms: o.wait, quiet: true } }, {
+      send: async (line) => {
+        out.dump('>', sock.remoteAddr, line);
+        await sock.send(line);
+      },
+      received: (d) => out.received('datagram', d.from, d.data),
+    });
   } finally {
-    idle.stop();
     await sock.close();
   }
+  settle(ended, sock, sock.remoteAddr, o);
 }
 
 /** `connect`: netcat's client, on any network. */
 export async function connectCommand(addr: Address, o: ClientOptions, out: Output): Promise<void> {
   refuseGiven(o, { ...datagramReasons(addr), wait: isStream(addr) && `${addr.network} is a stream: it ends with the peer's EOF` });
-  if (isStream(addr)) await streamSession(await dialFor(addr, o, out), o, out);
-  else await datagramSession(await datagramClient(addr, o, out), o, out);
+  if (isStream(addr)) await streamClient(await dialFor(addr, o, out), o, out);
+  else await datagramClient(await bindClient(addr, o, out), o, out);
 }
 
 export interface SendOptions extends SourceOptions {
@@ -125,7 +114,7 @@ export async function sendCommand(addr: Address, words: string[], o: SendOptions
     }
     return;
   }
-  const sock = await datagramClient(addr, o, out);
+  const sock = await bindClient(addr, o, out);
   try {
     out.dump('>', sock.remoteAddr, message);
     await sock.send(message);

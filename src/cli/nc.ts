@@ -4,9 +4,11 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { getSystemErrorMap } from 'node:util';
 import {
-  bind, bindTo, dial, formatAddress, isStreamNetwork, listen, NetError, withIpFamily, unixAddress, type Address, type Conn, type DatagramSocket, type InetNetwork,
+  bind, bindTo, dial, formatAddress, isStreamNetwork, listen, NetError, withIpFamily, unixAddress, type Address, type Conn,
+  type Datagram, type DatagramSocket, type InetNetwork,
 } from '../index.js';
-import { Idle, untilSignal } from './common.js';
+import { untilSignal } from './common.js';
+import { datagramSession, StdinPump, streamSession, type SessionOptions } from './session.js';
 import { CliError } from './exit.js';
 import { oneLine, writeOut } from './output.js';
 
@@ -86,137 +88,23 @@ function portsOf(text: string): number[] {
   return ports;
 }
 
-/**
- * Reads stdin once for the whole command, handing each chunk to the session attached now (with -k, one client
- * after another). Nothing is read while no session is attached.
- */
-class StdinPump {
-  private sink: { write(chunk: Buffer): Promise<void>; eof(): void } | undefined;
-  private wake: (() => void) | undefined;
-  ended = false;
+/** The session's options from nc's flags: -w idle, -q after stdin's EOF, -N half-close; -l ends with the peer. */
+const sessionOptions = (o: NcOptions): SessionOptions => ({
+  idle: o.w !== undefined ? o.w * 1000 : undefined,
+  afterEof: o.q !== undefined ? { ms: o.q * 1000 } : undefined,
+  halfClose: o.N,
+  endsWithPeer: o.l,
+});
 
-  constructor() {
-    void this.run();
-  }
+/** One connection, as nc's readwrite; a peer gone while written to, or reset, ends it as an EOF would. */
+const ncStream = (conn: Conn, stdin: StdinPump, o: NcOptions) =>
+  streamSession(conn, stdin, sessionOptions(o), { send: (c) => conn.write(c).catch(() => {}), received: writeOut });
 
-  attach(sink: { write(chunk: Buffer): Promise<void>; eof(): void }): void {
-    this.sink = sink;
-    if (this.ended) sink.eof();
-    this.wake?.();
-  }
-
-  detach(): void {
-    this.sink = undefined;
-  }
-
-  private async run(): Promise<void> {
-    try {
-      for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
-        while (!this.sink) await new Promise<void>((resolve) => (this.wake = resolve));
-        await this.sink.write(chunk).catch(() => {});
-      }
-    } catch {
-      // a stdin that fails ends like one at EOF
-    }
-    this.ended = true;
-    this.sink?.eof();
-  }
-}
-
-/**
- * How a session ends, as nc's: after -w seconds without traffic, -q seconds after stdin's EOF, or when `end()`
- * is called; `ended` resolves then, once, with stdin detached.
- */
-function sessionEnd(o: NcOptions, stdin: StdinPump) {
-  const idle = new Idle(o.w !== undefined ? o.w * 1000 : undefined);
-  let quit: NodeJS.Timeout | undefined;
-  let resolve!: () => void;
-  const ended = new Promise<void>((r) => (resolve = r));
-  const end = () => {
-    idle.stop();
-    clearTimeout(quit);
-    stdin.detach();
-    resolve();
-  };
-  idle.signal?.addEventListener('abort', end);
-  return {
-    ended,
-    end,
-    touch: () => idle.touch(),
-    stdinEnded: () => {
-      if (o.q !== undefined) quit = setTimeout(end, o.q * 1000);
-    },
-  };
-}
-
-/**
- * One connection, as nc's readwrite: the peer's bytes to stdout, stdin to the peer (with -N, its EOF passed
- * on). It ends when both inputs are done; in listen mode, when the peer is; or as sessionEnd says.
- */
-function streamSession(conn: Conn, stdin: StdinPump, o: NcOptions): Promise<void> {
-  const session = sessionEnd(o, stdin);
-  let netDone = false;
-  let stdinDone = false;
-  const check = () => {
-    if (netDone && (stdinDone || o.l)) session.end();
-  };
-  stdin.attach({
-    write: async (chunk) => {
-      session.touch();
-      await conn.write(chunk);
-    },
-    eof: () => {
-      stdinDone = true;
-      if (o.N) void conn.end().catch(() => {});
-      session.stdinEnded();
-      check();
-    },
-  });
-  void (async () => {
-    try {
-      for (let c = await conn.read(); c !== null; c = await conn.read()) {
-        session.touch();
-        await writeOut(c);
-      }
-    } catch {
-      // a reset ends the reading as an EOF does
-    }
-    netDone = true;
-    check();
-  })();
-  return session.ended;
-}
-
-/** Datagrams: stdin chunks out, every datagram in printed; ends only as sessionEnd says. */
-function datagramSession(sock: DatagramSocket, stdin: StdinPump, o: NcOptions, send: (chunk: Buffer) => Promise<void>,
-  received: (from: Address | null, data: Buffer) => Promise<void>): Promise<void> {
-  const session = sessionEnd(o, stdin);
-  const stop = new AbortController();
-  void session.ended.then(() => stop.abort());
-  stdin.attach({
-    write: async (chunk) => {
-      session.touch();
-      // A refusal (nobody at the port yet) is not an end: nc carries on.
-      await send(chunk).catch(() => {});
-    },
-    eof: session.stdinEnded,
-  });
-  void (async () => {
-    for (;;) {
-      let d;
-      try {
-        d = await sock.recvFrom({ signal: stop.signal });
-      } catch (err) {
-        if (stop.signal.aborted) return;
-        if (err instanceof NetError && err.code === 'ECONNREFUSED') continue; // an earlier send's ICMP
-        return session.end();
-      }
-      session.touch();
-      await received(d.from, d.data);
-    }
-  })();
-  return session.ended;
-}
+/** Datagrams, as nc's: a refusal (nobody at the port yet, or an earlier send's ICMP) is not an end. */
+const ncDatagrams = (sock: DatagramSocket, stdin: StdinPump, o: NcOptions, send: (chunk: Buffer) => Promise<void>,
+  received: (d: Datagram) => Promise<void>) =>
+  datagramSession(sock, stdin, sessionOptions(o), { send: (c) => send(c).catch(() => {}), received },
+    (err) => err instanceof NetError && err.code === 'ECONNREFUSED');
 
 interface Target {
   network: 'tcp' | 'udp' | 'unix' | 'unixgram';
@@ -309,7 +197,7 @@ async function client(t: Target, o: NcOptions, stdin: StdinPump): Promise<void> 
       ...(local && { local }) }).catch(failed);
     connected();
     try {
-      await Promise.race([streamSession(conn, stdin, o), untilSignal()]);
+      await Promise.race([ncStream(conn, stdin, o), untilSignal()]);
     } finally {
       conn.stream.destroy();
     }
@@ -318,7 +206,7 @@ async function client(t: Target, o: NcOptions, stdin: StdinPump): Promise<void> 
   const sock = await bindTo(to, local ? { local } : {}).catch(failed);
   connected();
   try {
-    await Promise.race([datagramSession(sock, stdin, o, (c) => sock.send(c), (_, data) => writeOut(data)), untilSignal()]);
+    await Promise.race([ncDatagrams(sock, stdin, o, (c) => sock.send(c), (d) => writeOut(d.data)), untilSignal()]);
   } finally {
     await sock.close();
   }
@@ -339,7 +227,7 @@ async function listenStream(t: Target, o: NcOptions, stdin: StdinPump): Promise<
       if (!conn) return;
       if (o.v) tell(`Connection received on ${'path' in at ? t.path : hostPort(conn.remoteAddr)}`);
       try {
-        if ((await Promise.race([streamSession(conn, stdin, o), stopped])) === null) return;
+        if ((await Promise.race([ncStream(conn, stdin, o), stopped])) === null) return;
       } finally {
         conn.stream.destroy();
       }
@@ -358,7 +246,7 @@ async function listenDatagram(t: Target, o: NcOptions, stdin: StdinPump): Promis
   const sock = await bind(at).catch((err: NetError) => fail(reason(err)));
   if (o.v) tell(`Bound on ${'path' in at ? t.path : hostPort(sock.localAddr)}`);
   let peer: Address | null = null;
-  const received = async (from: Address | null, data: Buffer) => {
+  const received = async ({ from, data }: Datagram) => {
     if (from && (o.k || peer === null)) {
       if (peer === null && o.v) tell(`Connection received on ${hostPort(from)}`);
       peer = from;
@@ -370,7 +258,7 @@ async function listenDatagram(t: Target, o: NcOptions, stdin: StdinPump): Promis
     if (peer) await sock.sendTo(chunk, peer);
   };
   try {
-    await Promise.race([datagramSession(sock, stdin, { ...o, w: undefined }, send, received), untilSignal()]);
+    await Promise.race([ncDatagrams(sock, stdin, { ...o, w: undefined }, send, received), untilSignal()]);
   } finally {
     await sock.close();
   }

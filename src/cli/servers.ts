@@ -3,11 +3,13 @@ import {
   type DatagramSocket, type Exchange, type Handler, type NotifyState, type UnixNetwork, type WaitOptions,
 } from '../index.js';
 import {
-  datagramReasons, DEFAULT_MAX_PROGRAMS, unixAccess, Idle, lines, refuseGiven, serverIdle, serverLimits, serverTlsOptions,
+  datagramReasons, DEFAULT_MAX_PROGRAMS, unixAccess, refuseGiven, serverIdle, serverLimits, serverTlsOptions,
   untilSignal, type CommonOptions,
 } from './common.js';
 import { execHandler, programOption, type ProgramOptions } from './exec.js';
 import { addrText, notice, writeOut, type Output } from './output.js';
+import { datagramSession, StdinPump, streamSession, type Ended, type StdinSink } from './session.js';
+import { timedOut } from '../core/errors.js';
 
 /** `--type` of the unix commands: the socket type's name without SOCK_ (stream, dgram, seqpacket), and its network. */
 export const UNIX_TYPES: Record<string, UnixNetwork> = Object.fromEntries(networksWhere((row) => row.family === 'unix')
@@ -196,56 +198,71 @@ export interface ListenCommandOptions extends CommonOptions {
   halfClose?: boolean;
 }
 
+/** What a session's end means to `listen`: a timeout is ETIMEDOUT (exit 3), a failure is rethrown. */
+function settle(e: Ended, addr: Address, peer: Address | undefined, o: ListenCommandOptions): void {
+  if (e.how === 'idle') throw timedOut('read', `nothing either way for ${o.timeout} ms`, addr.network, peer);
+  if (e.how === 'error') throw e.error;
+}
+
 /** `listen` on a stream network: clients' bytes to stdout, stdin to every client connected. */
 async function listenCommandStream(addr: Address, o: ListenCommandOptions, out: Output): Promise<void> {
-  const clients = new Set<Conn>();
-  // One client (nc -l): --timeout ends it after that long with no traffic either way; with -k, serve() does it.
-  const idle = new Idle(o.keepOpen ? undefined : o.timeout);
-  let stdin: Promise<void> | undefined;
-  const fromStdin = async () => {
-    for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
-      idle.touch();
-      // Each client takes it at its own pace; a slow one holds stdin back rather than buffering without bound.
-      await Promise.all([...clients].map((c) => {
-        out.dump('>', c.remoteAddr, chunk);
-        return c.write(chunk).catch(() => {});
-      }));
-    }
-    if (o.halfClose) await Promise.all([...clients].map((c) => c.end().catch(() => {})));
-  };
-  const session = async (conn: Conn) => {
-    out.event('accepted', { peer: addrText(conn.remoteAddr) }, `accepted ${addrText(conn.remoteAddr)}`);
-    clients.add(conn);
-    // A failing stdin (closed under us) only stops what goes to the clients.
-    stdin ??= fromStdin().catch(() => {});
-    try {
-      for (let c = await conn.read({ signal: idle.signal }); c !== null; c = await conn.read({ signal: idle.signal })) {
-        idle.touch();
-        await out.received('data', conn.remoteAddr, c);
-      }
-    } finally {
-      clients.delete(conn);
-      out.event('closed', { peer: addrText(conn.remoteAddr) }, `${addrText(conn.remoteAddr)} closed`);
-    }
-  };
+  const stdin = new StdinPump();
+  const print = (conn: Conn) => (chunk: Buffer) => out.received('data', conn.remoteAddr, chunk);
+  const accepted = (conn: Conn) => out.event('accepted', { peer: addrText(conn.remoteAddr) }, `accepted ${addrText(conn.remoteAddr)}`);
+  const closed = (conn: Conn) => out.event('closed', { peer: addrText(conn.remoteAddr) }, `${addrText(conn.remoteAddr)} closed`);
   if (o.keepOpen) {
-    const server = await serve(addr, (ex) => session(ex as Conn),
-      { ...serverLimits(o), idle: o.timeout, tls: serverTlsOptions(o), onError: reporter(out), ...unixAccess(o, addr, out) });
+    // Every client at once: stdin goes to all of them, each at its own pace (a slow one holds stdin back rather
+    // than buffering without bound); each client's bytes are printed until its EOF. serve() times them out.
+    const clients = new Set<Conn>();
+    let reading = false;
+    const broadcast: StdinSink = {
+      write: async (chunk) => {
+        await Promise.all([...clients].map((c) => {
+          out.dump('>', c.remoteAddr, chunk);
+          return c.write(chunk).catch(() => {});
+        }));
+      },
+      eof: () => void (o.halfClose && Promise.all([...clients].map((c) => c.end().catch(() => {})))),
+    };
+    const server = await serve(addr, async (ex) => {
+      const conn = ex as Conn;
+      accepted(conn);
+      clients.add(conn);
+      if (!reading) stdin.attach(broadcast); // stdin is read from the first client on
+      reading = true;
+      try {
+        const e = await streamSession(conn, null, {}, { send: async () => {}, received: print(conn) });
+        if (e.how === 'error') throw e.error;
+      } finally {
+        clients.delete(conn);
+        closed(conn);
+      }
+    }, { ...serverLimits(o), idle: o.timeout, tls: serverTlsOptions(o), onError: reporter(out), ...unixAccess(o, addr, out) });
     return runUntilSignal(server, out, { until: server.closed });
   }
   // netcat: one client, then the listening socket is closed; the command ends with that client.
   const listener = await listen(addr, { tls: serverTlsOptions(o), ...unixAccess(o, addr, out) });
   await announce(listener.addr, out);
-  const stopped = untilSignal();
+  const stopped = untilSignal().then((): Ended => ({ how: 'stopped' }));
   const conn = await Promise.race([listener.accept(), stopped.then(() => null)]);
   await listener.close();
   if (!conn) return;
+  accepted(conn);
+  let ended: Ended;
   try {
-    await Promise.race([session(conn), stopped]);
+    ended = await Promise.race([stopped, streamSession(conn, stdin, { idle: o.timeout, halfClose: o.halfClose, endsWithPeer: true }, {
+      send: async (chunk) => {
+        out.dump('>', conn.remoteAddr, chunk);
+        // A client gone while we write is told by the read side.
+        await conn.write(chunk).catch(() => {});
+      },
+      received: print(conn),
+    })]);
   } finally {
-    idle.stop();
     conn.stream.destroy();
   }
+  if (ended.how !== 'stopped') closed(conn);
+  settle(ended, addr, conn.remoteAddr, o);
 }
 
 /**
@@ -259,37 +276,32 @@ async function listenCommandDatagram(addr: Address, o: ListenCommandOptions, out
   await announce(sock.localAddr, out);
   const drops = reportDrops(sock, out);
   let peer: Address | null = null;
-  const received = (async () => {
-    const idle = new Idle(o.timeout);
-    for (;;) {
-      const d = await sock.recvFrom({ signal: idle.signal });
-      idle.touch();
-      if (d.from !== null && (peer === null || o.keepOpen)) {
-        if (peer === null) out.event('accepted', { peer: addrText(d.from) }, `first datagram from ${addrText(d.from)}`);
-        peer = d.from;
-      }
-      await out.received('datagram', d.from, d.data);
-    }
-  })();
-  received.catch(() => {}); // its end (idle timeout, close) is the race's below
-  const sent = (async () => {
-    for await (const line of lines(process.stdin as AsyncIterable<Buffer>)) {
-      const to = peer;
-      if (to === null) continue;
-      out.dump('>', to, line);
-      await sock.sendTo(line, to).catch((err: Error) => {
-        if (err instanceof NetError && GONE_PEER.has(err.code) && peer === to) peer = null;
-        reporter(out)(err, null);
-      });
-    }
-    await new Promise(() => {});
-  })();
+  let ended: Ended;
   try {
-    await Promise.race([received, sent, untilSignal()]);
+    ended = await Promise.race([untilSignal().then((): Ended => ({ how: 'stopped' })),
+      datagramSession(sock, new StdinPump('lines'), { idle: o.timeout }, {
+        send: async (line) => {
+          const to = peer;
+          if (to === null) return;
+          out.dump('>', to, line);
+          await sock.sendTo(line, to).catch((err: Error) => {
+            if (err instanceof NetError && GONE_PEER.has(err.code) && peer === to) peer = null;
+            reporter(out)(err, null);
+          });
+        },
+        received: (d) => {
+          if (d.from !== null && (peer === null || o.keepOpen)) {
+            if (peer === null) out.event('accepted', { peer: addrText(d.from) }, `first datagram from ${addrText(d.from)}`);
+            peer = d.from;
+          }
+          return out.received('datagram', d.from, d.data);
+        },
+      })]);
   } finally {
     clearInterval(drops);
     await sock.close();
   }
+  settle(ended, addr, undefined, o);
 }
 
 export async function listenCommand(addr: Address, o: ListenCommandOptions, out: Output): Promise<void> {
