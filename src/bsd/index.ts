@@ -89,9 +89,9 @@ function osError(op: NetError['op'], code: string, detail: string): NetError {
 /** The core's timeouts and would-blocks as Python's exception classes; everything else as it is. */
 function pythonic(err: unknown): unknown {
   if (!(err instanceof NetError)) return err;
-  const Kind = err.code === Codes.TIMEOUT ? TimeoutError : err.code === 'EAGAIN' ? BlockingIOError : undefined;
-  if (!Kind || err instanceof Kind) return err;
-  return new Kind({ op: err.op, code: err.code, network: err.network, addr: err.addr, source: err.source,
+  const PythonError = err.code === Codes.TIMEOUT ? TimeoutError : err.code === 'EAGAIN' ? BlockingIOError : undefined;
+  if (!PythonError || err instanceof PythonError) return err;
+  return new PythonError({ op: err.op, code: err.code, network: err.network, addr: err.addr, source: err.source,
     detail: err.code === 'EAGAIN' ? 'operation would block (non-blocking socket)' : 'timed out', cause: err });
 }
 

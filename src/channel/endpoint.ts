@@ -111,7 +111,7 @@ export interface RetryEvent {
 export const GONE = new Set(['ECONNREFUSED', 'ENOENT', 'ENOTCONN', 'EDESTADDRREQ']);
 
 /** The default heartbeat interval, in ms. */
-export const HEARTBEAT_MS = 5000;
+const HEARTBEAT_MS = 5000;
 const PONG = envelopeHead(Kind.PONG, 0);
 const NO_BODY = Buffer.alloc(0);
 

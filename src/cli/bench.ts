@@ -51,7 +51,7 @@ function progress(address: string): ((s: LoadSample) => void) | undefined {
 }
 
 /** The histogram in rows of one power of two (µs), each with a bar as long as its share of the largest row. */
-export function histogramText(histogram: [number, number][], width = 40): string {
+function histogramText(histogram: [number, number][], width = 40): string {
   const rows = new Map<number, number>();
   for (const [upper, n] of histogram) {
     const top = 2 ** Math.ceil(Math.log2(Math.max(upper, 1)));

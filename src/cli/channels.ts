@@ -18,7 +18,7 @@ import { addrText, notice, oneLine, writeOut, type Output } from './output.js';
 import { runUntilSignal } from './servers.js';
 
 /** How messages are read and printed: JSON values (one line each), or bytes as they are. */
-export type CliCodec = 'json' | 'bytes';
+type CliCodec = 'json' | 'bytes';
 export const CODECS: CliCodec[] = ['json', 'bytes'];
 
 interface CodecFlag {

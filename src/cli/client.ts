@@ -30,7 +30,7 @@ export async function dialFor(addr: Address, o: SourceOptions, out: Output): Pro
 }
 
 /** A datagram socket bound with --bind (or where the OS picks) and connected to `addr`. */
-export async function bindClient(addr: Address, o: SourceOptions, out: Output): Promise<DatagramSocket> {
+async function bindClient(addr: Address, o: SourceOptions, out: Output): Promise<DatagramSocket> {
   const sock = await bindTo(addr, o.bind !== undefined ? { local: sourceArg(o.bind, addr) } : {});
   out.event('connected', { peer: addrText(sock.remoteAddr), local: addrText(sock.localAddr) },
     `sending to ${addrText(sock.remoteAddr)} from ${addrText(sock.localAddr)}`);

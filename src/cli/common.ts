@@ -129,7 +129,7 @@ export const parseIdle = integer('milliseconds', 0, 2 ** 31 - 1);
  * Servers close a connection idle (no traffic either way) this long unless told otherwise, so that clients that
  * connect and go quiet cannot hold every place of --max-clients for ever.
  */
-export const SERVER_IDLE = 120_000;
+const SERVER_IDLE = 120_000;
 
 /** A server's idle limit in ms; undefined when `--timeout 0` turned it off. */
 export const serverIdle = (o: { timeout?: number }): number | undefined => o.timeout || undefined;

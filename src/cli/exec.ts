@@ -25,7 +25,7 @@ export function programOption(o: ProgramOptions): Program | undefined {
 }
 
 /** Whom a program serves: the peer's and the local address, and on unix the peer's credentials. */
-export interface ProgramPeer {
+interface ProgramPeer {
   remote: Address | null;
   local: Address;
   credentials?: { uid: number; gid: number; pid: number };

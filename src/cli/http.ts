@@ -20,7 +20,7 @@ interface Request {
 }
 
 /** `http://host[:port]/path`, `https://…`, or `unix:///path.sock:/request/path`; `--unix` dials a socket file instead. */
-export function parseUrl(url: string, o: HttpOptions): Request {
+function parseUrl(url: string, o: HttpOptions): Request {
   const unix = /^unix:\/\/(\/[^:]+)(?::(\/.*))?$/.exec(url);
   if (unix) return { addr: unixAddress('unix', unix[1]!), tls: o.tls ?? false, host: 'localhost', path: unix[2] ?? '/' };
   const m = /^(https?):\/\/(\[[0-9a-fA-F:.]+\]|[^/:?#[\]@]+)(?::(\d{1,5}))?([/?][^#]*)?(#.*)?$/.exec(url);

@@ -106,7 +106,7 @@ export class Output {
 }
 
 /** socat -x style: a header line with direction, peer and size, then 16 bytes a line as hex and text. */
-export function hexdump(direction: '<' | '>', peer: string, data: Uint8Array): string {
+function hexdump(direction: '<' | '>', peer: string, data: Uint8Array): string {
   const lines = [`${direction} ${new Date().toISOString()} ${peer} ${data.length} bytes`];
   for (let at = 0; at < data.length; at += 16) {
     const row = data.subarray(at, at + 16);

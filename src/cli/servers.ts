@@ -110,14 +110,14 @@ export function reporter(out: Output) {
 }
 
 /** What runUntilSignal runs: a Server, or a channel in its shape. */
-export interface Serving {
+interface Serving {
   readonly addr: Address;
   /** Datagrams (or messages) dropped by policy so far. */
   readonly dropped: number;
   close(options?: WaitOptions): Promise<void>;
 }
 
-export interface RunOptions {
+interface RunOptions {
   /** Resolves when the work is done by itself (an inherited connection's server, `publish` at stdin's EOF). */
   until?: Promise<void>;
   /** Told as shutdown begins, before the close (kills the programs of --exec). */

@@ -10,7 +10,7 @@ import { CliError, UsageError } from './exit.js';
 import { oneLine, writeOut, type Output } from './output.js';
 
 /** `22,80,8000-8100` → the ports in order; more than 65535 entries is refused before any connect. */
-export function parsePorts(spec: string): number[] {
+function parsePorts(spec: string): number[] {
   const ports: number[] = [];
   for (const part of spec.split(',')) {
     const m = /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(part.trim());

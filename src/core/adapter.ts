@@ -26,7 +26,7 @@ export interface StreamAdapter {
 }
 
 /** Builds the peer check of `options` for `addr`, or undefined when everyone is admitted; EINVAL for a bad one. */
-export type GateMaker = (op: Op, addr: Address, options: PeerAccess) => PeerGate | undefined;
+type GateMaker = (op: Op, addr: Address, options: PeerAccess) => PeerGate | undefined;
 
 /** A datagram adapter (udp, unixgram). Errors come out as NetErrors. */
 export interface DatagramAdapter {

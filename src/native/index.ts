@@ -137,9 +137,10 @@ function unavailableReason(err: unknown): string {
 }
 
 /**
- * Loads the addon the first time anything touches {@link native} or {@link consts}. TCP and unix-stream code never
- * touches them, so a program that uses only those runs without the addon; anything else that does gets an error
- * of code `ERR_SOCKTOOL_ADDON_UNAVAILABLE` saying how to get it, which callers wrap with their op and address.
+ * Loads the addon the first time anything touches {@link native} or {@link consts}. TCP and unix streams on a path
+ * touch them only for what Node lacks (SO_REUSEPORT on Node 20, abstract names, descriptors, options), so a
+ * program that uses only plain ones runs without the addon; anything that does touch them gets an error of code
+ * `ERR_SOCKTOOL_ADDON_UNAVAILABLE` saying how to get it, which callers wrap with their op and address.
  */
 function loadOnTouch<T extends object>(real: () => T): T {
   return new Proxy({} as T, {

@@ -4,10 +4,10 @@ import { closedError, NetError, wrap } from '../core/errors.js';
 import type { OptionName, OptionValue, PeerCredentials, SocketControl } from '../core/types.js';
 import { consts, native } from './index.js';
 
-type Kind = 'int' | 'bool' | 'type' | 'group4' | 'group6';
+type ValueKind = 'int' | 'bool' | 'type' | 'group4' | 'group6';
 
 /** Every option by name: its level, number and value kind. Numbers come from the platform's headers. */
-const OPTIONS: Record<OptionName, [OptionLevel, string, Kind]> = {
+const OPTIONS: Record<OptionName, [OptionLevel, string, ValueKind]> = {
   SO_RCVBUF: ['socket', 'SO_RCVBUF', 'int'],
   SO_SNDBUF: ['socket', 'SO_SNDBUF', 'int'],
   SO_REUSEADDR: ['socket', 'SO_REUSEADDR', 'bool'],
@@ -44,7 +44,7 @@ const LEVELS: Record<OptionLevel, string> = { socket: 'SOL_SOCKET', ip: 'IPPROTO
 const TYPE_NAMES = ['SOCK_STREAM', 'SOCK_DGRAM', 'SOCK_SEQPACKET'] as const;
 
 /** The multicast request struct: ip_mreq (group, any interface) or ipv6_mreq (group, interface index). */
-function groupRequest(kind: Kind, group: string): Buffer {
+function groupRequest(kind: ValueKind, group: string): Buffer {
   const sa = native.inetSockaddr(group, 0, kind === 'group6');
   if (kind === 'group4') return Buffer.concat([sa.subarray(4, 8), Buffer.alloc(4)]);
   const req = Buffer.alloc(20);
@@ -74,7 +74,7 @@ export class Control implements SocketControl {
     return new NetError({ op: 'option', network: this.network, addr: this.addr(), code, detail, cause });
   }
 
-  private lookup(name: OptionName): [number, number, Kind, number] {
+  private lookup(name: OptionName): [number, number, ValueKind, number] {
     const entry = OPTIONS[name];
     if (!entry) throw this.error('ENOPROTOOPT', `unknown option ${JSON.stringify(name)}`);
     const [level, opt, kind] = entry;

@@ -32,7 +32,8 @@ static napi_value init(napi_env env, napi_value exports) {
     FN("loadStop", js_load_stop), FN("raiseNofile", js_raise_nofile), FN("backlog", js_backlog), FN("trimMemory", js_trim_memory),
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof *props, props) != napi_ok) return NULL;
-  /* The platform's numbers, so that the JS side never hard-codes them. */
+  /* The platform's numbers: the addon's own (MODE_*, EV_*, META_*) are read from here; the socket constants, which
+   * JS also has in src/core/constants.ts (so that importing needs no addon), are held equal to these by a test. */
   static const struct { const char *name; int value; } consts[] = {
 #define C(x) {#x, x}
     C(AF_UNIX), C(AF_INET), C(AF_INET6), C(SOCK_STREAM), C(SOCK_DGRAM), C(SOCK_SEQPACKET),

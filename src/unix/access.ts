@@ -12,7 +12,7 @@ import { asksRights } from '../core/access.js';
 const PRIVATE = 0o177;
 
 /** What a socket file is to become: owner and group ids (-1: unchanged) and its mode. */
-export interface Rights {
+interface Rights {
   uid: number;
   gid: number;
   mode: number | undefined;

@@ -54,20 +54,32 @@ export async function bindNative(op: Op, addr: UnixAddress, access: FileAccess =
   const file = hasSocketFile(addr) ? new SocketFile(addr.path) : undefined;
   let fd = -1;
   try {
-    const rights = rightsOf(access);
     // The first touch of the addon: its absence is this bind's error.
     fd = native.socket(consts.AF_UNIX, socketTypeOf(addr.network));
     if (datagrams) passCredentials(fd); // before bind: from the first datagram on
-    if (file) await claimPath(file.absolute);
-    bindPrivately(rights, () => native.bind(fd, unixSockaddr(addr.path, addr.abstract)));
-    await file?.bound();
-    if (file) await applyRights(file.absolute, rights);
+    const sockaddr = unixSockaddr(addr.path, addr.abstract);
+    if (file) await bindFile(file, access, (privately) => privately(() => native.bind(fd, sockaddr)));
+    else native.bind(fd, sockaddr);
     return { fd, file };
   } catch (err) {
     if (fd >= 0) native.close(fd);
     await file?.release();
     throw bindError(op, addr, err);
   }
+}
+
+/**
+ * The one bind sequence of a unix socket on a path: a live server's path is never taken (claimPath), the file
+ * never exists looser than asked (the synchronous bind call runs under bindPrivately's umask), then it is
+ * recorded as ours and gets its owner and mode. `bind(privately)` binds, its bind call wrapped in `privately`.
+ */
+export async function bindFile(file: SocketFile, access: FileAccess,
+  bind: (privately: <T>(call: () => T) => T) => unknown): Promise<void> {
+  const rights = rightsOf(access);
+  await claimPath(file.absolute);
+  await bind((call) => bindPrivately(rights, call));
+  await file.bound();
+  await applyRights(file.absolute, rights);
 }
 
 /** Undoes {@link bindNative} after a later step failed with `err`: the fd closed, the file freed; the NetError. */

@@ -8,9 +8,8 @@ import { connectUnix, recvFdsOn, sendFdsOn } from '../native/conn.js';
 import { consts, fdOfNode, native, unixSockaddr } from '../native/index.js';
 import { Control } from '../native/options.js';
 import { peerGate } from './peers.js';
-import { applyRights, bindPrivately, rightsOf } from './access.js';
-import { bindError, checkNamed, noLocal, remoteOf, unnamed } from './common.js';
-import { claimPath, SocketFile } from './sockfile.js';
+import { bindError, bindFile, checkNamed, noLocal, remoteOf, unnamed } from './common.js';
+import { SocketFile } from './sockfile.js';
 
 // unix: AF_UNIX SOCK_STREAM on libuv's sockets; abstract names are made by the addon and handed over by fd.
 
@@ -50,12 +49,8 @@ async function listen(addr: UnixAddress, options: ListenOptions, gate: PeerGate 
   const file = addr.abstract ? undefined : new SocketFile(addr.path);
   try {
     if (file) {
-      const rights = rightsOf(options);
-      await claimPath(file.absolute);
-      await startListening(server, { path: await file.bindPath(), backlog: options.backlog },
-        (bind) => bindPrivately(rights, bind));
-      await file.bound();
-      await applyRights(file.absolute, rights);
+      await bindFile(file, options, async (privately) =>
+        startListening(server, { path: await file.bindPath(), backlog: options.backlog }, privately));
     } else {
       const fd = native.socket(consts.AF_UNIX, consts.SOCK_STREAM);
       try {
