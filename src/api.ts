@@ -34,7 +34,7 @@ export {
   type Address, type InetAddress, type InetNetwork, type Network, type UnixAddress, type UnixNetwork,
 } from './core/address.js';
 export { Codes, NetError, type Op } from './core/errors.js';
-export { NETWORKS, networkFor, networksWhere, rowOf, socketTypeOf, unixNetworkOf, withIpFamily, type SocketType } from './core/networks.js';
+export { NETWORKS, networkFor, networksWhere, rowOf, socketTypeOf, withIpFamily, type SocketType } from './core/networks.js';
 export { addonStatus, type AddonStatus } from './native/index.js';
 export { withNativeReading } from './native/conn.js';
 export {

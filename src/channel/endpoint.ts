@@ -244,7 +244,7 @@ export abstract class Endpoint extends EventEmitter {
     handed: Handed | undefined): Promise<void> {
     const size = (head?.length ?? 0) + body.length;
     if (size > this.maxMessage) return Promise.reject(tooLarge('send', this.network, size, this.maxMessage));
-    if (size === 0 && this.network === 'unixpacket' && !this.tls) {
+    if (size === 0 && rowOf(this.network).type === 'SOCK_SEQPACKET' && !this.tls) {
       return Promise.reject(invalid('send', 'an empty message cannot travel on unixpacket (the receiver would read it as the end of the connection)', this.network, this.addr));
     }
     if (this.closing) return Promise.reject(closedError('send', this.network, this.addr));
@@ -312,7 +312,7 @@ export abstract class Endpoint extends EventEmitter {
       taken?.(c);
       // Each frame goes out as soon as it is written: Nagle would hold a frame's last segment back until the peer
       // acknowledged the rest (ZeroMQ and nng turn it off too).
-      if (c.network === 'tcp' && c.stream instanceof Socket) c.stream.setNoDelay(true);
+      if (rowOf(c.network).levels.includes('tcp') && c.stream instanceof Socket) c.stream.setNoDelay(true);
       const credentials = rowOf(c.network).credentials && !this.tls ? await c.peerCredentials().catch(() => undefined) : undefined;
       const remote = 'path' in c.remoteAddr && c.remoteAddr.path === '' ? null : c.remoteAddr;
       const after = this.authkey && await authenticate(c, this.authkey, this.op, isFramed(c.network, this.tls));

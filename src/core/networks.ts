@@ -102,10 +102,6 @@ export function withIpFamily(n: Network, ip: 4 | 6): Network {
   return find((r) => r.family === 'inet' && r.type === row.type && r.pinned === ip)!;
 }
 
-/** The unix network whose sockets are of `type`. */
-export const unixNetworkOf = (type: SocketType): UnixNetwork =>
-  find((row) => row.family === 'unix' && row.type === type) as UnixNetwork;
-
 /** The networks, in table order, that `match` picks. */
 export const networksWhere = (match: (row: NetworkRow, n: Network) => boolean): Network[] =>
   NAMES.filter((n) => match(NETWORKS[n], n));

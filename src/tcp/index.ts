@@ -4,6 +4,7 @@ import type { ListenOptions as NetListenOptions, Server, Socket } from 'node:net
 type ListenOptionsWithFd = NetListenOptions & { fd: number };
 import type { InetAddress, InetNetwork } from '../core/address.js';
 import { wrap } from '../core/errors.js';
+import { NETWORKS, withIpFamily } from '../core/networks.js';
 import { resolveInet } from '../core/resolve.js';
 import { connectSocket, createStreamServer, socketOnFd, startListening, StreamConn, StreamListener } from '../core/stream.js';
 import type { Conn, DialOptions, Listener, ListenOptions } from '../core/types.js';
@@ -35,7 +36,7 @@ async function sourceOf(local: InetAddress | undefined, family: number) {
   if (!local) return {};
   const wildcard = local.host === '' || local.host === '0.0.0.0' || local.host === '::';
   const { host } = wildcard ? { host: family === 6 ? '::' : '0.0.0.0' }
-    : await resolveInet({ ...local, network: family === 6 ? 'tcp6' : 'tcp4' }, 'bind');
+    : await resolveInet({ ...local, network: withIpFamily(local.network, family === 6 ? 6 : 4) as InetNetwork }, 'bind');
   return { localAddress: host, ...(local.port !== 0 && { localPort: local.port }) };
 }
 
@@ -60,7 +61,7 @@ async function listen(addr: InetAddress, options: ListenOptions): Promise<Listen
   const server = createStreamServer();
   try {
     const { host, family } = await resolveInet(addr, 'bind');
-    const ipv6Only = family === 6 && (options.ipv6Only ?? addr.network === 'tcp6');
+    const ipv6Only = family === 6 && (options.ipv6Only ?? NETWORKS[addr.network].v6only);
     if (options.reusePort) {
       // Node 20's listen() has no reusePort: the addon makes the socket with SO_REUSEPORT set before bind.
       const fd = native.socket(family === 6 ? consts.AF_INET6 : consts.AF_INET, consts.SOCK_STREAM);

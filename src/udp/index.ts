@@ -1,5 +1,6 @@
 import type { InetAddress, InetNetwork } from '../core/address.js';
 import { wrap } from '../core/errors.js';
+import { NETWORKS } from '../core/networks.js';
 import { resolveInet } from '../core/resolve.js';
 import type { BindOptions } from '../core/types.js';
 import type { DatagramAdapter, ServableDatagramSocket } from '../core/adapter.js';
@@ -13,7 +14,7 @@ async function bind(addr: InetAddress, options: BindOptions): Promise<ServableDa
   try {
     const { host, family } = await resolveInet(addr, 'bind');
     fd = native.socket(family === 6 ? consts.AF_INET6 : consts.AF_INET, consts.SOCK_DGRAM);
-    if (family === 6) native.setsockopt(fd, consts.IPPROTO_IPV6, consts.IPV6_V6ONLY, (options.ipv6Only ?? network === 'udp6') ? 1 : 0);
+    if (family === 6) native.setsockopt(fd, consts.IPPROTO_IPV6, consts.IPV6_V6ONLY, (options.ipv6Only ?? NETWORKS[network].v6only) ? 1 : 0);
     if (options.reuseAddr) native.setsockopt(fd, consts.SOL_SOCKET, consts.SO_REUSEADDR, 1);
     if (options.reusePort) native.setsockopt(fd, consts.SOL_SOCKET, consts.SO_REUSEPORT, 1);
     native.bind(fd, native.inetSockaddr(host, addr.port, family === 6));
