@@ -2,17 +2,11 @@
 // row: the same code, only the address changes.
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { abstractName, live, platformHas, ROOT, run, sockPath } from './helpers.js';
+import { ROWS as CHANNEL_ROWS } from './channel-rows.js';
+import { live, ROOT, run } from './helpers.js';
 
-const ROWS = [
-  { name: 'tcp', at: () => 'tcp://127.0.0.1:0' },
-  { name: 'tcp6', at: () => 'tcp6://[::1]:0', needs: 'ipv6' as const },
-  { name: 'unix', at: () => `unix://${sockPath()}` },
-  { name: 'unix-abstract', at: () => `unix:@${abstractName()}` },
-  { name: 'unixpacket', at: () => `unixpacket://${sockPath()}` },
-  { name: 'udp', at: () => 'udp://127.0.0.1:0' },
-  { name: 'unixgram', at: () => `unixgram://${sockPath()}` },
-].filter((r) => !r.needs || platformHas(r.needs));
+/** The channel suites' transports; the examples take no TLS options. */
+const ROWS = CHANNEL_ROWS.filter((r) => !r.tls);
 
 const example = (name: string) => [process.execPath, ['--import', 'tsx', join(ROOT, 'examples', `${name}.ts`)]] as const;
 const start = (name: string, ...args: string[]) => live(example(name)[0], [...example(name)[1], ...args]);

@@ -7,7 +7,8 @@ import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it, type TestContext } from 'vitest';
-import { abstractName, alive, cli, cliServer, liveCli, makeCert, needs, notices, oneLineOf, platformHas, sockPath, stopLive, tempDir } from './helpers.js';
+import { ROWS as CHANNEL_ROWS, type Row as ChannelRow } from './channel-rows.js';
+import { abstractName, alive, cli, cliServer, liveCli, makeCert, needs, notices, oneLineOf, sockPath, stopLive, tempDir } from './helpers.js';
 
 /** A free port: bound, then closed, so nothing listens there. */
 async function freePort(kind: 'tcp' | 'udp', host: string): Promise<number> {
@@ -25,27 +26,21 @@ async function freePort(kind: 'tcp' | 'udp', host: string): Promise<number> {
   return port;
 }
 
-interface Row {
-  name: string;
-  /** Where a server listens. */
-  at(): string;
+interface Row extends ChannelRow {
   /** An address nothing listens on. */
   nothing(): Promise<string>;
-  /** Options the servers (reply, publish) and the clients (call, subscribe) add; TLS's. */
-  tls?: boolean;
-  needs?: 'ipv6';
 }
 
-const ROWS: Row[] = ([
-  { name: 'tcp', at: () => 'tcp://127.0.0.1:0', nothing: async () => `tcp://127.0.0.1:${await freePort('tcp', '127.0.0.1')}` },
-  { name: 'tcp6', at: () => 'tcp6://[::1]:0', nothing: async () => `tcp6://[::1]:${await freePort('tcp', '::1')}`, needs: 'ipv6' },
-  { name: 'tls', at: () => 'tcp://127.0.0.1:0', nothing: async () => `tcp://127.0.0.1:${await freePort('tcp', '127.0.0.1')}`, tls: true },
-  { name: 'unix', at: () => `unix://${sockPath()}`, nothing: async () => `unix://${sockPath()}` },
-  { name: 'unix-abstract', at: () => `unix:@${abstractName()}`, nothing: async () => `unix:@${abstractName()}` },
-  { name: 'unixpacket', at: () => `unixpacket://${sockPath()}`, nothing: async () => `unixpacket://${sockPath()}` },
-  { name: 'udp', at: () => 'udp://127.0.0.1:0', nothing: async () => `udp://127.0.0.1:${await freePort('udp', '127.0.0.1')}` },
-  { name: 'unixgram', at: () => `unixgram://${sockPath()}`, nothing: async () => `unixgram://${sockPath()}` },
-] satisfies Row[]).filter((r) => !r.needs || platformHas(r.needs));
+/** The channel suites' transports, each with an address nothing listens on: a port just freed, or a fresh name. */
+const ROWS: Row[] = CHANNEL_ROWS.map((r) => ({
+  ...r,
+  nothing: async () => {
+    if (r.unix) return r.at();
+    const host = r.ip === 6 ? '::1' : '127.0.0.1';
+    const port = await freePort(r.datagram ? 'udp' : 'tcp', host);
+    return `${r.network}://${r.ip === 6 ? `[${host}]` : host}:${port}`;
+  },
+}));
 
 /** The TLS flags of each side, for a TLS row (a certificate made for the test); none otherwise. */
 function tlsFlags(ctx: TestContext, row: Row): { server: string[]; client: string[] } {
@@ -55,7 +50,7 @@ function tlsFlags(ctx: TestContext, row: Row): { server: string[]; client: strin
   return { server: ['--tls', '--cert', cert, '--key', key], client: ['--tls', '--ca', cert] };
 }
 
-const isUnix = (row: Row) => row.name.startsWith('unix');
+const isUnix = (row: Row) => row.unix;
 
 describe.for(ROWS)('channel commands on $name', (row) => {
   it('call → reply --echo: the reply is the request, one JSON line (compacted); --codec bytes passes bytes as they are', async (ctx) => {
