@@ -108,7 +108,7 @@ export interface RetryEvent {
 }
 
 /** Datagram sends that mean the peer is gone (its socket closed, its file removed). */
-export const GONE = new Set(['ECONNREFUSED', 'ENOENT', 'ENOTCONN', 'EDESTADDRREQ']);
+const GONE = new Set(['ECONNREFUSED', 'ENOENT', 'ENOTCONN', 'EDESTADDRREQ']);
 
 /** The default heartbeat interval, in ms. */
 const HEARTBEAT_MS = 5000;
