@@ -115,7 +115,6 @@ const HEARTBEAT_MS = 5000;
 const PONG = envelopeHead(Kind.PONG, 0);
 const NO_BODY = Buffer.alloc(0);
 
-
 /**
  * What listening and dialling endpoints share. {@link Endpoint.start} opens the socket; the subclass decides what a
  * peer is, what queue it writes through, and what closing stops.
