@@ -25,7 +25,7 @@ prebuild() {
     case $cc in *-linux-gnu-gcc) strip=${cc%-gcc}-strip ;; esac
   fi
   CC=${cc:-${CC:-cc}} LINK=${cc:-${LINK:-cc}} PREBUILD_LIBC=$libc PREBUILD_STRIP_BIN=$strip \
-    npx --no-install prebuildify --napi --strip --tag-libc --arch "$arch" --quiet
+    npx --no-install prebuildify --napi --strip --tag-libc --arch "$arch" --quiet --cwd src/native --out . --name socktool
   built+=("linux-$arch $libc")
 }
 
@@ -40,6 +40,8 @@ case $host in
   *) missing+=("every prebuild: no cross toolchains are set up for a $host host") ;;
 esac
 
+# prebuildify's last build (perhaps another architecture's) is not this machine's local build.
+rm -rf src/native/build
 echo "prebuild: built ${built[*]/%/,}" | sed 's/,$//'
 if [ ${#missing[@]} -gt 0 ]; then
   printf 'prebuild: skipped %s\n' "${missing[@]}" >&2

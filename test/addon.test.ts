@@ -22,7 +22,8 @@ describe('without the addon', () => {
     expect(r.code).toBe(0);
     const { works, fails, status } = JSON.parse(r.stdout);
     expect(works).toEqual({ tcp: 'ping', unix: 'ping', bsdTcp: true });
-    expect(status).toEqual({ available: false, reason: expect.stringMatching(/^not built for linux-\w+ (glibc|musl)$/) });
+    expect(status).toEqual({ available: false, reason: expect.stringMatching(/^not built for linux-\w+ (glibc|musl)$/),
+      source: join(ROOT, 'src', 'native') });
     const ops: Record<string, string> = {
       udp: 'bind', unixgram: 'bind', unixgramClient: 'bind', unixpacket: 'listen', unixpacketDial: 'dial',
       abstract: 'listen', serveUdp: 'bind', reusePort: 'listen', setOption: 'option', getOption: 'option',
@@ -30,7 +31,7 @@ describe('without the addon', () => {
     };
     for (const [name, op] of Object.entries(ops)) {
       expect(fails[name], name).toMatchObject({ code: 'ERR_SOCKTOOL_ADDON_UNAVAILABLE', op });
-      expect(fails[name].message, name).toMatch(/needs socktool's native addon \(not built for .*\): build it with "npm rebuild socktool"/);
+      expect(fails[name].message, name).toMatch(/needs socktool's native addon \(not built for .*\): build it with "npx socktool build-addon"/);
     }
     expect(Object.keys(fails).sort()).toEqual(Object.keys(ops).sort());
   });
@@ -38,7 +39,7 @@ describe('without the addon', () => {
   it('the CLI: a udp server exits 6 with one line saying how to build the addon; a tcp server runs', async () => {
     const udp = await withoutAddon([BIN, 'udp-echo', '--port', '0']);
     expect(udp.code).toBe(6);
-    expect(oneLineOf(udp)).toMatch(/^socktool: bind udp 127\.0\.0\.1:0: needs socktool's native addon .*"npm rebuild socktool".*\(ERR_SOCKTOOL_ADDON_UNAVAILABLE\)$/);
+    expect(oneLineOf(udp)).toMatch(/^socktool: bind udp 127\.0\.0\.1:0: needs socktool's native addon .*"npx socktool build-addon".*\(ERR_SOCKTOOL_ADDON_UNAVAILABLE\)$/);
     expect(udp.stdout).toBe('');
 
     const tcp = await withoutAddon([BIN, 'send', 'tcp://127.0.0.1:1', 'x']);
@@ -54,7 +55,7 @@ describe('without the addon', () => {
     expect(caps.networks).toMatchObject({ tcp4: true, unix: true, udp4: false, unixgram: false, unixpacket: false });
     expect(caps.reasons.unixgram).toBe('ERR_SOCKTOOL_ADDON_UNAVAILABLE');
     const human = await withoutAddon([BIN, 'caps']);
-    expect(human.stdout).toMatch(/^addon +native +no \(not built for linux-\w+ \w+\)$/m);
+    expect(human.stdout).toMatch(/^addon +native +no \(not built for linux-\w+ \w+\): npx socktool build-addon builds it$/m);
   });
 });
 

@@ -19,7 +19,7 @@ import { relayCommand, type RelayCommandOptions } from './relay.js';
 import {
   HANDLERS, listenCommand, serveCommand, UNIX_TYPES, type ListenCommandOptions, type ServeCommandOptions,
 } from './servers.js';
-import { capsCommand, resolveCommand, scanCommand, type ScanOptions } from './tools.js';
+import { buildAddonCommand, capsCommand, resolveCommand, scanCommand, type ScanOptions } from './tools.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -363,6 +363,14 @@ const COMMANDS: CommandSpec[] = [
     traits: [],
     examples: ['socktool caps', 'socktool caps --json'],
     run: (_, __, out) => capsCommand(out),
+  },
+  {
+    name: 'build-addon',
+    summary: 'build the native addon from the C sources it ships, where no prebuild fits (python3, make, a C compiler)',
+    traits: [],
+    options: [new Option('--if-missing', 'do nothing when an addon loads already')],
+    examples: ['npx socktool build-addon', 'socktool build-addon --if-missing'],
+    run: (_, o, out) => buildAddonCommand(o as { ifMissing?: boolean }, out),
   },
 ];
 

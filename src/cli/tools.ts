@@ -1,13 +1,14 @@
-import { closeSync, mkdtempSync, rmSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { isIP } from 'node:net';
 import {
   addonStatus, bind, dial, formatAddress, inetAddress, inheritedSocket, isStreamNetwork, listen, lookupHost, NetError, NETWORKS,
   networksWhere, withIpFamily, type Address, type Conn, type InetNetwork,
 } from '../index.js';
 import { CliError, UsageError } from './exit.js';
-import { oneLine, writeOut, type Output } from './output.js';
+import { notice, oneLine, writeOut, type Output } from './output.js';
 
 /** `22,80,8000-8100` → the ports in order; more than 65535 entries is refused before any connect. */
 function parsePorts(spec: string): number[] {
@@ -183,7 +184,7 @@ export async function capsCommand(out: Output): Promise<void> {
       out.event('caps', { addon, networks: pick('network'), features: pick('feature'), reasons });
       return;
     }
-    await writeOut(`${'addon'.padEnd(8)} ${'native'.padEnd(19)} ${oneLine(addon.available ? `yes (${addon.path})` : `no (${addon.reason})`)}\n`);
+    await writeOut(`${'addon'.padEnd(8)} ${'native'.padEnd(19)} ${oneLine(addon.available ? `yes (${addon.path})` : `no (${addon.reason}): npx socktool build-addon builds it`)}\n`);
     for (const r of results) {
       await writeOut(`${r.kind.padEnd(8)} ${r.name.padEnd(19)} ${r.supported ? 'yes' : `no (${r.reason})`}\n`);
     }
@@ -192,3 +193,43 @@ export async function capsCommand(out: Output): Promise<void> {
   }
 }
 
+
+/**
+ * node-gyp, as npm carries it: the one npm names to what it runs (npx, scripts), else the copy inside npm next to
+ * this Node, else one on the PATH.
+ */
+function nodeGyp(): [cmd: string, args: string[]] {
+  const named = process.env.npm_config_node_gyp;
+  if (named && existsSync(named)) return [process.execPath, [named]];
+  const besideNode = join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
+  if (existsSync(besideNode)) return [process.execPath, [besideNode]];
+  return ['node-gyp', []];
+}
+
+/**
+ * `build-addon`: builds the native addon from the C sources the package carries, for a platform no prebuild fits
+ * (node-gyp: python3, make and a C compiler). Its output goes to stderr; `--if-missing` does nothing when an
+ * addon loads already (a clone's `npm install` runs it).
+ */
+export async function buildAddonCommand(o: { ifMissing?: boolean }, out: Output): Promise<void> {
+  const before = addonStatus();
+  if (o.ifMissing && before.available) return;
+  const [cmd, args] = nodeGyp();
+  // This Node's own headers, where it carries them (Debian's and nodejs.org's do): nothing to download.
+  const prefix = dirname(dirname(process.execPath));
+  const nodedir = !process.env.npm_config_nodedir && existsSync(join(prefix, 'include', 'node', 'node_api.h')) ? [`--nodedir=${prefix}`] : [];
+  const code = await new Promise<number | string>((resolve) => {
+    const child = spawn(cmd, [...args, 'rebuild', '-C', before.source, ...nodedir], { stdio: ['ignore', process.stderr, 'inherit'] });
+    child.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'failed'));
+    child.once('exit', (c, signal) => resolve(c ?? signal ?? 'failed'));
+  });
+  if (code === 'ENOENT') throw new CliError('build-addon needs node-gyp: run it as "npx socktool build-addon", or "npm install -g node-gyp" first');
+  if (code !== 0) throw new CliError(`node-gyp failed (${code}): its output above says why (it needs python3, make and a C compiler)`);
+  // A fresh process loads what was built: this one has settled on what it found at start.
+  const caps = await new Promise<string>((resolve) => execFile(process.execPath, [process.argv[1]!, 'caps', '--json'],
+    (_, stdout) => resolve(stdout)));
+  const addon = (JSON.parse(caps || '{}') as { addon?: { available?: boolean; path?: string; reason?: string } }).addon;
+  if (!addon?.available) throw new CliError(`the addon was built in ${before.source}, but does not load: ${addon?.reason ?? 'no answer'}`);
+  if (out.json) out.event('built', { path: addon.path });
+  else notice(`built the addon: ${addon.path}`);
+}

@@ -6,6 +6,8 @@
  */
 import { createRequire } from 'node:module';
 import type { Server, Socket } from 'node:net';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getSystemErrorName } from 'node:util';
 import type { Address, Network, UnixNetwork } from '../core/address.js';
@@ -98,17 +100,28 @@ type Constants = Record<
   number
 > & Record<string, number>;
 
-/** The package root, where node-gyp-build looks for `build/Release` and then `prebuilds/<platform>-<arch>`. */
+/** The package root, where node-gyp-build looks for `prebuilds/<platform>-<arch>`. */
 const PACKAGE_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+/**
+ * Where the addon's sources and binding.gyp are, and a local build of them goes (`src/native/build/Release`: made by
+ * `socktool build-addon` or `npm run build:native`). Not at the package root: a binding.gyp there would make npm
+ * and pnpm run node-gyp at every install.
+ */
+const ADDON_SOURCE = join(PACKAGE_ROOT, 'src', 'native');
+/** The error message's advice, and `caps`'s: how to get the addon where no prebuild fits. */
+const BUILD_ADVICE = 'build it with "npx socktool build-addon" (needs python3, make and a C compiler)';
 const require = createRequire(import.meta.url);
 
-/** What loading the addon came to: where it was loaded from, or why it was not. */
-export type AddonStatus = { available: true; path: string } | { available: false; reason: string };
+/**
+ * What loading the addon came to: where it was loaded from, or why it was not; `source`: the directory of its C
+ * sources and binding.gyp, where `socktool build-addon` builds it.
+ */
+export type AddonStatus = ({ available: true; path: string } | { available: false; reason: string }) & { source: string };
 let status: AddonStatus | undefined;
 
 /**
- * Whether the addon is here, loading it on the first call: node-gyp-build takes `build/Release` if a local build
- * exists, else the prebuild for this platform. On success {@link native} and {@link consts} become the real objects:
+ * Whether the addon is here, loading it on the first call: a local build if there is one, else the prebuild for
+ * this platform (node-gyp-build picks it; `SOCKTOOL_PREBUILD` names another directory of prebuilds instead). On success {@link native} and {@link consts} become the real objects:
  * both are live ESM bindings, so every importer sees the plain binding from then on and the hot paths pay
  * nothing for the laziness.
  */
@@ -116,12 +129,13 @@ export function addonStatus(): AddonStatus {
   if (status) return status;
   try {
     const gypBuild = require('node-gyp-build') as { resolve(dir: string): string };
-    const path = gypBuild.resolve(PACKAGE_ROOT);
+    const local = join(ADDON_SOURCE, 'build', 'Release', 'socktool.node');
+    const path = !process.env.SOCKTOOL_PREBUILD && existsSync(local) ? local : gypBuild.resolve(PACKAGE_ROOT);
     native = require(path) as Binding;
     consts = native.constants as Constants;
-    status = { available: true, path };
+    status = { available: true, path, source: ADDON_SOURCE };
   } catch (err) {
-    status = { available: false, reason: unavailableReason(err) };
+    status = { available: false, reason: unavailableReason(err), source: ADDON_SOURCE };
   }
   return status;
 }
@@ -147,8 +161,8 @@ function loadOnTouch<T extends object>(real: () => T): T {
     get(_, name) {
       const s = addonStatus();
       if (!s.available) {
-        throw Object.assign(new Error(`needs socktool's native addon (${s.reason}): build it with ` +
-          '"npm rebuild socktool" (needs python3, make and a C compiler)'), { code: Codes.ADDON_UNAVAILABLE });
+        throw Object.assign(new Error(`needs socktool's native addon (${s.reason}): ${BUILD_ADVICE}`),
+          { code: Codes.ADDON_UNAVAILABLE });
       }
       return real()[name as keyof T];
     },

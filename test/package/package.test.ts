@@ -40,6 +40,8 @@ async function project(name: string, tgz: string, flags: string[], env: Record<s
   for (const f of ['consumer.mjs', 'consumer.cjs']) copyFileSync(join(HERE, f), join(dir, f));
   const r = await sh('npm', ['install', '--no-audit', '--no-fund', ...flags, tgz], dir, env);
   expect(r.code, r.stderr).toBe(0);
+  // The package runs nothing at install, so npm has no script of it to warn about (npm 11's allowScripts).
+  if (!tgz.startsWith('git+')) expect(r.stderr).not.toMatch(/allowScripts|install script|socktool@/i);
   return dir;
 }
 
@@ -72,15 +74,22 @@ describe('the tarball', () => {
   it('holds exactly what a user needs', () => {
     expect(files).toContain('prebuilds/linux-x64/socktool.glibc.node');
     // Every C unit binding.gyp builds, and the header they share: a machine without the prebuild builds from them.
-    const units = (JSON.parse(readFileSync(join(ROOT, 'binding.gyp'), 'utf8')) as { targets: { sources: string[] }[] }).targets[0]!.sources;
+    const gyp = JSON.parse(readFileSync(join(ROOT, 'src', 'native', 'binding.gyp'), 'utf8')) as { targets: { sources: string[] }[] };
+    const units = gyp.targets[0]!.sources.map((f) => `src/native/${f}`);
     expect(units.length).toBeGreaterThan(1);
-    for (const f of ['LICENSE', 'README.md', 'docs/cli.md', 'docs/library.md', 'package.json', 'binding.gyp', ...units, 'src/native/socktool.h', 'bin/socktool',
+    for (const f of ['LICENSE', 'README.md', 'docs/cli.md', 'docs/library.md', 'package.json', 'src/native/binding.gyp', ...units, 'src/native/socktool.h', 'bin/socktool',
       'dist/index.js', 'dist/index.d.ts', 'dist/bsd/index.js', 'dist/bsd/index.d.ts', 'dist/cli/main.js']) {
       expect(files).toContain(f);
     }
-    const allowed = /^(LICENSE|README\.md|docs\/[a-z]+\.md|package\.json|binding\.gyp|src\/native\/[a-z]+\.[ch]|bin\/socktool|dist\/.+\.(js|d\.ts)|prebuilds\/linux-(x64|arm64)\/socktool\.(glibc|musl)\.node)$/;
+    const allowed = /^(LICENSE|README\.md|docs\/[a-z]+\.md|package\.json|src\/native\/(binding\.gyp|[a-z]+\.[ch])|bin\/socktool|dist\/.+\.(js|d\.ts)|prebuilds\/linux-(x64|arm64)\/socktool\.(glibc|musl)\.node)$/;
     expect(files.filter((f) => !allowed.test(f))).toEqual([]);
     expect(files.filter((f) => /^dist\/cli\/dev\./.test(f))).toEqual([]);
+  });
+
+  it('runs nothing at install: no install script, and no binding.gyp at its root (npm and pnpm would run node-gyp for one)', () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    expect(Object.keys(pkg.scripts).filter((s) => /^(pre|post)?install$/.test(s))).toEqual([]);
+    expect(files).not.toContain('binding.gyp');
   });
 
   it('carries a prebuild for linux-arm64 and for musl, made with their cross toolchains', (ctx) => {
@@ -93,7 +102,7 @@ describe('the tarball', () => {
 describe('installed', () => {
   it('(a) with the C compiler unusable: the prebuild is used, the addon works, npx socktool runs', async () => {
     const dir = await project('no-compiler', tarball, [], NO_COMPILER);
-    expect(existsSync(join(dir, 'node_modules', 'socktool', 'build'))).toBe(false); // nothing was compiled
+    expect(existsSync(join(dir, 'node_modules', 'socktool', 'src', 'native', 'build'))).toBe(false); // nothing was compiled
     const r = await consumer(dir);
     expect(r).toMatchObject({ bsd: true, tcp: 'over tcp', unixgram: 'over unixgram', tls: { whole: true, protocol: 'TLSv1.3' } });
     expect(r.addon.path).toBe(join(dir, 'node_modules', 'socktool', 'prebuilds', `linux-${process.arch}`, 'socktool.glibc.node'));
@@ -119,7 +128,7 @@ describe('installed', () => {
     expect(r).toMatchObject({ bsd: true, tcp: 'over tcp', addon: { available: false } });
     expect(r.unixgram).toMatchObject({ code: 'ERR_SOCKTOOL_ADDON_UNAVAILABLE', op: 'bind' });
     expect(r.tls).toMatchObject({ code: 'ERR_SOCKTOOL_ADDON_UNAVAILABLE' });
-    expect(r.unixgram.message).toMatch(/needs socktool's native addon \(not built for linux-\w+ glibc\): build it with "npm rebuild socktool"/);
+    expect(r.unixgram.message).toMatch(/needs socktool's native addon \(not built for linux-\w+ glibc\): build it with "npx socktool build-addon"/);
     const udp = await npx(dir, 'udp-echo', '--port', '0');
     expect(udp.code).toBe(6);
     // npx may add npm's own warnings to stderr; socktool's part is one line and no stack trace.
@@ -129,14 +138,31 @@ describe('installed', () => {
     expect(udp.stdout).toBe('');
   });
 
-  it('(d) with no prebuild and no compiler: the install still succeeds, and `npm rebuild` with a compiler fixes it', async () => {
-    const dir = await project('nothing', noPrebuild, [], NO_COMPILER);
+  it('(d) with no prebuild: the install succeeds with nothing built, caps says how, and `npx socktool build-addon` builds it', async () => {
+    const dir = await project('nothing', noPrebuild, []);
     expect((await consumer(dir)).unixgram).toMatchObject({ code: 'ERR_SOCKTOOL_ADDON_UNAVAILABLE' });
-    const rebuilt = await sh('npm', ['rebuild', 'socktool'], dir);
-    expect(rebuilt.code, rebuilt.stderr).toBe(0);
+    expect((await npx(dir, 'caps')).stdout).toMatch(/^addon +native +no \(not built for .*\): npx socktool build-addon builds it$/m);
+    const broken = await sh('npx', ['--no-install', 'socktool', 'build-addon'], dir, NO_COMPILER);
+    expect(broken.code).toBe(1);
+    expect(broken.stderr).toMatch(/^socktool: node-gyp failed \(1\): its output above says why/m);
+    const built = await npx(dir, 'build-addon');
+    expect(built.code, built.stderr).toBe(0);
+    const where = join(dir, 'node_modules', 'socktool', 'src', 'native', 'build', 'Release', 'socktool.node');
+    expect(built.stderr).toContain(`socktool: built the addon: ${where}`);
     const r = await consumer(dir);
     expect(r).toMatchObject({ unixgram: 'over unixgram' });
-    expect(r.addon.path).toBe(join(dir, 'node_modules', 'socktool', 'build', 'Release', 'socktool.node'));
+    expect(r.addon.path).toBe(where);
+  });
+
+  it('(f) with pnpm 12: `pnpm add` exits 0 with no ignored build to approve, and the package works', async () => {
+    const dir = join(work, 'pnpm');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'consumer-pnpm', private: true }));
+    for (const f of ['consumer.mjs', 'consumer.cjs']) copyFileSync(join(HERE, f), join(dir, f));
+    const r = await sh('npx', ['--yes', 'pnpm@12', 'add', tarball], dir, { npm_config_update_notifier: 'false' });
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    expect(r.stdout + r.stderr).not.toMatch(/IGNORED_BUILDS|Ignored build scripts/i);
+    expect(await consumer(dir)).toMatchObject({ bsd: true, tcp: 'over tcp', unixgram: 'over unixgram', addon: { available: true } });
   });
 
   it('from a git URL: npm builds the package from the clone, and it works', async () => {
