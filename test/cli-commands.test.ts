@@ -599,17 +599,24 @@ describe('what comes from outside is printed escaped: one line stays one line', 
 });
 
 describe('help', () => {
-  it('socktool --help lists every command with examples and the exit codes; each command has its own examples', async () => {
+  it('socktool --help lists every command with examples and the exit codes; each command has its own examples and its codes in one line; no line over 100 columns', async () => {
     const top = await cli(['--help']);
     expect(top.code).toBe(0);
+    expect(top.stdout).toMatch(/^Exit codes:\n {2}0 {2}success\n[^]* {2}5 {2}address in use or permission denied\n/m);
+    const wide = (text: string) => text.split('\n').filter((line) => line.length > 100);
+    expect(wide(top.stdout)).toEqual([]);
     const names = ['connect', 'unix-client', 'listen', 'serve', 'udp-echo', 'tcp-echo', 'unix-server', 'send', 'relay',
-      'chat', 'http-get', 'scan', 'resolve', 'caps'];
+      'chat', 'call', 'reply', 'publish', 'subscribe', 'http-get', 'bench', 'scan', 'resolve', 'caps', 'build-addon'];
     for (const name of names) {
       expect(top.stdout).toMatch(new RegExp(`^  ${name} `, 'm'));
-      expect(top.stdout).toMatch(new RegExp(`^  socktool ${name}`, 'm'));
+      expect(top.stdout).toMatch(new RegExp(`^  .*socktool ${name}`, 'm'));
       const own = await cli([name, '--help']);
-      expect(own.stdout).toMatch(new RegExp(`Examples:\\n  socktool ${name}`));
-      expect(own.stdout).toMatch(/5 +address in use or permission denied/);
+      expect(own.stdout).toMatch(new RegExp(`Examples:\\n  .*socktool ${name}`));
+      const codes = own.stdout.split('\n').filter((line) => line.startsWith('Exit codes'));
+      expect([name, codes.length]).toEqual([name, 1]);
+      expect(codes[0]).toMatch(/^Exit codes: 0 ok, 1 failed, 2 usage(, \d [a-z/ ]+)*$/);
+      expect(own.stdout).not.toContain('address in use or permission denied'); // the table is the top help's
+      expect([name, wide(own.stdout)]).toEqual([name, []]);
     }
     const unknown = await cli(['caps', '--bogus']);
     expect(unknown.code).toBe(2);
@@ -617,7 +624,7 @@ describe('help', () => {
     // nc keeps nc's spelling and its exit codes, a usage error included.
     expect(top.stdout).toMatch(/^  nc \[options\]/m);
     const nc = await cli(['nc', '--help']);
-    expect(nc.stdout).toMatch(/Examples:\n  socktool nc -N 127\.0\.0\.1 8000[^]*Exit codes \(as nc\):\n  0  success\n  1  any failure/);
+    expect(nc.stdout).toMatch(/Examples:\n  socktool nc -N 127\.0\.0\.1 8000[^]*Exit codes \(as nc\): 0 success, 1 any failure\n/);
     const bogus = await cli(['nc', '-Q', '127.0.0.1', '1']);
     expect(bogus.code).toBe(1);
     expect(oneLineOf(bogus)).toMatch(/unknown option '-Q'/);

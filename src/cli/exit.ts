@@ -15,7 +15,7 @@ export const Exit = {
   ERROR_ANSWER: 7,
 } as const;
 
-/** The table shown in `--help` and the README. */
+/** The table shown in `socktool --help` and docs/cli.md. */
 export const EXIT_HELP = `Exit codes:
   0  success
   1  other network or runtime failure
@@ -24,8 +24,18 @@ export const EXIT_HELP = `Exit codes:
   4  connection refused, host or path unreachable
   5  address in use or permission denied
   6  needs the native addon, which this install lacks (the error says how to build it)
-  7  the server answered with an error: an error reply to call; with http-get --fail, an HTTP status of 400 or more;
-     echoes corrupt, lost or missing under bench`;
+  7  the server answered with an error: an error reply to call; with http-get --fail, an HTTP status
+     of 400 or more; echoes corrupt, lost or missing under bench`;
+
+/** Each code in a word or two, for a command's own help line. */
+const SHORT: Record<number, string> = {
+  [Exit.OK]: 'ok', [Exit.FAILURE]: 'failed', [Exit.USAGE]: 'usage', [Exit.TIMEOUT]: 'timeout', [Exit.UNREACHABLE]: 'refused',
+  [Exit.ADDRESS]: 'in use/denied', [Exit.UNAVAILABLE]: 'no addon', [Exit.ERROR_ANSWER]: 'bad answer',
+};
+
+/** The codes a command can return, on one line of its help (the table is `socktool --help`'s). */
+export const exitCodesLine = (codes: readonly number[]): string =>
+  `Exit codes: ${codes.map((c) => `${c} ${SHORT[c]}`).join(', ')}`;
 
 const BY_CODE: Record<string, number> = {
   ERR_SOCKTOOL_BAD_ADDRESS: Exit.USAGE,

@@ -11,7 +11,7 @@ import { connectCommand, sendCommand, type ClientOptions, type SendOptions } fro
 import {
   addressArg, addTraits, parseBig, parseBytes, parseCount, parseDuration, parseIdle, parseMs, parsePort, parseSeconds, refuseGiven, serverAddressArg, type CommonOptions, type Trait,
 } from './common.js';
-import { CliError, Exit, EXIT_HELP, exitCodeFor } from './exit.js';
+import { CliError, Exit, EXIT_HELP, exitCodeFor, exitCodesLine } from './exit.js';
 import { httpGetCommand, type HttpOptions } from './http.js';
 import { NcExit, ncCommand, type NcOptions } from './nc.js';
 import { notice, oneLine, Output } from './output.js';
@@ -37,8 +37,14 @@ interface CommandSpec {
   foreign?: boolean;
   options?: Option[];
   examples: string[];
+  /** The exit codes it can return (its help's one line; nc's are nc's own). */
+  exits: readonly number[];
   run(args: string[], opts: Opts, out: Output): Promise<void>;
 }
+
+/** What kinds of command can end with: every one 0, 1 or 2; dialling ones a timeout or a refusal; binding ones an address in use. */
+const CLIENT_EXITS = [0, 1, 2, 3, 4, 6];
+const SERVER_EXITS = [0, 1, 2, 5, 6];
 
 const codecOption = () => new Option('--codec <codec>', 'messages are JSON values (one a line) or bytes as they are').choices(CODECS).default('json');
 const authkeyOption = () => new Option('--authkey-file <file>',
@@ -57,6 +63,7 @@ const SERVER: Trait[] = ['server', 'idle', 'access', 'tls-server'];
 /** `udp-echo` and `tcp-echo`: `serve` with echo on --host/--port, or on an inherited socket (--fd). */
 const inetEcho = (network: 'udp' | 'tcp', port: number, summary: string, examples: string[]): CommandSpec => ({
   name: `${network}-echo`,
+  exits: SERVER_EXITS,
   summary,
   // Datagrams have no clients to count, no connections to time out and no TLS: udp-echo offers none of those.
   traits: network === 'tcp' ? ['server', 'idle', 'tls-server'] : [],
@@ -82,6 +89,7 @@ function unixServerAddress(path: string, o: Opts): Address {
 const COMMANDS: CommandSpec[] = [
   {
     name: 'connect',
+    exits: CLIENT_EXITS,
     args: '<address>',
     summary: 'netcat client: stdin to the peer, the peer to stdout (a datagram per stdin line on udp/unixgram)',
     traits: ['timeout', 'tls-client'],
@@ -96,6 +104,7 @@ const COMMANDS: CommandSpec[] = [
   },
   {
     name: 'unix-client',
+    exits: CLIENT_EXITS,
     args: '<path>',
     summary: 'AF_UNIX client (the named form of connect): a socket file or @abstract name',
     traits: ['timeout'],
@@ -105,6 +114,7 @@ const COMMANDS: CommandSpec[] = [
   },
   {
     name: 'listen',
+    exits: [0, 1, 2, 3, 5, 6],
     args: '<address>',
     summary: 'netcat server: prints what arrives, sends stdin to the peer',
     // As nc -l: no idle limit unless asked for.
@@ -115,6 +125,7 @@ const COMMANDS: CommandSpec[] = [
   },
   {
     name: 'serve',
+    exits: SERVER_EXITS,
     args: '<address>',
     summary: 'the generic server: a handler for every connection or datagram',
     traits: SERVER,
@@ -137,6 +148,7 @@ const COMMANDS: CommandSpec[] = [
     ['socktool tcp-echo', 'socktool tcp-echo --host 0.0.0.0 --port 8000']),
   {
     name: 'unix-server',
+    exits: SERVER_EXITS,
     args: '<path>',
     summary: 'AF_UNIX echo server on a socket file or an @abstract name (stream, dgram or seqpacket)',
     traits: SERVER,
@@ -151,6 +163,7 @@ const COMMANDS: CommandSpec[] = [
   },
   {
     name: 'send',
+    exits: CLIENT_EXITS,
     args: '<address> <message...>',
     summary: 'send one message (a datagram, or a connection written then half-closed); --reply prints the answer',
     traits: ['timeout', 'tls-client'],
@@ -164,6 +177,7 @@ const COMMANDS: CommandSpec[] = [
   },
   {
     name: 'relay',
+    exits: SERVER_EXITS,
     args: '<listen-address> <target-address>',
     summary: "socat's core job: each client gets its own connection (or datagram session) to the target",
     traits: SERVER,
@@ -185,6 +199,7 @@ const COMMANDS: CommandSpec[] = [
   },
   {
     name: 'chat',
+    exits: SERVER_EXITS,
     args: '<address>',
     summary: 'a chat room: each line goes to every other client, prefixed with the sender address (ncat --chat)',
     traits: SERVER,
@@ -193,6 +208,7 @@ const COMMANDS: CommandSpec[] = [
   },
   {
     name: 'call',
+    exits: [...CLIENT_EXITS, 7],
     args: '<address> [request]',
     summary: 'one request to a channel replier (the argument, or stdin); prints the reply as one line',
     traits: ['timeout', 'tls-client'],
@@ -206,6 +222,7 @@ const COMMANDS: CommandSpec[] = [
   },
   {
     name: 'reply',
+    exits: SERVER_EXITS,
     args: '<address>',
     summary: 'a channel replier: answers each request with itself (--echo) or with what a program prints',
     traits: ['server', 'access', 'tls-server'],
@@ -226,6 +243,7 @@ const COMMANDS: CommandSpec[] = [
   },
   {
     name: 'publish',
+    exits: SERVER_EXITS,
     args: '<address> [topic]',
     summary: 'a channel publisher: each stdin line is a message, on TOPIC or (--with-topic) on its first word',
     traits: ['server', 'access', 'tls-server'],
@@ -245,6 +263,7 @@ const COMMANDS: CommandSpec[] = [
   },
   {
     name: 'subscribe',
+    exits: CLIENT_EXITS,
     args: '<address> [topics...]',
     summary: 'a channel subscriber: one line per message on the topics (prefixes; all without one)',
     traits: ['timeout', 'tls-client'],
@@ -263,6 +282,7 @@ const COMMANDS: CommandSpec[] = [
   },
   {
     name: 'http-get',
+    exits: [0, 1, 2, 3, 4, 7],
     args: '<url>',
     summary: 'an HTTP/1.1 GET on a raw stream socket; prints the body',
     traits: ['timeout', 'tls-client'],
@@ -281,6 +301,7 @@ const COMMANDS: CommandSpec[] = [
   },
   {
     name: 'bench',
+    exits: [0, 1, 2, 3, 4, 5, 6, 7],
     args: '<address>',
     summary: 'echo load against ADDRESS: latency percentiles (pingpong) or throughput (flood); --serve: the echo to measure',
     traits: ['tls-client', 'tls-server'],
@@ -308,6 +329,7 @@ const COMMANDS: CommandSpec[] = [
   },
   {
     name: 'scan',
+    exits: [0, 1, 2, 4],
     args: '<host> <ports>',
     summary: 'TCP connect scan (connect_ex): prints the open ports',
     traits: ['timeout'],
@@ -320,6 +342,7 @@ const COMMANDS: CommandSpec[] = [
   },
   {
     name: 'resolve',
+    exits: [0, 1, 2, 4],
     args: '<host>',
     summary: 'every address getaddrinfo returns for a host name, one a line',
     traits: [],
@@ -329,6 +352,7 @@ const COMMANDS: CommandSpec[] = [
   },
   {
     name: 'nc',
+    exits: [0, 1],
     args: '[destination] [port...]',
     summary: "OpenBSD netcat's spelling and exit codes (0, or 1 for any failure), on socktool's engine",
     traits: [],
@@ -359,6 +383,7 @@ const COMMANDS: CommandSpec[] = [
   },
   {
     name: 'caps',
+    exits: [0, 1, 2],
     summary: "what this machine supports (networks, abstract names, seqpacket, credentials, fd passing, IPv6), probed",
     traits: [],
     examples: ['socktool caps', 'socktool caps --json'],
@@ -366,6 +391,7 @@ const COMMANDS: CommandSpec[] = [
   },
   {
     name: 'build-addon',
+    exits: [0, 1, 2],
     summary: 'build the native addon from the C sources it ships, where no prebuild fits (python3, make, a C compiler)',
     traits: [],
     options: [new Option('--if-missing', 'do nothing when an addon loads already')],
@@ -377,13 +403,16 @@ const COMMANDS: CommandSpec[] = [
 /** The program, built from the command table; it holds no socket code of its own. */
 export function buildProgram(): Command {
   const program = new Command('socktool')
+    // Wrapped at 100 columns whatever the terminal (or none): every command inherits it.
+    .configureHelp({ helpWidth: 100 })
     .description('BSD sockets from the shell: TCP, UDP and Unix sockets behind one address grammar')
     .version(version)
     .exitOverride()
     .configureOutput({ outputError: (text, write) => write(`socktool: ${oneLine(text.replace(/^error: /, '').trimEnd())}\n`) })
     .addHelpText('after', `
 Addresses: tcp://127.0.0.1:8000  tcp://[::1]:8000  tcp6://host:80  udp://:9999  unix:///tmp/app.sock
-           unixgram:///tmp/g.sock  unixpacket:@name  unix:@abstract  (unix: paths may be relative: unix:app.sock)
+           unixgram:///tmp/g.sock  unixpacket:@name  unix:@abstract
+           (unix: paths may be relative: unix:app.sock)
 
 Examples:
   ${COMMANDS.map((c) => c.examples[0]).join('\n  ')}
@@ -400,7 +429,7 @@ ${EXIT_HELP}
         throw err.exitCode === 0 ? err : new NcExit();
       });
     } else addTraits(cmd, spec.traits);
-    const exits = spec.foreign ? 'Exit codes (as nc):\n  0  success\n  1  any failure' : EXIT_HELP;
+    const exits = spec.foreign ? 'Exit codes (as nc): 0 success, 1 any failure' : exitCodesLine(spec.exits);
     cmd.addHelpText('after', `\nExamples:\n  ${spec.examples.join('\n  ')}\n\n${exits}\n`);
     cmd.action(async (...params: unknown[]) => {
       // What was typed, as opposed to defaults: an option given that cannot apply is refused (refuseGiven).
