@@ -54,6 +54,20 @@ describe('socktool connect', () => {
     expect(oneLineOf(long)).toMatch(/ERR_SOCKTOOL_BAD_ADDRESS/);
   });
 
+  it('unix-client takes a whole unix address too (its network is the type); one that contradicts --type is a usage error', async () => {
+    const path = sockPath();
+    await pyServer('unix', path);
+    const a = await cli(['unix-client', `unix://${path}`, '--half-close'], 'whole address');
+    expect([a.code, a.stdout, a.stderr]).toEqual([0, 'whole address', '']);
+    const name = abstractName();
+    await pyServer('unixpacket', `@${name}`);
+    const b = await cli(['unix-client', `unixpacket:@${name}`, '--half-close'], 'packet');
+    expect([b.code, b.stdout, b.stderr]).toEqual([0, 'packet', '']);
+    const both = await cli(['unix-client', `unix://${path}`, '--type', 'dgram']);
+    expect(both.code).toBe(2);
+    expect(oneLineOf(both)).toMatch(/--type dgram is unixgram, and unix:\/\/.* is a unix address/);
+  });
+
   it('--json: connected, data (base64, byte-exact) and closed events, each with a timestamp', async () => {
     const peer = await pyServer('tcp4', '127.0.0.1');
     const r = await cli(['connect', `tcp://127.0.0.1:${peer.where}`, '--half-close', '--json'], BINARY);
@@ -599,6 +613,22 @@ describe('what comes from outside is printed escaped: one line stays one line', 
 });
 
 describe('help', () => {
+  it('commander\'s errors are one line with a real hint: a misspelt command, --port where an address is whole, --authkey, a bare HOST:PORT or path', async () => {
+    const cases: [string[], RegExp][] = [
+      [['lisen'], /^socktool: unknown command 'lisen' \(did you mean listen\?\)$/],
+      [['listen', 'tcp://127.0.0.1:0', '--port', '8000'], /^socktool: unknown option '--port': this command takes its address whole, as tcp:\/\/127\.0\.0\.1:8000/],
+      [['call', '--authkey', 'k', 'tcp://127.0.0.1:1'], /^socktool: unknown option '--authkey': .*--authkey-file FILE/],
+      [['listen', '127.0.0.1:8000'], /did you mean tcp:\/\/127\.0\.0\.1:8000 \(or udp:\/\/127\.0\.0\.1:8000\)\?/],
+      [['connect', '/tmp/app.sock'], /did you mean unix:\/\/\/tmp\/app\.sock\?/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await cli(args);
+      expect([args, r.code]).toEqual([args, 2]);
+      expect(oneLineOf(r)).toMatch(message);
+      expect(r.stderr).not.toContain('\\n');
+    }
+  });
+
   it('socktool --help lists every command with examples and the exit codes; each command has its own examples and its codes in one line; no line over 100 columns', async () => {
     const top = await cli(['--help']);
     expect(top.code).toBe(0);

@@ -11,7 +11,7 @@ import { connectCommand, sendCommand, type ClientOptions, type SendOptions } fro
 import {
   addressArg, addTraits, parseBig, parseBytes, parseCount, parseDuration, parseIdle, parseMs, parsePort, parseSeconds, refuseGiven, serverAddressArg, type CommonOptions, type Trait,
 } from './common.js';
-import { CliError, Exit, EXIT_HELP, exitCodeFor, exitCodesLine } from './exit.js';
+import { CliError, Exit, EXIT_HELP, exitCodeFor, exitCodesLine, UsageError } from './exit.js';
 import { httpGetCommand, type HttpOptions } from './http.js';
 import { NcExit, ncCommand, type NcOptions } from './nc.js';
 import { notice, oneLine, Output } from './output.js';
@@ -77,10 +77,25 @@ const inetEcho = (network: 'udp' | 'tcp', port: number, summary: string, example
   },
 });
 
-/** unix-server's argument: a path or @name of --type, or an inherited unix socket (of --type, if given). */
+/**
+ * unix-client's and unix-server's argument: a path or @name of --type, or a whole unix address
+ * (`unix:///tmp/app.sock`, `unixgram:@name`: its network is the type, and --type, if given, must agree).
+ */
+function unixArg(text: string, o: Opts): Address {
+  const network = UNIX_TYPES[o.type as string]!;
+  const scheme = /^(unix|unixgram|unixpacket):/.exec(text)?.[1];
+  if (!scheme) return unixAddress(network, text);
+  const a = addressArg(text);
+  if (o.given?.has('type') && a.network !== network) {
+    throw new UsageError(`--type ${o.type as string} is ${network}, and ${text} is a ${a.network} address: give one or the other`);
+  }
+  return a;
+}
+
+/** unix-server's argument: as unixArg, or an inherited unix socket (of --type, if given). */
 function unixServerAddress(path: string, o: Opts): Address {
   const network = UNIX_TYPES[o.type as string]!;
-  if (!isInheritedText(path)) return unixAddress(network, path);
+  if (!isInheritedText(path)) return unixArg(path, o);
   const typed = o.given?.has('type');
   return serverAddressArg(path, (n) => (typed ? n === network : Object.values(UNIX_TYPES).includes(n as UnixNetwork)),
     typed ? `${network} (--type ${o.type as string})` : 'unix sockets');
@@ -110,7 +125,7 @@ const COMMANDS: CommandSpec[] = [
     traits: ['timeout'],
     options: [typeOption(), halfClose(), new Option('--wait <ms>', 'dgram: keep printing replies this long after stdin EOF').argParser(parseMs).default(1000)],
     examples: ['socktool unix-client /tmp/app.sock', 'echo hi | socktool unix-client /tmp/dgram.sock --type dgram'],
-    run: ([path], o, out) => connectCommand(unixAddress(UNIX_TYPES[o.type as string]!, path!), o as ClientOptions, out),
+    run: ([path], o, out) => connectCommand(unixArg(path!, o), o as ClientOptions, out),
   },
   {
     name: 'listen',
@@ -400,6 +415,23 @@ const COMMANDS: CommandSpec[] = [
   },
 ];
 
+/**
+ * Commander's own error as socktool's one line: its lines joined (`unknown command 'lisen' (did you mean listen?)`),
+ * and a better hint where commander's guess misleads: `--port`/`--host` on a command that takes an address,
+ * `--authkey` (the key is read from a file).
+ */
+export function commanderError(text: string): string {
+  // Commander puts its suggestion on a line of its own; any other newline is in what was typed, and is escaped.
+  let line = text.replace(/^error: /, '').trimEnd().replace(/\n\(Did you mean /g, ' (did you mean ');
+  const unknown = /^unknown option '(--[\w-]+)'/.exec(line)?.[1];
+  if (unknown === '--port' || unknown === '--host') {
+    line = `unknown option '${unknown}': this command takes its address whole, as tcp://127.0.0.1:8000 or udp://:9999`;
+  } else if (unknown === '--authkey') {
+    line = "unknown option '--authkey': the channel commands read the key from a file (--authkey-file FILE), never from the command line";
+  }
+  return oneLine(line);
+}
+
 /** The program, built from the command table; it holds no socket code of its own. */
 export function buildProgram(): Command {
   const program = new Command('socktool')
@@ -408,7 +440,7 @@ export function buildProgram(): Command {
     .description('BSD sockets from the shell: TCP, UDP and Unix sockets behind one address grammar')
     .version(version)
     .exitOverride()
-    .configureOutput({ outputError: (text, write) => write(`socktool: ${oneLine(text.replace(/^error: /, '').trimEnd())}\n`) })
+    .configureOutput({ outputError: (text, write) => write(`socktool: ${commanderError(text)}\n`) })
     .addHelpText('after', `
 Addresses: tcp://127.0.0.1:8000  tcp://[::1]:8000  tcp6://host:80  udp://:9999  unix:///tmp/app.sock
            unixgram:///tmp/g.sock  unixpacket:@name  unix:@abstract

@@ -59,16 +59,30 @@ export const MAX_UNIX_PATH = 107;
 export function parseAddress(text: string): Address {
   if (typeof text !== 'string' || text === '') throw badAddress(String(text ?? ''), 'empty address');
   const colon = text.indexOf(':');
-  if (colon <= 0) throw badAddress(text, 'missing network (write it as tcp://host:port, unix:///path, …)');
-  const network = text.slice(0, colon);
+  const network = colon > 0 ? text.slice(0, colon) : '';
   const rest = text.slice(colon + 1);
   if (!isNetwork(network)) {
     if (network === 'fd') throw badAddress(text, 'an inherited socket (fd:N, fd:NAME): listen, bind, serve and dial take it, not as an address to send to');
+    const meant = meantAddress(text);
+    if (meant) throw badAddress(text, `no network: did you mean ${meant}?`);
+    if (colon <= 0) throw badAddress(text, 'missing network (write it as tcp://host:port, unix:///path, …)');
     throw badAddress(text, `unknown network "${network}" (expected one of ${Object.keys(NETWORKS).join(' ')})`);
   }
   return NETWORKS[network].family === 'inet'
     ? parseInet(text, network as InetNetwork, rest)
     : parseUnix(text, network as UnixNetwork, rest);
+}
+
+/**
+ * What netcat's spelling of an address (no network) means in the grammar: `HOST:PORT` and `[V6]:PORT` a TCP (or
+ * UDP) one, a path or `@name` a unix one; undefined when it is neither.
+ */
+function meantAddress(text: string): string | undefined {
+  if (/^(\[[0-9A-Fa-f:.%\w]+\]|[\w.-]*):\d{1,5}$/.test(text)) return `tcp://${text} (or udp://${text})`;
+  if (text.startsWith('@') && text.length > 1) return `unix:${text}`;
+  if (text.startsWith('/')) return `unix://${text}`;
+  if (!text.includes(':') && (text.startsWith('./') || text.startsWith('../') || /\.sock$/.test(text))) return `unix:${text}`;
+  return undefined;
 }
 
 function parseInet(text: string, network: InetNetwork, rest: string): InetAddress {
