@@ -33,7 +33,7 @@ describe.for(ROWS)('Python multiprocessing.connection, $name', (row) => {
   const pyAddress = (ch: Channel<Buffer>) => ('path' in ch.addr ? ch.addr.path : `${ch.addr.host}:${ch.addr.port}`);
 
   it('its Client sends to a socktool listener and reads the answers', async () => {
-    const server = await listenChannel<Buffer>(at(), { codec: 'bytes', authkey: row.authkey, onError: () => {} });
+    const server = await listenChannel<Buffer>(at(), { codec: 'bytes', ...(row.authkey && { authkey: row.authkey }), onError: () => {} });
     try {
       const client = run('python3', [PEER, 'client', row.family, pyAddress(server), row.authkey ?? '-', ...MESSAGES]);
       for (const m of MESSAGES) {
@@ -54,7 +54,7 @@ describe.for(ROWS)('Python multiprocessing.connection, $name', (row) => {
     const py = live('python3', [PEER, 'listen', row.family, row.family === 'AF_UNIX' ? sockPath() : '127.0.0.1:0', row.authkey ?? '-', String(MESSAGES.length)]);
     const [, where] = await py.waitFor(/^listening\n(.+)\n/, 10_000);
     const addr = row.family === 'AF_UNIX' ? `unix://${where}` : `tcp://${where}`;
-    const client = await dialChannel<Buffer>(addr, { codec: 'bytes', authkey: row.authkey, reconnect: false });
+    const client = await dialChannel<Buffer>(addr, { codec: 'bytes', ...(row.authkey && { authkey: row.authkey }), reconnect: false });
     try {
       for (const m of MESSAGES) await client.send(bytesOf(m));
       for (const m of MESSAGES) {

@@ -273,3 +273,16 @@ async function passFds(row: Row, o: ReturnType<typeof optionsOf>): Promise<void>
     await rep.close();
   }
 }
+
+describe('authkey', () => {
+  it('given as undefined or empty (an unset variable) is refused, never a quiet "no authentication"', async () => {
+    const at = () => `unix://${sockPath()}`;
+    for (const authkey of [undefined, '', Buffer.alloc(0)]) {
+      await expect(replier(at(), (x) => x, { authkey })).rejects.toMatchObject({ code: 'EINVAL', op: 'listen' });
+      await expect(requester(at(), { authkey, background: true })).rejects.toMatchObject({ code: 'EINVAL', op: 'dial' });
+      await expect(listenChannel(at(), { authkey })).rejects.toMatchObject({ code: 'EINVAL' });
+    }
+    const none = await replier(at(), (x) => x);
+    await none.close();
+  });
+});

@@ -174,7 +174,18 @@ describe.for(ROWS.filter((r) => !['udp', 'unixgram'].includes(r.name)))('channel
     expect(oneLineOf(wrong)).toMatch(/authkey: the peer refused our answer: the keys differ \(EACCES\)$/);
     const none = await cli(['call', s.address, '1', ...tls.client]);
     expect(none.code).toBe(5);
-    expect(oneLineOf(none)).toMatch(/the peer asks for an authkey, and this side has none \(EACCES\)$/);
+    // The address it called, and how to give a key.
+    expect(oneLineOf(none)).toMatch(/^socktool: recv \w+ \S+: the peer asks for an authkey, and this side has none \(.*--authkey-file.*\) \(EACCES\)$/);
+    expect(await stopLive(s)).toBe(0);
+  });
+
+  it('call with a key toward a replier without one: --timeout bounds the handshake too, and the message asks whether the peer uses an authkey', async (ctx) => {
+    const tls = tlsFlags(ctx, row);
+    const s = await cliServer(['reply', row.at(), '--echo', ...tls.server]);
+    const r = await cli(['call', s.address, '1', '--authkey-file', keys().key, '--timeout', '1500', ...tls.client]);
+    expect(r.code).toBe(3);
+    // The deadline's message, not the handshake's own 10 s bound ("no handshake within 10000 ms").
+    expect(oneLineOf(r)).toMatch(/authkey: the handshake did not finish in time \(does the peer use an authkey\?\) \(ETIMEDOUT\)$/);
     expect(await stopLive(s)).toBe(0);
   });
 

@@ -7,7 +7,7 @@
  * The listening side challenges first, then answers; the dialling side answers, then challenges.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { NetError, timedOut } from '../core/errors.js';
+import { abortError, NetError, timedOut } from '../core/errors.js';
 import type { Conn } from '../core/types.js';
 import { frameHeader, FrameReader } from './frame.js';
 
@@ -111,14 +111,23 @@ async function answer(m: Messages, conn: Conn, key: Buffer): Promise<void> {
 }
 
 /**
- * Runs the handshake on a new connection (before anything else is read), within `ms`. Rejects with EACCES
- * when either side lacks the key, ETIMEDOUT when the peer stalls.
+ * Runs the handshake on a new connection (before anything else is read), within `ms`, and before `signal` aborts
+ * (a caller's own deadline, such as call's --timeout). Rejects with EACCES when either side lacks the key,
+ * ETIMEDOUT when the peer stalls.
  */
-export async function authenticate(conn: Conn, key: Buffer, side: 'listen' | 'dial', framed: boolean, ms = 10_000): Promise<AfterHandshake> {
+export async function authenticate(conn: Conn, key: Buffer, side: 'listen' | 'dial', framed: boolean, ms = 10_000,
+  signal?: AbortSignal): Promise<AfterHandshake> {
   const m = new Messages(conn, framed);
   let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
   const stalled = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(timedOut('recv', `authkey: no handshake within ${ms} ms`, conn.network, conn.remoteAddr)), ms);
+    // A deadline that passes mid-handshake is most often a peer with no authkey, waiting for a message instead.
+    onAbort = () => reject((signal!.reason as Error | undefined)?.name === 'TimeoutError'
+      ? timedOut('recv', 'authkey: the handshake did not finish in time (does the peer use an authkey?)', conn.network, conn.remoteAddr)
+      : abortError('recv', conn.network, conn.remoteAddr, signal!));
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
   });
   try {
     const steps = side === 'listen'
@@ -127,6 +136,7 @@ export async function authenticate(conn: Conn, key: Buffer, side: 'listen' | 'di
     await Promise.race([steps, stalled]);
   } finally {
     clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort!);
   }
   return m.rest();
 }

@@ -93,7 +93,7 @@ export abstract class ChannelBase {
   /** The envelope of a received frame; a frame that is none is refused (see {@link ChannelBase.refuse}). */
   protected envelopeOf(pipe: Pipe, frame: Buffer): Envelope | undefined {
     try {
-      return openEnvelope(frame, this.network);
+      return openEnvelope(frame, this.network, pipe.peer.addr ?? undefined);
     } catch (err) {
       this.refuse(pipe, err as Error);
       return undefined;

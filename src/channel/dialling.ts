@@ -119,7 +119,7 @@ export class DiallingEndpoint extends Endpoint {
   private async connect(a: Address): Promise<Pipe> {
     const o = this.options;
     const signal = o.signal ? AbortSignal.any([o.signal, this.stop.signal]) : this.stop.signal;
-    if (isStreamNetwork(a.network)) return this.connPipe(await dial(a, { tls: o.tls, local: o.local, signal }));
+    if (isStreamNetwork(a.network)) return this.connPipe(await dial(a, { tls: o.tls, local: o.local, signal }), undefined, signal);
     const sock = await bindTo(a, { local: o.local, recvQueue: o.recvQueue, maxDatagram: o.maxDatagram });
     return new DatagramPipe(sock, null, peerOf(this.network, sock.remoteAddr), true);
   }

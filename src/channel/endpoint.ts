@@ -156,6 +156,10 @@ export abstract class Endpoint extends EventEmitter {
     if (options.authkey !== undefined && !isStreamNetwork(a.network)) {
       throw invalid(op, `an authkey handshake needs a stream network, not ${a.network}`, a.network, a);
     }
+    // An authkey given as undefined or empty is a mistake (an unset variable), never a quiet "no authentication".
+    if ('authkey' in options && (options.authkey === undefined || Buffer.byteLength(options.authkey) === 0)) {
+      throw invalid(op, `authkey is ${options.authkey === undefined ? 'undefined' : 'empty'}: give a key, or leave the option out for none`, a.network, a);
+    }
     this.authkey = options.authkey === undefined ? undefined : Buffer.from(options.authkey);
     if (options.heartbeat !== undefined && !protocol.heartbeats) {
       throw invalid(op, 'plain channels carry the payload alone (as Python\'s send_bytes): they have no heartbeats', a.network, a);
@@ -301,10 +305,10 @@ export abstract class Endpoint extends EventEmitter {
 
   /**
    * A pipe over a new connection: read natively on unix (descriptors at any point), with the peer's credentials,
-   * after the authkey handshake when there is a key. The connection is closed if any of it fails. `taken`: told
-   * the connection as it will be read (a listening endpoint charges its peer's account on it).
+   * after the authkey handshake when there is a key (given up when `signal` aborts). The connection is closed if any
+   * of it fails. `taken`: told the connection as it will be read (a listening endpoint charges its peer's account).
    */
-  protected async connPipe(conn: Conn, taken?: (c: Conn) => void): Promise<ConnPipe> {
+  protected async connPipe(conn: Conn, taken?: (c: Conn) => void, signal?: AbortSignal): Promise<ConnPipe> {
     let c = conn;
     try {
       c = this.tls ? conn : withNativeReading(conn);
@@ -314,7 +318,7 @@ export abstract class Endpoint extends EventEmitter {
       if (rowOf(c.network).levels.includes('tcp') && c.stream instanceof Socket) c.stream.setNoDelay(true);
       const credentials = rowOf(c.network).credentials && !this.tls ? await c.peerCredentials().catch(() => undefined) : undefined;
       const remote = 'path' in c.remoteAddr && c.remoteAddr.path === '' ? null : c.remoteAddr;
-      const after = this.authkey && await authenticate(c, this.authkey, this.op, isFramed(c.network, this.tls));
+      const after = this.authkey && await authenticate(c, this.authkey, this.op, isFramed(c.network, this.tls), undefined, signal);
       const pipe = new ConnPipe(c, peerOf(this.network, remote, credentials), this.tls, this.maxMessage, after || undefined);
       pipe.account = (c as StreamConn).account;
       return pipe;

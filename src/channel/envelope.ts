@@ -16,6 +16,7 @@
  */
 import { NetError, protocolError } from '../core/errors.js';
 import type { Network } from '../core/networks.js';
+import type { Address } from '../core/address.js';
 
 export const Kind = {
   REQUEST: 1, REPLY: 2, ERROR: 3, CANCEL: 4, PUBLISH: 5, SUBSCRIBE: 6, UNSUBSCRIBE: 7, ACK: 8, PING: 9, PONG: 10,
@@ -53,14 +54,14 @@ export interface Envelope {
 }
 
 /** Reads an envelope; a frame that is not one is a protocol error (EPROTO), which ends that connection. */
-export function openEnvelope(frame: Buffer, network: Network): Envelope {
+export function openEnvelope(frame: Buffer, network: Network, from?: Address): Envelope {
   const kind = frame[0] as Kind;
-  if (frame.length < 5 || kind < Kind.REQUEST || kind > Kind.PONG) throw badEnvelope(network, frame);
+  if (frame.length < 5 || kind < Kind.REQUEST || kind > Kind.PONG) throw badEnvelope(network, frame, from);
   const id = frame.readUInt32BE(1);
   if (kind !== Kind.PUBLISH) return { kind, id, body: frame.subarray(5) };
-  if (frame.length < 7) throw badEnvelope(network, frame);
+  if (frame.length < 7) throw badEnvelope(network, frame, from);
   const end = 7 + frame.readUInt16BE(5);
-  if (frame.length < end) throw badEnvelope(network, frame);
+  if (frame.length < end) throw badEnvelope(network, frame, from);
   return { kind, id, topic: frame.toString('utf8', 7, end), body: frame.subarray(end) };
 }
 
@@ -70,11 +71,13 @@ export const isHeartbeat = (frame: Buffer): boolean => frame.length === 5 && (fr
 /** How Python's multiprocessing.connection (and a channel with an authkey) opens its handshake. */
 const AUTHKEY_CHALLENGE = Buffer.from('#CHALLENGE#');
 
-function badEnvelope(network: Network, frame: Buffer): NetError {
+/** What a frame that is no envelope says: a peer that wants an authkey, or one that speaks something else. */
+function badEnvelope(network: Network, frame: Buffer, from: Address | undefined): NetError {
   if (frame.subarray(0, AUTHKEY_CHALLENGE.length).equals(AUTHKEY_CHALLENGE)) {
-    return new NetError({ op: 'recv', network, code: 'EACCES', detail: 'the peer asks for an authkey, and this side has none' });
+    return new NetError({ op: 'recv', network, addr: from, code: 'EACCES',
+      detail: 'the peer asks for an authkey, and this side has none (the authkey option; --authkey-file on the command line)' });
   }
   const start = frame.subarray(0, 8).toString('hex');
   return protocolError('recv',
-    `not a socktool channel envelope (${frame.length} bytes, starting ${start || 'with nothing'}): is the peer speaking the same pattern?`, network);
+    `not a socktool channel envelope (${frame.length} bytes, starting ${start || 'with nothing'}): is the peer speaking the same pattern?`, network, from);
 }

@@ -31,7 +31,7 @@ function listeningOptions(o: ReplyOptions | PublishOptions, addr: Address, out: 
   refuseGiven(o, { firstMessageTimeout: datagramReasons(addr).firstMessageTimeout });
   return {
     codec: 'bytes' as const, maxPeers: o.maxClients, peerBytes: o.peerBytes, serverBytes: o.serverBytes,
-    firstMessageTimeout: o.firstMessageTimeout, tls: serverTlsOptions(o), authkey: authkeyOf(o, addr), onError: reportTo(out),
+    firstMessageTimeout: o.firstMessageTimeout, tls: serverTlsOptions(o), ...authkeyOf(o, addr), onError: reportTo(out),
     ...unixAccess(o, addr, out),
   };
 }
@@ -40,13 +40,14 @@ function listeningOptions(o: ReplyOptions | PublishOptions, addr: Address, out: 
  * The shared key of --authkey-file (Python multiprocessing.connection's authkey): the file's bytes less one final
  * newline, so that `echo secret > key` gives `secret`. Refused on a datagram network, or empty (exit 2).
  */
-function authkeyOf(o: CodecFlag & { given?: ReadonlySet<string> }, addr: Address): Buffer | undefined {
+/** The `authkey` option from --authkey-file: none at all without the flag (an authkey given as undefined is refused). */
+function authkeyOf(o: CodecFlag & { given?: ReadonlySet<string> }, addr: Address): { authkey?: Buffer } {
   refuseGiven(o, { authkeyFile: datagramReasons(addr).authkeyFile });
   const file = readFlagFile('--authkey-file', o.authkeyFile, 'a key');
-  if (file === undefined) return undefined;
+  if (file === undefined) return {};
   const key = file.subarray(0, file.length - (file.at(-1) === 0x0a ? (file.at(-2) === 0x0d ? 2 : 1) : 0));
   if (key.length === 0) throw new UsageError(`--authkey-file ${o.authkeyFile} is empty: a key is needed`);
-  return key;
+  return { authkey: key };
 }
 
 /** A call waits this long for its reply unless --timeout says otherwise (as `send --reply`). */
@@ -107,7 +108,7 @@ export async function callCommand(addr: Address, text: string | undefined, o: Ca
   const deadline = Date.now() + timeout;
   // One attempt, bounded by --timeout: a call does not wait for a server to come back.
   const client = await requester<Buffer, Buffer>(addr,
-    { codec: 'bytes', tls: tlsOptions(o), authkey: authkeyOf(o, addr), reconnect: false, signal: AbortSignal.timeout(timeout), onError: () => {} });
+    { codec: 'bytes', tls: tlsOptions(o), ...authkeyOf(o, addr), reconnect: false, signal: AbortSignal.timeout(timeout), onError: () => {} });
   try {
     out.dump('>', addr, request);
     const reply = await client.request(request, { timeout: Math.max(1, deadline - Date.now()) });
@@ -250,7 +251,7 @@ export async function subscribeCommand(addr: Address, topics: string[], o: Subsc
   const idle = new Idle(o.timeout);
   let subscribed = false;
   const sub = await subscriber<Buffer>(addr, [], {
-    codec: 'bytes', tls: tlsOptions(o), authkey: authkeyOf(o, addr), signal: idle.signal,
+    codec: 'bytes', tls: tlsOptions(o), ...authkeyOf(o, addr), signal: idle.signal,
     // Once subscribed, a drop is told and the subscriber reconnects; before, the failure is the command's.
     onError: (err) => subscribed && notice(`${err.message} (reconnecting)`),
   });
