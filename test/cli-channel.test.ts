@@ -112,10 +112,24 @@ describe.for(ROWS)('channel commands on $name', (row) => {
     const r = await cli(['call', await row.nothing(), '1', ...tls.client]);
     expect([r.stdout, r.code]).toEqual(['', 4]);
     expect(oneLineOf(r)).toMatch(/\((ECONNREFUSED|ENOENT)\)$/);
-    const sub = await cli(['subscribe', await row.nothing(), ...tls.client]);
+    const sub = await cli(['subscribe', await row.nothing(), '--no-wait', ...tls.client]);
     expect([sub.stdout, sub.code]).toEqual(['', 4]);
     expect(oneLineOf(sub)).toMatch(/\((ECONNREFUSED|ENOENT)\)$/);
   });
+
+  if (row.unix) {
+    it('subscribe before its publisher: it says it waits, and gets the messages once the publisher comes', async (ctx) => {
+      const tls = tlsFlags(ctx, row);
+      const at = await row.nothing();
+      const sub = liveCli(['subscribe', at, '--count', '1', ...tls.client]);
+      await sub.waitFor(/no publisher at \S+ yet \((ECONNREFUSED|ENOENT)\): waiting for one/, undefined, 'stderr');
+      const pub = liveCli(['publish', at, '--subscribers', '1', ...tls.server]);
+      pub.child.stdin.end('"late"\n');
+      expect(await sub.exited).toEqual({ code: 0, signal: null });
+      expect(sub.stdout()).toBe('"late"\n');
+      expect((await pub.exited).code).toBe(0);
+    });
+  }
 
   it('publish → subscribe: each stdin line a message, by topic prefix; publish ends at EOF once all is delivered', async (ctx) => {
     const tls = tlsFlags(ctx, row);
@@ -226,7 +240,7 @@ describe('channel commands: input mistakes', () => {
     }
   });
 
-  it('publish skips a line that is not JSON (told on stderr), delivers the rest, and exits 1', async () => {
+  it('publish skips a line that is not JSON (told on stderr, with --codec bytes named), delivers the rest, and exits 1', async () => {
     const pub = liveCli(['publish', `unix:@${abstractName()}`, '--subscribers', '1']);
     const [, addr] = await pub.waitFor(/^listening on (\S+)\n/, undefined, 'stderr');
     const sub = liveCli(['subscribe', addr!, '--count', '2']);
@@ -234,7 +248,8 @@ describe('channel commands: input mistakes', () => {
     expect((await sub.exited).code).toBe(0);
     expect(sub.stdout()).toBe('1\n"three"\n');
     expect((await pub.exited).code).toBe(1);
-    expect(notices(pub)).toMatch(/^socktool: line 2 is not JSON \([^\n]*\): not published\nsocktool: 1 line was not JSON and not published\n$/);
+    // The way out is named: --codec bytes.
+    expect(notices(pub)).toMatch(/^socktool: line 2 is not JSON \([^\n]*\): not published \(--codec bytes publishes lines as they are\)\nsocktool: 1 line was not JSON and not published \(--codec bytes publishes lines as they are\)\n$/);
   });
 
   it('a request file on stdin over 16 MiB is refused before any connect', async () => {

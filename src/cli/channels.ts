@@ -220,7 +220,7 @@ export async function publishCommand(addr: Address, topic: string | undefined, o
           message = compactJson(message);
         } catch (err) {
           skipped++;
-          notice(`line ${n} is not JSON (${(err as Error).message}): not published`);
+          notice(`line ${n} is not JSON (${(err as Error).message}): not published${skipped === 1 ? ' (--codec bytes publishes lines as they are)' : ''}`);
           continue;
         }
       }
@@ -233,32 +233,42 @@ export async function publishCommand(addr: Address, topic: string | undefined, o
   const published = publishStdin();
   published.catch(() => {}); // its failure is the race's, in runUntilSignal
   await runUntilSignal(pub, out, { until: published, drops: 'message' });
-  if (skipped > 0) throw new CliError(`${skipped} line${skipped === 1 ? ' was' : 's were'} not JSON and not published`);
+  if (skipped > 0) {
+    throw new CliError(`${skipped} line${skipped === 1 ? ' was' : 's were'} not JSON and not published (--codec bytes publishes lines as they are)`);
+  }
 }
 
 export interface SubscribeOptions extends CommonOptions, CodecFlag {
   withTopic?: boolean;
   count?: number;
+  /** Wait for a publisher that is not there yet (the default, as a ZeroMQ subscriber); false: --no-wait. */
+  wait?: boolean;
 }
 
 /**
- * `subscribe ADDR [TOPIC…]`: one line per message on topics starting with a TOPIC (all, without one). It
- * reconnects and resubscribes when the publisher goes away; no publisher at the start is exit 4, no message
- * for --timeout exit 3; --count N exits after N messages.
+ * `subscribe ADDR [TOPIC…]`: one line per message on topics starting with a TOPIC (all, without one). A publisher
+ * not there yet is waited for (said once on stderr), as a ZeroMQ subscriber connects whenever its publisher comes;
+ * with --no-wait that is exit 4. It reconnects and resubscribes when the publisher goes away; a publisher that
+ * refuses its key is exit 5, no message for --timeout exit 3; --count N exits after N messages.
  */
 export async function subscribeCommand(addr: Address, topics: string[], o: SubscribeOptions, out: Output): Promise<void> {
   refuseGiven(o, datagramReasons(addr));
   const idle = new Idle(o.timeout);
   let subscribed = false;
+  const wait = o.wait !== false;
   const sub = await subscriber<Buffer>(addr, [], {
-    codec: 'bytes', tls: tlsOptions(o), ...authkeyOf(o, addr), signal: idle.signal,
+    codec: 'bytes', tls: tlsOptions(o), ...authkeyOf(o, addr), signal: idle.signal, background: wait,
     // Once subscribed, a drop is told and the subscriber reconnects; before, the failure is the command's.
     onError: (err) => subscribed && notice(`${err.message} (reconnecting)`),
   });
-  // No publisher, or one that refuses our key, ends the attempt (on udp a missing one shows only as the port's
-  // refusal of the subscription).
+  // A publisher that refuses our key ends the attempt, and so does none there with --no-wait (on udp a missing one
+  // shows only as the port's refusal of the subscription); otherwise its absence is said once, and waited out.
+  let told = false;
   const noPublisher = new Promise<never>((_, reject) => sub.on('retrying', ({ error }) => {
-    if (!subscribed && error instanceof NetError && hopeless(error.code)) reject(error);
+    if (subscribed || !(error instanceof NetError) || !hopeless(error.code)) return;
+    if (!wait || error.code === 'EACCES') return reject(error);
+    if (!told) notice(`no publisher at ${addrText(addr)} yet (${error.code}): waiting for one (--no-wait exits instead)`);
+    told = true;
   }));
   noPublisher.catch(() => {});
   sub.on('connected', (peer) => subscribed && out.event('connected', { peer: addrText(peer.addr) }, `reconnected to ${addrText(peer.addr)}`));

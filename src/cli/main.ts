@@ -285,6 +285,7 @@ const COMMANDS: CommandSpec[] = [
     options: [
       new Option('--with-topic', 'start each line with its topic and a space (what publish --with-topic reads)'),
       new Option('--count <n>', 'exit after this many messages').argParser(parseCount),
+      new Option('--no-wait', 'no publisher there yet: exit 4 at once instead of waiting for one to come'),
       codecOption(),
       authkeyOption(),
     ],
