@@ -4,7 +4,8 @@
 // the usage errors.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createSocket } from 'node:dgram';
-import { createServer } from 'node:net';
+import { createServer as createNetServer } from 'node:net';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { describe, expect, it, type TestContext } from 'vitest';
 import { ROWS as CHANNEL_ROWS, type Row as ChannelRow } from './channel-rows.js';
@@ -19,7 +20,7 @@ async function freePort(kind: 'tcp' | 'udp', host: string): Promise<number> {
     await new Promise<void>((resolve) => s.close(() => resolve()));
     return port;
   }
-  const s = createServer();
+  const s = createNetServer();
   await new Promise<void>((resolve) => s.listen(0, host, resolve));
   const { port } = s.address() as { port: number };
   await new Promise<void>((resolve) => s.close(() => resolve()));
@@ -216,6 +217,25 @@ describe.for(ROWS.filter((r) => !['udp', 'unixgram'].includes(r.name)))('channel
     expect(await sub.exited).toEqual({ code: 0, signal: null });
     expect(sub.stdout()).toBe('"extra"\n');
     expect((await pub.exited).code).toBe(0);
+  });
+});
+
+describe('call toward something that is no replier', () => {
+  it('an echo server (it sends the request back) and an HTTP server (its answer is no frame) are named as such', async () => {
+    const echo = await cliServer(['tcp-echo', '--port', '0']);
+    const r = await cli(['call', echo.address, '1', '--timeout', '1000']);
+    expect(r.code).toBe(3);
+    expect(oneLineOf(r)).toMatch(/no reply within \d+ ms; the peer is no replier, it seems: it sent a REQUEST envelope \(an echo server sends a request back\) \(ETIMEDOUT\)$/);
+    expect(await stopLive(echo)).toBe(0);
+    const http = createServer((_, res) => res.end('x'));
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    try {
+      const h = await cli(['call', `tcp://127.0.0.1:${(http.address() as { port: number }).port}`, '1', '--timeout', '5000']);
+      expect(h.code).toBe(1);
+      expect(oneLineOf(h)).toMatch(/is a socktool replier there\? what it sent is no channel frame \(ERR_SOCKTOOL_DISCONNECTED\)$/);
+    } finally {
+      http.close();
+    }
   });
 });
 

@@ -23,6 +23,9 @@ export const Kind = {
 } as const;
 export type Kind = (typeof Kind)[keyof typeof Kind];
 
+/** Each kind's name, for messages. */
+export const KIND_NAMES: Record<number, string> = Object.fromEntries(Object.entries(Kind).map(([name, n]) => [n, name]));
+
 /** The bytes before the body: the kind and id (and a publish's topic). */
 export function envelopeHead(kind: Kind, id: number, topic?: Buffer): Buffer {
   if (topic === undefined) {

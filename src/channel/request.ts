@@ -11,7 +11,7 @@ import { codecOf, type Codec } from './codec.js';
 import type { ChannelDialOptions, ChannelListenOptions, HeartbeatOptions, Protocol } from './endpoint.js';
 import { DiallingEndpoint } from './dialling.js';
 import { ListeningEndpoint } from './listening.js';
-import { envelopeHead, Kind, nextId } from './envelope.js';
+import { envelopeHead, Kind, KIND_NAMES, nextId } from './envelope.js';
 import type { CodecOptions } from './message.js';
 import { closeAll, type ChannelPeer, type Pipe } from './pipe.js';
 
@@ -224,6 +224,8 @@ export class Requester<Req = any, Rep = any> extends ChannelBase implements Prot
   private codec: Codec<any>;
   private pending = new Map<number, Pending>();
   private nextId = 1;
+  /** What the peer sent that no replier sends (an echo server returns the request itself), for a timeout to tell. */
+  private notAReplier: string | undefined;
 
   private constructor(addr: Address | string, options: RequesterOptions) {
     super();
@@ -268,7 +270,8 @@ export class Requester<Req = any, Rep = any> extends ChannelBase implements Prot
         else p.cancelled = true;
       };
       const onAbort = () => giveUp(abortError('recv', this.network, this.addr, signal!));
-      const timer = timeout === undefined ? undefined : setTimeout(() => giveUp(timedOut('recv', `no reply within ${timeout} ms`,
+      const timer = timeout === undefined ? undefined : setTimeout(() => giveUp(timedOut('recv',
+        `no reply within ${timeout} ms${this.notAReplier ? `; the peer is no replier, it seems: it sent ${this.notAReplier}` : ''}`,
         this.network, this.addr)), timeout);
       const p: Pending = {
         resolve, reject, sent: false, cancelled: false,
@@ -331,13 +334,18 @@ export class Requester<Req = any, Rep = any> extends ChannelBase implements Prot
         reply = { name: 'Error', message: env.body.toString() };
       }
       p.reject(new ReplyError(reply));
+    } else if (env) {
+      this.notAReplier = `a ${KIND_NAMES[env.kind] ?? `kind ${env.kind}`} envelope (an echo server sends a request back)`;
     }
   }
 
   /** @internal */
   detached(_pipe: Pipe, error: Error | undefined): void {
+    // A frame no channel peer sends (an HTTP server's answer reads as a huge length) means another protocol there.
+    const stranger = error instanceof NetError && (error.code === 'EMSGSIZE' || error.code === 'EPROTO')
+      ? ': is a socktool replier there? what it sent is no channel frame' : '';
     const lost = new NetError({ op: 'recv', network: this.network, addr: this.addr, code: Codes.DISCONNECTED,
-      detail: `the connection dropped (${error?.message ?? 'closed by the server'}) with the request unanswered`, cause: error });
+      detail: `the connection dropped (${error?.message ?? 'closed by the server'}) with the request unanswered${stranger}`, cause: error });
     this.failAll((p) => p.sent, lost);
   }
 
