@@ -3,7 +3,7 @@
 // and no compiler, (e) on linux-arm64 (Debian's arm64 Node under qemu). Run by `npm run test:package`, not by
 // `npm test`: packing rewrites prebuilds/ and build/ under the other test files' feet.
 import { execFile } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -90,6 +90,15 @@ describe('the tarball', () => {
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
     expect(Object.keys(pkg.scripts).filter((s) => /^(pre|post)?install$/.test(s))).toEqual([]);
     expect(files).not.toContain('binding.gyp');
+  });
+
+  it('npm run release refuses to pack without every prebuild\'s toolchain, before building anything', async () => {
+    const out = mkdtempSync(join(work, 'release-'));
+    const r = await sh('npm', ['run', 'release', '--', '--pack-destination', out], ROOT, { SOCKTOOL_CC_ARM64: 'no-such-gcc' });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/prebuild: skipped linux-arm64 glibc \(no no-such-gcc; apt-get install -y gcc-aarch64-linux-gnu\)/);
+    expect(r.stderr).toMatch(/every target is required: nothing built/);
+    expect(readdirSync(out)).toEqual([]);
   });
 
   it('carries a prebuild for linux-arm64 and for musl, made with their cross toolchains', (ctx) => {
