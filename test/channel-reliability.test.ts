@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { dialChannel, listenChannel, publisher, replier, requester, subscriber, type RetryEvent } from '../src/channel/index.js';
 import { formatAddress, listen } from '../src/index.js';
-import { ROOT, sockPath } from './helpers.js';
+import { closedTcpPort, ROOT, sockPath } from './helpers.js';
 
 /** A free tcp port (listened on and closed). */
 async function freePort(): Promise<number> {
@@ -127,7 +127,7 @@ describe('backoff', () => {
 
   it('a first dial that fails rejects (unless background), naming why', async () => {
     await expect(dialChannel(`unix://${sockPath()}`)).rejects.toMatchObject({ code: 'ENOENT', op: 'dial' });
-    await expect(requester('tcp://127.0.0.1:1')).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    await expect(requester(`tcp://127.0.0.1:${closedTcpPort()}`)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
   });
 });
 

@@ -1,10 +1,11 @@
 import { execFileSync, spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, expect, type TestContext } from 'vitest';
 import { hasIPv6 } from '../src/core/resolve.js';
+import { consts, nameOf, native } from '../src/native/index.js';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const BIN = join(ROOT, 'bin', 'socktool');
@@ -30,6 +31,24 @@ export function openDir(): string {
 }
 
 export const sockPath = (name = 's.sock'): string => join(tempDir(), name);
+
+/** Sockets holding a port closed, released after each test. */
+const held: number[] = [];
+afterEach(() => {
+  for (const fd of held.splice(0)) native.close(fd);
+});
+
+/**
+ * A TCP port on `host` that refuses connections for the rest of the test: a socket is bound there and never
+ * listens, so nothing else on the machine can take the port meanwhile (port 1 may be open on another machine).
+ */
+export function closedTcpPort(host = '127.0.0.1'): number {
+  const v6 = host.includes(':');
+  const fd = native.socket(v6 ? consts.AF_INET6 : consts.AF_INET, consts.SOCK_STREAM);
+  held.push(fd);
+  native.bind(fd, native.inetSockaddr(host, 0, v6));
+  return (nameOf(fd, 'tcp') as { port: number }).port;
+}
 
 let names = 0;
 /** A fresh Linux abstract socket name, unique to this process and call. */
@@ -351,10 +370,31 @@ export async function stopLive(s: Live): Promise<number | null> {
  * python3, which nobody can run (a python3 earlier on root's PATH may live in root's home).
  */
 export async function accessClient(who: 'nobody' | 'me', kind: string, where: string, message = 'hi', count = 1): Promise<string> {
-  const client = ['/usr/bin/python3', join(PEERS, 'access_client.py'), kind, where, message, String(count)];
+  const script = who === 'me' ? join(PEERS, 'access_client.py') : readableCopy('access_client.py');
+  const client = ['/usr/bin/python3', script, kind, where, message, String(count)];
   const r = who === 'me' ? await run(client[0]!, client.slice(1))
     : await run('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', ...client]);
   return r.stdout.trim();
+}
+
+let peersForNobody: string | undefined;
+
+/**
+ * A copy of test/peers/`name` that any user can read: the clone may sit where nobody cannot (root's home, a
+ * private `mktemp -d`), and a peer run as nobody reads its script from here.
+ */
+function readableCopy(name: string): string {
+  if (!peersForNobody) {
+    peersForNobody = mkdtempSync(join(tmpdir(), 'stt-peers-'));
+    chmodSync(peersForNobody, 0o755);
+    process.once('exit', () => rmSync(peersForNobody!, { recursive: true, force: true }));
+  }
+  const copy = join(peersForNobody, name);
+  if (!existsSync(copy)) {
+    copyFileSync(join(PEERS, name), copy);
+    chmodSync(copy, 0o644);
+  }
+  return copy;
 }
 
 /** test/peers/server.py: a Python server of any kind and mode; resolves once it listens. */

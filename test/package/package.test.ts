@@ -7,7 +7,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { needs, ROOT } from '../helpers.js';
+import { closedTcpPort, needs, ROOT } from '../helpers.js';
 
 const HERE = join(ROOT, 'test', 'package');
 const work = mkdtempSync(join(tmpdir(), 'stt-pkg-'));
@@ -127,7 +127,7 @@ describe('installed', () => {
     const cjs = await sh(process.execPath, ['consumer.cjs'], dir);
     expect(cjs.stderr).toBe('');
     expect(JSON.parse(cjs.stdout)).toEqual({ required: 'tcp://[::1]:80', sameModule: true, AF_UNIX: 1, bsdSocket: 'function' });
-    const send = await npx(dir, 'send', 'tcp://127.0.0.1:1', 'x');
+    const send = await npx(dir, 'send', `tcp://127.0.0.1:${closedTcpPort()}`, 'x');
     expect(send.code).toBe(4); // a real command, refused by the kernel
   });
 
