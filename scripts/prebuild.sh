@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# npm run prebuild (and prepack): the N-API addon, prebuilt for every Linux target whose C toolchain is here,
+# npm run build:prebuilds (and prepack): the N-API addon, prebuilt for every Linux target whose C toolchain is here,
 # into prebuilds/<platform>-<arch>/socktool.<libc>.node, where node-gyp-build finds it at run time.
 #   linux-x64 glibc    the host compiler (on x64) or x86_64-linux-gnu-gcc    Debian: g++ / gcc-x86-64-linux-gnu
 #   linux-arm64 glibc  the host compiler (on arm64) or aarch64-linux-gnu-gcc Debian: gcc-aarch64-linux-gnu
