@@ -2,8 +2,9 @@
 // socktool channels (bytes codec) over AF_UNIX and AF_INET, both ways.
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { dialChannel, listenChannel, type Channel } from '../src/channel/index.js';
-import { live, PEERS, run, sockPath } from './helpers.js';
+import { dialChannel, listenChannel, publisher, replier, type Channel } from '../src/channel/index.js';
+import type { Address } from '../src/index.js';
+import { live, PEERS, ROOT, run, sockPath } from './helpers.js';
 
 const PEER = join(PEERS, 'mp_peer.py');
 
@@ -89,5 +90,47 @@ describe.for(ROWS.filter((r) => r.authkey))('Python multiprocessing.connection, 
     const addr = row.family === 'AF_UNIX' ? `unix://${where}` : `tcp://${where}`;
     await expect(dialChannel(addr, { codec: 'bytes', authkey: 'wrong', reconnect: false })).rejects.toMatchObject({ code: 'EACCES' });
     expect(await py.waitFor(/error: AuthenticationError/)).toBeTruthy();
+  });
+});
+
+/** examples/python/channel_client.py: the wire protocol of docs/channel.md, in Python's standard library alone. */
+const CLIENT = join(ROOT, 'examples', 'python', 'channel_client.py');
+
+describe.for([
+  { name: 'unix', at: () => `unix://${sockPath()}`, py: (a: Address) => `unix:${(a as { path: string }).path}` },
+  { name: 'tcp', at: () => 'tcp://127.0.0.1:0', py: (a: Address) => `tcp:127.0.0.1:${(a as { port: number }).port}` },
+  { name: 'tcp with an authkey', at: () => 'tcp://127.0.0.1:0', py: (a: Address) => `tcp:127.0.0.1:${(a as { port: number }).port}`, authkey: 'sesame' },
+])('the Python channel client on $name', (row) => {
+  const key = row.authkey ? { authkey: row.authkey } : {};
+  const keyArgs = row.authkey ? ['--authkey', row.authkey] : [];
+
+  it('requests of a replier: the reply printed; an error reply on stderr with exit 7', async () => {
+    const server = await replier(row.at(), (req: { a: number; b: number }) => {
+      if (typeof req.a !== 'number') throw new TypeError('a must be a number');
+      return { sum: req.a + req.b };
+    }, { ...key, onError: () => {} });
+    try {
+      const ok = await run('python3', [CLIENT, 'request', row.py(server.addr), '{"a": 1, "b": 2}', ...keyArgs]);
+      expect([ok.code, ok.stdout, ok.stderr]).toEqual([0, '{"sum": 3}\n', '']);
+      const bad = await run('python3', [CLIENT, 'request', row.py(server.addr), '{"a": "one", "b": 2}', ...keyArgs]);
+      expect([bad.code, bad.stdout, bad.stderr]).toEqual([7, '', 'TypeError: a must be a number\n']);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('subscribes to a publisher: after the ack, the publications on its prefix, in order', async () => {
+    const pub = await publisher(row.at(), key);
+    try {
+      const sub = live('python3', [CLIENT, 'subscribe', row.py(pub.addr), 'news.', '--count', '2', ...keyArgs]);
+      await sub.waitFor(/^subscribed\n/);
+      await pub.publish('news.a', { x: 1 });
+      await pub.publish('sport', { y: 2 });
+      await pub.publish('news.b', 3);
+      expect(await sub.exited).toEqual({ code: 0, signal: null });
+      expect(sub.stdout()).toBe('subscribed\nnews.a {"x": 1}\nnews.b 3\n');
+    } finally {
+      await pub.close();
+    }
   });
 });
