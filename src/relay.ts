@@ -5,7 +5,7 @@ import {
 } from './api.js';
 import { toAddress } from './core/address.js';
 import { Inbox } from './core/inbox.js';
-import { reportToStderr } from './core/serve.js';
+import { IDLE_MS, reportToStderr } from './core/serve.js';
 import { noTls } from './core/tls.js';
 
 /** What happened in a relay, for logs and traffic dumps. */
@@ -24,8 +24,8 @@ export interface RelayOptions extends ServeOptions {
   /** Milliseconds to wait for the target's connect (and TLS handshake). Default 10000. */
   dialTimeout?: number;
   /**
-   * A session with no traffic either way for this many ms is closed. Default: none for stream clients; 60000
-   * for datagram senders, whose sessions have no other end.
+   * A session with no traffic either way for this many ms is closed. Default: none for stream clients; 120000
+   * (the CLI's too) for datagram senders, whose sessions have no other end.
    */
   idle?: number;
   /** Called for each session's opening and closing, and with each chunk or datagram when `tap` is set. */
@@ -217,7 +217,7 @@ class DatagramRelay implements Server {
   private open(key: string, from: Address | null) {
     const inbox = new Inbox<Buffer>(SESSION_QUEUE);
     const sock = this.sock;
-    const session = new Session(from, this.o, this.o.idle ?? 60_000);
+    const session = new Session(from, this.o, this.o.idle ?? IDLE_MS);
     const client: End = {
       read: () => inbox.next(undefined, () => new Error('unreachable')),
       // A datagram from an unnamed unix socket cannot be answered: its replies go nowhere.

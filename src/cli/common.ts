@@ -5,6 +5,7 @@ import {
   type Network, type PeerAccess, type TlsOptions,
 } from '../index.js';
 import { exitCodeForSignal, UsageError } from './exit.js';
+import { IDLE_MS } from '../core/serve.js';
 import type { Output, OutputOptions } from './output.js';
 
 /** The TLS flags (the tls-client and tls-server traits). */
@@ -127,9 +128,10 @@ export const parseIdle = integer('milliseconds', 0, 2 ** 31 - 1);
 
 /**
  * Servers close a connection idle (no traffic either way) this long unless told otherwise, so that clients that
- * connect and go quiet cannot hold every place of --max-clients for ever.
+ * connect and go quiet cannot hold every place of --max-clients for ever: the library's idle limit for datagram
+ * senders (core/serve.ts), so that `relay` is the same from the shell and from code.
  */
-const SERVER_IDLE = 120_000;
+const SERVER_IDLE = IDLE_MS;
 
 /** A server's idle limit in ms; undefined when `--timeout 0` turned it off. */
 export const serverIdle = (o: { timeout?: number }): number | undefined => o.timeout || undefined;
