@@ -133,4 +133,14 @@ describe.for([
       await pub.close();
     }
   });
+
+  it('a subscriber ends when its publisher closes (the end envelope)', async () => {
+    const pub = await publisher(row.at(), key);
+    const sub = live('python3', [CLIENT, 'subscribe', row.py(pub.addr), ...keyArgs]);
+    await sub.waitFor(/^subscribed\n/);
+    await pub.publish('last', 'word');
+    await pub.close();
+    expect(await sub.exited).toEqual({ code: 0, signal: null });
+    expect(sub.stdout()).toBe('subscribed\nlast "word"\n');
+  });
 });

@@ -154,6 +154,22 @@ describe.for(rows)('$name', (row) => {
     }
   });
 
+  it('a publisher that closes tells its subscribers: they read what came before, then their iteration ends', async () => {
+    const pub = await publisher<number>(row.at(), o.server);
+    const sub = await subscriber<number>(where(pub.addr), '', o.client);
+    let retried = false;
+    sub.on('retrying', () => (retried = true));
+    await pub.publish('n', 1);
+    await pub.publish('n', 2);
+    await pub.close();
+    const got: number[] = [];
+    for await (const m of sub) got.push(m.data);
+    expect(got).toEqual([1, 2]);
+    expect(await sub.recv()).toBeNull();
+    expect(retried).toBe(false); // ended, not dropped: it does not redial
+    await sub.close();
+  });
+
   it('plain messages both ways, each with its peer (uid, gid and pid on unix transports)', async () => {
     const server = await listenChannel<{ n: number; pid: number } | string>(row.at(), o.server);
     const client = await dialChannel<{ n: number; pid: number } | string>(where(server.addr), o.client);

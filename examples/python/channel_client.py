@@ -5,7 +5,7 @@ handshake, with --authkey); this file adds the envelope.
 usage: channel_client.py request ADDRESS JSON [--authkey KEY]
            one request; prints the reply (JSON); an error reply is printed on stderr, exit 7
        channel_client.py subscribe ADDRESS [PREFIX] [--count N] [--authkey KEY]
-           prints "subscribed", then each publication as TOPIC JSON, one a line
+           prints "subscribed", then each publication as TOPIC JSON, one a line, until N or the publisher's end
 ADDRESS: tcp:HOST:PORT or unix:PATH
 """
 import json
@@ -13,7 +13,7 @@ import struct
 import sys
 from multiprocessing.connection import Client
 
-REQUEST, REPLY, ERROR, CANCEL, PUBLISH, SUBSCRIBE, UNSUBSCRIBE, ACK, PING, PONG = range(1, 11)
+REQUEST, REPLY, ERROR, CANCEL, PUBLISH, SUBSCRIBE, UNSUBSCRIBE, ACK, PING, PONG, END = range(1, 12)
 
 
 def envelope(kind, number, body=b''):
@@ -56,6 +56,8 @@ def subscribe(conn, prefix, count):
     for kind, number, rest in frames(conn):
         if kind == ACK and number == 1:
             print('subscribed', flush=True)
+        elif kind == END:
+            return  # the publisher closed for good
         elif kind == PUBLISH:
             (size,) = struct.unpack('>H', rest[:2])
             topic, body = rest[2:2 + size].decode(), rest[2 + size:]

@@ -13,13 +13,14 @@
  *   ack         08 id               subscribe/unsubscribe `id` is in force: whatever is published after it is sent
  *   ping        09 ms               a heartbeat (ZMTP's PING): the sender's interval in ms; answered with a pong
  *   pong        0a 0                the answer to a ping
+ *   end         0b 0                the publisher closed for good: its subscribers end, and do not reconnect
  */
 import { NetError, protocolError } from '../core/errors.js';
 import type { Network } from '../core/networks.js';
 import type { Address } from '../core/address.js';
 
 export const Kind = {
-  REQUEST: 1, REPLY: 2, ERROR: 3, CANCEL: 4, PUBLISH: 5, SUBSCRIBE: 6, UNSUBSCRIBE: 7, ACK: 8, PING: 9, PONG: 10,
+  REQUEST: 1, REPLY: 2, ERROR: 3, CANCEL: 4, PUBLISH: 5, SUBSCRIBE: 6, UNSUBSCRIBE: 7, ACK: 8, PING: 9, PONG: 10, END: 11,
 } as const;
 export type Kind = (typeof Kind)[keyof typeof Kind];
 
@@ -59,7 +60,7 @@ export interface Envelope {
 /** Reads an envelope; a frame that is not one is a protocol error (EPROTO), which ends that connection. */
 export function openEnvelope(frame: Buffer, network: Network, from?: Address): Envelope {
   const kind = frame[0] as Kind;
-  if (frame.length < 5 || kind < Kind.REQUEST || kind > Kind.PONG) throw badEnvelope(network, frame, from);
+  if (frame.length < 5 || kind < Kind.REQUEST || kind > Kind.END) throw badEnvelope(network, frame, from);
   const id = frame.readUInt32BE(1);
   if (kind !== Kind.PUBLISH) return { kind, id, body: frame.subarray(5) };
   if (frame.length < 7) throw badEnvelope(network, frame, from);

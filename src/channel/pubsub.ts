@@ -82,6 +82,22 @@ export class Publisher<T = unknown> extends ChannelBase implements Protocol {
   }
 
   /**
+   * Stops publishing: every subscriber is told it has ended (after what its queue still holds, for up to
+   * END_GRACE_MS), so that its iteration ends and it does not reconnect; then the channel closes. A publisher
+   * that dies without close() reads as a disconnect, and its subscribers reconnect.
+   */
+  override async close(): Promise<void> {
+    if (!this.endpoint.closed) {
+      const told = Promise.all([...this.subs.keys()].map((pipe) =>
+        this.endpoint.sendTo(pipe, envelopeHead(Kind.END, 0), EMPTY).catch(() => {})));
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([told.then(() => this.endpoint.flush()), new Promise((r) => (timer = setTimeout(r, END_GRACE_MS)))]);
+      clearTimeout(timer);
+    }
+    return super.close();
+  }
+
+  /**
    * Publishes `message` on `topic` to every subscriber with a prefix of it; resolves with how many it was sent
    * to, once each has taken it (or dropped it, by the policy).
    */
@@ -279,6 +295,8 @@ export class Subscriber<T = unknown> extends ChannelBase implements Protocol, As
       this.answer(env.id)?.resolve();
       return;
     }
+    // The publisher closed for good: what arrived before is still read, then the iteration ends.
+    if (env.kind === Kind.END) return void this.close();
     if (env.kind !== Kind.PUBLISH) return;
     if (env.id > this.expected) this.lost += env.id - this.expected;
     if (env.id >= this.expected) this.expected = env.id + 1;
@@ -303,3 +321,5 @@ export class Subscriber<T = unknown> extends ChannelBase implements Protocol, As
 }
 
 const EMPTY = Buffer.alloc(0);
+/** How long a closing publisher waits for its subscribers' queues to take the end (a stuck one is not waited for). */
+const END_GRACE_MS = 2000;
