@@ -1,3 +1,4 @@
+/// <reference types="node" preserve="true" />
 /**
  * socktool: BSD sockets for Node.js behind one interface. Every entry point takes an address in one grammar
  * (`tcp://127.0.0.1:8000`, `udp://[::1]:9999`, `unix:///tmp/app.sock`), so code swaps transports by changing

@@ -1,3 +1,4 @@
+/// <reference types="node" preserve="true" />
 /**
  * `socktool/bsd`: the classic socket call table (Python's `socket` module, C's calls) on top of socktool's core
  * API. One `socket(family, type)` object; calls that wait return promises.

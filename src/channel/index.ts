@@ -1,3 +1,4 @@
+/// <reference types="node" preserve="true" />
 /**
  * socktool/channel: messages, requests and subscriptions over any socktool address. The same code runs over
  * tcp, unix, unixpacket, udp and unixgram (and TLS, and inherited sockets) by changing the address string.

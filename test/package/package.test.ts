@@ -108,6 +108,39 @@ describe('the tarball', () => {
   });
 });
 
+/** What a TypeScript consumer writes: every entry point, Node's types reached only through socktool's own. */
+const TYPED_CONSUMER = `import { bind, dial, formatAddress, type Conn } from 'socktool';
+import { requester } from 'socktool/channel';
+import { socket, AF_UNIX, SOCK_DGRAM } from 'socktool/bsd';
+export async function main(): Promise<void> {
+  const s = await bind('unixgram:');
+  console.log(formatAddress(s.localAddr), (await s.recvFrom()).data.byteLength);
+  const c: Conn = await dial('tcp://127.0.0.1:8000');
+  const r = await requester<{ a: number }, number>('unix:@calc');
+  const b = socket(AF_UNIX, SOCK_DGRAM);
+  void c; void r; void b;
+}
+`;
+
+describe('types', () => {
+  // Strict NodeNext, skipLibCheck off: TypeScript 5.9, 6 and 7 with nothing else installed (socktool's
+  // declarations reference Node's types, which it depends on), and 7 beside each supported @types/node.
+  const ONLY = "socktool's dependency alone";
+  const cases: [typescript: string, typesNode: string][] = [['5.9', ONLY], ['6', ONLY], ['7', ONLY], ['7', '20'], ['7', '22'], ['7', '24'], ['7', '26']];
+  it.for(cases)('check with typescript@%s, @types/node: %s', async ([ts, typesNode]) => {
+    const dir = mkdtempSync(join(work, `types-${ts}-`));
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'consumer-types', private: true, type: 'module' }));
+    writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions: { strict: true, module: 'NodeNext',
+      moduleResolution: 'NodeNext', target: 'ES2022', noEmit: true, skipLibCheck: false }, files: ['consumer.ts'] }));
+    writeFileSync(join(dir, 'consumer.ts'), TYPED_CONSUMER);
+    const extra = typesNode === ONLY ? [] : [`@types/node@${typesNode}`];
+    const installed = await sh('npm', ['install', '--no-audit', '--no-fund', tarball, `typescript@${ts}`, ...extra], dir);
+    expect(installed.code, installed.stderr).toBe(0);
+    const checked = await sh('npx', ['--no-install', 'tsc', '-p', '.'], dir);
+    expect([checked.code, checked.stdout + checked.stderr]).toEqual([0, '']);
+  });
+});
+
 describe('installed', () => {
   it('(a) with the C compiler unusable: the prebuild is used, the addon works, npx socktool runs', async () => {
     const dir = await project('no-compiler', tarball, [], NO_COMPILER);
