@@ -86,10 +86,12 @@ describe('the tarball', () => {
     expect(files.filter((f) => /^dist\/cli\/dev\./.test(f))).toEqual([]);
   });
 
-  it('runs nothing at install: no install script, and no binding.gyp at its root (npm and pnpm would run node-gyp for one)', () => {
-    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
-    expect(Object.keys(pkg.scripts).filter((s) => /^(pre|post)?install$/.test(s))).toEqual([]);
+  it('runs nothing at install: no install or prepare script in the packed package.json, and no binding.gyp at its root (npm and pnpm would run node-gyp for one)', () => {
+    const packed = JSON.parse(readFileSync(join(work, 'unpacked', 'package', 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    expect(Object.keys(packed.scripts).filter((s) => /^((pre|post)?install|prepare)$/.test(s))).toEqual([]);
     expect(files).not.toContain('binding.gyp');
+    // The clone's own keeps prepare: a git install builds with it.
+    expect(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts.prepare).toBeDefined();
   });
 
   it('npm run release refuses to pack without every prebuild\'s toolchain, before building anything', async () => {
