@@ -193,7 +193,6 @@ export async function capsCommand(out: Output): Promise<void> {
   }
 }
 
-
 /**
  * node-gyp, as npm carries it: the one npm names to what it runs (npx, scripts), else the copy inside npm next to
  * this Node, else one on the PATH.
@@ -209,7 +208,7 @@ function nodeGyp(): [cmd: string, args: string[]] {
 /**
  * `build-addon`: builds the native addon from the C sources the package carries, for a platform no prebuild fits
  * (node-gyp: python3, make and a C compiler). Its output goes to stderr; `--if-missing` does nothing when an
- * addon loads already (a clone's `npm install` runs it).
+ * addon loads already (`npm run build` runs it so).
  */
 export async function buildAddonCommand(o: { ifMissing?: boolean }, out: Output): Promise<void> {
   const before = addonStatus();
