@@ -383,7 +383,7 @@ describe('bench against a server that floods it', () => {
     } finally {
       flood.child.kill();
     }
-  });
+  }, 90_000);
 });
 
 async function startFlood(kind: 'udp' | 'tcp') {

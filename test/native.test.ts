@@ -324,7 +324,7 @@ describe('the addon itself', () => {
     expect(r.signal).toBeNull();
     expect(JSON.parse(r.stdout)).toEqual({ 'udp://127.0.0.1:0': 'done', 'unixgram:': 'done', unixpacket: 'done',
       huge: { code: 'ENOMEM', op: 'bind' }, after: 'done' });
-  });
+  }, 90_000);
 
   it('an exception thrown in a callback surfaces as uncaughtException and the socket keeps receiving', async () => {
     const fd = native.socket(consts.AF_UNIX, consts.SOCK_DGRAM);
