@@ -1,7 +1,6 @@
 import { bindTo, Codes, dial, isStreamNetwork, NetError, type Address, type Conn, type DatagramSocket } from '../index.js';
-import { timedOut } from '../core/errors.js';
 import { datagramReasons, refuseGiven, sourceArg, tlsOptions, type CommonOptions } from './common.js';
-import { datagramSession, StdinPump, streamSession, type Ended } from './session.js';
+import { datagramSession, StdinPump, streamSession, throwIfFailed, type Ended } from './session.js';
 import { addrText, type Output } from './output.js';
 
 /** --bind: the address to connect or send from. */
@@ -37,12 +36,6 @@ async function bindClient(addr: Address, o: SourceOptions, out: Output): Promise
   return sock;
 }
 
-/** What a session's end means to `connect`: a timeout is ETIMEDOUT (exit 3), a failure is rethrown. */
-function settle(e: Ended, conn: { network: Address['network'] }, peer: Address | null, o: ClientOptions): void {
-  if (e.how === 'idle') throw timedOut('read', `nothing either way for ${o.timeout} ms`, conn.network, peer ?? undefined);
-  if (e.how === 'error') throw e.error;
-}
-
 /** Prints what `conn` sends until its EOF; stdin goes to it meanwhile. */
 async function streamClient(conn: Conn, o: ClientOptions, out: Output): Promise<void> {
   const peer = conn.remoteAddr;
@@ -61,7 +54,7 @@ async function streamClient(conn: Conn, o: ClientOptions, out: Output): Promise<
   } finally {
     conn.stream.destroy();
   }
-  settle(ended, conn, peer, o);
+  throwIfFailed(ended, conn.network, peer, o.timeout);
   out.event('closed', { peer: addrText(peer) }, `${addrText(peer)} closed the connection`);
 }
 
@@ -79,7 +72,7 @@ async function datagramClient(sock: DatagramSocket, o: ClientOptions, out: Outpu
   } finally {
     await sock.close();
   }
-  settle(ended, sock, sock.remoteAddr, o);
+  throwIfFailed(ended, sock.network, sock.remoteAddr, o.timeout);
 }
 
 /** `connect`: netcat's client, on any network. */

@@ -8,8 +8,7 @@ import {
 } from './common.js';
 import { execHandler, programOption, type ProgramOptions } from './exec.js';
 import { addrText, notice, writeOut, type Output } from './output.js';
-import { datagramSession, StdinPump, streamSession, type Ended, type StdinSink } from './session.js';
-import { timedOut } from '../core/errors.js';
+import { datagramSession, StdinPump, streamSession, throwIfFailed, type Ended, type StdinSink } from './session.js';
 
 /** `--type` of the unix commands: the socket type's name without SOCK_ (stream, dgram, seqpacket), and its network. */
 export const UNIX_TYPES: Record<string, UnixNetwork> = Object.fromEntries(networksWhere((row) => row.family === 'unix')
@@ -198,12 +197,6 @@ export interface ListenCommandOptions extends CommonOptions {
   halfClose?: boolean;
 }
 
-/** What a session's end means to `listen`: a timeout is ETIMEDOUT (exit 3), a failure is rethrown. */
-function settle(e: Ended, addr: Address, peer: Address | undefined, o: ListenCommandOptions): void {
-  if (e.how === 'idle') throw timedOut('read', `nothing either way for ${o.timeout} ms`, addr.network, peer);
-  if (e.how === 'error') throw e.error;
-}
-
 /** `listen` on a stream network: clients' bytes to stdout, stdin to every client connected. */
 async function listenCommandStream(addr: Address, o: ListenCommandOptions, out: Output): Promise<void> {
   const stdin = new StdinPump();
@@ -262,7 +255,7 @@ async function listenCommandStream(addr: Address, o: ListenCommandOptions, out: 
     conn.stream.destroy();
   }
   if (ended.how !== 'stopped') closed(conn);
-  settle(ended, addr, conn.remoteAddr, o);
+  throwIfFailed(ended, addr.network, conn.remoteAddr, o.timeout);
 }
 
 /**
@@ -301,7 +294,7 @@ async function listenCommandDatagram(addr: Address, o: ListenCommandOptions, out
     clearInterval(drops);
     await sock.close();
   }
-  settle(ended, addr, undefined, o);
+  throwIfFailed(ended, addr.network, undefined, o.timeout);
 }
 
 export async function listenCommand(addr: Address, o: ListenCommandOptions, out: Output): Promise<void> {

@@ -3,7 +3,8 @@
  * datagram socket, ending as netcat's users expect (the peer's EOF, stdin's EOF and the time after it, idleness).
  * `connect` and `unix-client`, `listen` and `nc` each run it with their own options and printers.
  */
-import type { Conn, Datagram, DatagramSocket } from '../index.js';
+import type { Address, Conn, Datagram, DatagramSocket, Network } from '../index.js';
+import { timedOut } from '../core/errors.js';
 import { Idle, lines } from './common.js';
 
 /** Where stdin's pieces go: written on (resolving once taken), and told of stdin's end. */
@@ -80,6 +81,15 @@ export interface SessionIo<In> {
 export interface Ended {
   how: 'peer' | 'stdin' | 'idle' | 'error' | 'stopped';
   error?: unknown;
+}
+
+/**
+ * What a session's end means to a command that reports it (connect, listen): idleness is ETIMEDOUT (exit 3), a
+ * failure is thrown; the peer's EOF, stdin's end and a stop are a clean end.
+ */
+export function throwIfFailed(e: Ended, network: Network, peer: Address | null | undefined, idleMs: number | undefined): void {
+  if (e.how === 'idle') throw timedOut('read', `nothing either way for ${idleMs} ms`, network, peer ?? undefined);
+  if (e.how === 'error') throw e.error;
 }
 
 /** One session's clock and its end, resolved once, with stdin detached. */
