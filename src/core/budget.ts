@@ -186,8 +186,13 @@ export const defaultMaxPeers = (nofile: number): number =>
  * peer that arrived first among those never heard from (a connection that only holds a place, silent since it
  * came); when all have spoken, the newcomer is refused.
  */
+/** A crowd of this many places is worth giving memory back after (about 6 KiB of objects each). */
+const RECLAIM_PLACES = 256;
+
 export class Slots<P> {
   private peers = new Set<P>();
+  /** The most places held since memory was last given back (a flood of connections holds memory, not bytes). */
+  private peak = 0;
 
   /** `heard(p)`: whether `p` has sent anything yet. */
   constructor(readonly max: number, private heard: (p: P) => boolean) {}
@@ -211,12 +216,17 @@ export class Slots<P> {
       evict(silent);
     }
     this.peers.add(p);
+    if (this.peers.size > this.peak) this.peak = this.peers.size;
     return true;
   }
 
-  /** The peer has gone: its place is free. */
+  /** The peer has gone: its place is free. Once most of a large crowd has gone, memory is given back (as Budget does). */
   free(p: P): void {
     this.peers.delete(p);
+    if (this.peak >= RECLAIM_PLACES && this.peers.size < this.peak / 8) {
+      this.peak = this.peers.size;
+      reclaimer?.();
+    }
   }
 
   [Symbol.iterator](): IterableIterator<P> {
