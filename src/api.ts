@@ -4,7 +4,7 @@
  * the adapter's adopt. Everything above it (channels, the relay, the BSD facade, the CLI) uses what this module
  * and `src/index.ts` export, plus core's building blocks.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, readFileSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { formatAddress, hasSocketFile, toAddress, type Address } from './core/address.js';
@@ -310,6 +310,24 @@ function reclaimMemory(): void {
   reclaiming.unref();
 }
 setReclaimer(reclaimMemory);
+
+/**
+ * Closes a descriptor this process received (`recvFds()`, the `fds` of a datagram or a channel message) or was
+ * given. Node's `fs.closeSync(fd)` does the same; Deno's closes only the files Deno opened itself (EBADF for any
+ * other), so code meant for every runtime closes them here: close(2), through the addon where it is loaded.
+ *
+ * @example
+ * for (const fd of (await conn.recvFds()).fds) closeFd(fd)
+ */
+export function closeFd(fd: number): void {
+  if (!Number.isInteger(fd) || fd < 0) throw new NetError({ op: 'close', code: 'EBADF', detail: `not a descriptor: ${fd}` });
+  try {
+    if (addonStatus().available) native.close(fd);
+    else closeSync(fd);
+  } catch (err) {
+    throw new NetError({ op: 'close', code: (err as NodeJS.ErrnoException).code ?? 'EIO', cause: err });
+  }
+}
 
 let nofile: number | undefined;
 

@@ -8,6 +8,7 @@ import { formatAddress, isStreamNetwork, parseAddress, type Address } from './co
 import { NetError } from './core/errors.js';
 import { rowOf, socketTypeOf, type Network } from './core/networks.js';
 import { resolveInet } from './core/resolve.js';
+import { runtimeText } from './core/runtime.js';
 import type { TlsOptions } from './core/types.js';
 import { consts, encodeAddress, errnoError, native, type LoadTls } from './native/index.js';
 
@@ -154,10 +155,12 @@ export async function loadTest(at: Address | string, options: LoadOptions = {}):
     run = native.loadStart({ ...t, conns: connections, window, size, durationMs, warmupMs: (options.warmup ?? 0) * 1000, count, tls });
   } catch (err) {
     if (err instanceof NetError) throw err; // the host did not resolve
-    // No addon (ERR_SOCKTOOL_ADDON_UNAVAILABLE), bad TLS material (EINVAL, with what is wrong), or no memory.
+    // No addon (ERR_SOCKTOOL_ADDON_UNAVAILABLE), bad TLS material (EINVAL, with what is wrong), no OpenSSL in this
+    // runtime (ENOTSUP, naming the first function missing), or no memory.
     const e = err as NodeJS.ErrnoException;
-    throw new NetError({ op: 'dial', network: addr.network, addr, code: e.code ?? 'EIO',
-      detail: e.code === 'EINVAL' ? e.message : undefined, cause: err });
+    throw new NetError({ op: 'dial', network: addr.network, addr, code: e.code ?? 'EIO', detail: e.code === 'EINVAL' ? e.message
+      : e.code === 'ENOTSUP' ? `${runtimeText()} exports no OpenSSL for the load loop to use (no ${e.message}): TLS load tests need Node` : undefined,
+    cause: err });
   }
   const { handle, done } = run;
   const stop = () => native.loadStop(handle);

@@ -9,6 +9,7 @@ import {
   startListening, stopLive, tempDir,
 } from './helpers.js';
 import { bind, bindTo, formatAddress, relay } from '../src/index.js';
+import { TESTED } from '../src/core/runtime.js';
 
 const events = (stdout: string) => stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
 const py = (script: string, ...args: string[]) => run('python3', [join(PEERS, script), ...args], undefined, 60_000);
@@ -305,7 +306,10 @@ describe('socktool caps', () => {
     expect(caps.networks).toEqual({ tcp4: true, tcp6: v6, udp4: true, udp6: v6, unix: true, unixgram: true, unixpacket: true });
     expect(caps.features).toEqual({ ipv6: v6, 'abstract-names': true, seqpacket: true, 'peer-credentials': true,
       'credential-passing': true, 'socket-activation': true, 'fd-passing': true });
+    // The runtime, and what the package test runs on (this machine's Node is one of them).
+    expect(caps.runtime).toEqual({ name: 'Node', version: process.versions.node, support: 'tested', tested: TESTED });
     const human = await cli(['caps']);
+    expect(human.stdout).toMatch(new RegExp(`^runtime +Node ${process.versions.node.replaceAll('.', '\\.')} +tested \\(the package is tested on Node ${TESTED.Node.join(', ')} and Deno ${TESTED.Deno.join(', ')}\\)$`, 'm'));
     expect(human.stdout).toMatch(/^network +unixpacket +yes$/m);
     expect(human.stdout).toMatch(/^feature +fd-passing +yes$/m);
     expect(human.stdout).toMatch(/^feature +credential-passing +yes$/m);

@@ -77,6 +77,7 @@ const PROGRAMS = {
   prlimit: 'util-linux',
   script: 'bsdutils',
   jq: 'jq',
+  nm: 'binutils',
 } as const;
 export type Program = keyof typeof PROGRAMS;
 

@@ -2,7 +2,7 @@ import { closeSync, openSync, readSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { bind, dial, echo, listen, NetError, serve, type Conn } from '../src/index.js';
+import { bind, closeFd, dial, echo, listen, NetError, serve, type Conn } from '../src/index.js';
 import { consts, native } from '../src/native/index.js';
 import { abstractName, needs, PEERS, ROOT, run, sockPath, startPeer, tempDir } from './helpers.js';
 
@@ -16,11 +16,12 @@ async function rejection(p: Promise<unknown>): Promise<NetError> {
   return err as NetError;
 }
 
-/** Reads what an fd holds from the start (pread), then closes it. */
+/** Reads what an fd holds from the start (pread), then closes it with closeFd (closed: a second close is EBADF). */
 function readFd(fd: number): string {
   const buf = Buffer.alloc(1024);
   const n = readSync(fd, buf, 0, buf.length, 0);
-  closeSync(fd);
+  closeFd(fd);
+  expect(() => closeFd(fd)).toThrow(expect.objectContaining({ op: 'close', code: 'EBADF' }));
   return buf.toString('utf8', 0, n);
 }
 

@@ -2,7 +2,7 @@
  * A pipe is one peer of a channel (as in nng): a connection, or a datagram peer known by its address. It writes
  * whole messages (framed on byte streams, one per send on message sockets) and reads them back for its endpoint.
  */
-import { closeSync } from 'node:fs';
+import { closeFd } from '../api.js';
 import type { Address } from '../core/address.js';
 import type { Account } from '../core/budget.js';
 import { NetError, tooLarge } from '../core/errors.js';
@@ -257,7 +257,7 @@ const ignore = () => {};
 export function closeAll(fds: readonly number[]): void {
   for (const fd of fds) {
     try {
-      closeSync(fd);
+      closeFd(fd);
     } catch {
       // already closed
     }

@@ -1,12 +1,13 @@
 import { execFile, spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { isIP } from 'node:net';
 import {
-  addonStatus, bind, dial, formatAddress, inetAddress, inheritedSocket, isStreamNetwork, listen, lookupHost, NetError, NETWORKS,
+  addonStatus, bind, closeFd, dial, formatAddress, inetAddress, inheritedSocket, isStreamNetwork, listen, lookupHost, NetError, NETWORKS,
   networksWhere, withIpFamily, type Address, type Conn, type InetNetwork,
 } from '../index.js';
+import { currentRuntime, runtimeText, TESTED, testedText } from '../core/runtime.js';
 import { CliError, UsageError } from './exit.js';
 import { notice, oneLine, writeOut, type Output } from './output.js';
 
@@ -160,7 +161,7 @@ const PROBES: [kind: 'network' | 'feature', name: string, probe: Probe][] = [
   ['feature', 'fd-passing', (dir) => streamPair(`unix://${join(dir, 'f')}`, async (client, server) => {
     await client.sendFds('y', [client.fd]);
     const got = await server.recvFds({ signal: AbortSignal.timeout(2000) });
-    for (const fd of got?.fds ?? []) closeSync(fd);
+    for (const fd of got?.fds ?? []) closeFd(fd);
     if (got?.fds.length !== 1) throw new Error('no descriptor arrived');
   })],
 ];
@@ -178,13 +179,16 @@ export async function capsCommand(out: Output): Promise<void> {
       }
     }));
     const addon = addonStatus();
+    const runtime = currentRuntime();
     if (out.json) {
       const pick = (kind: string) => Object.fromEntries(results.filter((r) => r.kind === kind).map((r) => [r.name, r.supported]));
       const reasons = Object.fromEntries(results.filter((r) => !r.supported).map((r) => [r.name, r.reason]));
-      out.event('caps', { addon, networks: pick('network'), features: pick('feature'), reasons });
+      out.event('caps', { runtime: { ...runtime, tested: TESTED }, addon, networks: pick('network'), features: pick('feature'), reasons });
       return;
     }
-    await writeOut(`${'addon'.padEnd(8)} ${'native'.padEnd(19)} ${oneLine(addon.available ? `yes (${addon.path})` : `no (${addon.reason}): npx socktool build-addon builds it`)}\n`);
+    const support = runtime.support === 'refused' ? 'no addon (below)' : `${runtime.support} (the package is tested on ${testedText()})`;
+    await writeOut(`${'runtime'.padEnd(8)} ${runtimeText().padEnd(19)} ${support}\n`);
+    await writeOut(`${'addon'.padEnd(8)} ${'native'.padEnd(19)} ${oneLine(addon.available ? `yes (${addon.path})` : `no (${addon.reason}): ${addon.advice}`)}\n`);
     for (const r of results) {
       await writeOut(`${r.kind.padEnd(8)} ${r.name.padEnd(19)} ${r.supported ? 'yes' : `no (${r.reason})`}\n`);
     }

@@ -1,8 +1,8 @@
 /* socktool's addon, handles: one descriptor on a uv_poll_t in one of three modes, its send queue, receiving. */
 #include "socktool.h"
 
-/* ---------- handles ---------- */
 static void on_poll(uv_poll_t *p, int status, int events);
+static void sock_cleanup(void *data);
 
 /* ---------- handles ---------- */
 
@@ -568,9 +568,8 @@ static void on_handle_closed(uv_handle_t *h) {
   if (--s->handles_open == 0 && !s->js_alive) free(s);
 }
 
-/* Closes the fd and frees everything the handle holds but its record (see the top of the file). */
-static void sock_close(sock_t *s) {
-  if (s->closed) return;
+/* Closes the fd and frees the native memory the handle holds but its record (see the top of the file). */
+static void sock_shut(sock_t *s) {
   s->closed = 1;
   s->reading = 0;
   uv_poll_stop(&s->poll);
@@ -591,10 +590,24 @@ static void sock_close(sock_t *s) {
   while (s->npeers > 0) peer_remove(s, &s->peers[s->npeers - 1]);
   if (s->pool) pool_release(s->pool);
   s->pool = NULL;
-  napi_remove_env_cleanup_hook(s->env, (void (*)(void *))sock_close, s);
+}
+
+/* Closes the handle: its fd and memory, then what it holds of JS (the callback, the async context). */
+static void sock_close(sock_t *s) {
+  if (s->closed) return;
+  sock_shut(s);
+  napi_remove_env_cleanup_hook(s->env, sock_cleanup, s);
   napi_delete_reference(s->env, s->cb);
   napi_async_destroy(s->env, s->actx);
   s->cb = NULL;
+}
+
+/* The environment is going away with the handle open (the process exits, a worker ends): the fd and memory go, and
+ * what the handle holds of JS goes with the environment. Not napi_async_destroy: Deno runs these hooks outside any
+ * handle scope (its napi_open_handle_scope opens none), where that call aborts the process. */
+static void sock_cleanup(void *data) {
+  sock_t *s = data;
+  if (!s->closed) sock_shut(s);
 }
 
 static void sock_finalize(napi_env env, void *data, void *hint) {
@@ -650,7 +663,7 @@ napi_value js_open(napi_env env, napi_callback_info info) {
   s->handles_open = 2;
   s->js_alive = 1;
   napi_value ext;
-  if (napi_add_env_cleanup_hook(env, (void (*)(void *))sock_close, s) != napi_ok ||
+  if (napi_add_env_cleanup_hook(env, sock_cleanup, s) != napi_ok ||
       napi_create_external(env, s, sock_finalize, NULL, &ext) != napi_ok) {
     s->fd = -1; /* still the caller's */
     sock_close(s);

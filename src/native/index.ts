@@ -1,6 +1,6 @@
 /**
- * socktool's N-API addon (`src/native/*.c`, the units binding.gyp lists; prebuilt in `prebuilds/`, or built by node-gyp on
- * `npm install` where no prebuild matches): its typed binding and constants, loaded when first needed (never at
+ * socktool's N-API addon (`src/native/*.c`, the units binding.gyp lists; prebuilt in `prebuilds/`, or built by node-gyp with
+ * `socktool build-addon` where no prebuild matches): its typed binding and constants, loaded when first needed (never at
  * import), and the sockaddr encoding both sides agree on. The other modules here build the handles on it:
  * connections and listeners (conn.ts), datagram sockets (datagram.ts), options and credentials (options.ts).
  */
@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { getSystemErrorName } from 'node:util';
 import type { Address, Network, UnixNetwork } from '../core/address.js';
 import { Codes } from '../core/errors.js';
+import { currentRuntime } from '../core/runtime.js';
 
 /** An open handle: one fd under a uv_poll_t, owned by the addon from `open` on (until `hclose`). */
 export type Handle = { readonly __handle: unique symbol };
@@ -110,13 +111,15 @@ const PACKAGE_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const ADDON_SOURCE = join(PACKAGE_ROOT, 'src', 'native');
 /** The error message's advice, and `caps`'s: how to get the addon where no prebuild fits. */
 const BUILD_ADVICE = 'build it with "npx socktool build-addon" (needs python3, make and a C compiler)';
+/** ... and where the runtime is the obstacle. */
+const RUNTIME_ADVICE = 'run socktool under Node or Deno for it';
 const require = createRequire(import.meta.url);
 
 /**
  * What loading the addon came to: where it was loaded from, or why it was not; `source`: the directory of its C
  * sources and binding.gyp, where `socktool build-addon` builds it.
  */
-export type AddonStatus = ({ available: true; path: string } | { available: false; reason: string }) & { source: string };
+export type AddonStatus = ({ available: true; path: string } | { available: false; reason: string; advice: string }) & { source: string };
 let status: AddonStatus | undefined;
 
 /**
@@ -127,6 +130,11 @@ let status: AddonStatus | undefined;
  */
 export function addonStatus(): AddonStatus {
   if (status) return status;
+  const runtime = currentRuntime();
+  if (runtime.support === 'refused') {
+    // Before the addon is even loaded: on such a runtime its first libuv call would abort the process.
+    return (status = { available: false, reason: runtime.reason, advice: RUNTIME_ADVICE, source: ADDON_SOURCE });
+  }
   try {
     const gypBuild = require('node-gyp-build') as { resolve(dir: string): string };
     const local = join(ADDON_SOURCE, 'build', 'Release', 'socktool.node');
@@ -135,7 +143,7 @@ export function addonStatus(): AddonStatus {
     consts = native.constants as Constants;
     status = { available: true, path, source: ADDON_SOURCE };
   } catch (err) {
-    status = { available: false, reason: unavailableReason(err), source: ADDON_SOURCE };
+    status = { available: false, reason: unavailableReason(err), advice: BUILD_ADVICE, source: ADDON_SOURCE };
   }
   return status;
 }
@@ -161,7 +169,7 @@ function loadOnTouch<T extends object>(real: () => T): T {
     get(_, name) {
       const s = addonStatus();
       if (!s.available) {
-        throw Object.assign(new Error(`needs socktool's native addon (${s.reason}): ${BUILD_ADVICE}`),
+        throw Object.assign(new Error(`needs socktool's native addon (${s.reason}): ${s.advice}`),
           { code: Codes.ADDON_UNAVAILABLE });
       }
       return real()[name as keyof T];

@@ -24,6 +24,33 @@
 #include <pthread.h>
 #include <time.h>
 
+/* Every OpenSSL function the load loop calls (after the headers' macros: SSL_CTX_add0_chain_cert is SSL_CTX_ctrl).
+ * They are the runtime's: Node exports the OpenSSL it carries, and the addon brings none of its own (a second
+ * OpenSSL in the process would not share Node's state). Deno and Bun export none, so each is a weak reference: the
+ * addon loads anyway, with these NULL, and a TLS load asks first (openssl_missing) instead of dying in the dynamic
+ * linker at the first call. The addon test checks that no OpenSSL symbol the addon uses is missing from here. */
+#define OPENSSL_CALLS(X)                                                                                          \
+  X(BIO_ctrl_pending) X(BIO_free) X(BIO_new) X(BIO_new_mem_buf) X(BIO_read) X(BIO_s_mem) X(BIO_write)            \
+  X(ERR_clear_error) X(ERR_peek_error) X(ERR_peek_last_error) X(ERR_pop_to_mark) X(ERR_reason_error_string)      \
+  X(ERR_set_mark) X(EVP_PKEY_free) X(PEM_read_bio_PrivateKey) X(PEM_read_bio_X509) X(SSL_CIPHER_get_name)        \
+  X(SSL_CTX_check_private_key) X(SSL_CTX_ctrl) X(SSL_CTX_free) X(SSL_CTX_get_cert_store) X(SSL_CTX_new)          \
+  X(SSL_CTX_set_verify) X(SSL_CTX_use_PrivateKey) X(SSL_CTX_use_certificate) X(SSL_ctrl) X(SSL_do_handshake)     \
+  X(SSL_free) X(SSL_get0_param) X(SSL_get_current_cipher) X(SSL_get_error) X(SSL_get_verify_result)              \
+  X(SSL_get_version) X(SSL_is_init_finished) X(SSL_new) X(SSL_read) X(SSL_set1_host) X(SSL_set_bio)              \
+  X(SSL_set_connect_state) X(SSL_shutdown) X(SSL_write) X(TLS_client_method) X(X509_STORE_add_cert)              \
+  X(X509_VERIFY_PARAM_set1_ip_asc) X(X509_free) X(X509_verify_cert_error_string)
+#define WEAK_PRAGMA(text) _Pragma(#text)
+#define WEAK(name) WEAK_PRAGMA(weak name)
+OPENSSL_CALLS(WEAK)
+
+/* NULL when the runtime has every OpenSSL function the load loop calls, else the first one it lacks. */
+static const char *openssl_missing(void) {
+#define MISSING(name) if (!name) return #name;
+  OPENSSL_CALLS(MISSING)
+#undef MISSING
+  return NULL;
+}
+
 #define LOAD_BATCH 64                    /* messages a sendmmsg, recvmmsg or stream send() at most */
 #define BATCH_BYTES (256 << 10)          /* ... and at most this many bytes of them (big messages: fewer) */
 #define HIST_SUB 16                      /* buckets per power of two */
@@ -136,7 +163,7 @@ static void fail(load_t *l, const char *op) {
 
 /* ---------- TLS ----------
  * OpenSSL as Node itself carries it (node exports its symbols; the addon is built against the headers node-gyp
- * ships). Each session reads from and writes to memory BIOs, and the load loop moves ciphertext between those and
+ * ships; OPENSSL_CALLS above says what happens where the runtime exports none). Each session reads from and writes to memory BIOs, and the load loop moves ciphertext between those and
  * the socket: one way for tcp, unix and unixpacket alike (a seqpacket socket would cut OpenSSL's own reads into
  * its records' sizes). Failures are named as Node names them, so bench says what `connect --tls` would. */
 
@@ -683,7 +710,7 @@ static void free_run(load_t *l) {
   for (int i = 0; l->c && i < l->conns; i++) {
     conn_t *c = &l->c[i];
     if (c->fd >= 0) close(c->fd);
-    SSL_free(c->ssl); /* and its BIOs */
+    if (c->ssl) SSL_free(c->ssl); /* and its BIOs (no call without TLS: the runtime may have no OpenSSL) */
     free(c->ct);
     free(c->sent_at);
     free(c->sent_seq);
@@ -696,7 +723,7 @@ static void free_run(load_t *l) {
   l->pattern = NULL;
   free(l->ct_in);
   l->ct_in = NULL;
-  SSL_CTX_free(l->tls);
+  if (l->tls) SSL_CTX_free(l->tls);
   l->tls = NULL;
   free(l->tls_sni);
   free(l->tls_host);
@@ -919,6 +946,12 @@ napi_value js_load_start(napi_env env, napi_callback_info info) {
   napi_value t;
   napi_valuetype tt;
   if (napi_get_named_property(env, o, "tls", &t) == napi_ok && napi_typeof(env, t, &tt) == napi_ok && tt == napi_object) {
+    const char *lacking = openssl_missing();
+    if (lacking) {
+      finalize_load(env, l, NULL);
+      napi_throw_error(env, "ENOTSUP", lacking); /* JS names the runtime */
+      return NULL;
+    }
     const char *wrong = tls_setup(l, env, t);
     if (wrong) {
       finalize_load(env, l, NULL);

