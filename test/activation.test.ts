@@ -1,28 +1,10 @@
 // Socket activation and inetd: every kind of socket handed to socktool by Debian's systemd-socket-activate (no
 // systemd as PID 1 needed), named fd:N or fd:NAME, its address read from the descriptor.
-import { createServer } from 'node:net';
-import { createSocket } from 'node:dgram';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { dial, listen } from '../src/index.js';
-import { abstractName, BIN, cli, live, needs, oneLineOf, PEERS, run, tempDir, type Live } from './helpers.js';
-
-/** A port free just now on `host` (for the manager to bind: it takes no port 0). */
-async function freePort(kind: 'tcp' | 'udp', host: string): Promise<number> {
-  if (kind === 'udp') {
-    const s = createSocket(host.includes(':') ? 'udp6' : 'udp4');
-    await new Promise<void>((r) => s.bind(0, host, r));
-    const { port } = s.address();
-    await new Promise<void>((r) => s.close(() => r()));
-    return port;
-  }
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, host, r));
-  const { port } = s.address() as { port: number };
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
+import { abstractName, BIN, cli, closedPort, live, needs, oneLineOf, PEERS, run, tempDir, type Live } from './helpers.js';
 
 /** systemd-socket-activate with `flags`, running socktool with `args`; resolves once it listens. */
 async function activate(flags: string[], args: string[]): Promise<Live> {
@@ -51,15 +33,15 @@ const onPath = (flag: string[]) => async () => {
 // The seven kinds: tcp, tcp6, udp, and unix stream, datagram, seqpacket on paths and stream on an abstract name.
 const ROWS: Row[] = [
   { kind: 'tcp', flags: async () => {
-    const where = `127.0.0.1:${await freePort('tcp', '127.0.0.1')}`;
+    const where = `127.0.0.1:${closedPort('tcp', '127.0.0.1')}`;
     return { flags: ['-l', where], where };
   }, address: (w) => `tcp://${w}` },
   { kind: 'tcp', flags: async () => {
-    const where = `[::1]:${await freePort('tcp', '::1')}`;
+    const where = `[::1]:${closedPort('tcp', '::1')}`;
     return { flags: ['-l', where], where };
   }, address: (w) => `tcp6://${w}` },
   { kind: 'udp', flags: async () => {
-    const where = `127.0.0.1:${await freePort('udp', '127.0.0.1')}`;
+    const where = `127.0.0.1:${closedPort('udp', '127.0.0.1')}`;
     return { flags: ['--datagram', '-l', where], where };
   }, address: (w) => `udp://${w}` },
   { kind: 'unix', flags: onPath([]), address: (w) => `unix://${w}` },
@@ -96,7 +78,7 @@ describe('per-connection activation', () => {
     ['unix', ['--accept', '--inetd'], 'fd:0'],
   ] as const)('%s %j: serve %s handles its one connection and exits 0, once per client', async ([kind, flags, fd], ctx) => {
     needs(ctx, 'systemd-socket-activate');
-    const where = kind === 'tcp' ? `127.0.0.1:${await freePort('tcp', '127.0.0.1')}` : join(tempDir(), 'a.sock');
+    const where = kind === 'tcp' ? `127.0.0.1:${closedPort('tcp', '127.0.0.1')}` : join(tempDir(), 'a.sock');
     const sa = await activate([...flags, '-l', where], ['serve', fd]);
     expect(await roundTrip(kind, where, 'one')).toBe('one');
     expect(await roundTrip(kind, where, 'two')).toBe('two');

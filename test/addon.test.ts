@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { addonStatus, constants } from '../src/index.js';
 import { consts } from '../src/native/index.js';
-import { BIN, closedTcpPort, needs, oneLineOf, ROOT, run, type Ran } from './helpers.js';
+import { BIN, closedPort, needs, oneLineOf, ROOT, run, type Ran } from './helpers.js';
 
 /** An empty directory for node-gyp-build's `SOCKTOOL_PREBUILD`: no build and no prebuild there. */
 const NOWHERE = mkdtempSync(join(tmpdir(), 'stt-noaddon-'));
@@ -42,7 +42,7 @@ describe('without the addon', () => {
     expect(oneLineOf(udp)).toMatch(/^socktool: bind udp 127\.0\.0\.1:0: needs socktool's native addon .*"npx socktool build-addon".*\(ERR_SOCKTOOL_ADDON_UNAVAILABLE\)$/);
     expect(udp.stdout).toBe('');
 
-    const tcp = await withoutAddon([BIN, 'send', `tcp://127.0.0.1:${closedTcpPort()}`, 'x']);
+    const tcp = await withoutAddon([BIN, 'send', `tcp://127.0.0.1:${closedPort()}`, 'x']);
     expect(tcp.code).toBe(4); // refused: TCP got as far as the kernel
     oneLineOf(tcp);
   });

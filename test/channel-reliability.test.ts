@@ -1,35 +1,30 @@
 // Channels under failure: a server restarted under a running client, full send queues, backoff.
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { dialChannel, listenChannel, publisher, replier, requester, subscriber, type RetryEvent } from '../src/channel/index.js';
-import { formatAddress, listen } from '../src/index.js';
-import { closedTcpPort, live, ROOT, sockPath } from './helpers.js';
+import { formatAddress } from '../src/index.js';
+import { closedPort, live, ROOT, sockPath, until } from './helpers.js';
 
-/** A free tcp port (listened on and closed). */
-async function freePort(): Promise<number> {
-  const l = await listen('tcp://127.0.0.1:0');
-  const port = (l.addr as { port: number }).port;
-  await l.close();
-  return port;
-}
-
+/**
+ * Where each restart row's server listens, and what it is listened with: tcp and udp on a port held for the test
+ * (closedPort), which the server binds with SO_REUSEADDR, a restart taking its own port again as a real one does.
+ */
 const RESTART_ROWS = [
-  { name: 'tcp', at: async () => `tcp://127.0.0.1:${await freePort()}`, datagram: false },
-  { name: 'unix', at: async () => `unix://${sockPath()}`, datagram: false },
-  { name: 'unixpacket', at: async () => `unixpacket://${sockPath()}`, datagram: false },
-  { name: 'unixgram', at: async () => `unixgram://${sockPath()}`, datagram: true },
-  { name: 'udp', at: async () => `udp://127.0.0.1:${await freePort()}`, datagram: true },
+  { name: 'tcp', at: () => `tcp://127.0.0.1:${closedPort('tcp')}`, datagram: false, made: {} },
+  { name: 'unix', at: () => `unix://${sockPath()}`, datagram: false, made: {} },
+  { name: 'unixpacket', at: () => `unixpacket://${sockPath()}`, datagram: false, made: {} },
+  { name: 'unixgram', at: () => `unixgram://${sockPath()}`, datagram: true, made: {} },
+  { name: 'udp', at: () => `udp://127.0.0.1:${closedPort('udp')}`, datagram: true, made: { reuseAddr: true } },
 ];
 
 describe('a server restarted under a running client', () => {
   it.for(RESTART_ROWS)('$name: in-flight requests fail with the documented code, the client reconnects and the next request succeeds', async (row) => {
-    const addr = await row.at();
+    const addr = row.at();
     let started!: () => void;
     const hanging = new Promise<void>((r) => (started = r));
-    const first = await replier(addr, (req: string) => (req === 'hang' ? (started(), new Promise(() => {})) : 'first'), { onError: () => {} });
+    const first = await replier(addr, (req: string) => (req === 'hang' ? (started(), new Promise(() => {})) : 'first'), { ...row.made, onError: () => {} });
     const events: string[] = [];
     const client = await requester(addr, { reconnect: { initial: 50, max: 200 }, onError: () => {} });
     client.on('connected', () => events.push('connected')).on('disconnected', () => events.push('disconnected'))
@@ -43,8 +38,11 @@ describe('a server restarted under a running client', () => {
       await expect(inFlight).rejects.toMatchObject({ code: row.datagram ? 'ETIMEDOUT' : 'ERR_SOCKTOOL_DISCONNECTED' });
       // Asked while no server is there: it waits in the queue (udp, having no connection, sends it into the void).
       const queued = row.name === 'udp' ? undefined : client.request('while away', { timeout: 10_000 });
-      await sleep(300);
-      const second = await replier(addr, () => 'second', { onError: () => {} });
+      // The server comes back once the client has found it gone and tried again. udp learns it only from the
+      // refusal of the cancel its timeout sent, and redials at once (a udp socket connects to nobody): wait for
+      // that, else the refusal would be read as the answer to the next request.
+      await until(() => events.includes(row.name === 'udp' ? 'connected' : 'retrying'), 'a redial');
+      const second = await replier(addr, () => 'second', { ...row.made, onError: () => {} });
       try {
         if (queued) expect(await queued).toBe('second');
         expect(await client.request('y', { timeout: 5000 })).toBe('second');
@@ -100,7 +98,7 @@ describe('a server restarted under a running client', () => {
 describe('giving up on a request', () => {
   // Not udp: a udp requester "connects" at once, so its requests go out (and the port's refusal fails them).
   it.for(RESTART_ROWS.filter((r) => r.name !== 'udp'))('$name: one given up on while still queued is withdrawn: the replier never sees it', async (row) => {
-    const addr = await row.at();
+    const addr = row.at();
     const client = await requester<string, string>(addr, { background: true }); // nothing there yet: requests queue
     await expect(client.request('given up', { timeout: 100 })).rejects.toMatchObject({ code: 'ETIMEDOUT' });
     const aborted = new AbortController();
@@ -108,7 +106,7 @@ describe('giving up on a request', () => {
     aborted.abort();
     await expect(gone).rejects.toBeDefined();
     const seen: string[] = [];
-    const server = await replier<string, string>(addr, (m) => (seen.push(m), m));
+    const server = await replier<string, string>(addr, (m) => (seen.push(m), m), row.made);
     try {
       expect(await client.request('wanted', { timeout: 5000 })).toBe('wanted');
       expect(seen).toEqual(['wanted']);
@@ -139,7 +137,7 @@ describe('backoff', () => {
 
   it('a first dial that fails rejects (unless background), naming why', async () => {
     await expect(dialChannel(`unix://${sockPath()}`)).rejects.toMatchObject({ code: 'ENOENT', op: 'dial' });
-    await expect(requester(`tcp://127.0.0.1:${closedTcpPort()}`)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    await expect(requester(`tcp://127.0.0.1:${closedPort()}`)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
   });
 });
 
@@ -263,17 +261,20 @@ describe('before closing', () => {
   it.for(['unix', 'tcp'])('%s: a process that exits right after flush() has sent everything', async (network) => {
     const server = await listenChannel(network === 'unix' ? `unix://${sockPath()}` : 'tcp://127.0.0.1:0', { codec: 'bytes', inbox: 4 });
     const total = 2000;
-    // The sender writes faster than this side reads (it starts late, and stays slower), so its last messages wait in
-    // its own process when it calls flush(): exiting then must not lose them.
-    const sender = spawn(process.execPath, ['--input-type=module', '-e', `
+    // The sender writes faster than this side reads (this side starts once the sender is sending, and reads slower
+    // than it writes), so the sender's last messages wait in its own process when it calls flush(): exiting then
+    // must not lose them.
+    const sender = live(process.execPath, ['--input-type=module', '-e', `
       const { dialChannel } = await import(${JSON.stringify(join(ROOT, 'dist/channel/index.js'))});
       const out = await dialChannel(${JSON.stringify(formatAddress(server.addr))}, { codec: 'bytes' });
-      for (let i = 0; i < ${total}; i++) await out.send(Buffer.alloc(4000, i & 0xff));
+      for (let i = 0; i < ${total}; i++) {
+        await out.send(Buffer.alloc(4000, i & 0xff));
+        if (i === 0) console.log('sending');
+      }
       await out.flush();
-      process.exit(0);`], { stdio: ['ignore', 'ignore', 'inherit'] });
-    const exited = new Promise((resolve) => sender.once('exit', resolve));
+      process.exit(0);`]);
     try {
-      await sleep(300);
+      await sender.waitFor(/^sending\n/);
       let got = 0;
       for await (const m of server) {
         expect((m.data as Buffer)[0]).toBe(got & 0xff);
@@ -281,9 +282,9 @@ describe('before closing', () => {
         if (got % 50 === 0) await sleep(5); // slower than the sender to the end: its buffers stay full
       }
       expect(got).toBe(total);
-      expect(await exited).toBe(0);
+      expect((await sender.exited).code).toBe(0);
     } finally {
-      sender.kill();
+      sender.child.kill();
       await server.close();
     }
   });

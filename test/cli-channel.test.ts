@@ -3,42 +3,24 @@
 // (each with its exit code), publish/subscribe with topics, a shared key (--authkey-file) on the stream rows, and
 // the usage errors.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createSocket } from 'node:dgram';
-import { createServer as createNetServer } from 'node:net';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { describe, expect, it, type TestContext } from 'vitest';
 import { ROWS as CHANNEL_ROWS, type Row as ChannelRow } from './channel-rows.js';
-import { abstractName, alive, cli, cliServer, liveCli, makeCert, needs, notices, oneLineOf, sockPath, stopLive, tempDir } from './helpers.js';
-
-/** A free port: bound, then closed, so nothing listens there. */
-async function freePort(kind: 'tcp' | 'udp', host: string): Promise<number> {
-  if (kind === 'udp') {
-    const s = createSocket(host.includes(':') ? 'udp6' : 'udp4');
-    await new Promise<void>((resolve) => s.bind(0, host, resolve));
-    const { port } = s.address();
-    await new Promise<void>((resolve) => s.close(() => resolve()));
-    return port;
-  }
-  const s = createNetServer();
-  await new Promise<void>((resolve) => s.listen(0, host, resolve));
-  const { port } = s.address() as { port: number };
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
+import { abstractName, alive, cli, cliServer, closedPort, liveCli, makeCert, needs, notices, oneLineOf, sockPath, stopLive, tempDir } from './helpers.js';
 
 interface Row extends ChannelRow {
   /** An address nothing listens on. */
   nothing(): Promise<string>;
 }
 
-/** The channel suites' transports, each with an address nothing listens on: a port just freed, or a fresh name. */
+/** The channel suites' transports, each with an address nothing listens on: a port held closed, or a fresh name. */
 const ROWS: Row[] = CHANNEL_ROWS.map((r) => ({
   ...r,
   nothing: async () => {
     if (r.unix) return r.at();
     const host = r.ip === 6 ? '::1' : '127.0.0.1';
-    const port = await freePort(r.datagram ? 'udp' : 'tcp', host);
+    const port = closedPort(r.datagram ? 'udp' : 'tcp', host);
     return `${r.network}://${r.ip === 6 ? `[${host}]` : host}:${port}`;
   },
 }));

@@ -22,7 +22,6 @@ afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
-/** A fresh socket path (its file does not exist yet). */
 /** A temporary directory anyone may pass through, so that only a socket file's own rights decide who connects. */
 export function openDir(): string {
   const dir = tempDir();
@@ -30,24 +29,61 @@ export function openDir(): string {
   return dir;
 }
 
+/** A fresh socket path (its file does not exist yet). */
 export const sockPath = (name = 's.sock'): string => join(tempDir(), name);
 
-/** Sockets holding a port closed, released after each test. */
+/** Sockets holding ports (closedPort, portRange), released after each test. */
 const held: number[] = [];
 afterEach(() => {
   for (const fd of held.splice(0)) native.close(fd);
 });
 
 /**
- * A TCP port on `host` that refuses connections for the rest of the test: a socket is bound there and never
- * listens, so nothing else on the machine can take the port meanwhile (port 1 may be open on another machine).
+ * A port on `host` where nothing answers, held for the rest of the test by a socket bound there with SO_REUSEADDR
+ * that never takes anything: on tcp it never listens (connections are refused), on udp it is connected to port 9,
+ * so it matches no other sender (their datagrams get a port unreachable: ECONNREFUSED). No bind to port 0 anywhere
+ * on the machine is given a held port, so it stays closed — unless the test itself starts a server there that
+ * sets SO_REUSEADDR too (socktool's tcp listeners, `reuseAddr` on udp, systemd-socket-activate, nc -l), which is
+ * how a test gets a fixed port for a program that takes no port 0, or for a server it restarts.
  */
-export function closedTcpPort(host = '127.0.0.1'): number {
+export function closedPort(kind: 'tcp' | 'udp' = 'tcp', host = '127.0.0.1'): number {
+  return closedSocket(kind, host).port;
+}
+
+function closedSocket(kind: 'tcp' | 'udp', host: string): { fd: number; port: number } {
+  const fd = holdPort(kind, host, 0);
+  if (kind === 'udp') native.connect(fd, native.inetSockaddr(host, 9, host.includes(':')));
+  return { fd, port: (nameOf(fd, kind) as { port: number }).port };
+}
+
+/** A socket bound to `host:port` with SO_REUSEADDR (see {@link closedPort}), closed after the test; throws EADDRINUSE. */
+function holdPort(kind: 'tcp' | 'udp', host: string, port: number): number {
   const v6 = host.includes(':');
-  const fd = native.socket(v6 ? consts.AF_INET6 : consts.AF_INET, consts.SOCK_STREAM);
+  const fd = native.socket(v6 ? consts.AF_INET6 : consts.AF_INET, kind === 'tcp' ? consts.SOCK_STREAM : consts.SOCK_DGRAM);
   held.push(fd);
-  native.bind(fd, native.inetSockaddr(host, 0, v6));
-  return (nameOf(fd, 'tcp') as { port: number }).port;
+  native.setsockopt(fd, consts.SOL_SOCKET, consts.SO_REUSEADDR, 1);
+  native.bind(fd, native.inetSockaddr(host, port, v6));
+  return fd;
+}
+
+/**
+ * `count` consecutive tcp ports on 127.0.0.1, all held closed (as {@link closedPort}) but the one at index `open`,
+ * which listens: what a port-range scan can be pointed at without assuming anything of the machine's ports.
+ */
+export function portRange(count: number, open: number): number {
+  for (;;) {
+    const first = closedSocket('tcp', '127.0.0.1');
+    if (first.port + count > 65536) continue;
+    try {
+      const fds = [first.fd];
+      for (let i = 1; i < count; i++) fds.push(holdPort('tcp', '127.0.0.1', first.port + i));
+      native.listen(fds[open]!, 8);
+      return first.port;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+      // A neighbour is taken: what was bound stays held until the test ends, and another first port is tried.
+    }
+  }
 }
 
 let names = 0;
@@ -401,3 +437,12 @@ function readableCopy(name: string): string {
 /** test/peers/server.py: a Python server of any kind and mode; resolves once it listens. */
 export const pyServer = (kind: string, where: string, mode = 'echo', tls?: { cert: string; key: string }) =>
   startListening('python3', ['-u', join(PEERS, 'server.py'), kind, where, mode, ...(tls ? [tls.cert, tls.key] : [])]);
+
+/** Resolves once `check` holds, looking every few ms; fails the test after `ms` (a generous bound, not a timing claim). */
+export async function until(check: () => boolean | Promise<boolean>, what: string, ms = 30_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { expect } from 'vitest';
 import { requester, type Requester } from '../src/channel/index.js';
 import type { Address } from '../src/index.js';
-import { live, PEERS, type Live } from './helpers.js';
+import { live, PEERS, until, type Live } from './helpers.js';
 
 /** How hostile.py names an address. */
 export function pyTarget(a: Address): string[] {
@@ -44,15 +44,6 @@ export async function hostile(mode: string, a: Address, ...args: number[]): Prom
       return JSON.parse(done[1]!);
     },
   };
-}
-
-/** Resolves once `check` holds, looking every few ms; fails the test after `ms` (a generous bound, not a timing claim). */
-export async function until(check: () => boolean | Promise<boolean>, what: string, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`gave up waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 /** A requester (from `local`, if given) whose round trip has been checked: the healthy client beside hostile peers. */

@@ -7,8 +7,8 @@ import { listenChannel, replier, requester, type ChannelPeer } from '../src/chan
 import { Budget, Notices, Slots } from '../src/core/budget.js';
 import { dial, echo, formatAddress, NetError, serve, type Address } from '../src/index.js';
 import { ROWS } from './channel-rows.js';
-import { abstractName, BIN, cli, cliServer, live, makeCert, needs, PEERS, ROOT, run, sockPath, stopLive } from './helpers.js';
-import { healthyRequester, hostile, until } from './hostile.js';
+import { abstractName, BIN, cli, cliServer, live, makeCert, needs, PEERS, ROOT, run, sockPath, stopLive, until } from './helpers.js';
+import { healthyRequester, hostile } from './hostile.js';
 
 /** Errors a server reported, by code. */
 function collector() {

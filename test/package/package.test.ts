@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TESTED } from '../../src/core/runtime.js';
-import { closedTcpPort, needs, ROOT } from '../helpers.js';
+import { closedPort, needs, ROOT } from '../helpers.js';
 
 const HERE = join(ROOT, 'test', 'package');
 /** What each consumer project holds: a user's program as ESM and as CommonJS, and one that dies with sockets open. */
@@ -175,7 +175,7 @@ describe('installed', () => {
     const cjs = await sh(process.execPath, ['consumer.cjs'], dir);
     expect(cjs.stderr).toBe('');
     expect(JSON.parse(cjs.stdout)).toEqual({ required: 'tcp://[::1]:80', sameModule: true, AF_UNIX: 1, bsdSocket: 'function' });
-    const send = await npx(dir, 'send', `tcp://127.0.0.1:${closedTcpPort()}`, 'x');
+    const send = await npx(dir, 'send', `tcp://127.0.0.1:${closedPort()}`, 'x');
     expect(send.code).toBe(4); // a real command, refused by the kernel
   });
 

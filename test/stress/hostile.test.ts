@@ -7,8 +7,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseAddress } from '../../src/index.js';
-import { BIN, cli, live, PEERS, run, sockPath, stopLive, type Live } from '../helpers.js';
-import { healthyRequester, hostile, until } from '../hostile.js';
+import { BIN, cli, live, type Live, PEERS, run, sockPath, stopLive, until } from '../helpers.js';
+import { healthyRequester, hostile } from '../hostile.js';
 
 /** A process's resident set now, and its peak so far, in MiB. */
 function memoryOf(pid: number): { rss: number; peak: number } {
