@@ -2,10 +2,9 @@
 // peers, and their stdout bytes and exit codes must be equal. The parity table in docs/cli.md is checked
 // against what is measured here: each row's exit code is the one both gave.
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BIN, live, needs, pyServer, ROOT, run, sockPath, type Ran } from './helpers.js';
+import { BIN, closedPort, live, needs, portRange, pyServer, ROOT, run, sockPath, type Ran } from './helpers.js';
 
 type Variant = 'nc' | 'socktool nc';
 const command = (v: Variant): [string, string[]] => (v === 'nc' ? ['nc', []] : [process.execPath, [BIN, 'nc']]);
@@ -21,13 +20,11 @@ const ncLive = (v: Variant, args: string[]) => {
 /** Every byte value and UTF-8, split over lines: what byte-exact means. */
 const BINARY = Buffer.concat([Buffer.from('first line\n'), Buffer.from([...Array(256).keys()]), Buffer.from('\n红烧肉\n')]);
 
-/** A port nobody listens on (found by listening on port 0 and closing). */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const { port } = s.address() as { port: number };
-  await new Promise((resolve) => s.close(resolve));
-  return port;
+/** A listener on port 0 with -v, and the port it says the kernel gave it ("Listening on HOST PORT", "Bound on …"). */
+async function listenerOnPortZero(v: Variant, flags: string): Promise<{ server: ReturnType<typeof ncLive>; port: string }> {
+  const server = ncLive(v, ['-v', flags, '127.0.0.1', '0']);
+  const [, port] = await server.waitFor(/(?:Listening|Bound) on \S+ (\d+)\n/, 8000, 'stderr');
+  return { server, port: port! };
 }
 
 interface Outcome {
@@ -54,18 +51,21 @@ async function stopped(server: ReturnType<typeof ncLive>): Promise<Outcome> {
 }
 
 /**
- * A UDP listener with `flags` and two senders, one after the other; stopped with SIGTERM once `last` arrived
- * (or, when the second sender is not to be heard, a moment after it sent).
+ * A UDP listener with `flags` and senders: the first (a lasting nc), another (gone at once), then the first again.
+ * Without -k only the first is heard; its second datagram, sent after the other's, says everything has arrived.
  */
-async function udpServer(v: Variant, flags: string, last: RegExp): Promise<Outcome> {
-  const port = String(await freePort());
-  const server = ncLive(v, ['-v', flags, '127.0.0.1', port]);
-  await server.waitFor(/Bound on/, 8000, 'stderr');
-  await run('nc', ['-u', '-q0', '127.0.0.1', port], 'from the first\n');
-  await server.waitFor(/from the first\n/);
-  await run('nc', ['-u', '-q0', '127.0.0.1', port], 'from another\n');
-  await server.waitFor(last);
-  await new Promise((resolve) => setTimeout(resolve, 300));
+async function udpServer(v: Variant, flags: string): Promise<Outcome> {
+  const { server, port } = await listenerOnPortZero(v, flags);
+  const first = live('nc', ['-u', '127.0.0.1', port]);
+  try {
+    first.child.stdin.write('from the first\n');
+    await server.waitFor(/from the first\n/);
+    await run('nc', ['-u', '-q0', '127.0.0.1', port], 'from another\n');
+    first.child.stdin.write('the first again\n');
+    await server.waitFor(/the first again\n/);
+  } finally {
+    first.child.kill();
+  }
   return stopped(server);
 }
 
@@ -84,9 +84,7 @@ const SCENARIOS: Scenario[] = [
     name: 'TCP server, one client',
     shown: 'nc -l 127.0.0.1 PORT',
     async play(v) {
-      const port = String(await freePort());
-      const server = ncLive(v, ['-v', '-l', '127.0.0.1', port]);
-      await server.waitFor(/Listening on/, 8000, 'stderr');
+      const { server, port } = await listenerOnPortZero(v, '-l');
       server.child.stdin.end('reply from the listener\n');
       const client = await run('nc', ['-N', '127.0.0.1', port], BINARY);
       const { code } = await server.exited;
@@ -98,9 +96,7 @@ const SCENARIOS: Scenario[] = [
     name: 'TCP server, -k, clients one after another',
     shown: 'nc -lk 127.0.0.1 PORT (then SIGTERM)',
     async play(v) {
-      const port = String(await freePort());
-      const server = ncLive(v, ['-v', '-lk', '127.0.0.1', port]);
-      await server.waitFor(/Listening on/, 8000, 'stderr');
+      const { server, port } = await listenerOnPortZero(v, '-lk');
       for (const text of ['first client\n', 'second client\n', 'third client\n']) await run('nc', ['-N', '127.0.0.1', port], text);
       await server.waitFor(/third client\n/);
       return stopped(server);
@@ -119,12 +115,12 @@ const SCENARIOS: Scenario[] = [
   {
     name: 'UDP server, the first sender is the peer',
     shown: 'nc -lu 127.0.0.1 PORT',
-    play: (v) => udpServer(v, '-lu', /from the first\n/),
+    play: (v) => udpServer(v, '-lu'),
   },
   {
     name: 'UDP server, -k, every sender',
     shown: 'nc -luk 127.0.0.1 PORT',
-    play: (v) => udpServer(v, '-luk', /from another\n/),
+    play: (v) => udpServer(v, '-luk'),
   },
   {
     name: 'unix stream client, -N',
@@ -188,7 +184,7 @@ const SCENARIOS: Scenario[] = [
     name: '-z, a closed port',
     shown: 'nc -zv 127.0.0.1 PORT',
     async play(v) {
-      const port = String(await freePort());
+      const port = String(closedPort());
       const r = await ncRun(v, ['-zv', '127.0.0.1', port]);
       return { code: r.code, stdout: r.bytes, lines: r.stderr.split('\n').filter(Boolean) };
     },
@@ -197,9 +193,8 @@ const SCENARIOS: Scenario[] = [
     name: '-z, a range with one port open',
     shown: 'nc -z 127.0.0.1 LOW-HIGH',
     async play(v) {
-      const peer = await pyServer('tcp4', '127.0.0.1');
-      const port = Number(peer.where);
-      const r = await ncRun(v, ['-z', '127.0.0.1', `${port - 2}-${port + 2}`]);
+      const low = portRange(5, 2);
+      const r = await ncRun(v, ['-z', '127.0.0.1', `${low}-${low + 4}`]);
       return { code: r.code, stdout: r.bytes };
     },
   },
@@ -207,7 +202,7 @@ const SCENARIOS: Scenario[] = [
     name: 'a refused connect',
     shown: 'nc 127.0.0.1 PORT',
     async play(v) {
-      const r = await ncRun(v, ['127.0.0.1', String(await freePort())], 'lost\n');
+      const r = await ncRun(v, ['127.0.0.1', String(closedPort())], 'lost\n');
       return { code: r.code, stdout: r.bytes };
     },
   },

@@ -127,7 +127,8 @@ function target(args: string[], o: NcOptions): Target {
     // nc -l [host] port, or -l -p port [-s host]
     const [host, port] = args.length === 2 ? [args[0], args[1]] : args.length === 1 ? [o.s, args[0]]
       : args.length === 0 && o.p !== undefined ? [o.s, String(o.p)] : fail('usage: nc -l [-u] [host] port');
-    return { network, host, ports: portsOf(port!) };
+    // nc -l 0: a port the kernel picks, which -v prints.
+    return { network, host, ports: port === '0' ? [0] : portsOf(port!) };
   }
   if (args.length < 2) fail('usage: nc [-46lkuUNvzn] [-w secs] [-q secs] [-s source] [-p port] host port | -U path');
   const ports = args.slice(1).flatMap(portsOf);
