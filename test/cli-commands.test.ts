@@ -214,8 +214,7 @@ s.close()`]);
       const path = sockPath(`${kind}.sock`);
       const s = await cliServer(['serve', `${kind}://${path}`]);
       const busy = live('python3', [join(PEERS, 'busy_clients.py'), kind, path, '20']);
-      await busy.waitFor(/^connected\n/);
-      await new Promise((r) => setTimeout(r, 300));
+      await busy.waitFor(/^busy\n/m);
       expect(await stopLive(s)).toBe(0);
       expect(notices(s)).toBe('');
     }
@@ -276,7 +275,6 @@ s.close()`]);
     const me = sockPath('me.sock');
     const d = live('python3', [join(PEERS, 'unixgram_client.py'), path, me, 'hello']);
     await g.waitFor(/hello$/);
-    await new Promise((r) => setTimeout(r, 200));
     g.child.stdin.write('back\n');
     await d.waitFor(new RegExp(`^back\\n ${path}\\n$`));
     expect(g.stdout()).toBe('onetwounnamed\nhello');
@@ -454,12 +452,12 @@ describe('socktool chat', () => {
 
   it('udp: senders join with their first datagram and hear each other', async (ctx) => {
     needs(ctx, 'nc');
-    const s = await cliServer(['chat', 'udp://127.0.0.1:0']);
+    const s = await cliServer(['chat', 'udp://127.0.0.1:0', '-v']); // -v: joins are told on stderr
     const port = String(portOf(s.address));
     const a = live('nc', ['-u', '127.0.0.1', port]);
     const b = live('nc', ['-u', '127.0.0.1', port]);
     a.child.stdin.write('a is here\n');
-    await new Promise((r) => setTimeout(r, 200));
+    await s.waitFor(/joined\n/, undefined, 'stderr');
     b.child.stdin.write('b is here\n');
     await a.waitFor(/^\* udp:\/\/127\.0\.0\.1:\d+ joined\n\[udp:\/\/127\.0\.0\.1:\d+\] b is here\n/m);
     expect(await stopLive(s)).toBe(0);
@@ -522,9 +520,10 @@ s.recv(100)`]);
     const { cert, key } = makeCert();
     const s = await cliServer(['serve', 'tcp://127.0.0.1:0', '--tls', '--cert', cert, '--key', key, '--max-clients', '1']);
     const port = String(portOf(s.address));
-    // Plain nc never starts a handshake: three of them hold connections, none a client's place.
-    const stuck = [1, 2, 3].map(() => live('nc', ['127.0.0.1', port]));
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Plain nc never starts a handshake: three of them hold connections, none a client's place. Connected (nc -v
+    // says so) before the real client is, they are ahead of it in the listener's accept queue.
+    const stuck = [1, 2, 3].map(() => live('nc', ['-v', '127.0.0.1', port]));
+    await Promise.all(stuck.map((c) => c.waitFor(/succeeded/, undefined, 'stderr')));
     const r = await py('tls_client.py', '127.0.0.1', port, cert, 'through');
     expect(r.stdout).toBe('through\n');
     expect(stuck.every((c) => c.child.exitCode === null)).toBe(true);
