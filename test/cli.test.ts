@@ -3,7 +3,7 @@ import { existsSync, lstatSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { abstractName, needs, PEERS, portOf, run, sockPath, socktool, startServer } from './helpers.js';
+import { abstractName, needs, PEERS, portOf, run, sockPath, socktool, startServer, until } from './helpers.js';
 
 const py = (script: string, ...args: string[]) => run('python3', [join(PEERS, script), ...args]);
 
@@ -80,7 +80,7 @@ describe('socktool unix-server', () => {
     const dying = await Promise.all([py('unix_reset_client.py', path), py('unix_reset_client.py', path, 'rst')]);
     dying.forEach((d) => expect(d.stdout).toBe('gone\n'));
     // The reset really happened: the server reported it in one line and carried on.
-    while (!server.stderr().includes('ECONNRESET')) await new Promise((resolve) => setTimeout(resolve, 20));
+    await until(() => server.stderr().includes('ECONNRESET'), 'the reset reported');
     const many = await Promise.all(Array.from({ length: 10 }, (_, i) => py('unix_client.py', path, `client ${i}`)));
     many.forEach((m, i) => expect(m.stdout).toBe(`client ${i}\n`));
     expect(server.stderr()).not.toMatch(/\n\s+at /);

@@ -4,7 +4,7 @@ import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { bind, closeFd, dial, echo, listen, NetError, serve, type Conn } from '../src/index.js';
 import { consts, native } from '../src/native/index.js';
-import { abstractName, needs, PEERS, ROOT, run, sockPath, startPeer, tempDir } from './helpers.js';
+import { abstractName, needs, PEERS, ROOT, run, sockPath, startPeer, tempDir, until } from './helpers.js';
 
 const py = (script: string, ...args: string[]) => run('python3', [join(PEERS, script), ...args]);
 const pyPeer = (script: string, ...args: string[]) => startPeer('python3', [join(PEERS, script), ...args]);
@@ -347,9 +347,9 @@ describe('the addon itself', () => {
     const client = await bind('unixgram:');
     try {
       await client.sendTo('one', `unixgram://${path}`);
-      while (batches < 1) await new Promise((resolve) => setTimeout(resolve, 5));
+      await until(() => batches >= 1, 'the first batch');
       await client.sendTo('two', `unixgram://${path}`);
-      while (batches < 2) await new Promise((resolve) => setTimeout(resolve, 5));
+      await until(() => batches >= 2, 'the second batch');
       expect(caught.map((e) => e.message)).toEqual(['thrown in batch 1', 'thrown in batch 2']);
     } finally {
       process.off('uncaughtException', onUncaught);
