@@ -163,9 +163,10 @@ static void fail(load_t *l, const char *op) {
 
 /* ---------- TLS ----------
  * OpenSSL as Node itself carries it (node exports its symbols; the addon is built against the headers node-gyp
- * ships; OPENSSL_CALLS above says what happens where the runtime exports none). Each session reads from and writes to memory BIOs, and the load loop moves ciphertext between those and
- * the socket: one way for tcp, unix and unixpacket alike (a seqpacket socket would cut OpenSSL's own reads into
- * its records' sizes). Failures are named as Node names them, so bench says what `connect --tls` would. */
+ * ships; OPENSSL_CALLS above says what happens where the runtime exports none). Each session reads from and writes
+ * to memory BIOs, and the load loop moves ciphertext between those and the socket: one way for tcp, unix and
+ * unixpacket alike (a seqpacket socket would cut OpenSSL's own reads into its records' sizes). Failures are named
+ * as Node names them, so bench says what `connect --tls` would. */
 
 /* Node's name for a certificate verification failure (crypto_common.cc), by OpenSSL's number. */
 static const char *verify_code(long v) {
