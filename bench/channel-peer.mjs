@@ -1,8 +1,9 @@
 // One side of a bench/channel.mjs measurement, in its own process: socktool's channels, zeromq's sockets, or
 // plain Node (net sockets and the same 4-byte length frames, hand-written: the floor of Node's event loop).
-// usage: node bench/channel-peer.mjs socktool|zeromq|node echo|sink|rt|push ADDRESS SIZE COUNT
+// usage: node bench/channel-peer.mjs socktool|zeromq|node echo|sink|rt|rt32|push ADDRESS SIZE COUNT
 //   ADDRESS for node: unix:PATH or tcp:HOST:PORT, as bench/channel_peer.py takes
-//   echo: replies to each request (REP);   rt: COUNT requests one at a time (REQ), prints round trips/s
+//   echo: replies to each request (zeromq: ROUTER);   rt: COUNT requests one at a time (REQ), prints round trips/s
+//   rt32: COUNT requests, IN_FLIGHT of them out at any time (zeromq: DEALER), prints round trips/s
 //   sink: takes COUNT messages (PULL), prints messages/s;   push: sends COUNT (PUSH)
 // A tenth more go first, untimed (the rt side and the sink skip them).
 // Servers print "listening ADDRESS" first (the address they got, port 0 resolved).
@@ -18,6 +19,35 @@ const warmup = Math.ceil(count / 10);
 const payload = Buffer.alloc(size, 'x');
 const now = () => Number(process.hrtime.bigint()) / 1e9;
 const say = (line) => process.stdout.write(`${line}\n`);
+/** Requests out at once in rt32. */
+const IN_FLIGHT = 32;
+const checkSize = (m) => {
+  if (m.length !== size) throw new Error(`${m.length} bytes, not ${size}`);
+};
+
+/**
+ * Keeps IN_FLIGHT of warmup + count requests out (`ask` sends one, resolving with its reply); resolves with the
+ * rate of the last `count`.
+ */
+function pipelined(ask) {
+  const total = warmup + count;
+  let sent = 0;
+  let done = 0;
+  let t0 = 0;
+  return new Promise((resolve, reject) => {
+    const one = () => {
+      if (sent === total) return;
+      sent++;
+      ask().then((reply) => {
+        checkSize(reply);
+        if (++done === warmup) t0 = now();
+        if (done === total) resolve(count / (now() - t0));
+        else one();
+      }, reject);
+    };
+    for (let k = 0; k < IN_FLIGHT; k++) one();
+  });
+}
 
 async function socktool() {
   switch (role) {
@@ -50,6 +80,11 @@ async function socktool() {
       say((count / (now() - t0)).toFixed(0));
       return client.close();
     }
+    case 'rt32': {
+      const client = await requester(address, { codec: 'bytes' });
+      say((await pipelined(() => client.request(payload))).toFixed(0));
+      return client.close();
+    }
     case 'push': {
       const out = await dialChannel(address, { codec: 'bytes' });
       for (let i = 0; i < warmup + count; i++) await out.send(payload);
@@ -63,10 +98,11 @@ async function zeromq() {
   const zmq = await import('zeromq');
   switch (role) {
     case 'echo': {
-      const sock = new zmq.Reply();
+      // A ROUTER answers a REQ (lockstep) and a DEALER (pipelined) alike: every frame back as it came.
+      const sock = new zmq.Router();
       await sock.bind(address);
       say(`listening ${sock.lastEndpoint}`);
-      for await (const [msg] of sock) await sock.send(msg);
+      for await (const frames of sock) await sock.send(frames);
       return;
     }
     case 'sink': {
@@ -94,6 +130,22 @@ async function zeromq() {
         if (reply.length !== size) throw new Error(`a reply of ${reply.length} bytes, not ${size}`);
       }
       say((count / (now() - t0)).toFixed(0));
+      return sock.close();
+    }
+    case 'rt32': {
+      const sock = new zmq.Dealer();
+      sock.connect(address);
+      // One receiver in order (a DEALER's replies come in the order asked): each send's promise waits its turn.
+      const waiting = [];
+      (async () => {
+        for await (const [reply] of sock) waiting.shift()(reply);
+      })();
+      const rate = await pipelined(async () => {
+        const reply = new Promise((resolve) => waiting.push(resolve));
+        await sock.send(payload);
+        return reply;
+      });
+      say(rate.toFixed(0));
       return sock.close();
     }
     case 'push': {
@@ -179,6 +231,16 @@ async function node() {
         });
         writeFrame(s, payload);
       });
+    }
+    case 'rt32': {
+      const s = await dial();
+      const waiting = [];
+      frames(s, (reply) => waiting.shift()(Buffer.from(reply)));
+      say((await pipelined(() => new Promise((resolve) => {
+        waiting.push(resolve);
+        writeFrame(s, payload);
+      }))).toFixed(0));
+      return;
     }
     case 'push': {
       const s = await dial();

@@ -1,10 +1,11 @@
 // Message channels against zeromq (npm) and Python's multiprocessing.connection, in one run: request/reply round
-// trips per second (one request in flight: REQ/REP's lockstep) and one-way messages per second (PUSH/PULL, timed
-// by the receiver), at 64 B and 64 KiB, over unix, unixpacket and tcp. Each side is its own
+// trips per second (one request in flight: REQ/REP's lockstep; and 32 in flight: DEALER/ROUTER), and one-way
+// messages per second (PUSH/PULL, timed by the receiver), at 64 B and 64 KiB, over unix, unixpacket and tcp. Each side is its own
 // process (bench/channel-peer.mjs, bench/channel_peer.py). A fourth column, node, is plain Node: net sockets and
 // the same frames, hand-written, no channel layer: what Node's event loop itself reaches. zeromq has no seqpacket:
-// the unixpacket row sets socktool's unixpacket against zeromq's ipc:// and the others' AF_UNIX streams. Each
-// figure is the median of --rounds.
+// the unixpacket row sets socktool's unixpacket against zeromq's ipc:// and the others' AF_UNIX streams. Rounds
+// interleave the stacks (each round runs every stack once), so that a machine's slow moment falls on all of them:
+// the rates are medians of --rounds, the ratios medians of each round's own ratio.
 // usage: node bench/channel.mjs [--rounds 3] [--scale 1] [--transports unix,unixpacket,tcp] [--json]
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -16,7 +17,8 @@ const peer = join(here, 'channel-peer.mjs');
 const pyPeer = join(here, 'channel_peer.py');
 
 /** Messages per measurement, by pattern and size: about a second each on this machine. */
-const COUNTS = { rt: { 64: 20_000, 65536: 4_000 }, push: { 64: 200_000, 65536: 20_000 } };
+const COUNTS = { rt: { 64: 20_000, 65536: 4_000 }, rt32: { 64: 100_000, 65536: 8_000 }, push: { 64: 200_000, 65536: 20_000 } };
+const MEASURES = { rt: 'rt/s 1 out', rt32: 'rt/s 32 out', push: 'one-way/s' };
 
 const TRANSPORTS = {
   unix: { socktool: (n) => `unix://${join(work, `${n}.sock`)}`, zeromq: (n) => `ipc://${join(work, `${n}.zmq`)}`, python: (n) => `unix:${join(work, `${n}.py.sock`)}`, node: (n) => `unix:${join(work, `${n}.node.sock`)}` },
@@ -51,12 +53,12 @@ let serial = 0;
 /** One measurement: the server side, then the client; the rate whichever side prints it. */
 async function once(stack, transport, pattern, size) {
   const count = Math.max(100, Math.round(COUNTS[pattern][size] * scale));
-  const [serverRole, clientRole] = pattern === 'rt' ? ['echo', 'rt'] : ['sink', 'push'];
+  const [serverRole, clientRole] = pattern === 'push' ? ['sink', 'push'] : ['echo', pattern];
   const server = start(stack, [serverRole, TRANSPORTS[transport][stack](`m${++serial}`), size, count]);
   const [, address] = /^listening (\S+)$/.exec(await server.line());
   const client = start(stack, [clientRole, address, size, count]);
   let rate;
-  if (pattern === 'rt') {
+  if (pattern !== 'push') {
     rate = Number(await client.line());
     await client.exited;
     server.child.kill();
@@ -77,19 +79,16 @@ if (!json) {
     'vs zeromq', 'vs python', 'vs node'].join('  '));
 }
 for (const transport of only) {
-  for (const pattern of ['rt', 'push']) {
+  for (const pattern of ['rt', 'rt32', 'push']) {
     for (const size of [64, 65536]) {
-      const rates = {};
-      for (const stack of STACKS) {
-        const runs = [];
-        for (let r = 0; r < rounds; r++) runs.push(await once(stack, transport, pattern, size));
-        rates[stack] = median(runs);
-      }
-      results.push({ transport, pattern, size, ...rates });
+      const runs = Object.fromEntries(STACKS.map((s) => [s, []]));
+      for (let r = 0; r < rounds; r++) for (const stack of STACKS) runs[stack].push(await once(stack, transport, pattern, size));
+      const rates = Object.fromEntries(STACKS.map((s) => [s, median(runs[s])]));
+      const ratios = Object.fromEntries(STACKS.slice(1).map((s) => [s, median(runs.socktool.map((v, r) => v / runs[s][r]))]));
+      results.push({ transport, pattern, size, ...rates, ratios });
       if (!json) {
-        const ratio = (other) => `${(rates.socktool / rates[other]).toFixed(2)}×`.padStart(9);
-        console.log([transport.padEnd(10), (pattern === 'rt' ? 'round trips/s' : 'one-way msgs/s').padEnd(14), String(size).padStart(5),
-          ...STACKS.map((s) => String(rates[s]).padStart(8)), ratio('zeromq'), ratio('python'), ratio('node')].join('  '));
+        console.log([transport.padEnd(10), MEASURES[pattern].padEnd(14), String(size).padStart(5),
+          ...STACKS.map((s) => String(rates[s]).padStart(8)), ...STACKS.slice(1).map((s) => `${ratios[s].toFixed(2)}×`.padStart(9))].join('  '));
       }
     }
   }

@@ -1,5 +1,5 @@
 # One side of a bench/channel.mjs measurement with Python's multiprocessing.connection (send_bytes/recv_bytes).
-# usage: python3 bench/channel_peer.py echo|sink|rt|push ADDRESS SIZE COUNT
+# usage: python3 bench/channel_peer.py echo|sink|rt|rt32|push ADDRESS SIZE COUNT
 #   ADDRESS: unix:PATH or tcp:HOST:PORT (port 0 for any); roles as bench/channel-peer.mjs.
 import sys
 import time
@@ -60,6 +60,28 @@ elif role == 'rt':
         reply = conn.recv_bytes()
         if len(reply) != size:
             raise SystemExit(f'a reply of {len(reply)} bytes, not {size}')
+    say(f'{count / (time.perf_counter() - t0):.0f}')
+elif role == 'rt32':
+    # 32 requests out at any time, sent by a thread of their own (a blocked send must not stop the replies being
+    # read): each reply lets the next one go.
+    import threading
+    conn = Client(where, family=family)
+    total, t0 = warmup + count, 0.0
+    room = threading.Semaphore(32)
+
+    def send_all():
+        for _ in range(total):
+            room.acquire()
+            conn.send_bytes(payload)
+
+    threading.Thread(target=send_all, daemon=True).start()
+    for done in range(1, total + 1):
+        reply = conn.recv_bytes()
+        if len(reply) != size:
+            raise SystemExit(f'a reply of {len(reply)} bytes, not {size}')
+        if done == warmup:
+            t0 = time.perf_counter()
+        room.release()
     say(f'{count / (time.perf_counter() - t0):.0f}')
 elif role == 'push':
     conn = Client(where, family=family)
