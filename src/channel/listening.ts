@@ -126,7 +126,7 @@ export class ListeningEndpoint extends Endpoint {
         await sleep(10);
         continue;
       }
-      void this.serveConn(conn);
+      this.serveConn(conn);
     }
   }
 
@@ -147,7 +147,17 @@ export class ListeningEndpoint extends Endpoint {
   }
 
   /** A connection takes a place (or the place of a silent one), then is served until it ends. */
-  private async serveConn(accepted: Conn): Promise<void> {
+  /**
+   * A new connection: its place among the peers, its pipe, then the pipe's run. In two steps, so that what runs as
+   * long as the peer stays holds only the pipe: the connection as accepted (on unix, a socket handed on to the
+   * addon) is not kept alive by a suspended function that took it as its argument.
+   */
+  private serveConn(accepted: Conn): void {
+    void this.admit(accepted).then((admitted) => admitted && this.runPlace(...admitted));
+  }
+
+  /** The connection's place and pipe, or undefined when it was refused (full, or its handshake failed). */
+  private async admit(accepted: Conn): Promise<[ConnPipe, Place] | undefined> {
     const place: Place = { spoke: false, since: Date.now(), remote: accepted.remoteAddr, close: (err) => accepted.stream.destroy(err) };
     const evict = (silent: Place) => {
       const err = evicted(this.network, silent.remote);
@@ -158,21 +168,24 @@ export class ListeningEndpoint extends Endpoint {
       this.refusedOver++;
       accepted.stream.destroy();
       this.notices.say(REFUSED, fullRefusal(this.network, accepted.remoteAddr, this.maxPeers, 'peer'));
-      return;
+      return undefined;
     }
     try {
-      let pipe: ConnPipe;
-      try {
-        // The peer's account is charged for what it sends, from the first byte; its place closes the connection as it is now.
-        pipe = await this.connPipe(accepted, (c) => {
-          place.close = (err) => c.stream.destroy(err);
-          (c as StreamConn).account = this.budget!.account();
-        });
-      } catch (err) {
-        this.refusedOver += (err as NetError).code === 'EACCES' ? 1 : 0;
-        this.report(err as Error, null);
-        return;
-      }
+      // The peer's account is charged for what it sends, from the first byte; its place closes the connection as it is now.
+      return [await this.connPipe(accepted, (c) => {
+        place.close = (err) => c.stream.destroy(err);
+        (c as StreamConn).account = this.budget!.account();
+      }), place];
+    } catch (err) {
+      this.slots!.free(place);
+      this.refusedOver += (err as NetError).code === 'EACCES' ? 1 : 0;
+      this.report(err as Error, null);
+      return undefined;
+    }
+  }
+
+  private async runPlace(pipe: ConnPipe, place: Place): Promise<void> {
+    try {
       place.close = (err) => pipe.close(err);
       pipe.onFirstMessage = () => (place.spoke = true);
       await this.runConn(pipe);
