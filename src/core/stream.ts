@@ -26,9 +26,8 @@ export interface ConnParts {
   control: SocketControl;
   fds?: FdPassing;
   /**
-   * Sends straight to the socket (the addon's sockets), used while nothing waits in the Duplex's buffer: on
-   * seqpacket a message the kernel refuses (EMSGSIZE) then fails that write alone, as send(2) does, instead of
-   * failing the whole Duplex; and every write skips the Duplex's machinery.
+   * Sends one message straight to the socket (seqpacket), so that a message the kernel refuses (EMSGSIZE)
+   * fails that write alone, as send(2) does, instead of failing the whole Duplex.
    */
   message?(data: Uint8Array): Promise<void>;
 }

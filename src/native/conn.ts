@@ -6,12 +6,11 @@ import * as net from 'node:net';
 import { TLSSocket } from 'node:tls';
 import type { UnixAddress } from '../core/address.js';
 import { wrap } from '../core/errors.js';
+import { rowOf } from '../core/networks.js';
 import { StreamConn } from '../core/stream.js';
 import type { Conn, WithFds } from '../core/types.js';
 import { errnoError, consts, native, openHandle, type Handle, type HandleEvents } from './index.js';
 import { Control } from './options.js';
-
-const DONE = Promise.resolve();
 
 type WriteDone = (err?: Error | null) => void;
 
@@ -84,20 +83,6 @@ export class NativeDuplex extends Duplex {
 
   override _write(chunk: Buffer, _enc: BufferEncoding, done: WriteDone): void {
     this.sendWith(chunk, null, done);
-  }
-
-  /**
-   * One message (its parts gathered) with descriptors, straight to the socket, as a promise: settled already when
-   * the kernel took it at once (the common case: no promise made, no callback kept), else once the addon's queue
-   * has sent it. In order with what was written before, through the Duplex or not, as long as nothing waits in the
-   * Duplex's own buffer (StreamConn sends here only then).
-   */
-  sendNow(chunk: Uint8Array, fds: readonly number[] | null): Promise<void> {
-    if (chunk.length === 0 && !fds?.length) return DONE;
-    const r = native.send(this.h, chunk, null, fds);
-    if (r === consts.SENT) return DONE;
-    if (r === consts.QUEUED) return new Promise((resolve, reject) => this.writes.push((err) => (err ? reject(err) : resolve())));
-    return Promise.reject(errnoError(r, 'sendmsg'));
   }
 
   /** One message (its parts gathered) with descriptors, in order after what was written before. */
@@ -260,13 +245,13 @@ export function recvFdsOn(fd: number, signal?: AbortSignal): Promise<WithFds | n
  * channels need): every read comes with the descriptors that arrived with it.
  */
 export function nativeConn(d: NativeDuplex, network: 'unix' | 'unixpacket', local: UnixAddress, remote: UnixAddress): Conn {
-  const send = (data: Uint8Array, fds: readonly number[] | null) => d.sendNow(data, fds);
+  const send = (data: Uint8Array, fds: readonly number[] | null) =>
+    new Promise<void>((resolve, reject) => d.sendWith(data, fds, (err) => (err ? reject(err) : resolve())));
   return new StreamConn(d, network, local, remote, {
     control: new Control(network, () => (d.destroyed ? -1 : d.fd), () => remote),
     fds: { send, fdsOf: (chunk) => d.fdsOf(chunk) },
-    // Straight to the socket, past the Duplex's machinery: seqpacket one message per send (see
-    // ConnParts.message), and a unix stream's writes too (the addon keeps what the kernel did not take, in order).
-    message: (data) => send(data, null),
+    // Seqpacket: one message per send, straight to the socket (see ConnParts.message).
+    message: rowOf(network).messages ? (data) => send(data, null) : undefined,
   });
 }
 
