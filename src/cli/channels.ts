@@ -37,10 +37,10 @@ function listeningOptions(o: ReplyOptions | PublishOptions, addr: Address, out: 
 }
 
 /**
- * The shared key of --authkey-file (Python multiprocessing.connection's authkey): the file's bytes less one final
- * newline, so that `echo secret > key` gives `secret`. Refused on a datagram network, or empty (exit 2).
+ * The `authkey` option from --authkey-file (Python multiprocessing.connection's authkey): the file's bytes less
+ * one final newline, so that `echo secret > key` gives `secret`; no option at all without the flag (an authkey
+ * given as undefined is refused). Refused on a datagram network, or empty (exit 2).
  */
-/** The `authkey` option from --authkey-file: none at all without the flag (an authkey given as undefined is refused). */
 function authkeyOf(o: CodecFlag & { given?: ReadonlySet<string> }, addr: Address): { authkey?: Buffer } {
   refuseGiven(o, { authkeyFile: datagramReasons(addr).authkeyFile });
   const file = readFlagFile('--authkey-file', o.authkeyFile, 'a key');

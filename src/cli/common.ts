@@ -126,13 +126,6 @@ function parseMode(value: string): number {
 }
 export const parseIdle = integer('milliseconds', 0, 2 ** 31 - 1);
 
-/**
- * Servers close a connection idle (no traffic either way) this long unless told otherwise, so that clients that
- * connect and go quiet cannot hold every place of --max-clients for ever: the library's idle limit for datagram
- * senders (core/serve.ts), so that `relay` is the same from the shell and from code.
- */
-const SERVER_IDLE = IDLE_MS;
-
 /** A server's idle limit in ms; undefined when `--timeout 0` turned it off. */
 export const serverIdle = (o: { timeout?: number }): number | undefined => o.timeout || undefined;
 
@@ -141,7 +134,10 @@ export function addTraits(cmd: Command, traits: readonly Trait[]): void {
   cmd.option('--json', 'newline-delimited JSON events on stdout, each with a timestamp')
     .option('-v, --verbose', 'hex + text dump of all traffic (and notices) on stderr');
   if (traits.includes('idle')) {
-    cmd.option('--timeout <ms>', 'close a connection idle this long (0: never)', parseIdle, SERVER_IDLE);
+    // Servers close a connection idle this long unless told otherwise, so that clients that connect and go quiet
+    // cannot hold every place of --max-clients for ever: the library's idle limit for datagram senders, so that
+    // `relay` is the same from the shell and from code.
+    cmd.option('--timeout <ms>', 'close a connection idle this long (0: never)', parseIdle, IDLE_MS);
   } else if (traits.includes('timeout')) {
     cmd.option('--timeout <ms>', 'give up on a connect, or on a connection idle this long', parseMs);
   }

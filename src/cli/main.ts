@@ -83,8 +83,7 @@ const inetEcho = (network: 'udp' | 'tcp', port: number, summary: string, example
  */
 function unixArg(text: string, o: Opts): Address {
   const network = UNIX_TYPES[o.type as string]!;
-  const scheme = /^(unix|unixgram|unixpacket):/.exec(text)?.[1];
-  if (!scheme) return unixAddress(network, text);
+  if (!Object.values(UNIX_TYPES).some((n) => text.startsWith(`${n}:`))) return unixAddress(network, text);
   const a = addressArg(text);
   if (o.given?.has('type') && a.network !== network) {
     throw new UsageError(`--type ${o.type as string} is ${network}, and ${text} is a ${a.network} address: give one or the other`);

@@ -181,14 +181,14 @@ const MAX_DEFAULT_PEERS = 65536;
 export const defaultMaxPeers = (nofile: number): number =>
   Math.max(16, Math.min(MAX_DEFAULT_PEERS, nofile - RESERVED_FDS));
 
+/** A crowd of this many places is worth giving memory back after (about 6 KiB of objects each). */
+const RECLAIM_PLACES = 256;
+
 /**
  * A server's places for peers, in order of arrival. When every place is taken, a newcomer takes the place of the
  * peer that arrived first among those never heard from (a connection that only holds a place, silent since it
  * came); when all have spoken, the newcomer is refused.
  */
-/** A crowd of this many places is worth giving memory back after (about 6 KiB of objects each). */
-const RECLAIM_PLACES = 256;
-
 export class Slots<P> {
   private peers = new Set<P>();
   /** The most places held since memory was last given back (a flood of connections holds memory, not bytes). */

@@ -19,13 +19,13 @@ export const reportToStderr: ErrorReporter = (error) => {
 
 const asError = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));
 
-/** The limits a StreamServer keeps (ServeOptions, with defaults filled in). */
 /**
  * How long a peer may stay silent where a server cannot tell otherwise that it left: a datagram sender (a relay's
  * session), and, in the CLI, every connection (--timeout's default). One value for library and CLI alike.
  */
 export const IDLE_MS = 120_000;
 
+/** The limits a StreamServer keeps (ServeOptions, with defaults filled in). */
 export interface StreamLimits {
   maxConns: number;
   /** The byte budget its connections' reading is held to. */
