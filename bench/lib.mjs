@@ -52,7 +52,7 @@ async function start(cmd, args) {
 }
 
 /** utime + stime of a process, in clock ticks (100 per second on Linux). */
-const cpuTicks = (pid) => {
+export const cpuTicks = (pid) => {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return Number(fields[11]) + Number(fields[12]);
 };
