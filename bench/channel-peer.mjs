@@ -1,6 +1,6 @@
 // One side of a bench/channel.mjs measurement, in its own process: socktool's channels, zeromq's sockets, or
 // plain Node (net sockets and the same 4-byte length frames, hand-written: the floor of Node's event loop).
-// usage: node bench/channel-peer.mjs socktool|zeromq|node echo|sink|rt|rt32|push ADDRESS SIZE COUNT
+// usage: node bench/channel-peer.mjs socktool|zeromq|node|node-ipc echo|sink|rt|rt32|push ADDRESS SIZE COUNT
 //   ADDRESS for node: unix:PATH or tcp:HOST:PORT, as bench/channel_peer.py takes
 //   echo: replies to each request (zeromq: ROUTER);   rt: COUNT requests one at a time (REQ), prints round trips/s
 //   rt32: COUNT requests, IN_FLIGHT of them out at any time (zeromq: DEALER), prints round trips/s
@@ -252,5 +252,88 @@ async function node() {
   }
 }
 
-await ({ socktool, zeromq, node })[stack]();
+/**
+ * node-ipc as its users use it: events with JSON data (a string of SIZE characters here), `\f`-delimited, over
+ * `serve(path)`/`serveNet` and `connectTo`/`connectToNet`. Loaded from NODE_IPC (bench/channel.mjs installs it
+ * apart: it is no dependency of socktool's). ADDRESS: unix:PATH, or tcp:HOST:PORT (node-ipc takes no port 0: the
+ * bench gives a free one).
+ */
+async function nodeIpc() {
+  const { IPCModule } = await import(process.env.NODE_IPC);
+  const ipc = new IPCModule();
+  Object.assign(ipc.config, { id: 'bench', silent: true, retry: 100, maxConnections: 1000 });
+  const [kind, rest] = [address.slice(0, address.indexOf(':')), address.slice(address.indexOf(':') + 1)];
+  const [host, port] = [rest.slice(0, rest.lastIndexOf(':')), Number(rest.slice(rest.lastIndexOf(':') + 1))];
+  const text = 'x'.repeat(size);
+  const serve = (onStart) => {
+    if (kind === 'unix') ipc.serve(rest, onStart);
+    else ipc.serveNet(host, port, onStart);
+    ipc.server.start();
+  };
+  const listening = () => say(`listening ${address}`);
+  const connect = () => new Promise((resolve) => {
+    const ready = () => ipc.of.bench.on('connect', () => resolve(ipc.of.bench));
+    if (kind === 'unix') ipc.connectTo('bench', rest, ready);
+    else ipc.connectToNet('bench', host, port, ready);
+  });
+  switch (role) {
+    case 'echo':
+      serve(() => {
+        ipc.server.on('m', (data, socket) => ipc.server.emit(socket, 'm', data));
+        listening();
+      });
+      return new Promise(() => {});
+    case 'sink':
+      return new Promise((resolve) => serve(() => {
+        let got = 0;
+        let first = 0;
+        ipc.server.on('m', (data) => {
+          checkSize(data);
+          if (++got === warmup) first = now();
+          if (got === warmup + count) {
+            say((count / (now() - first)).toFixed(0));
+            resolve();
+          }
+        });
+        listening();
+      }));
+    case 'rt': {
+      const peer = await connect();
+      let i = -warmup;
+      let t0 = 0;
+      return new Promise((resolve) => {
+        peer.on('m', (reply) => {
+          checkSize(reply);
+          if (++i === 0) t0 = now();
+          if (i === count) {
+            say((count / (now() - t0)).toFixed(0));
+            resolve();
+          } else peer.emit('m', text);
+        });
+        peer.emit('m', text);
+      });
+    }
+    case 'rt32': {
+      const peer = await connect();
+      const waiting = [];
+      peer.on('m', (reply) => waiting.shift()(reply));
+      say((await pipelined(() => new Promise((resolve) => {
+        waiting.push(resolve);
+        peer.emit('m', text);
+      }))).toFixed(0));
+      return;
+    }
+    case 'push': {
+      // node-ipc's emit does not say when the socket is full: the sender waits on the socket itself, as a sender must.
+      const peer = await connect();
+      for (let i = 0; i < warmup + count; i++) {
+        peer.emit('m', text);
+        if (peer.socket.writableNeedDrain) await new Promise((resolve) => peer.socket.once('drain', resolve));
+      }
+      return new Promise((resolve) => peer.socket.end(resolve));
+    }
+  }
+}
+
+await ({ socktool, zeromq, node, 'node-ipc': nodeIpc })[stack]();
 process.exit(0);

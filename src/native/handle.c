@@ -490,7 +490,9 @@ static void on_msg(sock_t *s) {
     argv[3] = js_number(env, ((mh.msg_flags & MSG_TRUNC) ? 1 : 0) | ((mh.msg_flags & MSG_CTRUNC) ? 2 : 0));
     emit(s, 4, argv);
     napi_close_handle_scope(env, scope);
-    if (eof) break;
+    /* A stream read short of the buffer has emptied the socket (libuv's rule too): asking again would only be
+     * told EAGAIN, a syscall per wake-up. Seqpacket reads are one message each: they go on until EAGAIN. */
+    if (eof || (s->bytes && (size_t)n < s->slot)) break;
   }
 }
 
@@ -642,6 +644,9 @@ napi_value js_open(napi_env env, napi_callback_info info) {
   struct sockaddr_storage sa;
   socklen_t len = sizeof sa;
   s->family = getsockname(fd, (struct sockaddr *)&sa, &len) == 0 ? sa.ss_family : AF_UNSPEC;
+  int type = 0;
+  len = sizeof type;
+  s->bytes = mode == MODE_CONN && getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
   int err = 0;
   if (mode != MODE_LISTEN) err = pool_acquire(env, s->slot, mode == MODE_CONN || s->family == AF_UNIX, &s->pool);
   napi_value name;

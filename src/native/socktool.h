@@ -104,6 +104,7 @@ typedef struct {
   napi_env env;
   pool_t *pool;
   int fd, mode, family;
+  int bytes; /* a byte stream (SOCK_STREAM): a short read has drained it */
   uv_poll_t poll;
   uv_timer_t timer;
   int poll_events, reading, blocked, stalled, closed, dispatching, handles_open, js_alive, no_gso;
