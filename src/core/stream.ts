@@ -10,6 +10,11 @@ import type {
 import type { PeerGate } from './adapter.js';
 
 const DONE = Promise.resolve();
+/**
+ * What `write()` returns when the stream took the data at once: the same settled promise every time, so that a
+ * caller keeping counts (a channel's outbox) can settle them now instead of a microtask later.
+ */
+export const TAKEN: Promise<void> = Promise.resolve();
 const EMPTY = Buffer.alloc(0);
 
 /** How a connection passes descriptors (unix, unixpacket); the adapter supplies it. */
@@ -141,7 +146,7 @@ export class StreamConn implements Conn {
         throw this.writeError(err);
       });
     }
-    if (s.write(data)) return DONE;
+    if (s.write(data)) return TAKEN;
     // Backpressure: every writer waits for the same 'drain'.
     this.drained ??= new Promise<void>((resolve, reject) => {
       const settle = (err?: unknown) => {
