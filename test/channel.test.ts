@@ -269,6 +269,12 @@ async function passFds(row: Row, o: ReturnType<typeof optionsOf>): Promise<void>
     expect(got.map((m) => [m.data, m.fds.length])).toEqual([['before', 0], ['with a file', 1], ['after', 0]]);
     expect(readFileSync(got[1]!.fds[0]!, 'utf8')).toBe('through the socket');
     closeSync(got[1]!.fds[0]!);
+    // Sent at once, not awaited one by one: the message with the descriptor is not overtaken by the one after it.
+    await Promise.all([client.send('first'), client.send('then a file', { fds: [fd] }), client.send('last')]);
+    const burst = [];
+    for (let i = 0; i < 3; i++) burst.push((await server.recv({ signal: AbortSignal.timeout(5000) }))!);
+    expect(burst.map((m) => [m.data, m.fds.length])).toEqual([['first', 0], ['then a file', 1], ['last', 0]]);
+    closeSync(burst[1]!.fds[0]!);
   } finally {
     closeSync(fd);
     await client.close();

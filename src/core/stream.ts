@@ -16,6 +16,7 @@ const DONE = Promise.resolve();
  */
 export const TAKEN: Promise<void> = Promise.resolve();
 const EMPTY = Buffer.alloc(0);
+const ignore = () => {};
 
 /** How a connection passes descriptors (unix, unixpacket); the adapter supplies it. */
 export interface FdPassing {
@@ -136,6 +137,30 @@ export class StreamConn implements Conn {
   }
 
   write(data: Data): Promise<void> {
+    // Behind a send with descriptors still under way: after it, in the order written.
+    if (this.barrier) return this.behindBarrier(() => this.writeNow(data));
+    return this.writeNow(data);
+  }
+
+  /**
+   * A send with descriptors goes past the stream's buffer (sendmsg with SCM_RIGHTS, once what was written before it
+   * has left): until it has, later writes wait here, or they would overtake it. Settles once it and every write
+   * queued behind it are done.
+   */
+  private barrier: Promise<void> | undefined;
+
+  /** Runs `op` once the barrier is down, and makes it (settled either way) the barrier for the writes after it. */
+  private behindBarrier(op: () => Promise<void>): Promise<void> {
+    const result = this.barrier!.then(op);
+    const barrier = result.then(ignore, ignore);
+    this.barrier = barrier;
+    void barrier.then(() => {
+      if (this.barrier === barrier) this.barrier = undefined;
+    });
+    return result;
+  }
+
+  private writeNow(data: Data): Promise<void> {
     const s = this.stream;
     this.activity++;
     if (this.failure !== undefined) return Promise.reject(this.writeError(this.failure));
@@ -213,18 +238,22 @@ export class StreamConn implements Conn {
       detail: `descriptors travel over unix sockets, not ${this.network}` });
   }
 
-  async sendFds(data: Data, fds: readonly number[]): Promise<void> {
+  sendFds(data: Data, fds: readonly number[]): Promise<void> {
     const passing = this.parts.fds;
-    if (!passing) throw this.noFds('send');
+    if (!passing) return Promise.reject(this.noFds('send'));
     const bytes = typeof data === 'string' ? Buffer.from(data) : data;
     this.activity++;
-    try {
-      // After everything written before it: an empty write completes once those have reached the kernel.
-      await new Promise<void>((resolve, reject) => this.stream.write(EMPTY, (err) => (err ? reject(err) : resolve())));
-      await passing.send(bytes, fds);
-    } catch (err) {
-      throw this.writeError(err);
-    }
+    const send = async () => {
+      try {
+        // After everything written before it: an empty write completes once those have reached the kernel.
+        await new Promise<void>((resolve, reject) => this.stream.write(EMPTY, (err) => (err ? reject(err) : resolve())));
+        await passing.send(bytes, fds);
+      } catch (err) {
+        throw this.writeError(err);
+      }
+    };
+    this.barrier ??= Promise.resolve();
+    return this.behindBarrier(send);
   }
 
   async recvFds(options?: WaitOptions): Promise<WithFds | null> {
