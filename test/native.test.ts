@@ -183,6 +183,36 @@ print(s.recv(100).decode())`]);
   });
 });
 
+describe('descriptor passing keeps the order of writes', () => {
+  it.for(['unix', 'unixpacket'] as const)('%s: a write made after sendFds, neither awaited, arrives after it', async (network) => {
+    const file = join(tempDir(), 'ordered.txt');
+    writeFileSync(file, 'in order');
+    const listener = await listen(`${network}://${sockPath()}`);
+    const client = await dial(listener.addr);
+    const server = await listener.accept({ signal: signal() });
+    const fd = openSync(file, 'r');
+    try {
+      // sendFds waits for what was written before it; what is written after it must not pass it meanwhile.
+      await Promise.all([client.write('before|'), client.sendFds('file|', [fd]), client.write('after|')]);
+      let text = '';
+      const fds: number[] = [];
+      while (text.length < 'before|file|after|'.length) {
+        const got = await server.recvFds({ signal: signal() });
+        if (got === null) break;
+        text += got.data.toString();
+        fds.push(...got.fds);
+      }
+      expect(text).toBe('before|file|after|');
+      expect(fds.map(readFd)).toEqual(['in order']);
+    } finally {
+      closeSync(fd);
+      await client.close();
+      await server.close();
+      await listener.close();
+    }
+  });
+});
+
 describe('unixgram edge cases', () => {
   it('a slow receiver: a connected sender waits for room, nothing is lost, nothing is held without bound', async () => {
     const server = await bind(`unixgram://${sockPath()}`, { recvQueue: 8 });

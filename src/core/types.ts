@@ -164,7 +164,10 @@ export interface Conn extends Exchange, SocketControl {
   end(data?: Data): Promise<void>;
   /** Flushes what was written and closes. Idempotent. */
   close(): Promise<void>;
-  /** Sends `data` with open descriptors (SCM_RIGHTS; unix and unixpacket), after what was written before. */
+  /**
+   * Sends `data` with open descriptors (SCM_RIGHTS; unix and unixpacket), in order: after what was written before
+   * it, before what is written after it (awaited or not).
+   */
   sendFds(data: Data, fds: readonly number[]): Promise<void>;
   /**
    * The next chunk with any descriptors it carried (unix and unixpacket); `null` at EOF. On `unix` streams
