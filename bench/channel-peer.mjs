@@ -25,6 +25,34 @@ const checkSize = (m) => {
   if (m.length !== size) throw new Error(`${m.length} bytes, not ${size}`);
 };
 
+/** A sink fed by callbacks: takes each message; once warmup + count have come, prints the rate of the last `count`. */
+function sinking(done) {
+  let got = 0;
+  let first = 0;
+  return (m) => {
+    checkSize(m);
+    if (++got === warmup) first = now();
+    if (got === warmup + count) {
+      say((count / (now() - first)).toFixed(0));
+      done();
+    }
+  };
+}
+
+/** One request at a time, fed by callbacks: takes each reply and `ask`s the next, until `count` are timed (after warmup). */
+function lockstep(ask, done) {
+  let i = -warmup;
+  let t0 = 0;
+  return (reply) => {
+    checkSize(reply);
+    if (++i === 0) t0 = now();
+    if (i === count) {
+      say((count / (now() - t0)).toFixed(0));
+      done();
+    } else ask();
+  };
+}
+
 /**
  * Keeps IN_FLIGHT of warmup + count requests out (`ask` sends one, resolving with its reply); resolves with the
  * rate of the last `count`.
@@ -204,31 +232,11 @@ async function node() {
       await serve((s) => { s.setNoDelay(true); frames(s, (m) => writeFrame(s, m)); });
       return new Promise(() => {});
     case 'sink':
-      return new Promise((resolve) => serve((s) => {
-        let got = 0;
-        let first = 0;
-        frames(s, (m) => {
-          if (m.length !== size) throw new Error(`got ${m.length} bytes, not ${size}`);
-          if (++got === warmup) first = now();
-          if (got === warmup + count) {
-            say((count / (now() - first)).toFixed(0));
-            resolve();
-          }
-        });
-      }));
+      return new Promise((resolve) => serve((s) => frames(s, sinking(resolve))));
     case 'rt': {
       const s = await dial();
-      let i = -warmup;
-      let t0 = 0;
       return new Promise((resolve) => {
-        frames(s, (reply) => {
-          if (reply.length !== size) throw new Error(`a reply of ${reply.length} bytes, not ${size}`);
-          if (++i === 0) t0 = now();
-          if (i === count) {
-            say((count / (now() - t0)).toFixed(0));
-            resolve();
-          } else writeFrame(s, payload);
-        });
+        frames(s, lockstep(() => writeFrame(s, payload), resolve));
         writeFrame(s, payload);
       });
     }
@@ -285,31 +293,13 @@ async function nodeIpc() {
       return new Promise(() => {});
     case 'sink':
       return new Promise((resolve) => serve(() => {
-        let got = 0;
-        let first = 0;
-        ipc.server.on('m', (data) => {
-          checkSize(data);
-          if (++got === warmup) first = now();
-          if (got === warmup + count) {
-            say((count / (now() - first)).toFixed(0));
-            resolve();
-          }
-        });
+        ipc.server.on('m', sinking(resolve));
         listening();
       }));
     case 'rt': {
       const peer = await connect();
-      let i = -warmup;
-      let t0 = 0;
       return new Promise((resolve) => {
-        peer.on('m', (reply) => {
-          checkSize(reply);
-          if (++i === 0) t0 = now();
-          if (i === count) {
-            say((count / (now() - t0)).toFixed(0));
-            resolve();
-          } else peer.emit('m', text);
-        });
+        peer.on('m', lockstep(() => peer.emit('m', text), resolve));
         peer.emit('m', text);
       });
     }

@@ -9,9 +9,8 @@
 // usage: node bench/channel.mjs [--rounds 3] [--scale 1] [--transports unix,unixpacket,tcp] [--json] [--no-node-ipc]
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { arg, here, median, work } from './lib.mjs';
+import { arg, freePort, here, median, work } from './lib.mjs';
 
 const rounds = Number(arg('rounds', '3'));
 const scale = Number(arg('scale', '1'));
@@ -43,13 +42,6 @@ function nodeIpcEntry() {
   }
 }
 
-/** A free TCP port, for node-ipc, which takes no port 0 (a bench, not a test: the moment between is harmless here). */
-const freePort = () => new Promise((resolve) => {
-  const s = createServer().listen(0, '127.0.0.1', () => {
-    const { port } = s.address();
-    s.close(() => resolve(port));
-  });
-});
 const MEASURES = { rt: 'rt/s 1 out', rt32: 'rt/s 32 out', push: 'one-way/s' };
 
 const TRANSPORTS = {

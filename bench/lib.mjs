@@ -2,6 +2,7 @@
 // and driving it with the C load generator while reading the server's CPU time from /proc.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -67,5 +68,16 @@ export async function measure({ kind, size, inflight, seconds }, cmd, args) {
   await new Promise((r) => s.child.once('exit', r));
   return { rate, resent, cpuUs };
 }
+
+/**
+ * A TCP port nothing listens on now, for programs that take no port 0 (socat's TCP-LISTEN, node-ipc). A bench, not a
+ * test: the moment between closing it and the program binding it is harmless here.
+ */
+export const freePort = () => new Promise((resolve) => {
+  const s = createServer().listen(0, '127.0.0.1', () => {
+    const { port } = s.address();
+    s.close(() => resolve(port));
+  });
+});
 
 export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];

@@ -7,7 +7,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { announced, arg, cli, compile, cpuTicks, here, median, work } from './lib.mjs';
+import { announced, arg, cli, compile, cpuTicks, freePort, here, median, work } from './lib.mjs';
 
 const mb = Number(arg('mb', '1024'));
 const rounds = Number(arg('rounds', '3'));
@@ -21,13 +21,6 @@ async function start(cmd, args, announces) {
   }
   return { child: spawn(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'] }) };
 }
-
-const freePort = () => new Promise((resolve) => {
-  const s = createServer().listen(0, '127.0.0.1', () => {
-    const { port } = s.address();
-    s.close(() => resolve(port));
-  });
-});
 
 async function waitListening(port) {
   for (let i = 0; i < 100; i++) {

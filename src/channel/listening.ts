@@ -146,11 +146,10 @@ export class ListeningEndpoint extends Endpoint {
     return timer;
   }
 
-  /** A connection takes a place (or the place of a silent one), then is served until it ends. */
   /**
-   * A new connection: its place among the peers, its pipe, then the pipe's run. In two steps, so that what runs as
-   * long as the peer stays holds only the pipe: the connection as accepted (on unix, a socket handed on to the
-   * addon) is not kept alive by a suspended function that took it as its argument.
+   * A new connection takes a place (or the place of a silent one) and gets its pipe, which is then served until
+   * it ends. In two steps, so that what runs as long as the peer stays holds only the pipe: the connection as
+   * accepted (on unix, a socket handed on to the addon) is not kept alive by a suspended function that took it.
    */
   private serveConn(accepted: Conn): void {
     void this.admit(accepted).then((admitted) => admitted && this.runPlace(...admitted));

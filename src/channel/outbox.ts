@@ -195,7 +195,6 @@ export class Outbox {
     this.inflightBytes -= size;
     this.account?.add(-size);
     this.pump();
-    if (this.inflight === 0 && this.queued === 0) this.wakeDrained();
   }
 
   /** Resolves once nothing is queued or in flight: every message sent so far has been taken (or has failed). */
@@ -213,7 +212,7 @@ export class Outbox {
     while (this.sink && this.queued > 0 && this.inflight < WINDOW && this.inflightBytes < WINDOW_BYTES) {
       this.writeItem(this.sink, this.take());
     }
-    // The last of them may have been taken at once, never counted in flight: then nothing is left to settle.
+    // Nothing left to settle (the last write may have been taken at once, never counted in flight): drained.
     if (this.inflight === 0 && this.queued === 0) this.wakeDrained();
   }
 
