@@ -183,14 +183,14 @@ export class ListeningEndpoint extends Endpoint {
     }
   }
 
-  private async runPlace(pipe: ConnPipe, place: Place): Promise<void> {
-    try {
-      place.close = (err) => pipe.close(err);
-      pipe.onFirstMessage = () => (place.spoke = true);
-      await this.runConn(pipe);
-    } finally {
+  /** Serves the connection until it ends, then frees its place (a promise chain: see runConn). */
+  private runPlace(pipe: ConnPipe, place: Place): Promise<void> {
+    place.close = (err) => pipe.close(err);
+    pipe.onFirstMessage = () => (place.spoke = true);
+    return this.runConn(pipe).then(() => this.slots!.free(place), (err: unknown) => {
       this.slots!.free(place);
-    }
+      throw err;
+    });
   }
 
   /**

@@ -256,22 +256,19 @@ export class StreamConn implements Conn {
     return this.behindBarrier(send);
   }
 
-  async recvFds(options?: WaitOptions): Promise<WithFds | null> {
+  /** Not an async function: an idle connection waits here, and a suspended one costs it about 0.5 KiB of heap. */
+  recvFds(options?: WaitOptions): Promise<WithFds | null> {
     const passing = this.parts.fds;
-    if (!passing) throw this.noFds('recv');
-    if (passing.fdsOf) {
-      const chunk = await this.read(options);
-      return chunk === null ? null : { data: chunk, fds: passing.fdsOf(chunk) };
-    }
+    if (!passing) return Promise.reject(this.noFds('recv'));
+    if (passing.fdsOf) return this.read(options).then((chunk) => (chunk === null ? null : { data: chunk, fds: passing.fdsOf!(chunk) }));
     if (this.reading || !passing.recvDirect) {
-      throw invalid('recv', 'descriptors can be received on a unix stream only before its first read()', this.network, this.remoteAddr);
+      return Promise.reject(invalid('recv', 'descriptors can be received on a unix stream only before its first read()', this.network, this.remoteAddr));
     }
-    try {
-      return await passing.recvDirect(options?.signal);
-    } catch (err) {
+    return passing.recvDirect(options?.signal).catch((err: unknown) => {
       throw wrap('recv', this.network, this.remoteAddr, err, this.localAddr);
-    }
+    });
   }
+
 }
 
 /** What a listening socket needs from its adapter: how to wrap each accepted socket, and what to clean up. */
