@@ -2,7 +2,8 @@
 // connection, blocking read and write: bench/c-echo.c), measured in one run by the C load generator. Prints
 // message rates and the server's CPU time per message, with socktool's ratios (medians of each round's own,
 // servers alternating). On a 2-core machine the client and server share the cores, so CPU per message is the
-// steadier figure of what the adapter layer costs. --inflight 1 is ping-pong. (Datagrams: bench/datagram.mjs.)
+// steadier figure of what the adapter layer costs; and the 99th percentile of the round trip. --inflight 1 is
+// ping-pong. (Datagrams: bench/datagram.mjs.)
 // usage: node bench/echo.mjs [--seconds 2] [--rounds 3] [--size 1024] [--inflight 64]
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,7 +19,8 @@ const rows = [
 ];
 
 console.log(`stream echo, ${load.size}-byte messages, ${load.inflight} in flight, ${load.seconds}s x ${rounds} rounds, medians`);
-console.log('      messages/s:     C   node:net  socktool  /C    /node  | server CPU us/msg:    C  node:net  socktool');
+console.log('      messages/s:     C   node:net  socktool  /C    /node  | server CPU us/msg:    C  node:net  socktool' +
+  ' | p99 us:  C  node:net  socktool  /C');
 for (const [kind, ...servers] of rows) {
   const runs = [[], [], []];
   for (let r = 0; r < rounds; r++) {
@@ -26,8 +28,10 @@ for (const [kind, ...servers] of rows) {
   }
   const rate = runs.map((xs) => median(xs.map((x) => x.rate)));
   const cpu = runs.map((xs) => median(xs.map((x) => x.cpuUs)));
+  const p99 = runs.map((xs) => median(xs.map((x) => x.p99)));
   const ratio = (k) => median(runs[2].map((x, i) => x.rate / runs[k][i].rate)).toFixed(2);
   console.log(`${kind.padEnd(5)} ${rate.map((x) => String(x).padStart(9)).join(' ')} ${ratio(0).padStart(5)} ${ratio(1).padStart(5)}  |` +
-    ` ${cpu.map((x) => x.toFixed(2).padStart(9)).join(' ')}`);
+    ` ${cpu.map((x) => x.toFixed(2).padStart(9)).join(' ')} | ${p99.map((x) => x.toFixed(0).padStart(8)).join(' ')}` +
+    ` ${(p99[2] / p99[0]).toFixed(2).padStart(4)}`);
 }
 rmSync(work, { recursive: true, force: true });

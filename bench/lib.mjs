@@ -58,15 +58,15 @@ export const cpuTicks = (pid) => {
   return Number(fields[11]) + Number(fields[12]);
 };
 
-/** Starts a server, runs the load generator against it, stops it: messages/s, datagrams resent, CPU us/msg. */
+/** Starts a server, runs the load generator against it, stops it: messages/s, datagrams resent, CPU us/msg, p50 and p99 us. */
 export async function measure({ kind, size, inflight, seconds }, cmd, args) {
   const s = await start(cmd, args);
   const before = cpuTicks(s.child.pid);
-  const [rate, resent] = String(execFileSync(loadgen, [kind, s.host, s.port, size, inflight, seconds])).trim().split(' ').map(Number);
+  const [rate, resent, p50, p99] = String(execFileSync(loadgen, [kind, s.host, s.port, size, inflight, seconds])).trim().split(' ').map(Number);
   const cpuUs = ((cpuTicks(s.child.pid) - before) * 10_000) / (rate * Number(seconds));
   s.child.kill('SIGTERM');
   await new Promise((r) => s.child.once('exit', r));
-  return { rate, resent, cpuUs };
+  return { rate, resent, cpuUs, p50, p99 };
 }
 
 /**

@@ -1,6 +1,8 @@
 /* Echo load generator: keeps N messages in flight against an echo server and counts the replies.
  * usage: loadgen udp|unixgram|tcp|unix HOST|PATH PORT SIZE INFLIGHT SECONDS
- *   -> prints "<messages per second> <datagrams resent after a quiet 50 ms>"
+ *   -> prints "<messages per second> <datagrams resent after a quiet 50 ms> <p50 us> <p99 us>"
+ * Latency is each reply's time since its request left: a stream's replies come back in order (a ring of send
+ * times); a datagram carries its send time in its first 8 bytes (SIZE >= 8), as replies may be lost or reordered.
  * Written in C, with datagrams in recvmmsg/sendmmsg batches, so that the client is never the bottleneck of
  * what it measures (a server that does one syscall per datagram spends more per message than this does). */
 #define _GNU_SOURCE
@@ -14,6 +16,7 @@
 #include <sys/time.h>
 #include <sys/un.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -62,6 +65,56 @@ static int open_socket(const char *kind, const char *where, const char *port) {
 
 #define BATCH 64
 
+static uint64_t now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* Latencies in a log-linear histogram (HdrHistogram's idea): 64 buckets per power of two, so a percentile is
+ * within 1.6 % of the true value. Bucket i < 64 holds i ns; above, [2^e, 2^(e+1)) ns splits into 64. */
+#define SUB 64
+static long hist[SUB * 40];
+static long samples;
+
+static void record(uint64_t ns) {
+  unsigned i = (unsigned)ns;
+  if (ns >= SUB) {
+    int e = 63 - __builtin_clzll(ns);
+    i = (unsigned)(SUB * (e - 5) + (ns >> (e - 6)) - SUB);
+  }
+  if (i >= sizeof hist / sizeof *hist) i = sizeof hist / sizeof *hist - 1;
+  hist[i]++;
+  samples++;
+}
+
+/* The smallest latency (us) that at least `q` of the samples did not exceed: the upper edge of its bucket. */
+static double percentile(double q) {
+  long want = (long)(q * (double)samples + 0.5), seen = 0;
+  for (unsigned i = 0; i < sizeof hist / sizeof *hist; i++) {
+    seen += hist[i];
+    if (seen >= want && seen > 0) {
+      if (i < SUB) return (i + 1) / 1e3;
+      unsigned e = i / SUB + 5, m = i % SUB + SUB; /* bucket [m, m+1) << (e - 6) */
+      return (double)((uint64_t)(m + 1) << (e - 6)) / 1e3;
+    }
+  }
+  return 0;
+}
+
+static void stamp(char *msg, size_t size) {
+  if (size < sizeof(uint64_t)) return;
+  uint64_t t = now_ns();
+  memcpy(msg, &t, sizeof t);
+}
+
+static void stamped(const char *msg, size_t size) {
+  if (size < sizeof(uint64_t)) return;
+  uint64_t t;
+  memcpy(&t, msg, sizeof t);
+  record(now_ns() - t);
+}
+
 /* Datagrams: wait for at least one reply, take every reply that is there in one recvmmsg, answer each with a
  * new request in one sendmmsg. */
 static long run_dgram(int fd, char *buf, size_t size, int inflight, double end, long *resent) {
@@ -76,6 +129,7 @@ static long run_dgram(int fd, char *buf, size_t size, int inflight, double end, 
   }
   for (int left = inflight; left > 0;) {
     int k = left < BATCH ? left : BATCH;
+    for (int i = 0; i < k; i++) stamp(iov[i].iov_base, size);
     int n = sendmmsg(fd, m, (unsigned)k, 0);
     if (n > 0) left -= n;
   }
@@ -85,6 +139,7 @@ static long run_dgram(int fd, char *buf, size_t size, int inflight, double end, 
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
         /* quiet for 50 ms: one was lost (udp); keep the window full */
+        stamp(buf, size);
         send(fd, buf, size, 0);
         (*resent)++;
         continue;
@@ -94,7 +149,11 @@ static long run_dgram(int fd, char *buf, size_t size, int inflight, double end, 
       exit(1);
     }
     replies += n;
-    for (int i = 0; i < n; i++) iov[i].iov_len = size;
+    for (int i = 0; i < n; i++) {
+      stamped(iov[i].iov_base, (size_t)m[i].msg_len);
+      iov[i].iov_len = size;
+      stamp(iov[i].iov_base, size);
+    }
     for (int sent = 0; sent < n;) {
       int r = sendmmsg(fd, m + sent, (unsigned)(n - sent), 0);
       if (r > 0) sent += r;
@@ -128,7 +187,13 @@ int main(int argc, char **argv) {
   if (dgram) {
     replies = run_dgram(fd, buf, size, inflight, end, &resent);
   } else {
-    for (int i = 0; i < inflight; i++) send(fd, buf, size, 0);
+    /* Replies come back in order: the send times wait in a ring, oldest at `head`. */
+    uint64_t *sent_at = calloc((size_t)inflight, sizeof *sent_at);
+    size_t head = 0;
+    for (int i = 0; i < inflight; i++) {
+      sent_at[i] = now_ns();
+      send(fd, buf, size, 0);
+    }
     size_t pending = 0; /* stream bytes received toward the next whole message */
     while (now() < end) {
       ssize_t n = recv(fd, buf, 65536, 0);
@@ -141,10 +206,16 @@ int main(int argc, char **argv) {
       pending += (size_t)n;
       long whole = (long)(pending / size);
       pending %= size;
-      for (long i = 0; i < whole; i++) send(fd, buf, size, 0);
+      for (long i = 0; i < whole; i++) {
+        uint64_t t = now_ns();
+        record(t - sent_at[head]);
+        sent_at[head] = t; /* the request sent now takes the answered one's place at the ring's end */
+        head = (head + 1) % (size_t)inflight;
+        send(fd, buf, size, 0);
+      }
       replies += whole;
     }
   }
-  printf("%.0f %ld\n", replies / (now() - start), resent);
+  printf("%.0f %ld %.1f %.1f\n", replies / (now() - start), resent, percentile(0.5), percentile(0.99));
   return 0;
 }
