@@ -356,6 +356,13 @@ static void on_dgram(sock_t *s) {
       napi_close_handle_scope(env, scope);
       continue;
     }
+    if (s->backlogged > 0) {
+      for (int i = 0; i < n; i++) {
+        socklen_t len = pl->msg[i].msg_hdr.msg_namelen;
+        if (len == 0 || (i > 0 && len == pl->msg[i - 1].msg_hdr.msg_namelen && memcmp(&pl->name[i], &pl->name[i - 1], len) == 0)) continue;
+        peer_heard(s, &pl->name[i], len);
+      }
+    }
     /* Input from a peer over its backlog share is dropped (see PEER_BACKLOG_BYTES): it is not taking its replies. */
     char refused[BATCH];
     int kept = n;

@@ -241,6 +241,7 @@ int receiver_full(const sock_t *s, const out_t *o, int err);
 int hold(sock_t *s, peer_t *p, const out_t *o);
 int hold_head(sock_t *s, peer_t *p);
 void retry_backlogs(sock_t *s);
+void peer_heard(sock_t *s, const struct sockaddr_storage *from, socklen_t len);
 
 /* handle.c: handles: one descriptor on a uv_poll_t in one of three modes, its send queue, receiving */
 void free_out(out_t *o);
