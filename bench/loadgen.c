@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,18 +188,26 @@ int main(int argc, char **argv) {
   if (dgram) {
     replies = run_dgram(fd, buf, size, inflight, end, &resent);
   } else {
-    /* Replies come back in order: the send times wait in a ring, oldest at `head`. */
+    /* Replies come back in order: the send times wait in a ring, oldest at `head`. Requests are written only as
+     * far as the socket takes them, reading in between: a window larger than both sides' buffers (64 KiB x 8 on
+     * unix) would otherwise block both in write. A request's time is when it was due, not when it got out. */
     uint64_t *sent_at = calloc((size_t)inflight, sizeof *sent_at);
-    size_t head = 0;
-    for (int i = 0; i < inflight; i++) {
-      sent_at[i] = now_ns();
-      send(fd, buf, size, 0);
-    }
+    size_t head = 0, unsent = (size_t)inflight * size; /* bytes of due requests not yet written */
+    for (int i = 0; i < inflight; i++) sent_at[i] = now_ns();
     size_t pending = 0; /* stream bytes received toward the next whole message */
     while (now() < end) {
-      ssize_t n = recv(fd, buf, 65536, 0);
+      if (unsent) {
+        ssize_t n = send(fd, buf, unsent < 65536 ? unsent : 65536, MSG_DONTWAIT);
+        if (n > 0) unsent -= (size_t)n;
+      }
+      /* Blocking reads while everything due is written (ping-pong: one send, one recv); else wait for either. */
+      ssize_t n = recv(fd, buf, 65536, unsent ? MSG_DONTWAIT : 0);
       if (n < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+          struct pollfd p = {.fd = fd, .events = POLLIN | (unsent ? POLLOUT : 0)};
+          poll(&p, 1, 50);
+          continue;
+        }
         perror("loadgen: recv");
         return 1;
       }
@@ -209,10 +218,10 @@ int main(int argc, char **argv) {
       for (long i = 0; i < whole; i++) {
         uint64_t t = now_ns();
         record(t - sent_at[head]);
-        sent_at[head] = t; /* the request sent now takes the answered one's place at the ring's end */
+        sent_at[head] = t; /* the request due now takes the answered one's place at the ring's end */
         head = (head + 1) % (size_t)inflight;
-        send(fd, buf, size, 0);
       }
+      unsent += (size_t)whole * size;
       replies += whole;
     }
   }
