@@ -196,9 +196,11 @@ int main(int argc, char **argv) {
     for (int i = 0; i < inflight; i++) sent_at[i] = now_ns();
     size_t pending = 0; /* stream bytes received toward the next whole message */
     while (now() < end) {
-      if (unsent) {
-        ssize_t n = send(fd, buf, unsent < 65536 ? unsent : 65536, MSG_DONTWAIT);
-        if (n > 0) unsent -= (size_t)n;
+      /* One send per message, as an echo's clients write them (the rest of one cut short first). */
+      while (unsent) {
+        ssize_t n = send(fd, buf, unsent % size ? unsent % size : size, MSG_DONTWAIT);
+        if (n <= 0) break;
+        unsent -= (size_t)n;
       }
       /* Blocking reads while everything due is written (ping-pong: one send, one recv); else wait for either. */
       ssize_t n = recv(fd, buf, 65536, unsent ? MSG_DONTWAIT : 0);
