@@ -7,6 +7,7 @@
  * @packageDocumentation
  */
 export * from './api.js';
-export { relay, type RelayEvent, type RelayOptions } from './relay.js';
+export { relay, type RelayEvent, type RelayOptions, type RelayServer } from './relay.js';
+export type { ImpairedCounts, Impairment, Impairments } from './core/impair.js';
 export { notify, notifyMessage, notifySocket, type NotifyState } from './notify.js';
 export { loadTest, type Latency, type LoadMode, type LoadOptions, type LoadSample, type LoadSummary } from './load.js';

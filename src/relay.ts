@@ -1,10 +1,14 @@
 // Above the socket API: sockets come only from its public entry points (no import cycle with src/index.ts).
+import type { Socket } from 'node:net';
 import {
   addressOrInherited, bind, bindTo, Codes, dial, formatAddress, isStreamNetwork, NetError, serve, type Address, type Conn,
   type DatagramSocket, type Server, type ServeOptions, type TlsOptions, type WaitOptions,
 } from './api.js';
 import { toAddress } from './core/address.js';
+import { invalid } from './core/errors.js';
 import { Inbox } from './core/inbox.js';
+import { rowOf } from './core/networks.js';
+import { impairmentProblem, Link, linkSeed, noneImpaired, prng, type ImpairedCounts, type Impairments } from './core/impair.js';
 import { IDLE_MS, reportToStderr } from './core/serve.js';
 import { noTls } from './core/tls.js';
 
@@ -12,7 +16,7 @@ import { noTls } from './core/tls.js';
 export type RelayEvent =
   | { type: 'open'; client: Address | null; target: Address }
   | { type: 'data'; from: 'client' | 'target'; client: Address | null; data: Buffer }
-  | { type: 'close'; client: Address | null; error?: Error; dropped?: number };
+  | { type: 'close'; client: Address | null; error?: Error; dropped?: number; impaired?: ImpairedCounts };
 
 /**
  * @example
@@ -32,12 +36,19 @@ export interface RelayOptions extends ServeOptions {
   onEvent?: (event: RelayEvent) => void;
   /** Report every chunk and datagram to `onEvent` (costs a call per chunk). */
   tap?: boolean;
+  /** Delay, pace, slice, drop, duplicate, reorder or swallow what is forwarded, each way (see core/impair.ts). */
+  impair?: Impairments;
 }
 
 /** How long a datagram side still carries replies after the other side's EOF (socat's -t default). */
 const GRACE = 500;
 /** Datagrams a sender's session holds while its target side is behind; more are dropped and counted. */
 const SESSION_QUEUE = 1024;
+
+/** A relay: a server, and what its impairments have done so far, over all its sessions. */
+export interface RelayServer extends Server {
+  readonly impaired: ImpairedCounts;
+}
 
 /** One side of a session: a stream connection, or a datagram peer. */
 interface End {
@@ -47,6 +58,8 @@ interface End {
   end(): Promise<void>;
   /** Closes at once, dropping what is unsent. */
   abort(): void;
+  /** Closes at once so that the peer sees a reset (TCP: an RST); other transports close as abort() does. */
+  reset(): void;
   close(): Promise<void>;
   /** Calls `cb` if this side is closed under the session (reset, destroyed) rather than finished both ways. */
   onGone(cb: () => void): void;
@@ -57,6 +70,11 @@ const connEnd = (conn: Conn): End => ({
   write: (d) => conn.write(d),
   end: () => conn.end(),
   abort: () => conn.stream.destroy(),
+  reset: () => {
+    const s = conn.stream as Partial<Socket> & Conn['stream'];
+    if (typeof s.resetAndDestroy === 'function' && rowOf(conn.network).levels.includes('tcp')) s.resetAndDestroy();
+    else s.destroy();
+  },
   close: () => conn.close(),
   onGone: (cb) => conn.stream.once('close', () => {
     const s = conn.stream;
@@ -78,6 +96,7 @@ function datagramEnd(sock: DatagramSocket): End {
     write: (d) => sock.send(d),
     end: async () => void setTimeout(() => void sock.close(), GRACE).unref(),
     abort: () => void sock.close(),
+    reset: () => void sock.close(),
     close: () => sock.close(),
     // Its read() ends the session when the socket closes.
     onGone: () => {},
@@ -108,12 +127,18 @@ class Session {
   /** Datagrams from the client dropped because the target side was behind (datagram senders only). */
   dropped = 0;
   tap: ((e: RelayEvent) => void) | undefined;
+  /** What the impairments did in this session (see core/impair.ts); `totals` are the relay's. */
+  readonly counts = noneImpaired();
   private timer: NodeJS.Timeout | undefined;
+  private closer: NodeJS.Timeout | undefined;
   private ends: End[] = [];
+  private links: Link[] = [];
   private stopped = false;
   private failure: Error | undefined;
 
-  constructor(readonly client: Address | null, private o: RelayOptions, idle: number | undefined) {
+  /** `number`: the session's place in its relay's order, for the impairments' seeds. */
+  constructor(readonly client: Address | null, private o: RelayOptions, idle: number | undefined, private number: number,
+    private totals: ImpairedCounts) {
     if (o.tap) this.tap = o.onEvent;
     if (idle) {
       // One timer per idle period, not per chunk. An idle session simply ends (a datagram sender's has no
@@ -129,8 +154,40 @@ class Session {
   stop = (err?: Error): void => {
     if (err && !this.stopped) this.failure = err;
     this.stopped = true;
+    for (const link of this.links) link.abort();
     for (const end of this.ends) end.abort();
   };
+
+  /** An impairment's reset: both sides at once, TCP ones with an RST. */
+  reset(): void {
+    this.stopped = true;
+    for (const link of this.links) link.abort();
+    for (const end of this.ends) end.reset();
+  }
+
+  fail(err: Error): void {
+    this.stop(err);
+  }
+
+  count(what: keyof ImpairedCounts, n = 1): void {
+    this.counts[what] += n;
+    this.totals[what] += n;
+  }
+
+  /** `end` as written through this direction's impairments, if it has any. */
+  private impaired(end: End, toClient: boolean, messages: boolean): End {
+    const impair = this.o.impair;
+    const imp = toClient ? impair?.toClient : impair?.toTarget;
+    if (!impair || !imp) return end;
+    const link = new Link(end, imp, messages, this, prng(linkSeed(impair.seed ?? 0, this.number, toClient)));
+    this.links.push(link);
+    if (imp.closeAfter !== undefined) {
+      const ms = imp.closeAfter;
+      clearTimeout(this.closer);
+      this.closer = setTimeout(() => this.stop(), ms);
+    }
+    return { ...end, write: (d) => link.write(d), end: () => link.end() };
+  }
 
   /** Adds a side; one closed under us (a reset, the server shutting down) takes the other with it. */
   private add(end: End): End {
@@ -140,34 +197,41 @@ class Session {
     return end;
   }
 
-  async run(client: End, target: Address): Promise<void> {
+  /** `clientMessages`: the client's side carries messages (datagrams, seqpacket), for the impairments. */
+  async run(client: End, target: Address, clientMessages: boolean): Promise<void> {
     this.add(client);
     try {
       const far = this.add(await openTarget(target, this.o));
       this.o.onEvent?.({ type: 'open', client: this.client, target });
       await Promise.all([
-        pump(client, far, 'client', this).catch(this.stop),
-        pump(far, client, 'target', this).catch(this.stop),
+        pump(client, this.impaired(far, false, rowOf(target.network).messages), 'client', this).catch(this.stop),
+        pump(far, this.impaired(client, true, clientMessages), 'target', this).catch(this.stop),
       ]);
     } catch (err) {
       this.stop(err as Error);
     } finally {
       clearInterval(this.timer);
+      clearTimeout(this.closer);
       if (this.failure) this.stop();
       await Promise.all(this.ends.map((end) => end.close()));
+      const c = this.counts;
+      const impaired = c.lost + c.duplicated + c.reordered + c.stalled > 0;
       this.o.onEvent?.({ type: 'close', client: this.client, ...(this.failure && { error: this.failure }),
-        ...(this.dropped > 0 && { dropped: this.dropped }) });
+        ...(this.dropped > 0 && { dropped: this.dropped }), ...(impaired && { impaired: { ...c } }) });
     }
     if (this.failure) throw this.failure;
   }
 }
 
 /** The datagram side of a relay: one session per sender, fed from the one listening socket. */
-class DatagramRelay implements Server {
+class DatagramRelay implements RelayServer {
+  readonly impaired = noneImpaired();
   private sessions = new Map<string, { inbox: Inbox<Buffer>; session: Session; done: Promise<void> }>();
   private loop: Promise<void>;
   /** Dropped by sessions that have ended; the open ones count their own. */
   private droppedBefore = 0;
+  /** Sessions opened so far. */
+  private opened = 0;
   private closing: Promise<void> | undefined;
   private markClosed!: () => void;
   readonly closed = new Promise<void>((resolve) => (this.markClosed = resolve));
@@ -217,20 +281,21 @@ class DatagramRelay implements Server {
   private open(key: string, from: Address | null) {
     const inbox = new Inbox<Buffer>(SESSION_QUEUE);
     const sock = this.sock;
-    const session = new Session(from, this.o, this.o.idle ?? IDLE_MS);
+    const session = new Session(from, this.o, this.o.idle ?? IDLE_MS, this.opened++, this.impaired);
     const client: End = {
       read: () => inbox.next(undefined, () => new Error('unreachable')),
       // A datagram from an unnamed unix socket cannot be answered: its replies go nowhere.
       write: (d) => (from ? sock.sendTo(d, from) : Promise.resolve()),
       end: async () => void setTimeout(() => inbox.end(), GRACE).unref(),
       abort: () => inbox.end(),
+      reset: () => inbox.end(),
       close: async () => inbox.end(),
       onGone: () => {},
     };
     const entry = {
       inbox,
       session,
-      done: session.run(client, this.target)
+      done: session.run(client, this.target, true)
         .catch((err: Error) => (this.o.onError ?? reportToStderr)(err, null))
         .finally(() => {
           this.droppedBefore += session.dropped;
@@ -263,20 +328,31 @@ class DatagramRelay implements Server {
  * const r = await relay('tcp://127.0.0.1:8080', 'unix:///run/app.sock')
  * await r.close()
  */
-export async function relay(from: Address | string, to: Address | string, options: RelayOptions = {}): Promise<Server> {
+export async function relay(from: Address | string, to: Address | string, options: RelayOptions = {}): Promise<RelayServer> {
   const src = addressOrInherited('listen', from);
   const target = toAddress(to);
   const onError = options.onError ?? reportToStderr;
   if (options.targetTls && !isStreamNetwork(target.network)) throw noTls('dial', target.network);
+  if (options.impair) {
+    const problem = impairmentProblem(options.impair.toTarget, rowOf(target.network).messages, `the target's ${target.network}`)
+      ?? impairmentProblem(options.impair.toClient, rowOf(src.network).messages, `the clients' ${src.network}`);
+    if (problem) throw invalid('listen', `impairment: ${problem}`, src.network, src);
+    // One seed for the relay, so that each session's draws follow from it (and are repeatable when it is given).
+    options = { ...options, impair: { ...options.impair, seed: options.impair.seed ?? (Math.random() * 2 ** 32) >>> 0 } };
+  }
   if (!isStreamNetwork(src.network)) {
     if (options.tls) throw noTls('bind', src.network);
     return new DatagramRelay(await bind(src, options), target, options);
   }
-  return serve(src, async (ex) => {
+  let sessions = 0;
+  const impaired = noneImpaired();
+  const server = await serve(src, async (ex) => {
     const conn = ex as Conn;
-    await new Session(conn.remoteAddr, options, options.idle).run(connEnd(conn), target).catch((err: Error) => {
+    const session = new Session(conn.remoteAddr, options, options.idle, sessions++, impaired);
+    await session.run(connEnd(conn), target, rowOf(conn.network).messages).catch((err: Error) => {
       // The client's side is already closed; report and let serve() carry on.
       onError(err, ex);
     });
   }, { ...options, idle: undefined }); // the session times out both of its sides itself
+  return Object.assign(server, { impaired });
 }

@@ -15,7 +15,7 @@ import { CliError, Exit, EXIT_HELP, exitCodeFor, exitCodesLine, UsageError } fro
 import { httpGetCommand, type HttpOptions } from './http.js';
 import { NcExit, ncCommand, type NcOptions } from './nc.js';
 import { notice, oneLine, Output } from './output.js';
-import { relayCommand, type RelayCommandOptions } from './relay.js';
+import { impairmentOptions, relayCommand, type RelayCommandOptions } from './relay.js';
 import {
   HANDLERS, listenCommand, serveCommand, UNIX_TYPES, type ListenCommandOptions, type ServeCommandOptions,
 } from './servers.js';
@@ -200,6 +200,7 @@ const COMMANDS: CommandSpec[] = [
       new Option('--target-ca <file>', 'PEM certificate authorities to trust for the target'),
       new Option('--insecure', 'do not verify the target certificate'),
       new Option('--servername <name>', "name to verify the target by, and send as SNI (default: the target's host)"),
+      ...impairmentOptions(),
     ],
     examples: [
       'socktool relay tcp://127.0.0.1:8080 unix:///run/app.sock',
@@ -208,6 +209,8 @@ const COMMANDS: CommandSpec[] = [
       'socktool relay unixgram:///tmp/log.sock udp://127.0.0.1:514',
       'socktool relay tcp://127.0.0.1:8443 tcp://127.0.0.1:8000 --tls --cert cert.pem --key key.pem',
       'socktool relay tcp://127.0.0.1:8000 tcp://example.test:443 --target-tls --target-ca ca.pem',
+      'socktool relay udp://127.0.0.1:5353 udp://127.0.0.53:53 --delay 20±5 --loss to-target:5% --seed 1',
+      'socktool relay unix:///tmp/slow.sock unix:///run/app.sock --slice 1 --rate to-client:10000',
     ],
     run: ([from, to], o, out) => relayCommand(serverAddressArg(from!), addressArg(to!), o as RelayCommandOptions, out),
   },
