@@ -9,5 +9,6 @@
 export * from './api.js';
 export { relay, type RelayEvent, type RelayOptions, type RelayServer } from './relay.js';
 export type { ImpairedCounts, Impairment, Impairments } from './core/impair.js';
+export { PcapWriter, type Conversation, type PcapOptions } from './core/pcap.js';
 export { notify, notifyMessage, notifySocket, type NotifyState } from './notify.js';
 export { loadTest, type Latency, type LoadMode, type LoadOptions, type LoadSample, type LoadSummary } from './load.js';

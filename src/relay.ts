@@ -9,6 +9,7 @@ import { invalid } from './core/errors.js';
 import { Inbox } from './core/inbox.js';
 import { rowOf } from './core/networks.js';
 import { impairmentProblem, Link, linkSeed, noneImpaired, prng, type ImpairedCounts, type Impairments } from './core/impair.js';
+import type { Conversation, PcapWriter } from './core/pcap.js';
 import { IDLE_MS, reportToStderr } from './core/serve.js';
 import { noTls } from './core/tls.js';
 
@@ -38,6 +39,8 @@ export interface RelayOptions extends ServeOptions {
   tap?: boolean;
   /** Delay, pace, slice, drop, duplicate, reorder or swallow what is forwarded, each way (see core/impair.ts). */
   impair?: Impairments;
+  /** Record every session, as it goes, into this pcapng file (see core/pcap.ts); its owner closes it. */
+  pcap?: PcapWriter;
 }
 
 /** How long a datagram side still carries replies after the other side's EOF (socat's -t default). */
@@ -115,8 +118,10 @@ async function pump(from: End, to: End, side: 'client' | 'target', s: Session): 
   for (let chunk = await from.read(); chunk !== null; chunk = await from.read()) {
     s.active = true;
     if (s.tap) s.tap({ type: 'data', from: side, client: s.client, data: chunk });
+    s.recording?.data(side === 'client', chunk);
     await to.write(chunk);
   }
+  s.recording?.end(side === 'client');
   await to.end();
 }
 
@@ -127,6 +132,8 @@ class Session {
   /** Datagrams from the client dropped because the target side was behind (datagram senders only). */
   dropped = 0;
   tap: ((e: RelayEvent) => void) | undefined;
+  /** The session in the relay's pcapng recording, if it has one. */
+  recording: Conversation | undefined;
   /** What the impairments did in this session (see core/impair.ts); `totals` are the relay's. */
   readonly counts = noneImpaired();
   private timer: NodeJS.Timeout | undefined;
@@ -174,6 +181,17 @@ class Session {
     this.totals[what] += n;
   }
 
+  /**
+   * The session as a conversation of the recording: TCP when the client came over a stream, UDP over datagrams,
+   * on the real port of the target (else of the listening side), named by its real ends in a comment.
+   */
+  private record(pcap: PcapWriter, source: Address, target: Address, who: string): Conversation {
+    const port = (a: Address) => ('port' in a ? a.port : 0);
+    const from = this.client && !('path' in this.client && this.client.path === '') ? formatAddress(this.client) : 'an unnamed peer';
+    return pcap.conversation(isStreamNetwork(source.network) ? 'tcp' : 'udp', port(target) || port(source),
+      `relay session ${this.number}: ${from}${who} on ${formatAddress(source)} -> ${formatAddress(target)}`);
+  }
+
   /** `end` as written through this direction's impairments, if it has any. */
   private impaired(end: End, toClient: boolean, messages: boolean): End {
     const impair = this.o.impair;
@@ -197,15 +215,19 @@ class Session {
     return end;
   }
 
-  /** `clientMessages`: the client's side carries messages (datagrams, seqpacket), for the impairments. */
-  async run(client: End, target: Address, clientMessages: boolean): Promise<void> {
+  /**
+   * `source`: the address the client came to (its network says whether the client's side carries messages, and
+   * how a recording shows it); `who`: what else is known of the client (a unix peer's pid and uid), for a recording.
+   */
+  async run(client: End, source: Address, target: Address, who = ''): Promise<void> {
     this.add(client);
     try {
       const far = this.add(await openTarget(target, this.o));
       this.o.onEvent?.({ type: 'open', client: this.client, target });
+      if (this.o.pcap) this.recording = this.record(this.o.pcap, source, target, who);
       await Promise.all([
         pump(client, this.impaired(far, false, rowOf(target.network).messages), 'client', this).catch(this.stop),
-        pump(far, this.impaired(client, true, clientMessages), 'target', this).catch(this.stop),
+        pump(far, this.impaired(client, true, rowOf(source.network).messages), 'target', this).catch(this.stop),
       ]);
     } catch (err) {
       this.stop(err as Error);
@@ -213,6 +235,8 @@ class Session {
       clearInterval(this.timer);
       clearTimeout(this.closer);
       if (this.failure) this.stop();
+      // Not ended both ways in order: cut, as an RST shows it.
+      this.recording?.reset(true);
       await Promise.all(this.ends.map((end) => end.close()));
       const c = this.counts;
       const impaired = c.lost + c.duplicated + c.reordered + c.stalled > 0;
@@ -295,7 +319,7 @@ class DatagramRelay implements RelayServer {
     const entry = {
       inbox,
       session,
-      done: session.run(client, this.target, true)
+      done: session.run(client, this.sock.localAddr, this.target)
         .catch((err: Error) => (this.o.onError ?? reportToStderr)(err, null))
         .finally(() => {
           this.droppedBefore += session.dropped;
@@ -316,6 +340,12 @@ class DatagramRelay implements RelayServer {
     })();
     return this.closing;
   }
+}
+
+/** A unix peer's pid and uid, for a recording's comment ('' when the kernel does not say). */
+async function peerText(conn: Conn): Promise<string> {
+  const c = await conn.peerCredentials().catch(() => undefined);
+  return c ? ` (pid ${c.pid}, uid ${c.uid}, gid ${c.gid})` : '';
 }
 
 /**
@@ -349,7 +379,8 @@ export async function relay(from: Address | string, to: Address | string, option
   const server = await serve(src, async (ex) => {
     const conn = ex as Conn;
     const session = new Session(conn.remoteAddr, options, options.idle, sessions++, impaired);
-    await session.run(connEnd(conn), target, rowOf(conn.network).messages).catch((err: Error) => {
+    const who = options.pcap && rowOf(conn.network).credentials ? await peerText(conn) : '';
+    await session.run(connEnd(conn), conn.localAddr, target, who).catch((err: Error) => {
       // The client's side is already closed; report and let serve() carry on.
       onError(err, ex);
     });

@@ -114,6 +114,10 @@ const PROGRAMS = {
   script: 'bsdutils',
   jq: 'jq',
   nm: 'binutils',
+  tshark: 'tshark',
+  curl: 'curl',
+  'redis-server': 'redis-server',
+  'redis-cli': 'redis-tools',
 } as const;
 export type Program = keyof typeof PROGRAMS;
 

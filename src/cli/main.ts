@@ -15,7 +15,7 @@ import { CliError, Exit, EXIT_HELP, exitCodeFor, exitCodesLine, UsageError } fro
 import { httpGetCommand, type HttpOptions } from './http.js';
 import { NcExit, ncCommand, type NcOptions } from './nc.js';
 import { notice, oneLine, Output } from './output.js';
-import { impairmentOptions, relayCommand, type RelayCommandOptions } from './relay.js';
+import { labOptions, relayCommand, type RelayCommandOptions } from './relay.js';
 import {
   HANDLERS, listenCommand, serveCommand, UNIX_TYPES, type ListenCommandOptions, type ServeCommandOptions,
 } from './servers.js';
@@ -200,7 +200,7 @@ const COMMANDS: CommandSpec[] = [
       new Option('--target-ca <file>', 'PEM certificate authorities to trust for the target'),
       new Option('--insecure', 'do not verify the target certificate'),
       new Option('--servername <name>', "name to verify the target by, and send as SNI (default: the target's host)"),
-      ...impairmentOptions(),
+      ...labOptions(),
     ],
     examples: [
       'socktool relay tcp://127.0.0.1:8080 unix:///run/app.sock',

@@ -1,16 +1,18 @@
 import { InvalidArgumentError, Option } from 'commander';
-import { isStreamNetwork, relay, type Address, type Impairment, type Impairments, type RelayEvent, type TlsOptions } from '../index.js';
+import { isStreamNetwork, PcapWriter, relay, type Address, type Impairment, type Impairments, type RelayEvent, type TlsOptions } from '../index.js';
 import { impairmentProblem } from '../core/impair.js';
 import { rowOf } from '../core/networks.js';
 import { UsageError } from './exit.js';
 import { serverLimits, datagramReasons, unixAccess, readTls, refuseGiven, serverTlsOptions, untilSignal, type CommonOptions } from './common.js';
-import { addrText, type Output } from './output.js';
+import { addrText, notice, type Output } from './output.js';
 import { reporter, runUntilSignal } from './servers.js';
 
 export interface RelayCommandOptions extends CommonOptions {
   targetTls?: boolean;
   targetCa?: string;
-  /** The impairment flags, each a list of what was given (see impairmentOptions). */
+  pcap?: string;
+  pcapMax?: number;
+  /** The impairment flags, each a list of what was given (see labOptions). */
   delay?: Directed[];
   rate?: Directed[];
   slice?: Directed[];
@@ -56,8 +58,8 @@ const percent = (key: 'loss' | 'duplicate' | 'reorder') => directed((text) => {
   return { [key]: n / 100 };
 });
 
-/** relay's impairment flags, toxiproxy's toxics: each may be given once per direction (or once for both). */
-export const impairmentOptions = (): Option[] => [
+/** relay's socket-lab flags: impairments (toxiproxy's toxics, each given once per direction or once for both) and recording. */
+export const labOptions = (): Option[] => [
   new Option('--delay <[way:]ms[±jitter]>', 'deliver each chunk or datagram this late (± a uniform jitter; "+-" for "±")')
     .argParser(directed((text) => {
       const m = /^([\d.]+)(?:(?:±|\+-)([\d.]+))?$/.exec(text);
@@ -81,6 +83,9 @@ export const impairmentOptions = (): Option[] => [
   new Option('--loss <[way:]percent>', 'datagrams: drop this share of them').argParser(percent('loss')),
   new Option('--duplicate <[way:]percent>', 'datagrams: send this share of them twice').argParser(percent('duplicate')),
   new Option('--reorder <[way:]percent>', 'datagrams: hold this share back until the next has gone').argParser(percent('reorder')),
+  new Option('--pcap <file>', 'record every session into FILE as pcapng (Wireshark, tshark), written as it goes'),
+  new Option('--pcap-max <bytes>', 'stop recording (the traffic goes on) once FILE would pass this size (default 1 GiB)')
+    .argParser((text) => number('bytes, at least 4096', text, 4096, true)),
   new Option('--seed <n>', 'draw the impairments from this seed, to repeat a run exactly')
     .argParser((text) => number('a whole number 0-4294967295', text, 0, true) >>> 0),
 ];
@@ -121,6 +126,7 @@ export async function relayCommand(from: Address, to: Address, o: RelayCommandOp
     const problem = impairmentProblem(impair?.[WAYS[way]], rowOf(network).messages, `${side} ${network}`);
     if (problem) throw new UsageError(`${way}: ${problem.replace(/^(loss|duplicate|reorder)/, '--$1')}`);
   }
+  const pcap = o.pcap === undefined ? undefined : openPcap(o.pcap, o.pcapMax, `socktool relay ${addrText(from)} ${addrText(to)}`);
   const server = await relay(from, to, {
     ...serverLimits(o),
     ...unixAccess(o, from, out),
@@ -128,6 +134,7 @@ export async function relayCommand(from: Address, to: Address, o: RelayCommandOp
     // The listening side's --ca verifies clients; the target is trusted through --target-ca.
     targetTls: targetTlsOptions(o),
     impair,
+    pcap,
     idle: o.timeout,
     // The target's connect keeps the library's 10 s unless --timeout is given (its default is the idle limit's).
     ...(o.given?.has('timeout') && o.timeout && { dialTimeout: o.timeout }),
@@ -147,7 +154,23 @@ export async function relayCommand(from: Address, to: Address, o: RelayCommandOp
       }
     },
   });
-  await runUntilSignal(server, out, { until: server.closed });
+  try {
+    await runUntilSignal(server, out, { until: server.closed });
+  } finally {
+    pcap?.close();
+  }
+}
+
+/** --pcap: the recording, or a usage error naming why the file cannot be written (exit 2, before any traffic). */
+export function openPcap(path: string, max: number | undefined, description: string): PcapWriter {
+  let pcap: PcapWriter;
+  try {
+    pcap = new PcapWriter(path, { max, description });
+  } catch (err) {
+    throw new UsageError(`--pcap ${path}: cannot write it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  pcap.onFull = () => notice(`--pcap ${path} reached --pcap-max (${max ?? 'its default'} bytes): recording stopped, the traffic goes on`);
+  return pcap;
 }
 
 /** What a session's impairments did, for its closing line: the counts that are not 0. */
