@@ -634,7 +634,7 @@ describe('help', () => {
     expect(top.stdout).toMatch(/^Exit codes:\n {2}0 {2}success\n[^]* {2}5 {2}address in use or permission denied\n/m);
     const wide = (text: string) => text.split('\n').filter((line) => line.length > 100);
     expect(wide(top.stdout)).toEqual([]);
-    const names = ['connect', 'unix-client', 'listen', 'serve', 'udp-echo', 'tcp-echo', 'unix-server', 'send', 'relay',
+    const names = ['connect', 'unix-client', 'listen', 'serve', 'udp-echo', 'tcp-echo', 'unix-server', 'send', 'relay', 'tap',
       'chat', 'call', 'reply', 'publish', 'subscribe', 'http-get', 'bench', 'scan', 'resolve', 'caps', 'build-addon'];
     for (const name of names) {
       expect(top.stdout).toMatch(new RegExp(`^  ${name} `, 'm'));

@@ -111,6 +111,7 @@ const PROGRAMS = {
   'systemd-socket-activate': 'systemd',
   setpriv: 'util-linux',
   prlimit: 'util-linux',
+  unshare: 'util-linux',
   script: 'bsdutils',
   jq: 'jq',
   nm: 'binutils',
@@ -424,7 +425,7 @@ let peersForNobody: string | undefined;
  * A copy of test/peers/`name` that any user can read: the clone may sit where nobody cannot (root's home, a
  * private `mktemp -d`), and a peer run as nobody reads its script from here.
  */
-function readableCopy(name: string): string {
+export function readableCopy(name: string): string {
   if (!peersForNobody) {
     peersForNobody = mkdtempSync(join(tmpdir(), 'stt-peers-'));
     chmodSync(peersForNobody, 0o755);

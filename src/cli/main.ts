@@ -15,7 +15,7 @@ import { CliError, Exit, EXIT_HELP, exitCodeFor, exitCodesLine, UsageError } fro
 import { httpGetCommand, type HttpOptions } from './http.js';
 import { NcExit, ncCommand, type NcOptions } from './nc.js';
 import { notice, oneLine, Output } from './output.js';
-import { labOptions, relayCommand, type RelayCommandOptions } from './relay.js';
+import { labOptions, relayCommand, tapCommand, type RelayCommandOptions } from './relay.js';
 import {
   HANDLERS, listenCommand, serveCommand, UNIX_TYPES, type ListenCommandOptions, type ServeCommandOptions,
 } from './servers.js';
@@ -213,6 +213,21 @@ const COMMANDS: CommandSpec[] = [
       'socktool relay unix:///tmp/slow.sock unix:///run/app.sock --slice 1 --rate to-client:10000',
     ],
     run: ([from, to], o, out) => relayCommand(serverAddressArg(from!), addressArg(to!), o as RelayCommandOptions, out),
+  },
+  {
+    name: 'tap',
+    // 4: nobody listens on the socket to tap.
+    exits: [0, 1, 2, 4, 5, 6],
+    args: '<path>',
+    summary: 'interpose on a live unix socket (stream, seqpacket, dgram): record, dump or impair its new clients, then put it back',
+    traits: ['idle', 'server'],
+    options: labOptions(),
+    examples: [
+      'socktool tap /run/app.sock --pcap app.pcapng',
+      'socktool tap /tmp/log.sock -v',
+      'socktool tap /run/app.sock --json --delay to-client:50',
+    ],
+    run: ([path], o, out) => tapCommand(path!, o as RelayCommandOptions, out),
   },
   {
     name: 'chat',

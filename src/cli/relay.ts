@@ -1,5 +1,6 @@
+import { resolve } from 'node:path';
 import { InvalidArgumentError, Option } from 'commander';
-import { isStreamNetwork, PcapWriter, relay, type Address, type Impairment, type Impairments, type RelayEvent, type TlsOptions } from '../index.js';
+import { isStreamNetwork, liveSocketAt, PcapWriter, relay, tap, unixAddress, type Address, type RelayOptions, type Impairment, type Impairments, type RelayEvent, type TlsOptions } from '../index.js';
 import { impairmentProblem } from '../core/impair.js';
 import { rowOf } from '../core/networks.js';
 import { UsageError } from './exit.js';
@@ -121,23 +122,60 @@ export async function relayCommand(from: Address, to: Address, o: RelayCommandOp
     tls: datagramReasons(from).tls,
     targetTls: !isStreamNetwork(to.network) && `the target ${to.network} carries datagrams, and TLS runs over streams`,
   });
-  const impair = impairmentsOf(o);
-  for (const [way, side, network] of [['to-target', "the target's", to.network], ['to-client', "the clients'", from.network]] as const) {
-    const problem = impairmentProblem(impair?.[WAYS[way]], rowOf(network).messages, `${side} ${network}`);
-    if (problem) throw new UsageError(`${way}: ${problem.replace(/^(loss|duplicate|reorder)/, '--$1')}`);
-  }
-  const pcap = o.pcap === undefined ? undefined : openPcap(o.pcap, o.pcapMax, `socktool relay ${addrText(from)} ${addrText(to)}`);
+  const { options, pcap } = labRelayOptions(o, from, to, out, `socktool relay ${addrText(from)} ${addrText(to)}`);
   const server = await relay(from, to, {
+    ...options,
     ...serverLimits(o),
     ...unixAccess(o, from, out),
     tls: serverTlsOptions(o),
     // The listening side's --ca verifies clients; the target is trusted through --target-ca.
     targetTls: targetTlsOptions(o),
+    // The target's connect keeps the library's 10 s unless --timeout is given (its default is the idle limit's).
+    ...(o.given?.has('timeout') && o.timeout && { dialTimeout: o.timeout }),
+  });
+  try {
+    await runUntilSignal(server, out, { until: server.closed });
+  } finally {
+    pcap?.close();
+  }
+}
+
+/**
+ * `tap`: a relay put in place of the live unix socket at `path`, the original put back when it stops (on a
+ * signal, or any exit: the exchange back is one synchronous call).
+ */
+export async function tapCommand(path: string, o: RelayCommandOptions, out: Output): Promise<void> {
+  void untilSignal();
+  if (path.startsWith('@')) throw new UsageError(`${path}: an abstract name has no file to move aside: tap taps socket files`);
+  // Its type as the kernel lists it decides what the impairments may do; tap() checks it again as it starts.
+  const at = unixAddress(liveSocketAt(resolve(path)) ?? 'unix', path);
+  const { options, pcap } = labRelayOptions(o, at, at, out, `socktool tap ${path}`);
+  const t = await tap(path, { ...options, ...serverLimits(o) }).catch((err: unknown) => {
+    pcap?.close();
+    throw err;
+  });
+  const restoreAtExit = () => t.restore();
+  process.once('exit', restoreAtExit);
+  try {
+    await runUntilSignal(t, out, { until: t.closed });
+  } finally {
+    process.off('exit', restoreAtExit);
+    pcap?.close();
+  }
+}
+
+/** What relay and tap take alike: the impairments, the recording, --timeout, and the events, dump and errors. */
+function labRelayOptions(o: RelayCommandOptions, from: Address, to: Address, out: Output, description: string) {
+  const impair = impairmentsOf(o);
+  for (const [way, side, network] of [['to-target', "the target's", to.network], ['to-client', "the clients'", from.network]] as const) {
+    const problem = impairmentProblem(impair?.[WAYS[way]], rowOf(network).messages, `${side} ${network}`);
+    if (problem) throw new UsageError(`${way}: ${problem.replace(/^(loss|duplicate|reorder)/, '--$1')}`);
+  }
+  const pcap = o.pcap === undefined ? undefined : openPcap(o.pcap, o.pcapMax, description);
+  const options: RelayOptions = {
     impair,
     pcap,
     idle: o.timeout,
-    // The target's connect keeps the library's 10 s unless --timeout is given (its default is the idle limit's).
-    ...(o.given?.has('timeout') && o.timeout && { dialTimeout: o.timeout }),
     onError: reporter(out),
     // Each chunk is reported only when someone looks: the bulk path stays a plain copy.
     tap: out.json || out.verbose,
@@ -153,12 +191,8 @@ export async function relayCommand(from: Address, to: Address, o: RelayCommandOp
         out.event('data', { peer, direction: e.from === 'client' ? 'to-target' : 'to-client', size: e.data.length });
       }
     },
-  });
-  try {
-    await runUntilSignal(server, out, { until: server.closed });
-  } finally {
-    pcap?.close();
-  }
+  };
+  return { options, pcap };
 }
 
 /** --pcap: the recording, or a usage error naming why the file cannot be written (exit 2, before any traffic). */

@@ -1,5 +1,11 @@
 /* socktool's addon, raw calls on descriptors (socket, bind, connect, listen, close, dup, limits). */
 #include "socktool.h"
+#include <limits.h>
+#include <sys/syscall.h>
+
+#ifndef RENAME_EXCHANGE
+#define RENAME_EXCHANGE (1 << 1) /* linux/fs.h; musl's headers do not have it */
+#endif
 
 /* ---------- raw calls ---------- */
 
@@ -98,5 +104,20 @@ napi_value js_adopt(napi_env env, napi_callback_info info) {
 napi_value js_cloexec(napi_env env, napi_callback_info info) {
   ARGS(1);
   if (fcntl(int_arg(env, argv[0]), F_SETFD, FD_CLOEXEC) < 0) return throw_errno(env, -errno, "fcntl");
+  return undef(env);
+}
+
+/* exchangePaths(a, b): swaps two names in one step (renameat2 RENAME_EXCHANGE), so that no process looking up
+ * either ever finds it missing: `tap` puts its socket in place of a live one, and the live one back, so. EINVAL
+ * where the filesystem cannot (then nothing changed). */
+napi_value js_exchange_paths(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  char a[PATH_MAX], b[PATH_MAX];
+  size_t al, bl;
+  if (napi_get_value_string_utf8(env, argv[0], a, sizeof a, &al) != napi_ok || al >= sizeof a - 1 ||
+      napi_get_value_string_utf8(env, argv[1], b, sizeof b, &bl) != napi_ok || bl >= sizeof b - 1) {
+    return throw_errno(env, -ENAMETOOLONG, "renameat2");
+  }
+  if (syscall(SYS_renameat2, AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE) < 0) return throw_errno(env, -errno, "renameat2");
   return undef(env);
 }

@@ -89,6 +89,8 @@ interface Binding {
   raiseNofile(): number;
   /** malloc_trim(0): free heap pages go back to the system. */
   trimMemory(): void;
+  /** Swaps two names in one step (renameat2 RENAME_EXCHANGE); throws EINVAL where the filesystem cannot. */
+  exchangePaths(a: string, b: string): void;
   constants: Record<string, number>;
 }
 

@@ -88,3 +88,16 @@ export async function unbind(op: Op, addr: UnixAddress, bound: Bound, err: unkno
   await bound.file?.release();
   return wrap(op, addr.network, addr, err);
 }
+
+/**
+ * Swaps the files of two unix socket paths in one step (renameat2 RENAME_EXCHANGE, see the addon's
+ * exchangePaths): whoever looks either up meanwhile finds one or the other, never nothing. Throws, changing
+ * nothing, where it cannot (EINVAL: the filesystem has no exchange; EACCES, EPERM: not permitted here).
+ */
+export function exchangeSocketFiles(a: UnixAddress, b: UnixAddress): void {
+  try {
+    native.exchangePaths(a.path, b.path);
+  } catch (err) {
+    throw wrap('bind', a.network, b, err);
+  }
+}
