@@ -111,7 +111,7 @@ describe('relay --pcap', () => {
     expect(await fields(file, 'tcp.analysis.flags && !tcp.analysis.window_update', 'frame.number')).toEqual([]);
   }, 120_000);
 
-  it.each(['udp', 'unixgram'] as const)('%s: every datagram each way, in order, as UDP', async (kind, ctx) => {
+  it.for(['udp', 'unixgram'] as const)('%s: every datagram each way, in order, as UDP', { timeout: 60_000 }, async (kind, ctx) => {
     needs(ctx, 'tshark');
     const file = join(tempDir(), `${kind}.pcapng`);
     const target = await serve(kind === 'udp' ? 'udp://127.0.0.1:0' : `unixgram://${sockPath()}`, echo);
@@ -135,7 +135,7 @@ describe('relay --pcap', () => {
       .toEqual(Array.from({ length: 20 }, (_, i) => [`> datagram ${i}`, `< datagram ${i}`]).flat());
     const comment = (await fields(file, 'frame.comment', 'frame.comment'))[0]![0]!;
     expect(comment).toContain(`on ${formatAddress(r.addr)} -> ${formatAddress(target.addr)}`);
-  }, 60_000);
+  });
 
   it('whole after SIGTERM; --pcap-max stops the recording, not the traffic, with one notice', async (ctx) => {
     needs(ctx, 'tshark');

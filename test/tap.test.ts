@@ -33,7 +33,7 @@ const identity = (path: string) => {
 };
 
 describe('socktool tap', () => {
-  it.each(['unix', 'unixpacket', 'unixgram'] as const)('%s: clients before, during and after; the original back as it was', async (kind, ctx) => {
+  it.for(['unix', 'unixpacket', 'unixgram'] as const)('%s: clients before, during and after; the original back as it was', { timeout: 60_000 }, async (kind, ctx) => {
     needs(ctx, 'tshark');
     const dir = tempDir();
     const path = join(dir, 'app.sock');
@@ -74,7 +74,7 @@ describe('socktool tap', () => {
       await early.close();
       server.child.kill();
     }
-  }, 60_000);
+  });
 
   it("a server run by another user: the tap's socket is that user's, with its mode, and that user's clients get through", async (ctx) => {
     needsRoot(ctx);
