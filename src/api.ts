@@ -27,6 +27,7 @@ import { tcp } from './tcp/index.js';
 import { udp } from './udp/index.js';
 import { asksPeers, asksRights } from './core/access.js';
 import { addressOrInherited, isInherited, plainAddress, type InheritedSocket } from './inherited.js';
+import { datagramRecorder, recordConn } from './core/record.js';
 import { unix, unixgram, unixpacket } from './unix/index.js';
 
 export {
@@ -116,6 +117,7 @@ export async function dial(addr: Address | string, options: DialOptions = {}): P
     if (options.local !== undefined) options = { ...options, local: localFor('dial', a, options.local) };
     conn = await adapter.dial(a, options);
   }
+  if (options.pcap) recordConn(conn, options.pcap, true);
   return options.tls ? tlsClient(conn, options.tls, options, a) : conn;
 }
 
@@ -171,6 +173,16 @@ async function openListener(adapter: StreamAdapter, a: Address, options: ListenO
   const listener = !isInherited(a) ? await adapter.listen(a, options, gate)
     : a.listening ? await adapter.adoptListener(a.fd, plainAddress(a), options, gate)
     : new OneConnectionListener(await adopt(adapter, a), gate);
+  const pcap = options.pcap;
+  if (pcap) {
+    // Each connection as it is accepted (under TLS, its records: what the socket carries).
+    const accept = listener.accept.bind(listener);
+    listener.accept = async (o) => {
+      const conn = await accept(o);
+      recordConn(conn, pcap, false);
+      return conn;
+    };
+  }
   return context ? new TlsListener(listener, context, options.tls?.ca !== undefined) : listener;
 }
 
@@ -194,7 +206,13 @@ function openDatagram(adapter: DatagramAdapter, a: Address, options: BindOptions
   checkInherited('bind', a, 'datagram', options);
   checkFileAccess('bind', a, options);
   const gate = peerGate('bind', adapter, a, options);
-  return isInherited(a) ? adapter.adopt(a.fd, plainAddress(a), options, gate) : adapter.bind(a, options, gate);
+  const sock = isInherited(a) ? adapter.adopt(a.fd, plainAddress(a), options, gate) : adapter.bind(a, options, gate);
+  const pcap = options.pcap;
+  return !pcap ? sock : sock.then((s) => {
+    // Its peers are its clients (bindTo makes it the client of the one it reaches).
+    s.recorder = datagramRecorder(pcap, s.localAddr, false);
+    return s;
+  });
 }
 
 /**
@@ -248,6 +266,7 @@ export async function bindTo(peer: Address | string, options: BindToOptions = {}
     await sock.close();
     throw err;
   }
+  if (options.pcap) sock.recorder = datagramRecorder(options.pcap, sock.localAddr, true);
   return sock;
 }
 

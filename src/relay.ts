@@ -372,7 +372,8 @@ export async function relay(from: Address | string, to: Address | string, option
   }
   if (!isStreamNetwork(src.network)) {
     if (options.tls) throw noTls('bind', src.network);
-    return new DatagramRelay(await bind(src, options), target, options);
+    // The relay records its sessions itself, each as one conversation: not its listening socket's traffic too.
+    return new DatagramRelay(await bind(src, { ...options, pcap: undefined }), target, options);
   }
   let sessions = 0;
   const impaired = noneImpaired();
@@ -384,6 +385,6 @@ export async function relay(from: Address | string, to: Address | string, option
       // The client's side is already closed; report and let serve() carry on.
       onError(err, ex);
     });
-  }, { ...options, idle: undefined }); // the session times out both of its sides itself
+  }, { ...options, idle: undefined, pcap: undefined }); // the session times out both of its sides itself, and records itself
   return Object.assign(server, { impaired });
 }

@@ -167,3 +167,25 @@ describe('relay --pcap', () => {
     expect(r.stderr).toMatch(/^socktool: --pcap \/nonexistent\/dir\/x\.pcapng: cannot write it \(ENOENT\)\n$/);
   });
 });
+
+describe('--pcap on serve and connect (pcap on serve, listen, dial, bindTo)', () => {
+  it.for(['tcp', 'unix', 'unixpacket', 'udp', 'unixgram'] as const)('%s: each side records the exchange as it saw it', { timeout: 60_000 }, async (kind, ctx) => {
+    needs(ctx, 'tshark');
+    const dir = tempDir();
+    const where = kind === 'tcp' ? 'tcp://127.0.0.1:0' : kind === 'udp' ? 'udp://127.0.0.1:0' : `${kind}://${join(dir, 's.sock')}`;
+    const [served, connected] = [join(dir, 'serve.pcapng'), join(dir, 'connect.pcapng')];
+    const server = await cliServer(['serve', where, '--handler', 'upper', '--pcap', served]);
+    try {
+      const stream = kind === 'tcp' || kind === 'unix' || kind === 'unixpacket';
+      const r = await cli(['connect', server.address, '--pcap', connected, ...(stream ? ['--half-close'] : ['--wait', '500'])], 'hello\n');
+      expect(r.stdout).toBe('HELLO\n');
+    } finally {
+      expect(await stopLive(server)).toBe(0);
+    }
+    for (const file of [served, connected]) {
+      const payload = kind === 'udp' || kind === 'unixgram' ? 'data.data' : 'tcp.payload';
+      const packets = (await fields(file, payload, 'ip.src', payload)).map(([src, hex]) => `${src === '10.255.255.254' ? '<' : '>'} ${String(Buffer.from(hex!, 'hex'))}`);
+      expect([file, packets]).toEqual([file, ['> hello\n', '< HELLO\n']]);
+    }
+  });
+});

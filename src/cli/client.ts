@@ -1,5 +1,5 @@
 import { bindTo, Codes, dial, isStreamNetwork, NetError, type Address, type Conn, type DatagramSocket } from '../index.js';
-import { datagramReasons, refuseGiven, sourceArg, tlsOptions, type CommonOptions } from './common.js';
+import { datagramReasons, recordingFor, refuseGiven, sourceArg, tlsOptions, type CommonOptions } from './common.js';
 import { datagramSession, StdinPump, streamSession, throwIfFailed, type Ended } from './session.js';
 import { addrText, type Output } from './output.js';
 
@@ -22,7 +22,7 @@ const GONE = new Set(['EPIPE', 'ECONNRESET', Codes.CLOSED]);
 /** A connect with the --timeout and --tls flags applied. */
 export async function dialFor(addr: Address, o: SourceOptions, out: Output): Promise<Conn> {
   const conn = await dial(addr, { signal: o.timeout ? AbortSignal.timeout(o.timeout) : undefined, tls: tlsOptions(o),
-    ...(o.bind !== undefined && { local: sourceArg(o.bind, addr) }) });
+    pcap: recordingFor(o, `socktool connect ${addrText(addr)}`), ...(o.bind !== undefined && { local: sourceArg(o.bind, addr) }) });
   out.event('connected', { peer: addrText(conn.remoteAddr), local: addrText(conn.localAddr) },
     `connected to ${addrText(conn.remoteAddr)}`);
   return conn;
@@ -30,7 +30,8 @@ export async function dialFor(addr: Address, o: SourceOptions, out: Output): Pro
 
 /** A datagram socket bound with --bind (or where the OS picks) and connected to `addr`. */
 async function bindClient(addr: Address, o: SourceOptions, out: Output): Promise<DatagramSocket> {
-  const sock = await bindTo(addr, o.bind !== undefined ? { local: sourceArg(o.bind, addr) } : {});
+  const sock = await bindTo(addr, { pcap: recordingFor(o, `socktool connect ${addrText(addr)}`),
+    ...(o.bind !== undefined && { local: sourceArg(o.bind, addr) }) });
   out.event('connected', { peer: addrText(sock.remoteAddr), local: addrText(sock.localAddr) },
     `sending to ${addrText(sock.remoteAddr)} from ${addrText(sock.localAddr)}`);
   return sock;

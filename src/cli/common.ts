@@ -1,12 +1,12 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
 import {
-  formatAddress, hasSocketFile, inheritedSocket, isInherited, isInheritedText, isStreamNetwork, parseAddress, type Address, type FileAccess,
+  formatAddress, hasSocketFile, inheritedSocket, isInherited, isInheritedText, isStreamNetwork, parseAddress, PcapWriter, type Address, type FileAccess,
   type Network, type PeerAccess, type TlsOptions,
 } from '../index.js';
 import { exitCodeForSignal, UsageError } from './exit.js';
 import { IDLE_MS } from '../core/serve.js';
-import type { Output, OutputOptions } from './output.js';
+import { notice, type Output, type OutputOptions } from './output.js';
 
 /** The TLS flags (the tls-client and tls-server traits). */
 export interface TlsFlags {
@@ -31,6 +31,10 @@ export interface CommonOptions extends OutputOptions, TlsFlags {
   allowUid?: string[];
   allowGid?: string[];
   allowEveryone?: boolean;
+  pcap?: string;
+  pcapMax?: number;
+  /** --pcap's recording, once opened (see recordingFor). */
+  recording?: PcapWriter;
   /** The options typed on the command line (not defaults), by attribute name; main fills it in. */
   given?: ReadonlySet<string>;
 }
@@ -82,9 +86,9 @@ export const datagramReasons = (a: Address) => isStreamNetwork(a.network) ? {} :
 /**
  * `timeout`: --timeout as a limit on a connect and on idleness, off by default (clients, `listen`); `idle`: a
  * server's --timeout, an idle limit on by default; `server`: --max-clients; `access`: a unix server's --mode,
- * --owner, --group and --allow-*.
+ * --owner, --group and --allow-*; `record`: --pcap and --pcap-max.
  */
-export type Trait = 'timeout' | 'idle' | 'server' | 'access' | 'tls-client' | 'tls-server';
+export type Trait = 'timeout' | 'idle' | 'server' | 'access' | 'tls-client' | 'tls-server' | 'record';
 
 function integer(what: string, min: number, max: number) {
   return (value: string): number => {
@@ -153,6 +157,11 @@ export function addTraits(cmd: Command, traits: readonly Trait[]): void {
     cmd.option('--allow-uid <user>', 'unix: admit peers of this user (name or uid; repeatable); others are refused', collect);
     cmd.option('--allow-gid <group>', 'unix: admit peers of this group (name or gid; repeatable)', collect);
     cmd.option('--allow-everyone', 'unix: admit every user, even on an abstract name (which admits only its own by default)');
+  }
+  if (traits.includes('record')) {
+    cmd.option('--pcap <file>', 'record the traffic into FILE as pcapng (Wireshark, tshark), written as it goes');
+    cmd.option('--pcap-max <bytes>', 'stop recording (the traffic goes on) once FILE would pass this size (default 1 GiB)',
+      integer('bytes', 4096, 2 ** 48));
   }
   const client = traits.includes('tls-client');
   const server = traits.includes('tls-server');
@@ -333,4 +342,20 @@ export async function* lines(input: AsyncIterable<Buffer>, max = Infinity): Asyn
     rest = data.length > 0 ? data : undefined;
   }
   if (rest) yield rest;
+}
+
+/**
+ * --pcap: this command's one recording, opened on first use (a usage error, exit 2, naming why FILE cannot be
+ * written); undefined without --pcap. Each packet is written as it goes: nothing to flush at exit.
+ */
+export function recordingFor(o: CommonOptions, description: string): PcapWriter | undefined {
+  if (o.pcap === undefined) return undefined;
+  if (o.recording) return o.recording;
+  try {
+    o.recording = new PcapWriter(o.pcap, { max: o.pcapMax, description });
+  } catch (err) {
+    throw new UsageError(`--pcap ${o.pcap}: cannot write it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  o.recording.onFull = () => notice(`--pcap ${o.pcap} reached --pcap-max (${o.pcapMax ?? 'its default'} bytes): recording stopped, the traffic goes on`);
+  return o.recording;
 }

@@ -15,7 +15,7 @@ import { CliError, Exit, EXIT_HELP, exitCodeFor, exitCodesLine, UsageError } fro
 import { httpGetCommand, type HttpOptions } from './http.js';
 import { NcExit, ncCommand, type NcOptions } from './nc.js';
 import { notice, oneLine, Output } from './output.js';
-import { labOptions, relayCommand, tapCommand, type RelayCommandOptions } from './relay.js';
+import { impairmentOptions, relayCommand, tapCommand, type RelayCommandOptions } from './relay.js';
 import {
   HANDLERS, listenCommand, serveCommand, UNIX_TYPES, type ListenCommandOptions, type ServeCommandOptions,
 } from './servers.js';
@@ -59,6 +59,8 @@ const hostPort = (port: number) => [
 const bindOption = () => new Option('--bind <address>', 'connect or send from this address (tcp/udp: a host and port; unixgram: a path)');
 const halfClose = () => new Option('--half-close', 'on stdin EOF, send EOF to the peer and keep printing until it closes');
 const SERVER: Trait[] = ['server', 'idle', 'access', 'tls-server'];
+/** Servers whose traffic --pcap records. */
+const RECORDED_SERVER: Trait[] = [...SERVER, 'record'];
 
 /** `udp-echo` and `tcp-echo`: `serve` with echo on --host/--port, or on an inherited socket (--fd). */
 const inetEcho = (network: 'udp' | 'tcp', port: number, summary: string, examples: string[]): CommandSpec => ({
@@ -106,7 +108,7 @@ const COMMANDS: CommandSpec[] = [
     exits: CLIENT_EXITS,
     args: '<address>',
     summary: 'netcat client: stdin to the peer, the peer to stdout (a datagram per stdin line on udp/unixgram)',
-    traits: ['timeout', 'tls-client'],
+    traits: ['timeout', 'tls-client', 'record'],
     options: [halfClose(), new Option('--wait <ms>', 'datagram: keep printing replies this long after stdin EOF').argParser(parseMs).default(1000), bindOption()],
     examples: [
       'socktool connect tcp://127.0.0.1:8000',
@@ -121,7 +123,7 @@ const COMMANDS: CommandSpec[] = [
     exits: CLIENT_EXITS,
     args: '<path>',
     summary: 'AF_UNIX client (the named form of connect): a socket file or @abstract name',
-    traits: ['timeout'],
+    traits: ['timeout', 'record'],
     options: [typeOption(), halfClose(), new Option('--wait <ms>', 'dgram: keep printing replies this long after stdin EOF').argParser(parseMs).default(1000)],
     examples: ['socktool unix-client /tmp/app.sock', 'echo hi | socktool unix-client /tmp/dgram.sock --type dgram'],
     run: ([path], o, out) => connectCommand(unixArg(path!, o), o as ClientOptions, out),
@@ -132,7 +134,7 @@ const COMMANDS: CommandSpec[] = [
     args: '<address>',
     summary: 'netcat server: prints what arrives, sends stdin to the peer',
     // As nc -l: no idle limit unless asked for.
-    traits: ['server', 'timeout', 'access', 'tls-server'],
+    traits: ['server', 'timeout', 'access', 'tls-server', 'record'],
     options: [new Option('-k, --keep-open', 'serve client after client (several at once; stdin goes to all)'), halfClose()],
     examples: ['socktool listen tcp://127.0.0.1:8000', 'socktool listen -k unix:///tmp/log.sock', 'socktool listen udp://127.0.0.1:9999'],
     run: ([a], o, out) => listenCommand(serverAddressArg(a!), o as ListenCommandOptions, out),
@@ -142,7 +144,7 @@ const COMMANDS: CommandSpec[] = [
     exits: SERVER_EXITS,
     args: '<address>',
     summary: 'the generic server: a handler for every connection or datagram',
-    traits: SERVER,
+    traits: RECORDED_SERVER,
     options: [
       new Option('--handler <name>', 'what to do with what arrives').choices(HANDLERS).default('echo'),
       new Option('--exec <command>', 'run a program per connection (stdin/stdout wired to the peer) or per datagram (it on stdin, stdout the reply)'),
@@ -194,13 +196,13 @@ const COMMANDS: CommandSpec[] = [
     exits: SERVER_EXITS,
     args: '<listen-address> <target-address>',
     summary: "socat's core job: each client gets its own connection (or datagram session) to the target",
-    traits: SERVER,
+    traits: RECORDED_SERVER,
     options: [
       new Option('--target-tls', 'speak TLS to the target'),
       new Option('--target-ca <file>', 'PEM certificate authorities to trust for the target'),
       new Option('--insecure', 'do not verify the target certificate'),
       new Option('--servername <name>', "name to verify the target by, and send as SNI (default: the target's host)"),
-      ...labOptions(),
+      ...impairmentOptions(),
     ],
     examples: [
       'socktool relay tcp://127.0.0.1:8080 unix:///run/app.sock',
@@ -220,8 +222,8 @@ const COMMANDS: CommandSpec[] = [
     exits: [0, 1, 2, 4, 5, 6],
     args: '<path>',
     summary: 'interpose on a live unix socket (stream, seqpacket, dgram): record, dump or impair its new clients, then put it back',
-    traits: ['idle', 'server'],
-    options: labOptions(),
+    traits: ['idle', 'server', 'record'],
+    options: impairmentOptions(),
     examples: [
       'socktool tap /run/app.sock --pcap app.pcapng',
       'socktool tap /tmp/log.sock -v',

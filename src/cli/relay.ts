@@ -1,18 +1,16 @@
 import { resolve } from 'node:path';
 import { InvalidArgumentError, Option } from 'commander';
-import { isStreamNetwork, liveSocketAt, PcapWriter, relay, tap, unixAddress, type Address, type RelayOptions, type Impairment, type Impairments, type RelayEvent, type TlsOptions } from '../index.js';
+import { isStreamNetwork, liveSocketAt, relay, tap, unixAddress, type Address, type RelayOptions, type Impairment, type Impairments, type RelayEvent, type TlsOptions } from '../index.js';
 import { impairmentProblem } from '../core/impair.js';
 import { rowOf } from '../core/networks.js';
 import { UsageError } from './exit.js';
-import { serverLimits, datagramReasons, unixAccess, readTls, refuseGiven, serverTlsOptions, untilSignal, type CommonOptions } from './common.js';
-import { addrText, notice, type Output } from './output.js';
+import { recordingFor, serverLimits, datagramReasons, unixAccess, readTls, refuseGiven, serverTlsOptions, untilSignal, type CommonOptions } from './common.js';
+import { addrText, type Output } from './output.js';
 import { reporter, runUntilSignal } from './servers.js';
 
 export interface RelayCommandOptions extends CommonOptions {
   targetTls?: boolean;
   targetCa?: string;
-  pcap?: string;
-  pcapMax?: number;
   /** The impairment flags, each a list of what was given (see labOptions). */
   delay?: Directed[];
   rate?: Directed[];
@@ -59,8 +57,8 @@ const percent = (key: 'loss' | 'duplicate' | 'reorder') => directed((text) => {
   return { [key]: n / 100 };
 });
 
-/** relay's socket-lab flags: impairments (toxiproxy's toxics, each given once per direction or once for both) and recording. */
-export const labOptions = (): Option[] => [
+/** relay's and tap's impairment flags, toxiproxy's toxics: each given once per direction, or once for both. */
+export const impairmentOptions = (): Option[] => [
   new Option('--delay <[way:]ms[±jitter]>', 'deliver each chunk or datagram this late (± a uniform jitter; "+-" for "±")')
     .argParser(directed((text) => {
       const m = /^([\d.]+)(?:(?:±|\+-)([\d.]+))?$/.exec(text);
@@ -84,9 +82,6 @@ export const labOptions = (): Option[] => [
   new Option('--loss <[way:]percent>', 'datagrams: drop this share of them').argParser(percent('loss')),
   new Option('--duplicate <[way:]percent>', 'datagrams: send this share of them twice').argParser(percent('duplicate')),
   new Option('--reorder <[way:]percent>', 'datagrams: hold this share back until the next has gone').argParser(percent('reorder')),
-  new Option('--pcap <file>', 'record every session into FILE as pcapng (Wireshark, tshark), written as it goes'),
-  new Option('--pcap-max <bytes>', 'stop recording (the traffic goes on) once FILE would pass this size (default 1 GiB)')
-    .argParser((text) => number('bytes, at least 4096', text, 4096, true)),
   new Option('--seed <n>', 'draw the impairments from this seed, to repeat a run exactly')
     .argParser((text) => number('a whole number 0-4294967295', text, 0, true) >>> 0),
 ];
@@ -171,7 +166,7 @@ function labRelayOptions(o: RelayCommandOptions, from: Address, to: Address, out
     const problem = impairmentProblem(impair?.[WAYS[way]], rowOf(network).messages, `${side} ${network}`);
     if (problem) throw new UsageError(`${way}: ${problem.replace(/^(loss|duplicate|reorder)/, '--$1')}`);
   }
-  const pcap = o.pcap === undefined ? undefined : openPcap(o.pcap, o.pcapMax, description);
+  const pcap = recordingFor(o, description);
   const options: RelayOptions = {
     impair,
     pcap,
@@ -193,18 +188,6 @@ function labRelayOptions(o: RelayCommandOptions, from: Address, to: Address, out
     },
   };
   return { options, pcap };
-}
-
-/** --pcap: the recording, or a usage error naming why the file cannot be written (exit 2, before any traffic). */
-export function openPcap(path: string, max: number | undefined, description: string): PcapWriter {
-  let pcap: PcapWriter;
-  try {
-    pcap = new PcapWriter(path, { max, description });
-  } catch (err) {
-    throw new UsageError(`--pcap ${path}: cannot write it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
-  pcap.onFull = () => notice(`--pcap ${path} reached --pcap-max (${max ?? 'its default'} bytes): recording stopped, the traffic goes on`);
-  return pcap;
 }
 
 /** What a session's impairments did, for its closing line: the counts that are not 0. */

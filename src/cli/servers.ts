@@ -3,7 +3,7 @@ import {
   type DatagramSocket, type Exchange, type Handler, type NotifyState, type UnixNetwork, type WaitOptions,
 } from '../index.js';
 import {
-  datagramReasons, DEFAULT_MAX_PROGRAMS, unixAccess, refuseGiven, serverIdle, serverLimits, serverTlsOptions,
+  datagramReasons, DEFAULT_MAX_PROGRAMS, recordingFor, unixAccess, refuseGiven, serverIdle, serverLimits, serverTlsOptions,
   untilSignal, type CommonOptions,
 } from './common.js';
 import { execHandler, programOption, type ProgramOptions } from './exec.js';
@@ -187,8 +187,8 @@ export async function serveCommand(addr: Address, o: ServeCommandOptions, out: O
   // A program per exchange is wired to the connection itself (half-close, credentials), not to the CLI's view of it.
   const exec = program && execHandler(program, o.maxClients ?? DEFAULT_MAX_PROGRAMS);
   const handler = exec ? instrument(exec.handler, out, false) : instrument(handlerNamed(o.handler, out), out);
-  const server = await serve(addr, handler,
-    { ...serverLimits(o), idle: serverIdle(o), tls: serverTlsOptions(o), onError: reporter(out), ...unixAccess(o, addr, out) });
+  const server = await serve(addr, handler, { ...serverLimits(o), idle: serverIdle(o), tls: serverTlsOptions(o), onError: reporter(out),
+    ...unixAccess(o, addr, out), pcap: recordingFor(o, `socktool serve ${addrText(addr)}`) });
   await runUntilSignal(server, out, { onStop: exec?.stop, until: server.closed });
 }
 
@@ -230,11 +230,13 @@ async function listenCommandStream(addr: Address, o: ListenCommandOptions, out: 
         clients.delete(conn);
         closed(conn);
       }
-    }, { ...serverLimits(o), idle: o.timeout, tls: serverTlsOptions(o), onError: reporter(out), ...unixAccess(o, addr, out) });
+    }, { ...serverLimits(o), idle: o.timeout, tls: serverTlsOptions(o), onError: reporter(out), ...unixAccess(o, addr, out),
+      pcap: recordingFor(o, `socktool listen ${addrText(addr)}`) });
     return runUntilSignal(server, out, { until: server.closed });
   }
   // netcat: one client, then the listening socket is closed; the command ends with that client.
-  const listener = await listen(addr, { tls: serverTlsOptions(o), ...unixAccess(o, addr, out) });
+  const listener = await listen(addr, { tls: serverTlsOptions(o), ...unixAccess(o, addr, out),
+    pcap: recordingFor(o, `socktool listen ${addrText(addr)}`) });
   await announce(listener.addr, out);
   const stopped = untilSignal().then((): Ended => ({ how: 'stopped' }));
   const conn = await Promise.race([listener.accept(), stopped.then(() => null)]);
@@ -265,7 +267,7 @@ async function listenCommandStream(addr: Address, o: ListenCommandOptions, out: 
  * refused) stops being it, so the next sender takes its place. No sender can end the listener.
  */
 async function listenCommandDatagram(addr: Address, o: ListenCommandOptions, out: Output): Promise<void> {
-  const sock: DatagramSocket = await bind(addr, unixAccess(o, addr, out));
+  const sock: DatagramSocket = await bind(addr, { ...unixAccess(o, addr, out), pcap: recordingFor(o, `socktool listen ${addrText(addr)}`) });
   await announce(sock.localAddr, out);
   const drops = reportDrops(sock, out);
   let peer: Address | null = null;

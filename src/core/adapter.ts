@@ -2,6 +2,7 @@
  * What the adapters (src/tcp, src/udp, src/unix) give the dispatch table of src/api.ts, and what they are given:
  * interfaces internal to the package, not part of its public types (src/core/types.ts).
  */
+import type { DatagramRecorder } from './record.js';
 import type { Address } from './address.js';
 import type { Op } from './errors.js';
 import type {
@@ -53,6 +54,8 @@ export interface PeerGate {
 /** A datagram socket serve() can feed from directly, holding its reading while its handlers are behind. */
 export interface ServableDatagramSocket extends DatagramSocket {
   onDatagram: DatagramReceiver | undefined;
+  /** Told every datagram received and sent (see core/record.ts). */
+  recorder: DatagramRecorder | undefined;
   pause(): void;
   resume(): void;
 }

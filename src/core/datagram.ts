@@ -1,3 +1,4 @@
+import type { DatagramRecorder } from './record.js';
 import { isIP } from 'node:net';
 import { parseAddress, type Address, type InetAddress, type Network } from './address.js';
 import { abortError, closedError, Codes, NetError, wrap } from './errors.js';
@@ -76,6 +77,8 @@ export class DatagramSocketImpl implements ServableDatagramSocket {
   remoteAddr: Address | null = null;
   dropped = 0;
   onDatagram: DatagramReceiver | undefined;
+  /** Told every datagram received and sent, when the socket is recorded (see core/record.ts). */
+  recorder: DatagramRecorder | undefined;
   private handle: DatagramHandle;
   private inbox: Inbox<Datagram>;
   /** The queue is full: reading stops until the application takes from it. */
@@ -96,7 +99,10 @@ export class DatagramSocketImpl implements ServableDatagramSocket {
       datagram: (data, from, truncated, fds, credentials) => {
         if (parts.gate && !parts.gate.admitsDatagram(credentials, from)) {
           if (fds.length > 0) this.handle.closeFds(fds);
-        } else if (this.onDatagram) this.onDatagram(data, from, credentials);
+          return;
+        }
+        this.recorder?.(true, data, from);
+        if (this.onDatagram) this.onDatagram(data, from, credentials);
         else this.enqueue({ data, from, truncated, fds, credentials });
       },
       sent: (count, failure) => this.onSent(count, failure),
@@ -216,6 +222,7 @@ export class DatagramSocketImpl implements ServableDatagramSocket {
         detail: 'descriptors travel over unix sockets only' }));
     }
     let outcome: SendOutcome;
+    this.recorder?.(false, bytes, to ?? this.remoteAddr);
     try {
       outcome = this.handle.send(bytes, to, fds);
     } catch (err) {

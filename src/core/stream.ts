@@ -160,6 +160,9 @@ export class StreamConn implements Conn {
     return result;
   }
 
+  /** Told each message that goes straight to the socket (seqpacket), past the Duplex: for recording (core/record.ts). */
+  sentMessage: ((data: Uint8Array) => void) | undefined;
+
   private writeNow(data: Data): Promise<void> {
     const s = this.stream;
     this.activity++;
@@ -167,7 +170,9 @@ export class StreamConn implements Conn {
     if (s.destroyed || s.writableEnded) return Promise.reject(closedError('write', this.network, this.remoteAddr));
     // Straight to the socket only when nothing written through the Duplex is still waiting (order holds).
     if (this.parts.message && s.writableLength === 0) {
-      return this.parts.message(typeof data === 'string' ? Buffer.from(data) : data).catch((err: unknown) => {
+      const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+      this.sentMessage?.(bytes);
+      return this.parts.message(bytes).catch((err: unknown) => {
         throw this.writeError(err);
       });
     }

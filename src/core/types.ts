@@ -1,3 +1,4 @@
+import type { PcapWriter } from './pcap.js';
 import type { Duplex } from 'node:stream';
 import type { Address, Network } from './address.js';
 import type { BudgetOptions } from './budget.js';
@@ -324,6 +325,8 @@ export interface FileAccess {
  * await listen('tcp://[::]:8000', { ipv6Only: true, backlog: 511 })
  */
 export interface ListenOptions extends FileAccess, PeerAccess {
+  /** Record the traffic into this pcapng file as it goes (see PcapWriter; the caller closes it). */
+  pcap?: PcapWriter;
   /** For tcp6 / an IPv6 host: accept IPv6 only (IPV6_V6ONLY). Default: true for tcp6/udp6, else false. */
   ipv6Only?: boolean;
   /** Listen backlog. */
@@ -346,6 +349,8 @@ export interface ListenOptions extends FileAccess, PeerAccess {
  * has its further datagrams to this socket dropped (and counted), since it sends without taking its replies.
  */
 export interface BindOptions extends FileAccess, PeerAccess, BudgetOptions {
+  /** Record the traffic into this pcapng file as it goes (see PcapWriter; the caller closes it). */
+  pcap?: PcapWriter;
   ipv6Only?: boolean;
   /** SO_REUSEADDR, so several sockets can bind one UDP port (multicast receivers). */
   reuseAddr?: boolean;
@@ -398,6 +403,8 @@ export interface ServeOptions extends ListenOptions, BindOptions {
  * await dial('tcp://[::1]:8000', { signal: AbortSignal.timeout(2000) })
  */
 export interface DialOptions extends WaitOptions {
+  /** Record the traffic into this pcapng file as it goes (see PcapWriter; the caller closes it). */
+  pcap?: PcapWriter;
   /** Speak TLS over the connection; the signal covers the handshake too. */
   tls?: TlsOptions;
   /**

@@ -1,0 +1,81 @@
+// Recording a socket's traffic into a pcapng file (core/pcap.ts) where it crosses the socket: a connection's bytes
+// as its stream pushes what arrived and writes what leaves (so piped, iterated and written traffic alike), a
+// datagram socket's as it receives and sends. What is recorded is what the socket carries: under TLS, the records.
+import type { Duplex } from 'node:stream';
+import { formatAddress, type Address } from './address.js';
+import type { Conversation, PcapWriter } from './pcap.js';
+import { StreamConn } from './stream.js';
+import type { Conn } from './types.js';
+
+/** Datagram conversations kept per socket (one per peer); past this the longest silent is forgotten. */
+const PEERS_KEPT = 4096;
+
+const portOf = (a: Address | null): number => (a && 'port' in a ? a.port : 0);
+const named = (a: Address | null): string => (a && !('path' in a && a.path === '') ? formatAddress(a) : 'an unnamed peer');
+
+type Recorded = Duplex & {
+  push(chunk: unknown, encoding?: BufferEncoding): boolean;
+  _write(chunk: Buffer | string, encoding: BufferEncoding, cb: (err?: Error | null) => void): void;
+  _writev?(chunks: { chunk: Buffer | string; encoding: BufferEncoding }[], cb: (err?: Error | null) => void): void;
+};
+
+/** A chunk as bytes: streams that do not decode strings pass them on as given. */
+const bytesOf = (chunk: unknown, encoding?: BufferEncoding): Buffer =>
+  Buffer.isBuffer(chunk) ? chunk : typeof chunk === 'string' ? Buffer.from(chunk, encoding) : Buffer.from(chunk as Uint8Array);
+
+/**
+ * Records `conn` as one TCP conversation: `dialled` when this side connected (then it is the client). A FIN each
+ * way as the stream ends (or closes); an RST when it closes with an error.
+ */
+export function recordConn(conn: Conn, pcap: PcapWriter, dialled: boolean): void {
+  const server = dialled ? conn.remoteAddr : conn.localAddr;
+  const client = dialled ? conn.localAddr : conn.remoteAddr;
+  const talk = pcap.conversation('tcp', portOf(server), `${named(client)} -> ${named(server)}`);
+  const s = conn.stream as Recorded;
+  const push = s.push;
+  s.push = function (chunk: unknown, encoding?: BufferEncoding) {
+    if (chunk === null) talk.end(!dialled);
+    else talk.data(!dialled, bytesOf(chunk, encoding));
+    return push.call(this, chunk, encoding);
+  };
+  const write = s._write;
+  s._write = function (chunk, encoding, cb) {
+    talk.data(dialled, bytesOf(chunk, encoding));
+    write.call(this, chunk, encoding, cb);
+  };
+  const writev = s._writev;
+  if (writev) {
+    s._writev = function (chunks, cb) {
+      for (const { chunk, encoding } of chunks) talk.data(dialled, bytesOf(chunk, encoding));
+      writev.call(this, chunks, cb);
+    };
+  }
+  // Seqpacket messages go straight to the socket, past the Duplex.
+  if (conn instanceof StreamConn) conn.sentMessage = (data) => talk.data(dialled, bytesOf(data));
+  s.once('finish', () => talk.end(dialled));
+  // Closed without an error: an end (what a peer sees of close(2)); with one, a reset.
+  s.once('close', (hadError: boolean) => (hadError ? talk.reset(dialled) : talk.end(dialled)));
+}
+
+/** What a datagram socket tells its recorder: each datagram in or out, with its peer. */
+export type DatagramRecorder = (incoming: boolean, data: Uint8Array, peer: Address | null) => void;
+
+/**
+ * A recorder of one datagram socket: a UDP conversation per peer. `client`: this socket is the client (it was
+ * bound to reach a peer), else its peers are.
+ */
+export function datagramRecorder(pcap: PcapWriter, local: Address, client: boolean): DatagramRecorder {
+  const talks = new Map<string, Conversation>();
+  return (incoming, data, peer) => {
+    const key = peer ? formatAddress(peer) : '';
+    let talk = talks.get(key);
+    if (talk) talks.delete(key); // most recently heard last
+    else {
+      if (talks.size >= PEERS_KEPT) talks.delete(talks.keys().next().value!);
+      const [from, to] = client ? [local, peer] : [peer, local];
+      talk = pcap.conversation('udp', portOf(to), `${named(from)} -> ${named(to)}`);
+    }
+    talks.set(key, talk);
+    talk.data(incoming !== client, Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+  };
+}
