@@ -38,7 +38,7 @@ export { Codes, NetError, type Op } from './core/errors.js';
 export { NETWORKS, networkFor, networksWhere, rowOf, socketTypeOf, withIpFamily, type SocketType } from './core/networks.js';
 export { addonStatus, type AddonStatus } from './native/index.js';
 export { withNativeReading } from './native/conn.js';
-export { exchangeSocketFiles } from './unix/index.js';
+export { exchangeSocketFiles, unixSocketAt } from './unix/index.js';
 export {
   addressOrInherited, inheritedSocket, isInherited, isInheritedText, listenFds, plainAddress, type InheritedSocket,
 } from './inherited.js';

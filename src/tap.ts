@@ -1,12 +1,12 @@
 // Above the socket API, beside relay.ts: tap() interposes on a live unix socket without touching its server or
-// its clients. Its own socket, of the same type, mode and owner, is bound beside the live one and the two files
+// its clients. The socket's type, and whether it listens, come from the kernel (sock_diag, by the file's inode). Its own socket, of the same type, mode and owner, is bound beside the live one and the two files
 // are exchanged in one step (renameat2 RENAME_EXCHANGE): from then on new clients reach the tap, which relays each
 // to the original (now under the other name), and clients connected before go on undisturbed. close() exchanges
 // them back, again in one step, before the tap's socket goes.
 import { randomBytes } from 'node:crypto';
-import { lstatSync, readFileSync } from 'node:fs';
+import { lstatSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { exchangeSocketFiles, NetError, type UnixAddress, type UnixNetwork } from './api.js';
+import { exchangeSocketFiles, NetError, unixSocketAt, type UnixAddress } from './api.js';
 import { relay, type RelayOptions, type RelayServer } from './relay.js';
 
 /** A tap in place. */
@@ -17,27 +17,6 @@ export interface Tap extends RelayServer {
   readonly aside: string;
   /** Puts the original back at `path`, synchronously: for a process that exits without awaiting close(). */
   restore(): void;
-}
-
-/** /proc/net/unix's socket types, and the flag of a listening socket. */
-const TYPES: Record<string, UnixNetwork> = { '0001': 'unix', '0002': 'unixgram', '0005': 'unixpacket' };
-const SO_ACCEPTCON = 0x10000;
-
-/**
- * The network of the socket bound at `path`, as /proc/net/unix lists it (no probe connection that its server
- * would see): a stream or seqpacket socket only if it listens. Undefined when nobody is bound there.
- */
-export function liveSocketAt(path: string): UnixNetwork | undefined {
-  const lines = readFileSync('/proc/net/unix', 'utf8').split('\n').slice(1);
-  for (const line of lines) {
-    // Num RefCount Protocol Flags Type St Inode Path
-    const f = line.trim().split(/\s+/);
-    if (f.length < 8 || f.slice(7).join(' ') !== path) continue;
-    const network = TYPES[f[4]!];
-    if (!network) continue;
-    if (network === 'unixgram' || (parseInt(f[3]!, 16) & SO_ACCEPTCON) !== 0) return network;
-  }
-  return undefined;
 }
 
 const refuse = (path: string, code: string, detail: string): NetError =>
@@ -59,8 +38,12 @@ export async function tap(path: string, options: RelayOptions = {}): Promise<Tap
     throw refuse(live, (err as NodeJS.ErrnoException).code ?? 'ENOENT', 'no socket to tap there');
   }
   if (!st.isSocket()) throw refuse(live, 'ENOTSOCK', 'it is not a socket');
-  const network = liveSocketAt(live);
-  if (!network) throw refuse(live, 'ECONNREFUSED', 'nobody listens on it (a socket file left behind)');
+  const found = unixSocketAt(live);
+  // A datagram socket bound there receives; a stream or seqpacket one must listen.
+  if (!found || (!found.listening && found.network !== 'unixgram')) {
+    throw refuse(live, 'ECONNREFUSED', 'nobody listens on it (a socket file left behind)');
+  }
+  const network = found.network;
   const aside = join(dirname(live), `.${basename(live)}.tap-${process.pid}-${randomBytes(3).toString('hex')}`);
   const at = (p: string): UnixAddress => ({ network, path: p, abstract: false });
   // Bound beside it, as it is: its mode and owner (set before anyone can connect).

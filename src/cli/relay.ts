@@ -1,6 +1,7 @@
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { InvalidArgumentError, Option } from 'commander';
-import { isStreamNetwork, liveSocketAt, relay, tap, unixAddress, type Address, type RelayOptions, type Impairment, type Impairments, type RelayEvent, type TlsOptions } from '../index.js';
+import { isStreamNetwork, relay, tap, unixSocketAt, unixAddress, type Address, type RelayOptions, type Impairment, type Impairments, type RelayEvent, type TlsOptions } from '../index.js';
 import { impairmentProblem } from '../core/impair.js';
 import { rowOf } from '../core/networks.js';
 import { UsageError } from './exit.js';
@@ -143,7 +144,7 @@ export async function tapCommand(path: string, o: RelayCommandOptions, out: Outp
   void untilSignal();
   if (path.startsWith('@')) throw new UsageError(`${path}: an abstract name has no file to move aside: tap taps socket files`);
   // Its type as the kernel lists it decides what the impairments may do; tap() checks it again as it starts.
-  const at = unixAddress(liveSocketAt(resolve(path)) ?? 'unix', path);
+  const at = unixAddress((existsSync(path) && unixSocketAt(resolve(path))?.network) || 'unix', path);
   const { options, pcap } = labRelayOptions(o, at, at, out, `socktool tap ${path}`);
   const t = await tap(path, { ...options, ...serverLimits(o) }).catch((err: unknown) => {
     pcap?.close();

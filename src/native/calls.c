@@ -1,7 +1,9 @@
 /* socktool's addon, raw calls on descriptors (socket, bind, connect, listen, close, dup, limits). */
 #include "socktool.h"
 #include <limits.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 
 #ifndef RENAME_EXCHANGE
 #define RENAME_EXCHANGE (1 << 1) /* linux/fs.h; musl's headers do not have it */
@@ -120,4 +122,95 @@ napi_value js_exchange_paths(napi_env env, napi_callback_info info) {
   }
   if (syscall(SYS_renameat2, AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE) < 0) return throw_errno(env, -errno, "renameat2");
   return undef(env);
+}
+
+/* unixSocketAt(path): the unix socket bound to the file at `path`, as the kernel knows it (sock_diag, as ss -x
+ * does): [type, listening], or undefined when no socket is bound to that file (one left behind). Matched by the
+ * file's device and inode, so a server that bound it by another name (relative, through a symlink) is found too,
+ * and nothing connects to it. The netlink structures are written out here: musl's headers have no linux/. */
+struct st_nlmsghdr { uint32_t len; uint16_t type, flags; uint32_t seq, pid; };
+struct st_unix_diag_req { uint8_t family, protocol; uint16_t pad; uint32_t states, ino, show, cookie[2]; };
+struct st_unix_diag_msg { uint8_t family, type, state, pad; uint32_t ino, cookie[2]; };
+struct st_rtattr { uint16_t len, type; };
+#define ST_NETLINK_SOCK_DIAG 4
+#define ST_SOCK_DIAG_BY_FAMILY 20
+#define ST_NLM_F_REQUEST 1
+#define ST_NLM_F_DUMP 0x300
+#define ST_NLMSG_DONE 3
+#define ST_NLMSG_ERROR 2
+#define ST_UDIAG_SHOW_VFS 2
+#define ST_UNIX_DIAG_VFS 1
+#define ST_TCP_LISTEN 10
+#define ST_ALIGN(n) (((n) + 3u) & ~3u)
+
+napi_value js_unix_socket_at(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  char path[PATH_MAX];
+  size_t pl;
+  if (napi_get_value_string_utf8(env, argv[0], path, sizeof path, &pl) != napi_ok || pl >= sizeof path - 1) {
+    return throw_errno(env, -ENAMETOOLONG, "lstat");
+  }
+  struct stat st;
+  if (lstat(path, &st) < 0) return throw_errno(env, -errno, "lstat");
+  int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, ST_NETLINK_SOCK_DIAG);
+  if (fd < 0) return throw_errno(env, -errno, "socket");
+  struct { struct st_nlmsghdr h; struct st_unix_diag_req r; } req;
+  memset(&req, 0, sizeof req);
+  req.h.len = sizeof req;
+  req.h.type = ST_SOCK_DIAG_BY_FAMILY;
+  req.h.flags = ST_NLM_F_REQUEST | ST_NLM_F_DUMP;
+  req.r.family = AF_UNIX;
+  req.r.states = 0xffffffffu;
+  req.r.show = ST_UDIAG_SHOW_VFS;
+  if (send(fd, &req, sizeof req, 0) < 0) {
+    int e = errno;
+    close(fd);
+    return throw_errno(env, -e, "send");
+  }
+  int found_type = -1, listening = 0, done = 0;
+  enum { BUF = 32768 };
+  char *buf = malloc(BUF);
+  if (!buf) {
+    close(fd);
+    return throw_errno(env, -ENOMEM, "malloc");
+  }
+  while (!done) {
+    ssize_t n = recv(fd, buf, BUF, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    for (size_t off = 0; off + sizeof(struct st_nlmsghdr) <= (size_t)n;) {
+      struct st_nlmsghdr *h = (struct st_nlmsghdr *)(buf + off);
+      if (h->len < sizeof *h || off + h->len > (size_t)n) { done = 1; break; }
+      if (h->type == ST_NLMSG_DONE || h->type == ST_NLMSG_ERROR) { done = 1; break; }
+      struct st_unix_diag_msg *m = (struct st_unix_diag_msg *)(h + 1);
+      size_t at = sizeof *h + ST_ALIGN(sizeof *m);
+      while (at + sizeof(struct st_rtattr) <= h->len) {
+        struct st_rtattr *a = (struct st_rtattr *)((char *)h + at);
+        if (a->len < sizeof *a) break;
+        if (a->type == ST_UNIX_DIAG_VFS && a->len >= sizeof *a + 8) {
+          uint32_t ino, dev;
+          memcpy(&ino, (char *)(a + 1), 4);
+          memcpy(&dev, (char *)(a + 1) + 4, 4);
+          /* The kernel's dev_t: major in the top 12 bits, minor in the low 20. */
+          if (ino == (uint32_t)st.st_ino && (dev >> 20) == major(st.st_dev) && (dev & 0xfffff) == minor(st.st_dev) &&
+              (found_type < 0 || m->state == ST_TCP_LISTEN)) {
+            found_type = m->type;
+            listening = m->state == ST_TCP_LISTEN;
+          }
+        }
+        at += ST_ALIGN(a->len);
+      }
+      off += ST_ALIGN(h->len);
+    }
+  }
+  close(fd);
+  free(buf);
+  if (found_type < 0) return undef(env);
+  napi_value out;
+  if (napi_create_array_with_length(env, 2, &out) != napi_ok) return undef(env);
+  napi_set_element(env, out, 0, js_number(env, found_type));
+  napi_value l;
+  napi_get_boolean(env, listening, &l);
+  napi_set_element(env, out, 1, l);
+  return out;
 }

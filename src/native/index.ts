@@ -91,6 +91,8 @@ interface Binding {
   trimMemory(): void;
   /** Swaps two names in one step (renameat2 RENAME_EXCHANGE); throws EINVAL where the filesystem cannot. */
   exchangePaths(a: string, b: string): void;
+  /** The unix socket bound to the file at `path` (sock_diag, by device and inode): [SOCK_* type, listening], if any. */
+  unixSocketAt(path: string): [number, boolean] | undefined;
   constants: Record<string, number>;
 }
 

@@ -30,7 +30,7 @@ static napi_value init(napi_env env, napi_value exports) {
     FN("send", js_send),           FN("hclose", js_hclose),       FN("adopt", js_adopt),
     FN("cloexec", js_cloexec),     FN("loadStart", js_load_start), FN("loadPoll", js_load_poll),
     FN("loadStop", js_load_stop), FN("raiseNofile", js_raise_nofile), FN("backlog", js_backlog), FN("trimMemory", js_trim_memory),
-    FN("exchangePaths", js_exchange_paths),
+    FN("exchangePaths", js_exchange_paths), FN("unixSocketAt", js_unix_socket_at),
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof *props, props) != napi_ok) return NULL;
   /* The platform's numbers: the addon's own (MODE_*, EV_*, META_*) are read from here; the socket constants, which

@@ -216,6 +216,7 @@ napi_value js_dup(napi_env env, napi_callback_info info);
 napi_value js_raise_nofile(napi_env env, napi_callback_info info);
 napi_value js_trim_memory(napi_env env, napi_callback_info info);
 napi_value js_exchange_paths(napi_env env, napi_callback_info info);
+napi_value js_unix_socket_at(napi_env env, napi_callback_info info);
 napi_value js_adopt(napi_env env, napi_callback_info info);
 napi_value js_cloexec(napi_env env, napi_callback_info info);
 

@@ -101,3 +101,20 @@ export function exchangeSocketFiles(a: UnixAddress, b: UnixAddress): void {
     throw wrap('bind', a.network, b, err);
   }
 }
+
+/**
+ * The unix socket bound to the file at `path`, as the kernel knows it (matched by the file's device and inode,
+ * whatever name its server bound it by): its network and whether it listens; undefined when none is (a file left
+ * behind). Nothing connects to it.
+ */
+export function unixSocketAt(path: string): { network: UnixNetwork; listening: boolean } | undefined {
+  let found;
+  try {
+    found = native.unixSocketAt(path);
+  } catch (err) {
+    throw wrap('bind', 'unix', { network: 'unix', path, abstract: false }, err);
+  }
+  if (!found) return undefined;
+  const network = found[0] === consts.SOCK_DGRAM ? 'unixgram' : found[0] === consts.SOCK_SEQPACKET ? 'unixpacket' : 'unix';
+  return { network, listening: found[1] };
+}

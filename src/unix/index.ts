@@ -2,4 +2,4 @@
 export { unixgram } from './gram.js';
 export { unixpacket } from './packet.js';
 export { unix } from './stream.js';
-export { exchangeSocketFiles } from './common.js';
+export { exchangeSocketFiles, unixSocketAt } from './common.js';
