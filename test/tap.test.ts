@@ -5,7 +5,7 @@ import { chmodSync, chownSync, lstatSync, readdirSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { bindTo, dial, type Conn, type DatagramSocket } from '../src/index.js';
-import { accessClient, BIN, cli, liveCli, live, needs, needsRoot, openDir, PEERS, readableCopy, run, stopLive, tempDir } from './helpers.js';
+import { accessClient, BIN, cli, cliServer, liveCli, live, needs, needsRoot, openDir, PEERS, readableCopy, run, stopLive, tempDir } from './helpers.js';
 
 type Kind = 'unix' | 'unixpacket' | 'unixgram';
 
@@ -73,6 +73,25 @@ describe('socktool tap', () => {
       t.child.kill();
       await early.close();
       server.child.kill();
+    }
+  });
+
+  it('a socktool server, which binds its path through a private symlink, is found by its inode and tapped', async () => {
+    const path = join(tempDir(), 'echo.sock');
+    const server = await cliServer(['unix-server', path]);
+    const before = identity(path);
+    const t = liveCli(['tap', path, '--json']);
+    try {
+      await t.waitFor(/"event":"listening"/);
+      const c = await keptClient('unix', path);
+      expect(await c.ask('through the tap')).toBe('through the tap');
+      await c.close();
+      await t.waitFor(/"event":"data".*"direction":"to-client"/);
+      expect(await stopLive(t)).toBe(0);
+      expect(identity(path)).toEqual(before);
+    } finally {
+      t.child.kill();
+      await stopLive(server);
     }
   });
 
