@@ -112,6 +112,7 @@ const PROGRAMS = {
   setpriv: 'util-linux',
   prlimit: 'util-linux',
   unshare: 'util-linux',
+  logger: 'bsdutils',
   script: 'bsdutils',
   jq: 'jq',
   nm: 'binutils',
