@@ -10,6 +10,7 @@ import { Inbox } from './core/inbox.js';
 import { rowOf } from './core/networks.js';
 import { impairmentProblem, Link, linkSeed, noneImpaired, prng, type ImpairedCounts, type Impairments } from './core/impair.js';
 import type { Conversation, PcapWriter } from './core/pcap.js';
+import { peerName, portOf } from './core/record.js';
 import { IDLE_MS, reportToStderr } from './core/serve.js';
 import { noTls } from './core/tls.js';
 
@@ -186,10 +187,8 @@ class Session {
    * on the real port of the target (else of the listening side), named by its real ends in a comment.
    */
   private record(pcap: PcapWriter, source: Address, target: Address, who: string): Conversation {
-    const port = (a: Address) => ('port' in a ? a.port : 0);
-    const from = this.client && !('path' in this.client && this.client.path === '') ? formatAddress(this.client) : 'an unnamed peer';
-    return pcap.conversation(isStreamNetwork(source.network) ? 'tcp' : 'udp', port(target) || port(source),
-      `relay session ${this.number}: ${from}${who} on ${formatAddress(source)} -> ${formatAddress(target)}`);
+    return pcap.conversation(isStreamNetwork(source.network) ? 'tcp' : 'udp', portOf(target) || portOf(source),
+      `relay session ${this.number}: ${peerName(this.client)}${who} on ${formatAddress(source)} -> ${formatAddress(target)}`);
   }
 
   /** `end` as written through this direction's impairments, if it has any. */

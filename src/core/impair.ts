@@ -123,11 +123,9 @@ export class Link {
       this.session.count('stalled', data.length);
       return;
     }
-    if (this.messages) {
-      if (imp.loss && this.random() < imp.loss) {
-        this.session.count('lost');
-        return;
-      }
+    if (this.messages && imp.loss && this.random() < imp.loss) {
+      this.session.count('lost');
+      return;
     }
     let reset = false;
     if (imp.resetAfter !== undefined && this.forwarded + data.length >= imp.resetAfter) {

@@ -10,8 +10,10 @@ import type { Conn } from './types.js';
 /** Datagram conversations kept per socket (one per peer); past this the longest silent is forgotten. */
 const PEERS_KEPT = 4096;
 
-const portOf = (a: Address | null): number => (a && 'port' in a ? a.port : 0);
-const named = (a: Address | null): string => (a && !('path' in a && a.path === '') ? formatAddress(a) : 'an unnamed peer');
+/** The port a recording shows for an address: its own, or 0 (a unix one has none). */
+export const portOf = (a: Address | null): number => (a && 'port' in a ? a.port : 0);
+/** An address as a recording's comment names it. */
+export const peerName = (a: Address | null): string => (a && !('path' in a && a.path === '') ? formatAddress(a) : 'an unnamed peer');
 
 type Recorded = Duplex & {
   push(chunk: unknown, encoding?: BufferEncoding): boolean;
@@ -30,7 +32,7 @@ const bytesOf = (chunk: unknown, encoding?: BufferEncoding): Buffer =>
 export function recordConn(conn: Conn, pcap: PcapWriter, dialled: boolean): void {
   const server = dialled ? conn.remoteAddr : conn.localAddr;
   const client = dialled ? conn.localAddr : conn.remoteAddr;
-  const talk = pcap.conversation('tcp', portOf(server), `${named(client)} -> ${named(server)}`);
+  const talk = pcap.conversation('tcp', portOf(server), `${peerName(client)} -> ${peerName(server)}`);
   const s = conn.stream as Recorded;
   const push = s.push;
   s.push = function (chunk: unknown, encoding?: BufferEncoding) {
@@ -73,7 +75,7 @@ export function datagramRecorder(pcap: PcapWriter, local: Address, client: boole
     else {
       if (talks.size >= PEERS_KEPT) talks.delete(talks.keys().next().value!);
       const [from, to] = client ? [local, peer] : [peer, local];
-      talk = pcap.conversation('udp', portOf(to), `${named(from)} -> ${named(to)}`);
+      talk = pcap.conversation('udp', portOf(to), `${peerName(from)} -> ${peerName(to)}`);
     }
     talks.set(key, talk);
     talk.data(incoming !== client, Buffer.from(data.buffer, data.byteOffset, data.byteLength));
