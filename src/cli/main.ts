@@ -222,7 +222,9 @@ const COMMANDS: CommandSpec[] = [
     exits: [0, 1, 2, 4, 5, 6],
     args: '<path>',
     summary: 'interpose on a live unix socket (stream, seqpacket, dgram): record, dump or impair its new clients, then put it back',
-    traits: ['idle', 'server', 'record'],
+    // --timeout without a default: the tap times out no stream client of the service unless told to (a datagram
+    // sender's session still ends after the library's idle limit: it has no other end).
+    traits: ['timeout', 'server', 'record'],
     options: impairmentOptions(),
     examples: [
       'socktool tap /run/app.sock --pcap app.pcapng',

@@ -1,7 +1,10 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { InvalidArgumentError, Option } from 'commander';
-import { isStreamNetwork, relay, tap, unixSocketAt, unixAddress, type Address, type RelayOptions, type Impairment, type Impairments, type RelayEvent, type TlsOptions } from '../index.js';
+import {
+  isStreamNetwork, relay, tap, unixAddress, unixSocketAt, type Address, type Impairment, type Impairments, type RelayEvent,
+  type RelayOptions, type TlsOptions,
+} from '../index.js';
 import { impairmentProblem } from '../core/impair.js';
 import { rowOf } from '../core/networks.js';
 import { UsageError } from './exit.js';
@@ -12,7 +15,7 @@ import { reporter, runUntilSignal } from './servers.js';
 export interface RelayCommandOptions extends CommonOptions {
   targetTls?: boolean;
   targetCa?: string;
-  /** The impairment flags, each a list of what was given (see labOptions). */
+  /** The impairment flags, each a list of what was given (see impairmentOptions). */
   delay?: Directed[];
   rate?: Directed[];
   slice?: Directed[];
