@@ -12,4 +12,6 @@ export { tap, type Tap } from './tap.js';
 export type { ImpairedCounts, Impairment, Impairments } from './core/impair.js';
 export { PcapWriter, type Conversation, type PcapOptions } from './core/pcap.js';
 export { notify, notifyMessage, notifySocket, type NotifyState } from './notify.js';
-export { loadTest, type Latency, type LoadMode, type LoadOptions, type LoadSample, type LoadSummary } from './load.js';
+export {
+  latencyAt, loadTest, PERCENTILES, percentileDistribution, type Latency, type LoadMode, type LoadOptions, type LoadSample, type LoadSummary,
+} from './load.js';

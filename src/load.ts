@@ -199,3 +199,54 @@ export async function loadTest(at: Address | string, options: LoadOptions = {}):
     ...(totals.tlsVersion ? { tls: { protocol: totals.tlsVersion, cipher: totals.tlsCipher! } } : {}),
   };
 }
+
+/**
+ * The latency (µs) at `percentile` (0-100) of a run: the upper bound of the histogram bucket it falls in (buckets
+ * are 1/16 of a power of two wide, so within about 6 %), never above the largest seen.
+ */
+export function latencyAt(s: LoadSummary, percentile: number): number {
+  const total = s.histogram.reduce((sum, [, n]) => sum + n, 0);
+  if (total === 0) return 0;
+  const want = Math.max(1, Math.ceil((percentile / 100) * total));
+  let seen = 0;
+  for (const [upper, n] of s.histogram) {
+    seen += n;
+    if (seen >= want) return Math.min(upper, s.latency.max);
+  }
+  return s.latency.max;
+}
+
+/** The percentiles `bench --percentiles` lists (and max, as 100). */
+export const PERCENTILES = [50, 75, 90, 95, 99, 99.5, 99.9, 99.99, 99.999, 100];
+
+/**
+ * A run's latency as HdrHistogram's percentile distribution (`outputPercentileDistribution`, values in
+ * milliseconds): the text its plotters read (https://hdrhistogram.github.io/HdrHistogram/plotFiles.html). The
+ * percentiles step as HdrHistogram's do, 5 ticks per half of the remaining distance to 100 %.
+ */
+export function percentileDistribution(s: LoadSummary): string {
+  const total = s.histogram.reduce((sum, [, n]) => sum + n, 0);
+  const lines = ['       Value     Percentile TotalCount 1/(1-Percentile)', ''];
+  const countAt = (value: number) => s.histogram.reduce((sum, [upper, n]) => sum + (upper <= value ? n : 0), 0);
+  const row = (value: number, fraction: number) => {
+    const inverse = fraction < 1 ? (1 / (1 - fraction)).toFixed(2).padStart(14) : '';
+    return `${(value / 1000).toFixed(3).padStart(12)} ${fraction.toFixed(12)} ${String(Math.min(total, countAt(value))).padStart(10)} ${inverse}`.trimEnd();
+  };
+  if (total > 0) {
+    for (let level = 0; level < 100;) {
+      const value = latencyAt(s, level);
+      lines.push(row(value, level / 100));
+      if (countAt(value) === total) break;
+      const ticks = 5 * 2 ** (Math.floor(Math.log2(100 / (100 - level))) + 1);
+      level += 100 / ticks;
+    }
+    lines.push(row(s.latency.max, 1));
+  }
+  const mean = total ? s.histogram.reduce((sum, [upper, n]) => sum + upper * n, 0) / total : 0;
+  const sd = total ? Math.sqrt(s.histogram.reduce((sum, [upper, n]) => sum + n * (upper - mean) ** 2, 0) / total) : 0;
+  const f = (n: number) => (n / 1000).toFixed(3).padStart(12);
+  lines.push(`#[Mean    = ${f(mean)}, StdDeviation   = ${f(sd)}]`);
+  lines.push(`#[Max     = ${f(s.latency.max)}, Total count    = ${String(total).padStart(12)}]`);
+  lines.push(`#[Buckets = ${String(s.histogram.length).padStart(12)}, SubBuckets     = ${String(16).padStart(12)}]`);
+  return `${lines.join('\n')}\n`;
+}

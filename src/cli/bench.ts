@@ -1,6 +1,10 @@
 // `bench`: echo load against an address (the load loop is the addon's, on its own thread: see src/load.ts), or
 // with --serve, the echo server to point it at.
-import { loadTest, type Address, type LoadMode, type LoadSample, type LoadSummary, type TlsOptions } from '../index.js';
+import { writeFileSync } from 'node:fs';
+import {
+  latencyAt, loadTest, PERCENTILES, percentileDistribution, type Address, type LoadMode, type LoadSample, type LoadSummary,
+  type TlsOptions,
+} from '../index.js';
 import { addressArg, datagramReasons, refuseGiven, tlsOptions, type TlsFlags } from './common.js';
 import { CliError, UsageError } from './exit.js';
 import { oneLine, writeOut, type Output } from './output.js';
@@ -18,6 +22,9 @@ export interface BenchOptions extends TlsFlags, Given {
   warmup: number;
   samples?: boolean;
   compare?: string;
+  percentiles?: boolean;
+  csv?: boolean;
+  hgrm?: string;
   json?: boolean;
 }
 
@@ -32,7 +39,8 @@ const FOR_THE_LOAD = 'it sets the load, and --serve serves it';
 export function benchServe(addr: Address, o: BenchServeOptions, out: Output): Promise<void> {
   refuseGiven(o, {
     mode: FOR_THE_LOAD, size: FOR_THE_LOAD, connections: FOR_THE_LOAD, window: FOR_THE_LOAD, duration: FOR_THE_LOAD,
-    count: FOR_THE_LOAD, warmup: FOR_THE_LOAD, samples: FOR_THE_LOAD, compare: FOR_THE_LOAD,
+    count: FOR_THE_LOAD, warmup: FOR_THE_LOAD, samples: FOR_THE_LOAD, compare: FOR_THE_LOAD, percentiles: FOR_THE_LOAD,
+    csv: FOR_THE_LOAD, hgrm: FOR_THE_LOAD,
     insecure: 'it is for the client', servername: 'it is for the client',
   });
   // Only what serve needs is passed on: bench's --mode (pingpong|flood) is not serve's --mode (a file's bits).
@@ -67,7 +75,8 @@ function histogramText(histogram: [number, number][], width = 40): string {
   }).join('\n');
 }
 
-function summaryText(s: LoadSummary): string {
+/** A run's summary; `percentiles`: with the full list (--percentiles). */
+function summaryText(s: LoadSummary, percentiles = false): string {
   const what = s.mode === 'pingpong' ? 'one in flight' : `${s.window} in flight`;
   const lines = [
     `${oneLine(s.address)}: ${s.mode}, ${s.size}-byte messages, ${s.connections} connection${s.connections === 1 ? '' : 's'} × ${what}, ${s.seconds.toFixed(2)} s`,
@@ -76,6 +85,9 @@ function summaryText(s: LoadSummary): string {
     `  latency   p50 ${us(s.latency.p50)}   p90 ${us(s.latency.p90)}   p99 ${us(s.latency.p99)}   p99.9 ${us(s.latency.p999)}   max ${us(s.latency.max)}  (µs)`,
   ];
   if (s.tls) lines.push(`  tls       ${s.tls.protocol} ${s.tls.cipher}`);
+  if (percentiles) {
+    lines.push('', ...PERCENTILES.map((p) => `  ${p === 100 ? 'max' : `p${p}`}`.padEnd(12) + `${us(latencyAt(s, p))} µs`.padStart(16)));
+  }
   if (s.histogram.length) lines.push('', histogramText(s.histogram));
   return `${lines.join('\n')}\n`;
 }
@@ -98,12 +110,13 @@ function compareText(a: LoadSummary, b: LoadSummary): string {
 }
 
 async function measure(address: string, o: BenchOptions, tls: TlsOptions | undefined, out: Output, signal: AbortSignal): Promise<LoadSummary> {
-  const live = out.json ? undefined : progress(address);
+  const live = out.json || o.csv ? undefined : progress(address);
   const s = await loadTest(address, {
     mode: o.mode, size: o.size, connections: o.connections, window: o.window, duration: o.duration, count: o.count,
     warmup: o.warmup, tls, signal,
     onSample: (sample) => {
       if (out.json && o.samples) out.event('sample', { address, ...sample });
+      if (o.csv) void writeOut(`${sample.t.toFixed(3)},${sample.messages},${(sample.bytes / 1e6).toFixed(3)},${sample.lost},${sample.corrupt},${us(sample.p99)}\n`);
       live?.(sample);
     },
   });
@@ -116,7 +129,10 @@ export async function benchCommand(address: string, o: BenchOptions, out: Output
   if (o.size < 4) throw new UsageError(`--size must be at least 4 bytes (each message carries its sequence number), not ${o.size}`);
   if (o.duration !== undefined && o.count !== undefined) throw new UsageError('--duration and --count: one or the other');
   for (const a of [address, o.compare]) if (a !== undefined) refuseGiven(o, datagramReasons(addressArg(a)));
+  if (o.csv && (out.json || o.compare !== undefined)) throw new UsageError('--csv is one run\'s lines alone: not with --json or --compare');
+  if (o.hgrm !== undefined && o.compare !== undefined) throw new UsageError('--hgrm holds one run: not with --compare');
   const tls = tlsOptions(o);
+  if (o.csv) await writeOut('t,messages_per_s,mb_per_s,lost,corrupt,p99_us\n');
   // Ctrl-C ends the run early, with what it measured so far.
   const stop = new AbortController();
   const onSignal = () => stop.abort();
@@ -125,12 +141,16 @@ export async function benchCommand(address: string, o: BenchOptions, out: Output
   try {
     const a = await measure(address, o, tls, out, stop.signal);
     const b = o.compare === undefined ? undefined : await measure(o.compare, o, tls, out, stop.signal);
-    if (out.json) {
-      if (b) out.event('compare', { a, b, ratio: a.rate ? b.rate / a.rate : 0 });
-      else out.event('summary', { ...a });
+    if (o.hgrm !== undefined) writeHgrm(o.hgrm, a);
+    const listed = (s: LoadSummary) => (o.percentiles ? { percentiles: Object.fromEntries(PERCENTILES.map((p) => [p, latencyAt(s, p)])) } : {});
+    if (o.csv) {
+      // The lines were the output.
+    } else if (out.json) {
+      if (b) out.event('compare', { a: { ...a, ...listed(a) }, b: { ...b, ...listed(b) }, ratio: a.rate ? b.rate / a.rate : 0 });
+      else out.event('summary', { ...a, ...listed(a) });
     } else {
-      await writeOut(summaryText(a));
-      if (b) await writeOut(`\n${summaryText(b)}\n${compareText(a, b)}`);
+      await writeOut(summaryText(a, o.percentiles));
+      if (b) await writeOut(`\n${summaryText(b, o.percentiles)}\n${compareText(a, b)}`);
     }
     const bad = [a, b].filter((s): s is LoadSummary => s !== undefined && (s.lost > 0 || s.corrupt > 0 || s.unexpected > 0));
     if (bad.length) {
@@ -146,5 +166,14 @@ export async function benchCommand(address: string, o: BenchOptions, out: Output
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+  }
+}
+
+/** --hgrm: the run's percentile distribution, or a usage error naming why FILE cannot be written. */
+function writeHgrm(file: string, s: LoadSummary): void {
+  try {
+    writeFileSync(file, percentileDistribution(s));
+  } catch (err) {
+    throw new UsageError(`--hgrm ${file}: cannot write it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
 }

@@ -352,6 +352,9 @@ const COMMANDS: CommandSpec[] = [
       new Option('--warmup <seconds>', 'load before measuring starts').argParser(parseDuration).default(0),
       new Option('--samples', 'with --json: a sample event each second'),
       new Option('--compare <address>', 'run the same load against a second address and print both with the ratio'),
+      new Option('--percentiles', 'list the latency at 50, 75, 90, 95, 99, 99.5, 99.9, 99.99, 99.999 % and the max'),
+      new Option('--csv', 'one CSV line per second on stdout (t, messages/s, MB/s, lost, corrupt, p99 µs), nothing else'),
+      new Option('--hgrm <file>', "write the latency as HdrHistogram's percentile distribution (.hgrm, ms), for its plotters"),
       new Option('--serve', 'serve echo on ADDRESS instead (the fastest socktool has), for another bench to measure'),
     ],
     examples: [
