@@ -27,7 +27,7 @@ import { tcp } from './tcp/index.js';
 import { udp } from './udp/index.js';
 import { asksPeers, asksRights } from './core/access.js';
 import { addressOrInherited, isInherited, plainAddress, type InheritedSocket } from './inherited.js';
-import { datagramRecorder, recordConn } from './core/record.js';
+import { datagramRecorder, recordConn, RecordedListener } from './core/record.js';
 import { unix, unixgram, unixpacket } from './unix/index.js';
 
 export {
@@ -173,17 +173,9 @@ async function openListener(adapter: StreamAdapter, a: Address, options: ListenO
   const listener = !isInherited(a) ? await adapter.listen(a, options, gate)
     : a.listening ? await adapter.adoptListener(a.fd, plainAddress(a), options, gate)
     : new OneConnectionListener(await adopt(adapter, a), gate);
-  const pcap = options.pcap;
-  if (pcap) {
-    // Each connection as it is accepted (under TLS, its records: what the socket carries).
-    const accept = listener.accept.bind(listener);
-    listener.accept = async (o) => {
-      const conn = await accept(o);
-      recordConn(conn, pcap, false);
-      return conn;
-    };
-  }
-  return context ? new TlsListener(listener, context, options.tls?.ca !== undefined) : listener;
+  // Recorded beneath TLS: its records are what the socket carries.
+  const recorded = options.pcap ? new RecordedListener(listener, options.pcap) : listener;
+  return context ? new TlsListener(recorded, context, options.tls?.ca !== undefined) : recorded;
 }
 
 /**

@@ -6,7 +6,9 @@ import {
 } from './api.js';
 import { toAddress } from './core/address.js';
 import { invalid } from './core/errors.js';
+import { Account, Budget } from './core/budget.js';
 import { Inbox } from './core/inbox.js';
+import type { StreamConn } from './core/stream.js';
 import { rowOf } from './core/networks.js';
 import { impairmentProblem, Link, linkSeed, noneImpaired, prng, type ImpairedCounts, type Impairments } from './core/impair.js';
 import type { Conversation, PcapWriter } from './core/pcap.js';
@@ -135,6 +137,8 @@ class Session {
   tap: ((e: RelayEvent) => void) | undefined;
   /** The session in the relay's pcapng recording, if it has one. */
   recording: Conversation | undefined;
+  /** The client's account with the server's budget: charged what the session's impairments hold. */
+  account: Account | undefined;
   /** What the impairments did in this session (see core/impair.ts); `totals` are the relay's. */
   readonly counts = noneImpaired();
   private timer: NodeJS.Timeout | undefined;
@@ -161,20 +165,18 @@ class Session {
   /** Ends the session at once, both sides; with `err` (the first failure, not one the stop itself caused), it fails. */
   stop = (err?: Error): void => {
     if (err && !this.stopped) this.failure = err;
-    this.stopped = true;
-    for (const link of this.links) link.abort();
-    for (const end of this.ends) end.abort();
+    this.cut('abort');
   };
 
   /** An impairment's reset: both sides at once, TCP ones with an RST. */
   reset(): void {
-    this.stopped = true;
-    for (const link of this.links) link.abort();
-    for (const end of this.ends) end.reset();
+    this.cut('reset');
   }
 
-  fail(err: Error): void {
-    this.stop(err);
+  private cut(how: 'abort' | 'reset'): void {
+    this.stopped = true;
+    for (const link of this.links) link.abort();
+    for (const end of this.ends) end[how]();
   }
 
   count(what: keyof ImpairedCounts, n = 1): void {
@@ -255,11 +257,14 @@ class DatagramRelay implements RelayServer {
   private droppedBefore = 0;
   /** Sessions opened so far. */
   private opened = 0;
+  /** What the sessions' impairments may hold for their senders (peerBytes, serverBytes, as serve's). */
+  private budget: Budget;
   private closing: Promise<void> | undefined;
   private markClosed!: () => void;
   readonly closed = new Promise<void>((resolve) => (this.markClosed = resolve));
 
   constructor(private sock: DatagramSocket, private target: Address, private o: RelayOptions) {
+    this.budget = new Budget(o);
     this.loop = this.receive();
   }
 
@@ -305,6 +310,7 @@ class DatagramRelay implements RelayServer {
     const inbox = new Inbox<Buffer>(SESSION_QUEUE);
     const sock = this.sock;
     const session = new Session(from, this.o, this.o.idle ?? IDLE_MS, this.opened++, this.impaired);
+    const account = session.account = this.budget.account();
     const client: End = {
       read: () => inbox.next(undefined, () => new Error('unreachable')),
       // A datagram from an unnamed unix socket cannot be answered: its replies go nowhere.
@@ -321,6 +327,7 @@ class DatagramRelay implements RelayServer {
       done: session.run(client, this.sock.localAddr, this.target)
         .catch((err: Error) => (this.o.onError ?? reportToStderr)(err, null))
         .finally(() => {
+          account.close();
           this.droppedBefore += session.dropped;
           this.sessions.delete(key);
         }),
@@ -379,6 +386,7 @@ export async function relay(from: Address | string, to: Address | string, option
   const server = await serve(src, async (ex) => {
     const conn = ex as Conn;
     const session = new Session(conn.remoteAddr, options, options.idle, sessions++, impaired);
+    session.account = (conn as StreamConn).account;
     const who = options.pcap && rowOf(conn.network).credentials ? await peerText(conn) : '';
     await session.run(connEnd(conn), conn.localAddr, target, who).catch((err: Error) => {
       // The client's side is already closed; report and let serve() carry on.

@@ -65,8 +65,12 @@ export async function tap(path: string, options: RelayOptions = {}): Promise<Tap
     // Back first, then the tap's socket (by then under the aside name, and removed only while it is the tap's).
     close: {
       value: async (...args: Parameters<RelayServer['close']>) => {
-        restore();
-        await close(...args);
+        try {
+          restore();
+        } finally {
+          // Closed even when the exchange back failed: its socket file is then removed only if it is still the tap's.
+          await close(...args);
+        }
       },
     },
   }) as Tap;

@@ -50,11 +50,12 @@ async function readAll(conn: Conn): Promise<{ data: Buffer; error?: string }> {
   }
 }
 
-/** Sends `n` numbered datagrams through `to`, paced so that no kernel buffer drops any, from one socket. */
+/** Sends `n` numbered datagrams through `to` from one socket, letting the loop run (the relay and the sink are this
+ * process) every 20 so that no kernel buffer drops any. */
 async function sendNumbered(sock: DatagramSocket, to: Address, n: number): Promise<void> {
   for (let i = 0; i < n; i++) {
     await sock.sendTo(Buffer.from(String(i)), to);
-    if (i % 20 === 19) await new Promise((resolve) => setTimeout(resolve, 1));
+    if (i % 20 === 19) await new Promise((resolve) => setImmediate(resolve));
   }
 }
 
@@ -306,6 +307,27 @@ describe('relay impairments on datagrams', () => {
     }
   });
 
+  it("what a delay holds is the server's to bound: past a sender's --peer-bytes its datagrams are dropped and counted", async () => {
+    const sink = await numberSink();
+    // A delay long enough that none is delivered before all are sent, even on a busy machine.
+    const r = await relay('udp://127.0.0.1:0', sink.sock.localAddr, { impair: { toTarget: { delay: 2000 } }, peerBytes: 16 * 1024, onError: () => {} });
+    const client = await bind('udp://127.0.0.1:0');
+    try {
+      // 100 datagrams of 1000 bytes within the delay (the loop let run every 10, so that no kernel buffer drops
+      // any): the session may hold 16 KiB of them.
+      for (let i = 0; i < 100; i++) {
+        await client.sendTo(Buffer.concat([Buffer.from(`${i}`.padEnd(8)), Buffer.alloc(992)]), r.addr);
+        if (i % 10 === 9) await new Promise((resolve) => setImmediate(resolve));
+      }
+      await until(() => sink.got.length + r.dropped === 100, 'every datagram delivered or counted');
+      expect(r.dropped).toBeGreaterThan(0);
+      expect(sink.got.length).toBeGreaterThanOrEqual(16);
+      expect(sink.got.length).toBeLessThanOrEqual(17);
+    } finally {
+      await closeAll(client, r, sink.sock);
+    }
+  });
+
   it('--stall on unixgram: nothing reaches the target; the swallowed bytes are counted', async () => {
     const path = sockPath();
     const target = await bind(`unixgram://${path}`);
@@ -387,7 +409,7 @@ describe('socktool tests itself through impairments', () => {
     try {
       for (let i = 0; i < 1000; i++) {
         expect(await pub.publish('news', `m${i}`)).toBe(1);
-        if (i % 20 === 19) await new Promise((resolve) => setTimeout(resolve, 1));
+        if (i % 20 === 19) await new Promise((resolve) => setImmediate(resolve));
       }
       // Until one 'end' gets through: the ones lost before it are gaps too.
       while (got.at(-1) !== 'end') {

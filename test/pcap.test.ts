@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { bindTo, dial, echo, formatAddress, PcapWriter, relay, serve } from '../src/index.js';
+import { bindTo, dial, echo, formatAddress, listen, PcapWriter, relay, serve } from '../src/index.js';
 import { cli, cliServer, live, needs, run, sockPath, stopLive, tempDir, until } from './helpers.js';
 
 /** tshark's fields (-T fields) of the packets matching `filter`, one array per packet. */
@@ -169,6 +169,38 @@ describe('relay --pcap', () => {
 });
 
 describe('--pcap on serve and connect (pcap on serve, listen, dial, bindTo)', () => {
+  it('a listener recorded gives its connections recorded to accept() and to iteration alike', async (ctx) => {
+    needs(ctx, 'tshark');
+    const dir = tempDir();
+    const file = join(dir, 'listen.pcapng');
+    const pcap = new PcapWriter(file);
+    const listener = await listen(`unix://${join(dir, 'l.sock')}`, { pcap });
+    try {
+      const serving = (async () => {
+        const first = await listener.accept();
+        await first.write(`accepted ${String(await first.read())}`);
+        await first.close();
+        for await (const conn of listener) {
+          await conn.write(`iterated ${String(await conn.read())}`);
+          await conn.close();
+          return;
+        }
+      })();
+      for (const word of ['one', 'two']) {
+        const c = await dial(listener.addr);
+        await c.write(word);
+        expect(String(await c.read())).toMatch(new RegExp(`^(accepted|iterated) ${word}$`));
+        await c.close();
+      }
+      await serving;
+    } finally {
+      await listener.close();
+      pcap.close();
+    }
+    const payloads = (await fields(file, 'tcp.payload', 'tcp.payload')).map(([hex]) => String(Buffer.from(hex!, 'hex')));
+    expect(payloads).toEqual(['one', 'accepted one', 'two', 'iterated two']);
+  });
+
   it.for(['tcp', 'unix', 'unixpacket', 'udp', 'unixgram'] as const)('%s: each side records the exchange as it saw it', { timeout: 60_000 }, async (kind, ctx) => {
     needs(ctx, 'tshark');
     const dir = tempDir();

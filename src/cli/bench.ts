@@ -143,12 +143,11 @@ export async function benchCommand(address: string, o: BenchOptions, out: Output
     const b = o.compare === undefined ? undefined : await measure(o.compare, o, tls, out, stop.signal);
     if (o.hgrm !== undefined) writeHgrm(o.hgrm, a);
     const listed = (s: LoadSummary) => (o.percentiles ? { percentiles: Object.fromEntries(PERCENTILES.map((p) => [p, latencyAt(s, p)])) } : {});
-    if (o.csv) {
-      // The lines were the output.
-    } else if (out.json) {
+    // With --csv, its lines were the whole output.
+    if (out.json) {
       if (b) out.event('compare', { a: { ...a, ...listed(a) }, b: { ...b, ...listed(b) }, ratio: a.rate ? b.rate / a.rate : 0 });
       else out.event('summary', { ...a, ...listed(a) });
-    } else {
+    } else if (!o.csv) {
       await writeOut(summaryText(a, o.percentiles));
       if (b) await writeOut(`\n${summaryText(b, o.percentiles)}\n${compareText(a, b)}`);
     }

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { InvalidArgumentError, Option } from 'commander';
 import {
-  isStreamNetwork, relay, tap, unixAddress, unixSocketAt, type Address, type Impairment, type Impairments, type RelayEvent,
+  isStreamNetwork, relay, tap, unixAddress, unixSocketAt, type Address, type ImpairedCounts, type Impairment, type Impairments,
   type RelayOptions, type TlsOptions,
 } from '../index.js';
 import { impairmentProblem } from '../core/impair.js';
@@ -195,6 +195,6 @@ function labRelayOptions(o: RelayCommandOptions, from: Address, to: Address, out
 }
 
 /** What a session's impairments did, for its closing line: the counts that are not 0. */
-const impairedText = (c: NonNullable<Extract<RelayEvent, { type: 'close' }>['impaired']>): string =>
+const impairedText = (c: ImpairedCounts): string =>
   Object.entries({ lost: c.lost, duplicated: c.duplicated, reordered: c.reordered, 'bytes stalled': c.stalled })
     .filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`).join(', ');

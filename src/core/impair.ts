@@ -2,6 +2,7 @@
 // through a Link, which delays, paces, slices, drops, duplicates, reorders or swallows it, in that order, and cuts
 // the session when told to. Deterministic given a seed: every decision is drawn, in arrival order, from a PRNG
 // seeded by (seed, session number, direction).
+import type { Account } from './budget.js';
 
 /** What a relay does to what it forwards one way. */
 export interface Impairment {
@@ -47,9 +48,12 @@ export interface ImpairedCounts {
   stalled: number;
 }
 
-/** Bytes a link may hold for later (delay, rate): past them a stream's reader waits, a datagram is dropped. */
 export const noneImpaired = (): ImpairedCounts => ({ lost: 0, duplicated: 0, reordered: 0, stalled: 0 });
 
+/**
+ * Bytes a link may hold for later (delay, rate): past them a stream's reader waits, a datagram is dropped. What
+ * it holds is charged to the client's account too, so the server's budget (peerBytes, serverBytes) bounds them all.
+ */
 export const LINK_BYTES = 4 << 20;
 /** How long a reordered message waits for one to overtake it. */
 export const REORDER_HOLD = 10;
@@ -60,14 +64,16 @@ export interface LinkTarget {
   end(): Promise<void>;
 }
 
-/** How a link acts on its session: resets it, fails it (a write failed), and counts what it did. */
+/** How a link acts on its session: resets it, stops it with why (a write failed), and counts what it did. */
 export interface LinkSession {
   reset(): void;
-  fail(err: Error): void;
+  stop(err: Error): void;
   /** Adds to what the impairments did. */
   count(what: keyof ImpairedCounts, n?: number): void;
   /** Datagrams dropped because the link was full. */
   dropped: number;
+  /** The client's account, charged what the link holds: the server's budget bounds every session's links together. */
+  readonly account?: Account | undefined;
 }
 
 /** mulberry32: a small, fast PRNG with a 32-bit state, enough for drawing impairments repeatably. */
@@ -168,6 +174,7 @@ export class Link {
   abort(): void {
     this.cut = true;
     this.queue = [];
+    this.session.account?.add(-this.held);
     this.held = 0;
     this.reordered = undefined;
     this.wakeUp();
@@ -200,12 +207,14 @@ export class Link {
     if (imp.jitter) due += (this.random() * 2 - 1) * imp.jitter;
     if (!this.messages || !imp.jitter) due = Math.max(due, this.lastDue); // a stream's bytes keep their order
     this.lastDue = Math.max(this.lastDue, due);
-    if (this.held + data.length > LINK_BYTES && this.messages) {
+    const account = this.session.account;
+    if (this.messages && (this.held + data.length > LINK_BYTES || (account && !account.allowed))) {
       this.session.dropped++;
       return;
     }
     const item = { data, due };
     this.held += data.length;
+    account?.add(data.length);
     if (hold) {
       this.flushReordered();
       item.due = due + Math.max(REORDER_HOLD, imp.delay ?? 0);
@@ -238,51 +247,48 @@ export class Link {
   private pump(): void {
     if (this.running) return;
     this.running = true;
-    this.deliver().catch((err: Error) => this.session.fail(err));
+    this.deliver().catch((err: Error) => this.session.stop(err));
   }
 
   private async deliver(): Promise<void> {
     try {
-      await this.deliverDue();
+      for (;;) {
+        if (this.reordered && this.queue.length === 0) {
+          // Nothing came to overtake it in time: it goes when its hold ends.
+          this.insert(this.reordered);
+          this.reordered = undefined;
+        }
+        const head = this.queue[0];
+        if (!head) return;
+        const now = performance.now();
+        let at = head.due;
+        if (head.data && this.imp.rate) at = Math.max(at, this.nextFree);
+        if (at > now + 0.5) {
+          await new Promise<void>((resolve) => {
+            this.wake = resolve;
+            this.timer = setTimeout(resolve, Math.ceil(at - now));
+          });
+          this.wake = undefined;
+          if (this.queue[0] !== head || performance.now() < at - 0.5) continue; // aborted, or one came due sooner
+        }
+        this.queue.shift();
+        if (head.data === null) {
+          if (head.due === -1) this.session.reset();
+          else await this.to.end().finally(this.ended);
+          return;
+        }
+        if (this.imp.rate) this.nextFree = Math.max(now, this.nextFree) + (head.data.length * 1000) / this.imp.rate;
+        this.held -= head.data.length;
+        this.session.account?.add(-head.data.length);
+        await this.to.write(head.data);
+        if (this.held <= LINK_BYTES / 2 && this.room) {
+          const room = this.room;
+          this.room = undefined;
+          room();
+        }
+      }
     } finally {
       this.running = false; // before the promise settles: a write right after must start a new delivery
-    }
-  }
-
-  private async deliverDue(): Promise<void> {
-    for (;;) {
-      if (this.reordered && this.queue.length === 0) {
-        // Nothing came to overtake it in time: it goes when its hold ends.
-        this.insert(this.reordered);
-        this.reordered = undefined;
-      }
-      const head = this.queue[0];
-      if (!head) return;
-      const now = performance.now();
-      let at = head.due;
-      if (head.data && this.imp.rate) at = Math.max(at, this.nextFree);
-      if (at > now + 0.5) {
-        await new Promise<void>((resolve) => {
-          this.wake = resolve;
-          this.timer = setTimeout(resolve, Math.ceil(at - now));
-        });
-        this.wake = undefined;
-        if (this.queue[0] !== head || performance.now() < at - 0.5) continue; // aborted, or one came due sooner
-      }
-      this.queue.shift();
-      if (head.data === null) {
-        if (head.due === -1) this.session.reset();
-        else await this.to.end().finally(this.ended);
-        return;
-      }
-      if (this.imp.rate) this.nextFree = Math.max(now, this.nextFree) + (head.data.length * 1000) / this.imp.rate;
-      this.held -= head.data.length;
-      await this.to.write(head.data);
-      if (this.held <= LINK_BYTES / 2 && this.room) {
-        const room = this.room;
-        this.room = undefined;
-        room();
-      }
     }
   }
 }

@@ -5,7 +5,7 @@ import type { Duplex } from 'node:stream';
 import { formatAddress, type Address } from './address.js';
 import type { Conversation, PcapWriter } from './pcap.js';
 import { StreamConn } from './stream.js';
-import type { Conn } from './types.js';
+import type { Conn, Listener, OptionName, OptionValue, WaitOptions } from './types.js';
 
 /** Datagram conversations kept per socket (one per peer); past this the longest silent is forgotten. */
 const PEERS_KEPT = 4096;
@@ -23,7 +23,10 @@ type Recorded = Duplex & {
 
 /** A chunk as bytes: streams that do not decode strings pass them on as given. */
 const bytesOf = (chunk: unknown, encoding?: BufferEncoding): Buffer =>
-  Buffer.isBuffer(chunk) ? chunk : typeof chunk === 'string' ? Buffer.from(chunk, encoding) : Buffer.from(chunk as Uint8Array);
+  Buffer.isBuffer(chunk) ? chunk : typeof chunk === 'string' ? Buffer.from(chunk, encoding) : viewOf(chunk as Uint8Array);
+
+/** The same bytes as a Buffer, not a copy. */
+const viewOf = (data: Uint8Array): Buffer => Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 
 /**
  * Records `conn` as one TCP conversation: `dialled` when this side connected (then it is the client). A FIN each
@@ -78,6 +81,55 @@ export function datagramRecorder(pcap: PcapWriter, local: Address, client: boole
       talk = pcap.conversation('udp', portOf(to), `${peerName(from)} -> ${peerName(to)}`);
     }
     talks.set(key, talk);
-    talk.data(incoming !== client, Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+    talk.data(incoming !== client, viewOf(data));
   };
+}
+
+/**
+ * A listener whose connections are recorded as they are handed out, by accept() or by iteration alike (as
+ * TlsListener wraps one). A connection reads nothing before it is handed out, so nothing it carries is missed.
+ */
+export class RecordedListener implements Listener {
+  constructor(private inner: Listener, private pcap: PcapWriter) {}
+
+  get network() {
+    return this.inner.network;
+  }
+
+  get addr() {
+    return this.inner.addr;
+  }
+
+  get refused() {
+    return this.inner.refused;
+  }
+
+  get fd() {
+    return this.inner.fd;
+  }
+
+  async accept(options?: WaitOptions): Promise<Conn> {
+    const conn = await this.inner.accept(options);
+    recordConn(conn, this.pcap, false);
+    return conn;
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Conn> {
+    for await (const conn of this.inner) {
+      recordConn(conn, this.pcap, false);
+      yield conn;
+    }
+  }
+
+  getOption(name: OptionName): Promise<OptionValue> {
+    return this.inner.getOption(name);
+  }
+
+  setOption(name: OptionName, value: OptionValue): Promise<void> {
+    return this.inner.setOption(name, value);
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
 }

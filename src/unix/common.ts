@@ -1,7 +1,7 @@
 import { hasSocketFile, type UnixAddress, type UnixNetwork } from '../core/address.js';
 import { invalid, NetError, wrap, type Op } from '../core/errors.js';
 import { consts, nameOf, native, unixSockaddr } from '../native/index.js';
-import { rowOf, socketTypeOf } from '../core/networks.js';
+import { networkFor, rowOf, socketTypeOf } from '../core/networks.js';
 import type { FileAccess } from '../core/types.js';
 import { applyRights, bindPrivately, NoSuchId, rightsOf } from './access.js';
 import { claimPath, PathInUse, SocketFile } from './sockfile.js';
@@ -114,7 +114,6 @@ export function unixSocketAt(path: string): { network: UnixNetwork; listening: b
   } catch (err) {
     throw wrap('bind', 'unix', { network: 'unix', path, abstract: false }, err);
   }
-  if (!found) return undefined;
-  const network = found[0] === consts.SOCK_DGRAM ? 'unixgram' : found[0] === consts.SOCK_SEQPACKET ? 'unixpacket' : 'unix';
-  return { network, listening: found[1] };
+  const network = found && networkFor(consts.AF_UNIX, found[0], false);
+  return network ? { network: network as UnixNetwork, listening: found![1] } : undefined;
 }
