@@ -201,7 +201,7 @@ function openDatagram(adapter: DatagramAdapter, a: Address, options: BindOptions
   const sock = isInherited(a) ? adapter.adopt(a.fd, plainAddress(a), options, gate) : adapter.bind(a, options, gate);
   const pcap = options.pcap;
   return !pcap ? sock : sock.then((s) => {
-    // Its peers are its clients (bindTo makes it the client of the one it reaches).
+    // Its peers are its clients.
     s.recorder = datagramRecorder(pcap, s.localAddr, false);
     return s;
   });
@@ -251,7 +251,8 @@ export async function bindTo(peer: Address | string, options: BindToOptions = {}
     to = { ...to, host: found.host };
     local = { network: to.network, host: found.family === 6 ? '::' : '0.0.0.0', port: 0 };
   }
-  const sock = await openDatagram(adapter, local, options);
+  // Recorded once connected, as the client of the one it reaches.
+  const sock = await openDatagram(adapter, local, { ...options, pcap: undefined });
   try {
     await sock.connect(to);
   } catch (err) {

@@ -2,9 +2,9 @@
  * What the adapters (src/tcp, src/udp, src/unix) give the dispatch table of src/api.ts, and what they are given:
  * interfaces internal to the package, not part of its public types (src/core/types.ts).
  */
-import type { DatagramRecorder } from './record.js';
 import type { Address } from './address.js';
 import type { Op } from './errors.js';
+import type { DatagramRecorder } from './record.js';
 import type {
   BindOptions, Conn, DatagramSocket, DialOptions, Listener, ListenOptions, PeerAccess, PeerCredentials,
 } from './types.js';

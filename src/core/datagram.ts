@@ -1,7 +1,7 @@
-import type { DatagramRecorder } from './record.js';
 import { isIP } from 'node:net';
 import { parseAddress, type Address, type InetAddress, type Network } from './address.js';
 import { abortError, closedError, Codes, NetError, wrap } from './errors.js';
+import type { DatagramRecorder } from './record.js';
 import { Inbox } from './inbox.js';
 import { rowOf } from './networks.js';
 import { resolveInet } from './resolve.js';

@@ -1,7 +1,7 @@
-import type { PcapWriter } from './pcap.js';
 import type { Duplex } from 'node:stream';
 import type { Address, Network } from './address.js';
 import type { BudgetOptions } from './budget.js';
+import type { PcapWriter } from './pcap.js';
 
 /**
  * Bytes to send: a Buffer/Uint8Array, or a string sent as UTF-8.
