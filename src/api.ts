@@ -43,6 +43,7 @@ export {
   addressOrInherited, inheritedSocket, isInherited, isInheritedText, listenFds, plainAddress, type InheritedSocket,
 } from './inherited.js';
 export { echo, upper } from './core/handlers.js';
+export { sockperf } from './core/sockperf.js';
 export { oneLine } from './core/text.js';
 export { lookupHost, type Resolved } from './core/resolve.js';
 export type {

@@ -13,5 +13,5 @@ export type { ImpairedCounts, Impairment, Impairments } from './core/impair.js';
 export { PcapWriter, type Conversation, type PcapOptions } from './core/pcap.js';
 export { notify, notifyMessage, notifySocket, type NotifyState } from './notify.js';
 export {
-  latencyAt, loadTest, PERCENTILES, percentileDistribution, type Latency, type LoadMode, type LoadOptions, type LoadSample, type LoadSummary,
+  latencyAt, loadShape, loadTest, PERCENTILES, percentileDistribution, type Latency, type LoadMode, type LoadOptions, type LoadSample, type LoadSummary,
 } from './load.js';

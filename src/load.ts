@@ -8,21 +8,38 @@ import { formatAddress, isStreamNetwork, parseAddress, type Address } from './co
 import { NetError } from './core/errors.js';
 import { rowOf, socketTypeOf, type Network } from './core/networks.js';
 import { resolveInet } from './core/resolve.js';
+import { SOCKPERF_HEADER, SOCKPERF_MAX } from './core/sockperf.js';
 import { runtimeText } from './core/runtime.js';
 import type { TlsOptions } from './core/types.js';
 import { consts, encodeAddress, errnoError, native, type LoadTls } from './native/index.js';
 
-export type LoadMode = 'pingpong' | 'flood';
+/** pingpong: one in flight; flood: `window` in flight; rate: sent on a schedule (`rate` a second). */
+export type LoadMode = 'pingpong' | 'flood' | 'rate';
 
 export interface LoadOptions {
-  /** pingpong: one message in flight per connection; flood: `window` of them. Default pingpong. */
+  /**
+   * pingpong: one message in flight per connection; flood: `window` of them; rate: given with `rate`. Default
+   * pingpong, or rate when `rate` is given.
+   */
   mode?: LoadMode;
-  /** Bytes per message, at least 4 (each carries its sequence number). Default 64. */
+  /**
+   * Messages per second, all connections together, each sent when it is due, whether or not the last was answered
+   * (as wrk2 and sockperf's under-load do): its latency counts from when it was due, so a server's stall counts
+   * against every message that should have left during it (no coordinated omission). At least 1.
+   */
+  rate?: number;
+  /** Bytes per message, at least 4 (each carries its sequence number), 14 with `sockperf`. Default 64. */
   size?: number;
   /** Connections (datagram senders on datagram networks). Default 1. */
   connections?: number;
-  /** Messages in flight per connection in flood mode. Default 64. */
+  /** Messages in flight per connection at most: flood's window (default 64), or rate's cap (default 1024). */
   window?: number;
+  /**
+   * Speak sockperf's protocol: each message carries its header (sequence, flags, length), flagged as a client's
+   * request for an answer, so that a sockperf server (`sockperf server`, or `serve` with the `sockperf` handler)
+   * answers it.
+   */
+  sockperf?: boolean;
   /** Seconds to measure (default 5), or stop after `count` echoes. */
   duration?: number;
   count?: number;
@@ -62,6 +79,10 @@ export interface LoadSummary {
   address: string;
   network: Network;
   mode: LoadMode;
+  /** Mode rate: the messages a second asked for (`rate` is what came back). */
+  target?: number;
+  /** The messages carried sockperf's header. */
+  sockperf?: boolean;
   size: number;
   connections: number;
   window: number;
@@ -126,6 +147,37 @@ function loadTls(addr: Address, o: TlsOptions): LoadTls {
   };
 }
 
+/** What a run is: its options with the defaults filled in. */
+interface LoadShape {
+  mode: LoadMode;
+  rate?: number;
+  size: number;
+  connections: number;
+  window: number;
+  sockperf: boolean;
+}
+
+/** The run `options` ask for on `network`, defaults filled in, or what is wrong with them in one line (loadTest's check, and bench's). */
+export function loadShape(network: Network, options: LoadOptions): LoadShape | string {
+  const rate = options.rate;
+  const mode = options.mode ?? (rate === undefined ? 'pingpong' : 'rate');
+  if ((mode === 'rate') !== (rate !== undefined)) return rate === undefined ? 'mode rate needs a rate' : `a rate is mode rate's, not ${mode}'s`;
+  if (rate !== undefined && !(rate >= 1 && Number.isFinite(rate))) return `rate must be at least 1 message a second, not ${rate}`;
+  const size = options.size ?? 64;
+  const connections = options.connections ?? 1;
+  const window = mode === 'pingpong' ? 1 : options.window ?? (mode === 'rate' ? 1024 : 64);
+  const sockperf = options.sockperf ?? false;
+  const least = sockperf ? SOCKPERF_HEADER : 4;
+  const most = sockperf ? Math.min(SOCKPERF_MAX, rowOf(network).maxMessage || SOCKPERF_MAX) : rowOf(network).maxMessage;
+  if (!Number.isInteger(size) || size < least) {
+    return `--size must be at least ${least} bytes (each message carries ${sockperf ? "sockperf's header" : 'its sequence number'}), not ${size}`;
+  }
+  if (most && size > most) return `${sockperf ? 'sockperf' : network} carries messages of at most ${most} bytes, not ${size}`;
+  if (!Number.isInteger(connections) || connections < 1) return `connections must be a whole number from 1, not ${connections}`;
+  if (!Number.isInteger(window) || window < 1) return `window must be a whole number from 1, not ${window}`;
+  return { mode, rate, size, connections, window, sockperf };
+}
+
 /**
  * Runs echo load against `address` and resolves with what was measured. Rejects when the connection cannot be
  * made or fails under load (the NetError names the call).
@@ -137,22 +189,17 @@ function loadTls(addr: Address, o: TlsOptions): LoadTls {
 export async function loadTest(at: Address | string, options: LoadOptions = {}): Promise<LoadSummary> {
   const addr = typeof at === 'string' ? parseAddress(at) : at;
   const address = typeof at === 'string' ? at : formatAddress(at);
-  const mode = options.mode ?? 'pingpong';
-  const size = options.size ?? 64;
-  const connections = options.connections ?? 1;
-  const window = mode === 'pingpong' ? 1 : options.window ?? 64;
-  const row = rowOf(addr.network);
-  if (!Number.isInteger(size) || size < 4) throw invalid(`--size must be at least 4 bytes (each message carries its sequence number), not ${size}`);
-  if (row.maxMessage && size > row.maxMessage) throw invalid(`${addr.network} carries messages of at most ${row.maxMessage} bytes, not ${size}`);
-  if (!Number.isInteger(connections) || connections < 1) throw invalid(`connections must be a whole number from 1, not ${connections}`);
-  if (!Number.isInteger(window) || window < 1) throw invalid(`window must be a whole number from 1, not ${window}`);
+  const shape = loadShape(addr.network, options);
+  if (typeof shape === 'string') throw invalid(shape);
+  const { mode, rate, size, connections, window, sockperf } = shape;
   const tls = options.tls && loadTls(addr, options.tls);
   const count = options.count ?? 0;
   const durationMs = count ? 0 : (options.duration ?? 5) * 1000;
   let run;
   try {
     const t = await target(addr);
-    run = native.loadStart({ ...t, conns: connections, window, size, durationMs, warmupMs: (options.warmup ?? 0) * 1000, count, tls });
+    run = native.loadStart({ ...t, conns: connections, window, size, durationMs, warmupMs: (options.warmup ?? 0) * 1000, count, tls,
+      rate, sockperf });
   } catch (err) {
     if (err instanceof NetError) throw err; // the host did not resolve
     // No addon (ERR_SOCKTOOL_ADDON_UNAVAILABLE), bad TLS material (EINVAL, with what is wrong), no OpenSSL in this
@@ -189,7 +236,8 @@ export async function loadTest(at: Address | string, options: LoadOptions = {}):
   const [p50, p90, p99, p999] = totals.percentilesNs.map((ns) => ns / 1000) as [number, number, number, number];
   const seconds = totals.seconds;
   return {
-    address, network: addr.network, mode, size, connections, window,
+    address, network: addr.network, mode, ...(rate === undefined ? {} : { target: rate }), ...(sockperf ? { sockperf } : {}),
+    size, connections, window,
     messages: totals.messages, bytes: totals.bytes, sent: totals.sent, seconds,
     rate: seconds > 0 ? totals.messages / seconds : 0,
     mbps: seconds > 0 ? totals.bytes / seconds / 1e6 : 0,
@@ -207,7 +255,7 @@ export async function loadTest(at: Address | string, options: LoadOptions = {}):
 export function latencyAt(s: LoadSummary, percentile: number): number {
   const total = s.histogram.reduce((sum, [, n]) => sum + n, 0);
   if (total === 0) return 0;
-  const want = Math.max(1, Math.ceil((percentile / 100) * total));
+  const want = Math.max(1, Math.floor((percentile / 100) * total + 0.5)); // rounded as the load loop's own (p50 … p99.9)
   let seen = 0;
   for (const [upper, n] of s.histogram) {
     seen += n;

@@ -120,6 +120,7 @@ const PROGRAMS = {
   curl: 'curl',
   'redis-server': 'redis-server',
   'redis-cli': 'redis-tools',
+  sockperf: 'sockperf',
 } as const;
 export type Program = keyof typeof PROGRAMS;
 

@@ -2,7 +2,7 @@
 // with --serve, the echo server to point it at.
 import { writeFileSync } from 'node:fs';
 import {
-  latencyAt, loadTest, PERCENTILES, percentileDistribution, type Address, type LoadMode, type LoadSample, type LoadSummary,
+  latencyAt, loadShape, loadTest, PERCENTILES, percentileDistribution, type Address, type LoadMode, type LoadOptions, type LoadSample, type LoadSummary,
   type TlsOptions,
 } from '../index.js';
 import { addressArg, datagramReasons, refuseGiven, tlsOptions, type TlsFlags } from './common.js';
@@ -14,9 +14,11 @@ type Given = { given?: ReadonlySet<string> };
 
 export interface BenchOptions extends TlsFlags, Given {
   mode: LoadMode;
+  rate?: number;
+  sockperf?: boolean;
   size: number;
   connections: number;
-  window: number;
+  window?: number;
   duration?: number;
   count?: number;
   warmup: number;
@@ -29,22 +31,26 @@ export interface BenchOptions extends TlsFlags, Given {
 }
 
 export interface BenchServeOptions extends TlsFlags, Given {
+  sockperf?: boolean;
   json?: boolean;
   verbose?: boolean;
 }
 
 const FOR_THE_LOAD = 'it sets the load, and --serve serves it';
 
-/** `bench --serve`: serve's echo (the fastest socktool has) on ADDRESS, over TLS with --tls --cert --key. */
+/**
+ * `bench --serve`: serve's echo (the fastest socktool has) on ADDRESS, over TLS with --tls --cert --key; with
+ * --sockperf, answers as sockperf's server does.
+ */
 export function benchServe(addr: Address, o: BenchServeOptions, out: Output): Promise<void> {
   refuseGiven(o, {
-    mode: FOR_THE_LOAD, size: FOR_THE_LOAD, connections: FOR_THE_LOAD, window: FOR_THE_LOAD, duration: FOR_THE_LOAD,
+    mode: FOR_THE_LOAD, rate: FOR_THE_LOAD, size: FOR_THE_LOAD, connections: FOR_THE_LOAD, window: FOR_THE_LOAD, duration: FOR_THE_LOAD,
     count: FOR_THE_LOAD, warmup: FOR_THE_LOAD, samples: FOR_THE_LOAD, compare: FOR_THE_LOAD, percentiles: FOR_THE_LOAD,
     csv: FOR_THE_LOAD, hgrm: FOR_THE_LOAD,
     insecure: 'it is for the client', servername: 'it is for the client',
   });
   // Only what serve needs is passed on: bench's --mode (pingpong|flood) is not serve's --mode (a file's bits).
-  return serveCommand(addr, { json: o.json, verbose: o.verbose, handler: 'echo',
+  return serveCommand(addr, { json: o.json, verbose: o.verbose, handler: o.sockperf ? 'sockperf' : 'echo',
     tls: o.tls, cert: o.cert, key: o.key, ca: o.ca, given: o.given }, out);
 }
 
@@ -77,9 +83,10 @@ function histogramText(histogram: [number, number][], width = 40): string {
 
 /** A run's summary; `percentiles`: with the full list (--percentiles). */
 function summaryText(s: LoadSummary, percentiles = false): string {
-  const what = s.mode === 'pingpong' ? 'one in flight' : `${s.window} in flight`;
+  const what = s.mode === 'pingpong' ? 'one in flight' : s.mode === 'rate' ? `${int(s.target!)}/s asked, ${s.window} in flight at most`
+    : `${s.window} in flight`;
   const lines = [
-    `${oneLine(s.address)}: ${s.mode}, ${s.size}-byte messages, ${s.connections} connection${s.connections === 1 ? '' : 's'} × ${what}, ${s.seconds.toFixed(2)} s`,
+    `${oneLine(s.address)}: ${s.mode}${s.sockperf ? ' (sockperf)' : ''}, ${s.size}-byte messages, ${s.connections} connection${s.connections === 1 ? '' : 's'} × ${what}, ${s.seconds.toFixed(2)} s`,
     `  messages  ${int(s.messages)}   ${int(s.rate)}/s   ${s.mbps.toFixed(1)} MB/s`,
     `  lost      ${int(s.lost)}   corrupt ${int(s.corrupt)}   (sent ${int(s.sent)})${s.unexpected ? `   unexpected ${int(s.unexpected)} bytes` : ''}`,
     `  latency   p50 ${us(s.latency.p50)}   p90 ${us(s.latency.p90)}   p99 ${us(s.latency.p99)}   p99.9 ${us(s.latency.p999)}   max ${us(s.latency.max)}  (µs)`,
@@ -109,14 +116,18 @@ function compareText(a: LoadSummary, b: LoadSummary): string {
   ].join('\n') + '\n';
 }
 
+/** The run's shape as bench's flags give it. */
+function loadOptions(o: BenchOptions): LoadOptions {
+  return { mode: o.rate === undefined ? o.mode : 'rate', rate: o.rate, sockperf: o.sockperf, size: o.size, connections: o.connections, window: o.window };
+}
+
 async function measure(address: string, o: BenchOptions, tls: TlsOptions | undefined, out: Output, signal: AbortSignal): Promise<LoadSummary> {
   const live = out.json || o.csv ? undefined : progress(address);
   const s = await loadTest(address, {
-    mode: o.mode, size: o.size, connections: o.connections, window: o.window, duration: o.duration, count: o.count,
-    warmup: o.warmup, tls, signal,
+    ...loadOptions(o), duration: o.duration, count: o.count, warmup: o.warmup, tls, signal,
     onSample: (sample) => {
       if (out.json && o.samples) out.event('sample', { address, ...sample });
-      if (o.csv) void writeOut(`${sample.t.toFixed(3)},${sample.messages},${(sample.bytes / 1e6).toFixed(3)},${sample.lost},${sample.corrupt},${us(sample.p99)}\n`);
+      if (o.csv) void writeOut(`${sample.t.toFixed(3)},${sample.messages},${(sample.bytes / 1e6).toFixed(3)},${sample.lost},${sample.corrupt},${sample.p99.toFixed(1)}\n`);
       live?.(sample);
     },
   });
@@ -126,9 +137,14 @@ async function measure(address: string, o: BenchOptions, tls: TlsOptions | undef
 
 export async function benchCommand(address: string, o: BenchOptions, out: Output): Promise<void> {
   if (o.samples && !out.json) throw new UsageError('--samples goes with --json');
-  if (o.size < 4) throw new UsageError(`--size must be at least 4 bytes (each message carries its sequence number), not ${o.size}`);
+  if (o.rate !== undefined && o.given?.has('mode')) throw new UsageError('--rate sends on a schedule: not with --mode');
   if (o.duration !== undefined && o.count !== undefined) throw new UsageError('--duration and --count: one or the other');
-  for (const a of [address, o.compare]) if (a !== undefined) refuseGiven(o, datagramReasons(addressArg(a)));
+  for (const a of [address, o.compare]) {
+    if (a === undefined) continue;
+    refuseGiven(o, datagramReasons(addressArg(a)));
+    const shape = loadShape(addressArg(a).network, loadOptions(o));
+    if (typeof shape === 'string') throw new UsageError(shape);
+  }
   if (o.csv && (out.json || o.compare !== undefined)) throw new UsageError('--csv is one run\'s lines alone: not with --json or --compare');
   if (o.hgrm !== undefined && o.compare !== undefined) throw new UsageError('--hgrm holds one run: not with --compare');
   const tls = tlsOptions(o);

@@ -117,6 +117,7 @@ export const DEFAULT_MAX_PROGRAMS = 1024;
 export const parseMs = integer('milliseconds', 1, 2 ** 31 - 1);
 /** Seconds with a fraction (bench's --duration, --warmup). */
 export const parseDuration = decimal('seconds', 0, 1_000_000);
+export const parseRate = decimal('messages a second', 1, 1e9);
 export const parseBytes = integer('bytes', 1, 16 * 1024 * 1024);
 export const parseBig = integer('a count', 1, 2 ** 40);
 const parseBudget = integer('bytes', 1024, 2 ** 40);

@@ -9,7 +9,7 @@ import { benchCommand, benchServe, type BenchOptions, type BenchServeOptions } f
 import { chatCommand } from './chat.js';
 import { connectCommand, sendCommand, type ClientOptions, type SendOptions } from './client.js';
 import {
-  addressArg, addTraits, parseBig, parseBytes, parseCount, parseDuration, parseIdle, parseMs, parsePort, parseSeconds, refuseGiven, serverAddressArg, type CommonOptions, type Trait,
+  addressArg, addTraits, parseBig, parseBytes, parseCount, parseDuration, parseIdle, parseMs, parsePort, parseRate, parseSeconds, refuseGiven, serverAddressArg, type CommonOptions, type Trait,
 } from './common.js';
 import { CliError, Exit, EXIT_HELP, exitCodeFor, exitCodesLine, UsageError } from './exit.js';
 import { httpGetCommand, type HttpOptions } from './http.js';
@@ -344,9 +344,13 @@ const COMMANDS: CommandSpec[] = [
     traits: ['tls-client', 'tls-server'],
     options: [
       new Option('--mode <mode>', 'one message in flight per connection, or --window of them').choices(['pingpong', 'flood']).default('pingpong'),
-      new Option('--size <bytes>', 'bytes per message (at least 4: each carries its sequence number)').argParser(parseBytes).default(64),
+      new Option('--rate <n>', 'send N messages a second on a schedule instead; latency counts from when each was due')
+        .argParser(parseRate),
+      new Option('--size <bytes>', 'bytes per message (at least 4: each carries its sequence number; 14 with --sockperf)')
+        .argParser(parseBytes).default(64),
       new Option('--connections <n>', 'connections (datagram senders on datagram networks)').argParser(parseCount).default(1),
-      new Option('--window <n>', 'messages in flight per connection in flood mode').argParser(parseCount).default(64),
+      new Option('--window <n>', 'messages in flight per connection at most (default 64 in flood mode, 1024 with --rate)').argParser(parseCount),
+      new Option('--sockperf', "speak sockperf's protocol: load a sockperf server, or with --serve answer a sockperf client"),
       new Option('--duration <seconds>', 'how long to measure (default 5)').argParser(parseDuration),
       new Option('--count <n>', 'stop after this many echoes instead').argParser(parseBig),
       new Option('--warmup <seconds>', 'load before measuring starts').argParser(parseDuration).default(0),
@@ -363,6 +367,7 @@ const COMMANDS: CommandSpec[] = [
       'socktool bench unix:///tmp/a.sock --compare tcp://127.0.0.1:8000 --duration 3',
       'socktool bench udp://127.0.0.1:9999 --json --samples',
       'socktool bench tcp://localhost:8443 --tls --ca cert.pem --mode flood',
+      'socktool bench udp://127.0.0.1:11111 --sockperf --rate 10000 --percentiles',
     ],
     run: ([a], o, out) => (o.serve ? benchServe(serverAddressArg(a!), o as unknown as BenchServeOptions, out)
       : benchCommand(a!, o as unknown as BenchOptions, out)),

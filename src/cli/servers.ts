@@ -1,5 +1,5 @@
 import {
-  bind, Codes, echo, formatAddress, isStreamNetwork, listen, NetError, NETWORKS, networksWhere, notify, serve, upper, type Address, type Conn, type Data,
+  bind, Codes, echo, formatAddress, isStreamNetwork, listen, NetError, NETWORKS, networksWhere, notify, serve, sockperf, upper, type Address, type Conn, type Data,
   type DatagramSocket, type Exchange, type Handler, type NotifyState, type UnixNetwork, type WaitOptions,
 } from '../index.js';
 import {
@@ -18,13 +18,17 @@ export interface ServeCommandOptions extends CommonOptions, ProgramOptions {
   handler: HandlerName;
 }
 
-export type HandlerName = 'echo' | 'upper' | 'print' | 'discard';
+export type HandlerName = 'echo' | 'upper' | 'print' | 'discard' | 'sockperf';
 
-/** The handlers `serve --handler` offers; print writes what arrives to stdout (its JSON events carry it). */
+/**
+ * The handlers `serve --handler` offers; print writes what arrives to stdout (its JSON events carry it); sockperf
+ * answers as sockperf's server does.
+ */
 function handlerNamed(name: HandlerName, out: Output): Handler {
   switch (name) {
     case 'echo': return echo;
     case 'upper': return upper;
+    case 'sockperf': return sockperf;
     case 'print': return async (ex) => {
       for await (const chunk of ex) if (!out.json) await writeOut(chunk);
     };
@@ -33,7 +37,7 @@ function handlerNamed(name: HandlerName, out: Output): Handler {
     };
   }
 }
-export const HANDLERS: HandlerName[] = ['echo', 'upper', 'print', 'discard'];
+export const HANDLERS: HandlerName[] = ['echo', 'upper', 'print', 'discard', 'sockperf'];
 
 /** An exchange seen through the CLI's eyes: each chunk and reply dumped (-v) and reported (--json). */
 export class Watched implements Exchange {

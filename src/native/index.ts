@@ -196,6 +196,10 @@ export interface LoadOptions {
   warmupMs: number;
   /** Stop after this many echoes (0: run for durationMs). */
   count: number;
+  /** Messages per second, all connections together, each sent when due; latency counts from then. 0: closed loop. */
+  rate?: number;
+  /** Messages carry sockperf's header (at least 14 bytes) for a sockperf server. */
+  sockperf?: boolean;
   /** Speak TLS (stream networks). */
   tls?: LoadTls;
 }

@@ -22,6 +22,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sys/prctl.h>
 #include <time.h>
 
 /* Every OpenSSL function the load loop calls (after the headers' macros: SSL_CTX_add0_chain_cert is SSL_CTX_ctrl).
@@ -60,6 +61,11 @@ static const char *openssl_missing(void) {
 #define STALL_NS 5000000000LL            /* no echo at all for this long ends the run (a server that stopped) */
 #define SAMPLES_MAX 3600                 /* one-second samples kept until JS reads them */
 #define HEADER 4                         /* the sequence number at the start of every message */
+/* sockperf's message header (its src/message.h, packed, big-endian): a u64 sequence, u16 flags, u32 length (the
+ * whole message's). Its server answers a message flagged CLIENT and PONG, not WARMUP, with the client bit cleared. */
+#define SP_HEADER 14
+#define SP_CLIENT 1
+#define SP_PONG 2
 #define CT_CHUNK (64 << 10)              /* TLS: ciphertext a send() or recv() at most (below a seqpacket's limit) */
 
 typedef struct {
@@ -83,6 +89,8 @@ typedef struct {
   BIO *rbio, *wbio;
   char *ct;           /* TLS: ciphertext taken from wbio, not yet all sent */
   size_t ct_off, ct_len;
+  int64_t due0;       /* --rate: when this connection's first message was due */
+  uint64_t issued;    /* messages stamped so far (next_seq without its wrap) */
 } conn_t;
 
 typedef struct {
@@ -91,6 +99,9 @@ typedef struct {
   socklen_t salen;
   int family, type, conns, window;
   int stream; /* a byte stream: SOCK_STREAM, or TLS (over seqpacket too) */
+  int sockperf; /* messages carry sockperf's header, not a bare sequence number */
+  size_t header; /* HEADER or SP_HEADER */
+  int64_t interval_ns; /* --rate: the time between one connection's messages; 0: the next leaves on an echo */
   size_t size;
   int64_t duration_ns, warmup_ns;
   uint64_t count;
@@ -413,12 +424,46 @@ static void record(load_t *l, int64_t latency, int measuring) {
   l->bytes += l->size;
 }
 
+/* A message's sequence number (sockperf's: its low 32 bits). */
+static uint32_t msg_seq(load_t *l, const char *m) {
+  uint32_t seq;
+  if (l->sockperf) {
+    memcpy(&seq, m + 4, 4);
+    return ntohl(seq);
+  }
+  memcpy(&seq, m, HEADER);
+  return seq;
+}
+
+/* When message `seq`'s latency starts: under --rate, when it was due, so that a server's stall counts against every
+ * message that should have left during it, as a user's requests would (no coordinated omission); else when it left. */
+static int64_t origin(load_t *l, conn_t *c, uint32_t seq) {
+  if (!l->interval_ns) return c->sent_at[seq % (uint32_t)l->ring];
+  uint64_t index = c->issued - (uint32_t)(c->next_seq - seq); /* seq's place among all issued, past any wrap */
+  return c->due0 + (int64_t)index * l->interval_ns;
+}
+
+/* The messages `c` should send now: what the window has room for, and under --rate no more than are due by `t`. */
+static int wanted(load_t *l, conn_t *c, int64_t t) {
+  int room = l->window - c->inflight;
+  if (!l->interval_ns || room <= 0) return room;
+  if (t < c->due0) return 0;
+  uint64_t due = (uint64_t)((t - c->due0) / l->interval_ns) + 1;
+  return due <= c->issued ? 0 : due - c->issued < (uint64_t)room ? (int)(due - c->issued) : room;
+}
+
 /* Checks an echo: its length, its pattern, and its sequence (streams: the one expected; datagrams: one in flight).
  * Returns the sequence, or -1 (counted corrupt). */
 static int64_t check(load_t *l, const char *m, size_t len, int64_t expect) {
-  uint32_t seq;
-  if (len != l->size || memcmp(m + HEADER, l->pattern + HEADER, l->size - HEADER) != 0) return -1;
-  memcpy(&seq, m, HEADER);
+  if (len != l->size || memcmp(m + l->header, l->pattern + l->header, l->size - l->header) != 0) return -1;
+  if (l->sockperf) { /* the answer: our flags but the client bit, our length */
+    uint16_t flags;
+    uint32_t length;
+    memcpy(&flags, m + 8, 2);
+    memcpy(&length, m + 10, 4);
+    if (ntohs(flags) != SP_PONG || ntohl(length) != l->size) return -1;
+  }
+  uint32_t seq = msg_seq(l, m);
   if (expect >= 0 && seq != (uint32_t)expect) return -1;
   return seq;
 }
@@ -426,7 +471,15 @@ static int64_t check(load_t *l, const char *m, size_t len, int64_t expect) {
 static void stamp(load_t *l, conn_t *c, char *m, int measuring) {
   uint32_t seq = c->next_seq++;
   uint32_t at = seq % (uint32_t)l->ring;
-  memcpy(m, &seq, HEADER);
+  c->issued++;
+  if (l->sockperf) {
+    uint32_t hi = 0, lo = htonl(seq), length = htonl((uint32_t)l->size);
+    uint16_t flags = htons(SP_CLIENT | SP_PONG);
+    memcpy(m, &hi, 4);
+    memcpy(m + 4, &lo, 4);
+    memcpy(m + 8, &flags, 2);
+    memcpy(m + 10, &length, 4);
+  } else memcpy(m, &seq, HEADER);
   if (c->sent_at[at]) { /* a datagram a whole ring ago still unanswered: lost, before its loss timer said so */
     c->inflight--;
     if (measuring) l->lost++;
@@ -455,6 +508,7 @@ static void dgram_send(load_t *l, conn_t *c, int n, int measuring) {
     if (sent < 0) sent = 0; /* full, or refused (the server not there yet): the loss timer refills the window */
     for (int i = sent; i < k; i++) {
       c->next_seq--;
+      c->issued--;
       c->sent_at[c->next_seq % (uint32_t)l->ring] = 0;
       c->inflight--;
       if (measuring) l->sent--;
@@ -481,22 +535,21 @@ static void dgram_read(load_t *l, conn_t *c, int measuring) {
   for (int i = 0; i < n; i++) {
     const char *echo = c->rx + (size_t)i * slot;
     size_t len = m[i].msg_len;
-    uint32_t seq = 0;
-    if (len >= HEADER) memcpy(&seq, echo, HEADER);
+    uint32_t seq = len >= l->header ? msg_seq(l, echo) : 0;
     uint32_t at = seq % (uint32_t)l->ring;
-    int ours = len >= HEADER && c->sent_seq[at] == seq && c->sent_at[at] != 0;
+    int ours = len >= l->header && c->sent_seq[at] == seq && c->sent_at[at] != 0;
     if (!ours) { /* a message in flight asked for none of it: a late echo of one counted lost, or a flood */
       if (measuring) l->unexpected += len;
       continue;
     }
     int whole = check(l, echo, len, -1) >= 0;
-    if (whole) record(l, t - c->sent_at[at], measuring);
+    if (whole) record(l, t - origin(l, c, seq), measuring);
     else if (measuring) l->corrupt++;
     c->sent_at[at] = 0;
     c->inflight--;
     answered++;
   }
-  if (answered) dgram_send(l, c, l->window - c->inflight, measuring);
+  if (answered) dgram_send(l, c, wanted(l, c, t), measuring);
 }
 
 /* Streams: sends what is owed, a batch a send() (the rest of a part-way batch resumes on
@@ -506,6 +559,7 @@ static void stream_send(load_t *l, conn_t *c, int measuring) {
     if (errno != EAGAIN) fail(l, "send");
     return;
   }
+  if (l->interval_ns) c->owed = wanted(l, c, now_ns());
   while (c->owed > 0 || c->tx_busy) {
     if (!c->tx_busy) {
       int k = c->owed < l->batch ? c->owed : l->batch;
@@ -548,7 +602,7 @@ static void stream_read(load_t *l, conn_t *c, int measuring) {
       uint32_t at = want % (uint32_t)l->ring;
       int whole = check(l, c->rx + used, l->size, want) >= 0;
       if (!whole && measuring) l->corrupt++;
-      record(l, t - c->sent_at[at], measuring && whole);
+      record(l, t - origin(l, c, want), measuring && whole);
       c->sent_at[at] = 0;
       c->inflight--;
       c->owed++;
@@ -579,7 +633,7 @@ static void expire(load_t *l, conn_t *c, int64_t t, int measuring) {
   if (!gone) return;
   c->inflight -= gone;
   if (measuring) l->lost += (uint64_t)gone;
-  dgram_send(l, c, l->window - c->inflight, measuring);
+  dgram_send(l, c, wanted(l, c, t), measuring);
 }
 
 static void publish_sample(load_t *l, int64_t start, uint64_t *last) {
@@ -649,9 +703,14 @@ static void run(napi_env env, void *data) {
   int64_t last_scan = t0;
   l->last_echo = t0;
   int measuring = l->warmup_ns == 0;
+  /* --rate: the connections' schedules interleave, so that together they send evenly; and this thread wakes within
+   * a microsecond of a message's due time, not the default 50 (restored after: the thread is libuv's). */
+  int slack = l->interval_ns ? prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0) : -1;
+  if (slack >= 0) prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+  for (int i = 0; i < l->conns; i++) l->c[i].due0 = t0 + l->interval_ns * i / l->conns;
   for (int i = 0; i < l->conns && !l->err; i++) {
     conn_t *c = &l->c[i];
-    if (dgram) dgram_send(l, c, l->window, measuring);
+    if (dgram) dgram_send(l, c, wanted(l, c, t0), measuring);
     else {
       c->owed = l->window;
       stream_send(l, c, measuring);
@@ -673,16 +732,24 @@ static void run(napi_env env, void *data) {
       publish_sample(l, start, last);
       next_sample += 1000000000LL;
     }
+    int64_t wake = t + 10000000LL; /* at the latest: the loss scan and the samples */
     for (int i = 0; i < l->conns; i++) {
       conn_t *c = &l->c[i];
+      if (wanted(l, c, t) > 0) {
+        if (dgram) dgram_send(l, c, wanted(l, c, t), measuring);
+        else if (l->interval_ns && !c->tx_busy) stream_send(l, c, measuring); /* else echoes send */
+      }
       p[i].events = POLLIN | (stream && (c->tx_busy || tls_pending(c)) ? POLLOUT : 0);
-      if (dgram && c->inflight < l->window) dgram_send(l, c, l->window - c->inflight, measuring);
+      int64_t next_due = c->due0 + (int64_t)c->issued * l->interval_ns;
+      if (l->interval_ns && c->inflight < l->window && next_due < wake) wake = next_due;
     }
     if (dgram && t - last_scan >= SCAN_NS) {
       last_scan = t;
       for (int i = 0; i < l->conns; i++) expire(l, &l->c[i], t, measuring);
     }
-    int n = poll(p, (nfds_t)l->conns, 10);
+    int64_t wait = wake - now_ns();
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = wait > 0 ? wait : 0};
+    int n = ppoll(p, (nfds_t)l->conns, &ts, NULL);
     if (n < 0 && errno != EINTR) {
       fail(l, "poll");
       break;
@@ -697,6 +764,7 @@ static void run(napi_env env, void *data) {
       }
     }
   }
+  if (slack >= 0) prctl(PR_SET_TIMERSLACK, (unsigned long)slack, 0, 0, 0);
   if (!measuring) reset_counts(l); /* stopped in the warm-up: nothing was measured */
   l->seconds = measuring ? (double)(now_ns() - start) / 1e9 : 0;
   if (l->seconds < 0) l->seconds = 0;
@@ -834,6 +902,13 @@ static double num_prop(napi_env env, napi_value obj, const char *name) {
   return d;
 }
 
+static int bool_prop(napi_env env, napi_value obj, const char *name) {
+  napi_value v;
+  bool b = false;
+  if (napi_get_named_property(env, obj, name, &v) == napi_ok) napi_get_value_bool(env, v, &b);
+  return b;
+}
+
 /* A string property as a C string of its own (malloc), or NULL when absent; *bad when it cannot be had. */
 static char *str_prop(napi_env env, napi_value obj, const char *name, int *bad) {
   napi_value v;
@@ -914,7 +989,8 @@ out:
   return wrong;
 }
 
-/* loadStart({ sockaddr, family, type, conns, window, size, durationMs, warmupMs, count, tls? }) -> { handle, done } */
+/* loadStart({ sockaddr, family, type, conns, window, size, durationMs, warmupMs, count, rate?, sockperf?, tls? })
+ * -> { handle, done } */
 napi_value js_load_start(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value o;
@@ -940,7 +1016,12 @@ napi_value js_load_start(napi_env env, napi_callback_info info) {
   l->duration_ns = (int64_t)(num_prop(env, o, "durationMs") * 1e6);
   l->warmup_ns = (int64_t)(num_prop(env, o, "warmupMs") * 1e6);
   l->count = (uint64_t)num_prop(env, o, "count");
-  if (l->conns < 1 || l->window < 1 || l->size < HEADER || (!l->duration_ns && !l->count)) {
+  l->sockperf = bool_prop(env, o, "sockperf");
+  l->header = l->sockperf ? SP_HEADER : HEADER;
+  double rate = num_prop(env, o, "rate"); /* messages a second, all connections together */
+  l->interval_ns = rate > 0 ? (int64_t)(1e9 * l->conns / rate) : 0;
+  if (rate > 0 && l->interval_ns < 1) l->interval_ns = 1;
+  if (l->conns < 1 || l->window < 1 || l->size < l->header || (!l->duration_ns && !l->count)) {
     finalize_load(env, l, NULL);
     return throw_type(env, "loadStart: conns, window, size and a duration or a count expected");
   }
