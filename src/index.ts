@@ -9,6 +9,7 @@
 export * from './api.js';
 export { relay, type RelayEvent, type RelayOptions, type RelayServer } from './relay.js';
 export { tap, type Tap } from './tap.js';
+export { CHART_COLOURS, hgrmSeries, latencyChart, latencySeries, readPercentileDistribution, type LatencySeries } from './chart.js';
 export type { ImpairedCounts, Impairment, Impairments } from './core/impair.js';
 export { PcapWriter, type Conversation, type PcapOptions } from './core/pcap.js';
 export { notify, notifyMessage, notifySocket, type NotifyState } from './notify.js';

@@ -50,7 +50,7 @@ describe('bench --rate', () => {
     }
   }, 60_000);
 
-  it.for(['udp', 'unixgram', 'tcp', 'unixpacket'] as Network[])('%s: never ahead of the schedule, every echo counted', async (network) => {
+  it.for(['udp', 'unixgram', 'tcp', 'unixpacket'] as Network[])('%s: never ahead of the schedule, every echo counted', { timeout: 60_000 }, async (network) => {
     const where = NETWORKS[network].family === 'unix' ? `${network}://${sockPath()}` : `${network}://127.0.0.1:0`;
     const server = await cliServer(['bench', '--serve', where]);
     try {
@@ -65,7 +65,7 @@ describe('bench --rate', () => {
     } finally {
       await stopLive(server);
     }
-  }, 60_000);
+  });
 
   it.each([
     [['--rate', '100', '--mode', 'flood'], /--rate sends on a schedule: not with --mode/],
@@ -80,7 +80,7 @@ describe('bench --rate', () => {
 });
 
 describe('bench --sockperf', () => {
-  it.for(['udp', 'tcp'] as const)("%s: loads sockperf's server (pingpong, flood, rate)", async (kind, ctx) => {
+  it.for(['udp', 'tcp'] as const)("%s: loads sockperf's server (pingpong, flood, rate)", { timeout: 90_000 }, async (kind, ctx) => {
     needs(ctx, 'sockperf');
     const port = await freePort(kind);
     const server = live('sockperf', ['server', '-i', '127.0.0.1', '-p', String(port), ...(kind === 'tcp' ? ['--tcp'] : [])]);
@@ -99,9 +99,9 @@ describe('bench --sockperf', () => {
       server.child.kill();
       await server.exited;
     }
-  }, 90_000);
+  });
 
-  it.for(['udp', 'tcp'] as const)('%s: sockperf ping-pong and under-load against bench --serve --sockperf', async (kind, ctx) => {
+  it.for(['udp', 'tcp'] as const)('%s: sockperf ping-pong and under-load against bench --serve --sockperf', { timeout: 90_000 }, async (kind, ctx) => {
     needs(ctx, 'sockperf');
     const server = await cliServer(['bench', '--serve', '--sockperf', `${kind}://127.0.0.1:0`]);
     const port = server.address.split(':').at(-1)!;
@@ -121,9 +121,9 @@ describe('bench --sockperf', () => {
     } finally {
       await stopLive(server);
     }
-  }, 90_000);
+  });
 
-  it.for(['unix', 'unixgram', 'unixpacket'] as Network[])("%s: bench --sockperf against socktool's sockperf handler", async (network) => {
+  it.for(['unix', 'unixgram', 'unixpacket'] as Network[])("%s: bench --sockperf against socktool's sockperf handler", { timeout: 60_000 }, async (network) => {
     const server = await cliServer(['serve', '--handler', 'sockperf', `${network}://${sockPath()}`]);
     try {
       const r = await cli(['bench', server.address, '--sockperf', '--mode', 'flood', '--count', '5000', '--size', '300', '--json'], undefined, 60_000);
@@ -134,7 +134,7 @@ describe('bench --sockperf', () => {
     } finally {
       await stopLive(server);
     }
-  }, 60_000);
+  });
 });
 
 /** A sockperf message: its header (sequence, flags, whole length), then `payload` bytes. */

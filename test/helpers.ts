@@ -121,6 +121,7 @@ const PROGRAMS = {
   'redis-server': 'redis-server',
   'redis-cli': 'redis-tools',
   sockperf: 'sockperf',
+  chromium: 'chromium',
 } as const;
 export type Program = keyof typeof PROGRAMS;
 

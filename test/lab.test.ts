@@ -10,8 +10,9 @@ const stories = [...page.matchAll(/^## (.+)\n[^]*?^```sh\n([^]*?)^```\n\n^```tex
   .map((m) => ({ title: m[1]!, script: m[2]!, expected: m[3]! }));
 
 describe('docs/lab.md', () => {
-  it('has its three stories, each a script and what it prints', () => {
-    expect(stories.map((s) => s.title)).toEqual(['An HTTP API behind a unix socket', 'A datagram logger', 'A flaky link']);
+  it('has its four stories, each a script and what it prints', () => {
+    expect(stories.map((s) => s.title)).toEqual(['An HTTP API behind a unix socket', 'A datagram logger', 'A flaky link',
+      'A service under a steady load']);
   });
 
   it.for(stories)('$title: prints what the page shows', { timeout: 120_000 }, async (story, ctx) => {

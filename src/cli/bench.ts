@@ -1,8 +1,8 @@
 // `bench`: echo load against an address (the load loop is the addon's, on its own thread: see src/load.ts), or
 // with --serve, the echo server to point it at.
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import {
-  latencyAt, loadShape, loadTest, PERCENTILES, percentileDistribution, type Address, type LoadMode, type LoadOptions, type LoadSample, type LoadSummary,
+  hgrmSeries, latencyAt, latencyChart, latencySeries, loadShape, loadTest, PERCENTILES, percentileDistribution, type Address, type LoadMode, type LoadOptions, type LoadSample, type LoadSummary,
   type TlsOptions,
 } from '../index.js';
 import { addressArg, datagramReasons, refuseGiven, tlsOptions, type TlsFlags } from './common.js';
@@ -27,6 +27,7 @@ export interface BenchOptions extends TlsFlags, Given {
   percentiles?: boolean;
   csv?: boolean;
   hgrm?: string;
+  plot?: string;
   json?: boolean;
 }
 
@@ -46,7 +47,7 @@ export function benchServe(addr: Address, o: BenchServeOptions, out: Output): Pr
   refuseGiven(o, {
     mode: FOR_THE_LOAD, rate: FOR_THE_LOAD, size: FOR_THE_LOAD, connections: FOR_THE_LOAD, window: FOR_THE_LOAD, duration: FOR_THE_LOAD,
     count: FOR_THE_LOAD, warmup: FOR_THE_LOAD, samples: FOR_THE_LOAD, compare: FOR_THE_LOAD, percentiles: FOR_THE_LOAD,
-    csv: FOR_THE_LOAD, hgrm: FOR_THE_LOAD,
+    csv: FOR_THE_LOAD, hgrm: FOR_THE_LOAD, plot: FOR_THE_LOAD,
     insecure: 'it is for the client', servername: 'it is for the client',
   });
   // Only what serve needs is passed on: bench's --mode (pingpong|flood) is not serve's --mode (a file's bits).
@@ -157,7 +158,8 @@ export async function benchCommand(address: string, o: BenchOptions, out: Output
   try {
     const a = await measure(address, o, tls, out, stop.signal);
     const b = o.compare === undefined ? undefined : await measure(o.compare, o, tls, out, stop.signal);
-    if (o.hgrm !== undefined) writeHgrm(o.hgrm, a);
+    if (o.hgrm !== undefined) writeGiven('--hgrm', o.hgrm, percentileDistribution(a));
+    if (o.plot !== undefined) writeGiven('--plot', o.plot, latencyChart([a, b].filter((s) => s !== undefined).map((s) => latencySeries(s)), runTitle(a)));
     const listed = (s: LoadSummary) => (o.percentiles ? { percentiles: Object.fromEntries(PERCENTILES.map((p) => [p, latencyAt(s, p)])) } : {});
     // With --csv, its lines were the whole output.
     if (out.json) {
@@ -184,11 +186,38 @@ export async function benchCommand(address: string, o: BenchOptions, out: Output
   }
 }
 
-/** --hgrm: the run's percentile distribution, or a usage error naming why FILE cannot be written. */
-function writeHgrm(file: string, s: LoadSummary): void {
+/** Writes `text` to `file`, given as `what` (`--hgrm`): a usage error naming why it cannot be written. */
+function writeGiven(what: string, file: string, text: string): void {
   try {
-    writeFileSync(file, percentileDistribution(s));
+    writeFileSync(file, text);
   } catch (err) {
-    throw new UsageError(`--hgrm ${file}: cannot write it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw new UsageError(`${what} ${file}: cannot write it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
+}
+
+/** A chart's title: the load both runs had (they differ only in their addresses, which the legend names). */
+function runTitle(s: LoadSummary): string {
+  return `Latency by percentile: ${summaryText(s).split('\n')[0]!.replace(/^.*?: /, '').replace(/, [\d.]+ s$/, '')}`;
+}
+
+export interface PlotOptions {
+  title?: string;
+}
+
+/** `plot OUT.svg RUN.hgrm…`: the runs' percentile distributions (bench --hgrm, HdrHistogram, wrk2) on one chart. */
+export async function plotCommand(out: string, files: string[], o: PlotOptions): Promise<void> {
+  const series = files.map((file) => {
+    let text;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new UsageError(`${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+    try {
+      return hgrmSeries(text, file);
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+  });
+  writeGiven('plot', out, latencyChart(series, o.title));
 }

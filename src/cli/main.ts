@@ -5,7 +5,7 @@ import {
   callCommand, CODECS, publishCommand, replyCommand, subscribeCommand, type CallOptions, type PublishOptions, type ReplyOptions,
   type SubscribeOptions,
 } from './channels.js';
-import { benchCommand, benchServe, type BenchOptions, type BenchServeOptions } from './bench.js';
+import { benchCommand, benchServe, plotCommand, type BenchOptions, type BenchServeOptions, type PlotOptions } from './bench.js';
 import { chatCommand } from './chat.js';
 import { connectCommand, sendCommand, type ClientOptions, type SendOptions } from './client.js';
 import {
@@ -359,6 +359,7 @@ const COMMANDS: CommandSpec[] = [
       new Option('--percentiles', 'list the latency at 50, 75, 90, 95, 99, 99.5, 99.9, 99.99, 99.999 % and the max'),
       new Option('--csv', 'one CSV line per second on stdout (t, messages/s, MB/s, lost, corrupt, p99 µs), nothing else'),
       new Option('--hgrm <file>', "write the latency as HdrHistogram's percentile distribution (.hgrm, ms), for its plotters"),
+      new Option('--plot <file>', 'draw the latency by percentile as an SVG chart (with --compare: both runs)'),
       new Option('--serve', 'serve echo on ADDRESS instead (the fastest socktool has), for another bench to measure'),
     ],
     examples: [
@@ -371,6 +372,16 @@ const COMMANDS: CommandSpec[] = [
     ],
     run: ([a], o, out) => (o.serve ? benchServe(serverAddressArg(a!), o as unknown as BenchServeOptions, out)
       : benchCommand(a!, o as unknown as BenchOptions, out)),
+  },
+  {
+    name: 'plot',
+    exits: [0, 2],
+    args: '<chart.svg> <run.hgrm...>',
+    summary: "draw runs' latency by percentile on one SVG chart, from their .hgrm files (bench --hgrm, HdrHistogram, wrk2)",
+    traits: [],
+    options: [new Option('--title <text>', "the chart's title").default('Latency by percentile')],
+    examples: ['socktool plot chart.svg unix.hgrm tcp.hgrm --title "echo: unix against tcp"'],
+    run: ([chart, ...runs], o) => plotCommand(chart!, runs, o as PlotOptions),
   },
   {
     name: 'scan',
