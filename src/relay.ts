@@ -8,7 +8,7 @@ import { toAddress } from './core/address.js';
 import { invalid } from './core/errors.js';
 import { Account, Budget } from './core/budget.js';
 import { Inbox } from './core/inbox.js';
-import type { StreamConn } from './core/stream.js';
+import { sendAtOnce, type StreamConn } from './core/stream.js';
 import { rowOf } from './core/networks.js';
 import { impairmentProblem, Link, linkSeed, noneImpaired, prng, type ImpairedCounts, type Impairments } from './core/impair.js';
 import type { Conversation, PcapWriter } from './core/pcap.js';
@@ -111,7 +111,9 @@ function datagramEnd(sock: DatagramSocket): End {
 
 async function openTarget(to: Address, o: RelayOptions): Promise<End> {
   if (isStreamNetwork(to.network)) {
-    return connEnd(await dial(to, { signal: AbortSignal.timeout(o.dialTimeout ?? 10_000), tls: o.targetTls }));
+    const conn = await dial(to, { signal: AbortSignal.timeout(o.dialTimeout ?? 10_000), tls: o.targetTls });
+    sendAtOnce(conn); // the client's side is serve()'s, which does the same
+    return connEnd(conn);
   }
   return datagramEnd(await bindTo(to));
 }

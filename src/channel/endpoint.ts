@@ -6,14 +6,13 @@
  * (plain messages, request/reply, publish/subscribe), and closing.
  */
 import { EventEmitter } from 'node:events';
-import { Socket } from 'node:net';
 import { addressOrInherited, plainAddress, withNativeReading } from '../api.js';
 import type { Address } from '../core/address.js';
 import { Notices, type BudgetOptions } from '../core/budget.js';
 import { closedError, Codes, invalid, NetError, timedOut, tooLarge } from '../core/errors.js';
 import { isStreamNetwork, rowOf, type Network } from '../core/networks.js';
 import { reportToStderr } from '../core/serve.js';
-import type { StreamConn } from '../core/stream.js';
+import { sendAtOnce, type StreamConn } from '../core/stream.js';
 import type { BindOptions, Conn, Datagram, DatagramSocket, DialOptions, ListenOptions } from '../core/types.js';
 import { DEFAULT_MAX_MESSAGE } from './frame.js';
 import { Outbox, type Handed, type HighWater, type Policy } from './outbox.js';
@@ -313,9 +312,7 @@ export abstract class Endpoint extends EventEmitter {
     try {
       c = this.tls ? conn : withNativeReading(conn);
       taken?.(c);
-      // Each frame goes out as soon as it is written: Nagle would hold a frame's last segment back until the peer
-      // acknowledged the rest (ZeroMQ and nng turn it off too).
-      if (rowOf(c.network).levels.includes('tcp') && c.stream instanceof Socket) c.stream.setNoDelay(true);
+      sendAtOnce(c); // each frame goes out as soon as it is written
       const credentials = rowOf(c.network).credentials && !this.tls ? await c.peerCredentials().catch(() => undefined) : undefined;
       const remote = 'path' in c.remoteAddr && c.remoteAddr.path === '' ? null : c.remoteAddr;
       const after = this.authkey && await authenticate(c, this.authkey, this.op, isFramed(c.network, this.tls), undefined, signal);

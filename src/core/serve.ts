@@ -3,7 +3,7 @@ import {
   descriptorNotices, evicted, EVICTED, fullRefusal, Notices, OUT_OF_FDS, REFUSED, Slots, type Account, type Budget,
 } from './budget.js';
 import { Codes, NetError, timedOut } from './errors.js';
-import type { StreamConn } from './stream.js';
+import { sendAtOnce, type StreamConn } from './stream.js';
 import { TlsListener } from './tls.js';
 import type {
   Conn, Data, Exchange, Handler, Listener, PeerCredentials, Server, ServeOptions, WaitOptions,
@@ -103,6 +103,7 @@ export class StreamServer implements Server {
         continue;
       }
       (conn as StreamConn).account = this.limits.budget.account();
+      sendAtOnce(conn);
       conn.stream.once('close', () => this.slots.free(conn));
       if (this.listener instanceof TlsListener) void this.afterHandshake(this.listener, conn);
       else this.live.set(conn, this.exchange(conn));

@@ -4,6 +4,7 @@ import type { Address, Network } from './address.js';
 import type { Account } from './budget.js';
 import { abortError, closedError, invalid, NetError, wrap } from './errors.js';
 import { Inbox } from './inbox.js';
+import { rowOf } from './networks.js';
 import type {
   Conn, Data, Listener, OptionName, OptionValue, PeerCredentials, SocketControl, SocketOptions, WaitOptions, WithFds,
 } from './types.js';
@@ -466,6 +467,16 @@ function takeEarly(server: ListeningSocket): Duplex[] {
  * StreamListener's making (while a unix socket file gets its owner and mode, say) is kept for it: with no
  * 'connection' handler yet, Node would leave it open and unread, its client waiting for ever.
  */
+/**
+ * Sends what is written to a TCP connection at once. Nagle's algorithm would hold a small write back while an
+ * earlier one is unacknowledged: a server whose answers overlap (a client that does not wait for each, a relay's
+ * traffic) would answer an RTT late, or a delayed ACK's 40 ms. Servers and relays turn it off, as ZeroMQ, nng and
+ * Go's net do; a connection a program dials keeps the kernel's default (`setOption('TCP_NODELAY', true)` turns it off).
+ */
+export function sendAtOnce(conn: Conn): void {
+  if (rowOf(conn.network).levels.includes('tcp') && conn.stream instanceof net.Socket) conn.stream.setNoDelay(true);
+}
+
 export function createStreamServer(): net.Server {
   const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
   const sockets: Duplex[] = [];
