@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { bind, dial, echo, listen, NetError, serve } from '../src/index.js';
+import { bind, dial, echo, formatAddress, listen, NetError, relay, serve, type Conn, type Handler } from '../src/index.js';
 import { makeCert, needs, platformHas } from './helpers.js';
 
 const signal = () => AbortSignal.timeout(5000);
@@ -130,6 +130,26 @@ describe('TLS handshakes', () => {
       await Promise.all(silent.concat(over).map((c) => c.close()));
     } finally {
       await s.close({ signal: AbortSignal.timeout(1000) });
+    }
+  });
+});
+
+describe('TCP_NODELAY', () => {
+  it("serve's and a relay's tcp connections send at once (Nagle off); a dialled connection keeps the kernel's default", async () => {
+    const nodelay: Handler = async (ex) => {
+      await (ex as Conn).end(String(await (ex as Conn).getOption('TCP_NODELAY')));
+    };
+    const server = await serve('tcp://127.0.0.1:0', nodelay);
+    const front = await relay('tcp://127.0.0.1:0', server.addr);
+    try {
+      expect(await say(formatAddress(server.addr), '')).toBe('true');
+      expect(await say(formatAddress(front.addr), '')).toBe('true'); // the relay's own connection to the server
+      const conn = await dial(server.addr);
+      expect(await conn.getOption('TCP_NODELAY')).toBe(false);
+      await conn.close();
+    } finally {
+      await front.close();
+      await server.close();
     }
   });
 });
