@@ -1,6 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { bind, dial, echo, formatAddress, listen, NetError, relay, serve, type Conn, type Handler } from '../src/index.js';
+import { consts, nameOf, native } from '../src/native/index.js';
+import { TCP_NODELAY } from '../src/bsd/index.js';
 import { makeCert, needs, platformHas } from './helpers.js';
 
 const signal = () => AbortSignal.timeout(5000);
@@ -140,15 +142,28 @@ describe('TCP_NODELAY', () => {
       await (ex as Conn).end(String(await (ex as Conn).getOption('TCP_NODELAY')));
     };
     const server = await serve('tcp://127.0.0.1:0', nodelay);
-    const front = await relay('tcp://127.0.0.1:0', server.addr);
+    const target = await listen('tcp://127.0.0.1:0');
+    const front = await relay('tcp://127.0.0.1:0', target.addr);
+    const client = await dial(front.addr);
     try {
       expect(await say(formatAddress(server.addr), '')).toBe('true');
-      expect(await say(formatAddress(front.addr), '')).toBe('true'); // the relay's own connection to the server
       const conn = await dial(server.addr);
       expect(await conn.getOption('TCP_NODELAY')).toBe(false);
       await conn.close();
+      // The relay's connection to its target, once bytes went through it: found among this process's descriptors.
+      const taken = await target.accept({ signal: signal() });
+      await client.write('x');
+      expect(String(await taken.read({ signal: signal() }))).toBe('x');
+      const port = (taken.remoteAddr as { port: number }).port;
+      const fds = readdirSync('/proc/self/fd').map(Number)
+        .filter((fd) => { try { return (nameOf(fd, 'tcp') as { port?: number }).port === port; } catch { return false; } });
+      expect(fds).toHaveLength(1);
+      expect(native.getsockopt(fds[0]!, consts.IPPROTO_TCP, TCP_NODELAY, 0)).toBe(1);
+      await taken.close();
     } finally {
+      await client.close();
       await front.close();
+      await target.close();
       await server.close();
     }
   });
