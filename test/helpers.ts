@@ -1,5 +1,5 @@
 import { execFileSync, spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -440,6 +440,26 @@ export function readableCopy(name: string): string {
     chmodSync(copy, 0o644);
   }
   return copy;
+}
+
+let socktoolForAll: string | undefined;
+
+/**
+ * A copy of the built CLI that any user can run (its bin, dist, package.json, addon and runtime dependencies, in a
+ * directory of mode 755), for tests that run socktool as another user: the clone may sit where they cannot read.
+ */
+export function readableSocktool(): string {
+  if (!socktoolForAll) {
+    const root = mkdtempSync(join(tmpdir(), 'stt-socktool-'));
+    process.once('exit', () => rmSync(root, { recursive: true, force: true }));
+    for (const part of ['bin', 'dist', 'package.json', 'prebuilds', 'src/native/build/Release', 'node_modules/commander', 'node_modules/node-gyp-build']) {
+      if (existsSync(join(ROOT, part))) cpSync(join(ROOT, part), join(root, part), { recursive: true });
+    }
+    execFileSync('chmod', ['-R', 'a+rX', root]);
+    chmodSync(root, 0o755);
+    socktoolForAll = join(root, 'bin', 'socktool');
+  }
+  return socktoolForAll;
 }
 
 /** test/peers/server.py: a Python server of any kind and mode; resolves once it listens. */

@@ -5,7 +5,9 @@ import { chmodSync, chownSync, lstatSync, readdirSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { bindTo, dial, type Conn, type DatagramSocket } from '../src/index.js';
-import { accessClient, BIN, cli, cliServer, liveCli, live, needs, needsRoot, openDir, PEERS, readableCopy, run, stopLive, tempDir } from './helpers.js';
+import {
+  accessClient, BIN, cli, cliServer, liveCli, live, needs, needsRoot, openDir, PEERS, readableCopy, readableSocktool, run, stopLive, tempDir,
+} from './helpers.js';
 
 type Kind = 'unix' | 'unixpacket' | 'unixgram';
 
@@ -114,6 +116,32 @@ describe('socktool tap', () => {
       await t.waitFor(/"event":"connected"/);
       expect(await stopLive(t)).toBe(0);
       expect(identity(path)).toEqual(before);
+    } finally {
+      t.child.kill();
+      server.child.kill();
+    }
+  }, 60_000);
+
+  it('run by an ordinary user on its own server: no privilege needed, and all put back on exit', async (ctx) => {
+    needsRoot(ctx); // to become nobody
+    needs(ctx, 'setpriv');
+    const dir = openDir();
+    chownSync(dir, 65534, 65534);
+    const path = join(dir, 'app.sock');
+    const asNobody = ['--reuid', 'nobody', '--regid', 'nogroup', '--clear-groups'];
+    const server = live('setpriv', [...asNobody, '/usr/bin/python3', readableCopy('server.py'), 'unix', path, 'echo']);
+    await server.waitFor(/^listening /);
+    const before = identity(path);
+    const t = live('setpriv', [...asNobody, process.execPath, readableSocktool(), 'tap', path, '--json']);
+    try {
+      await t.waitFor(/"event":"listening"/);
+      expect(identity(path).uid).toBe(65534);
+      expect(identity(path).ino).not.toBe(before.ino); // the tap's socket, in the original's place
+      expect(await accessClient('nobody', 'unix', path, 'through the tap')).toBe('ok through the tap');
+      await t.waitFor(/"event":"connected"/);
+      expect(await stopLive(t)).toBe(0);
+      expect(identity(path)).toEqual(before);
+      expect(readdirSync(dir)).toEqual(['app.sock']);
     } finally {
       t.child.kill();
       server.child.kill();
