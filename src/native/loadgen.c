@@ -13,6 +13,11 @@
  * unexpected). Streams: in order, so the sequence each echo should carry is known. TLS (tcp, unix, unixpacket): the
  * same loop through OpenSSL, the one Node itself carries (see the TLS section).
  *
+ * With a rate (bench --rate) the loop is open: each connection's messages are due at fixed intervals and leave when
+ * due (up to `window` in flight), and a message's latency counts from when it was due, not when it left, so that a
+ * stall is charged to every message it delayed (no coordinated omission). With sockperf's header (bench
+ * --sockperf) each message is a sockperf client's request for an answer, so that a sockperf server echoes it.
+ *
  * JS starts a run (loadStart), reads one-second samples while it runs (loadPoll), may stop it early (loadStop),
  * and gets the totals and the histogram when the promise resolves. Everything the run allocates is freed then.
  */
