@@ -340,7 +340,7 @@ const COMMANDS: CommandSpec[] = [
     name: 'bench',
     exits: [0, 1, 2, 3, 4, 5, 6, 7],
     args: '<address>',
-    summary: 'echo load against ADDRESS: latency percentiles (pingpong) or throughput (flood); --serve: the echo to measure',
+    summary: 'echo load against ADDRESS: latency percentiles (pingpong, --rate) or throughput (flood); --serve: the echo to measure',
     traits: ['tls-client', 'tls-server'],
     options: [
       new Option('--mode <mode>', 'one message in flight per connection, or --window of them').choices(['pingpong', 'flood']).default('pingpong'),
