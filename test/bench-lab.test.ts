@@ -71,6 +71,8 @@ describe('bench --rate', () => {
     [['--rate', '100', '--mode', 'flood'], /--rate sends on a schedule: not with --mode/],
     [['--rate', '0.5'], /--rate.*expected messages a second/],
     [['--sockperf', '--size', '8'], /--size must be at least 14 bytes \(each message carries sockperf's header\), not 8/],
+    // Before the run, not after it (nothing answers at port 9: a run would end in failure, exit 7).
+    [['--plot', '/nonexistent-dir/x.svg'], /--plot \/nonexistent-dir\/x\.svg: cannot write it \(ENOENT\)/],
   ])('%j: one line on stderr, exit 2', async (flags, message) => {
     const r = await cli(['bench', 'udp://127.0.0.1:9', ...flags]);
     expect(r.code).toBe(2);

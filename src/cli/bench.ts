@@ -149,6 +149,9 @@ export async function benchCommand(address: string, o: BenchOptions, out: Output
   if (o.csv && (out.json || o.compare !== undefined)) throw new UsageError('--csv is one run\'s lines alone: not with --json or --compare');
   if (o.hgrm !== undefined && o.compare !== undefined) throw new UsageError('--hgrm holds one run: not with --compare');
   const tls = tlsOptions(o);
+  // A file that cannot be written fails now, not after the run.
+  if (o.hgrm !== undefined) writeGiven('--hgrm', o.hgrm, '');
+  if (o.plot !== undefined) writeGiven('--plot', o.plot, '');
   if (o.csv) await writeOut('t,messages_per_s,mb_per_s,lost,corrupt,p99_us\n');
   // Ctrl-C ends the run early, with what it measured so far.
   const stop = new AbortController();
