@@ -1,5 +1,6 @@
 // Message channels (socktool/channel): one table of transports, every pattern run over each row.
 import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
@@ -7,7 +8,7 @@ import {
   dialChannel, listenChannel, publisher, replier, requester, subscriber, ReplyError, type ChannelDialOptions,
   type ChannelListenOptions, type ChannelPeer, type RequestContext,
 } from '../src/channel/index.js';
-import { formatAddress, type Address } from '../src/index.js';
+import { dial, formatAddress, type Address } from '../src/index.js';
 import { ROWS, type Row } from './channel-rows.js';
 import { makeCert, platformHas, sockPath, tempDir } from './helpers.js';
 
@@ -306,5 +307,24 @@ describe('authkey', () => {
     }
     const none = await replier(at(), (x) => x);
     await none.close();
+  });
+});
+
+describe('a peer that goes away', () => {
+  it('is told by disconnected (ECONNRESET), not reported to onError', async () => {
+    const errors: Error[] = [];
+    const pub = await publisher('tcp://127.0.0.1:0', { onError: (e) => void errors.push(e) });
+    const gone = new Promise<Error | undefined>((resolve) => pub.on('disconnected', (_peer: ChannelPeer, err?: Error) => resolve(err)));
+    const connected = new Promise((resolve) => pub.once('connected', resolve));
+    const conn = await dial(pub.addr);
+    try {
+      await connected;
+      (conn.stream as Socket).resetAndDestroy(); // an RST, as a killed peer's kernel sends
+      expect((await gone as NodeJS.ErrnoException | undefined)?.code).toBe('ECONNRESET');
+      expect(errors).toEqual([]);
+    } finally {
+      await conn.close();
+      await pub.close();
+    }
   });
 });

@@ -108,6 +108,11 @@ export interface RetryEvent {
 
 /** Datagram sends that mean the peer is gone (its socket closed, its file removed). */
 const GONE = new Set(['ECONNREFUSED', 'ENOENT', 'ENOTCONN', 'EDESTADDRREQ']);
+/**
+ * How a stream peer's connection ends when the peer went away (exited, closed with data unread, was killed): routine
+ * for a channel (a subscriber that had its count, a requester that gave up), told by `disconnected`, not reported.
+ */
+const PEER_LEFT = new Set(['ECONNRESET', 'EPIPE']);
 
 /** The default heartbeat interval, in ms. */
 const HEARTBEAT_MS = 5000;
@@ -292,7 +297,7 @@ export abstract class Endpoint extends EventEmitter {
     this.released(pipe, err);
     this.protocol.detached?.(pipe, err);
     this.emit('disconnected', pipe.peer, err);
-    if (err && !this.closing && !this.notices.has(err)) this.report(err, pipe.peer);
+    if (err && !this.closing && !this.notices.has(err) && !PEER_LEFT.has((err as NetError).code)) this.report(err, pipe.peer);
   }
 
   /** A write failed: on datagram transports, a peer that is gone is forgotten (a dialling channel redials); true then. */
