@@ -50,12 +50,17 @@ async function readAll(conn: Conn): Promise<{ data: Buffer; error?: string }> {
   }
 }
 
-/** Sends `n` numbered datagrams through `to` from one socket, letting the loop run (the relay and the sink are this
- * process) every 20 so that no kernel buffer drops any. */
-async function sendNumbered(sock: DatagramSocket, to: Address, n: number): Promise<void> {
+/**
+ * Sends `n` numbered datagrams through `to` from one socket, letting the loop run (the relay and the sink are this
+ * process) every 20 so that no kernel buffer drops any; with `relayed` (what the relay has read), also waiting every
+ * 20 until the relay is within 40 of the sender, so that no burst outruns a receive buffer on a busy machine either.
+ */
+async function sendNumbered(sock: DatagramSocket, to: Address, n: number, relayed?: unknown[]): Promise<void> {
   for (let i = 0; i < n; i++) {
     await sock.sendTo(Buffer.from(String(i)), to);
-    if (i % 20 === 19) await new Promise((resolve) => setImmediate(resolve));
+    if (i % 20 !== 19) continue;
+    await new Promise((resolve) => setImmediate(resolve));
+    if (relayed) await until(() => relayed.length >= i + 1 - 40, 'the relay to read what was sent');
   }
 }
 
@@ -199,7 +204,7 @@ describe('relay impairments on datagrams', () => {
       const sink = await numberSink();
       const { r, closed, fromClients } = await impairedRelay('udp://127.0.0.1:0', sink.sock.localAddr, { toTarget: { loss: 0.05 }, seed: 42 });
       const client = await bind('udp://127.0.0.1:0');
-      await sendNumbered(client, r.addr, 2000);
+      await sendNumbered(client, r.addr, 2000, fromClients);
       // Everything read by the relay is either at the target or counted lost.
       await until(() => fromClients.length === 2000 && sink.got.length + r.impaired.lost === 2000, 'all accounted for');
       await closeAll(client, r);
@@ -217,10 +222,10 @@ describe('relay impairments on datagrams', () => {
 
   it('--duplicate 5%: every datagram arrives, about 5 % of them twice, as counted', async () => {
     const sink = await numberSink();
-    const { r, closed } = await impairedRelay('udp://127.0.0.1:0', sink.sock.localAddr, { toTarget: { duplicate: 0.05 }, seed: 7 });
+    const { r, closed, fromClients } = await impairedRelay('udp://127.0.0.1:0', sink.sock.localAddr, { toTarget: { duplicate: 0.05 }, seed: 7 });
     const client = await bind('udp://127.0.0.1:0');
     try {
-      await sendNumbered(client, r.addr, 2000);
+      await sendNumbered(client, r.addr, 2000, fromClients);
       await until(() => new Set(sink.got).size === 2000, 'every datagram arrived');
       await closeAll(client, r);
       await until(() => closed.length === 1, 'the session closed');
@@ -235,11 +240,11 @@ describe('relay impairments on datagrams', () => {
 
   it('--reorder 10%: every datagram arrives once, some overtaken, no more than the relay held back', async () => {
     const sink = await numberSink();
-    const { r, closed } = await impairedRelay('udp://127.0.0.1:0', sink.sock.localAddr, { toTarget: { reorder: 0.1 }, seed: 3 });
+    const { r, closed, fromClients } = await impairedRelay('udp://127.0.0.1:0', sink.sock.localAddr, { toTarget: { reorder: 0.1 }, seed: 3 });
     const client = await bind('udp://127.0.0.1:0');
     try {
       // Sent in bursts, so that a held one has a next to overtake it.
-      await sendNumbered(client, r.addr, 1000);
+      await sendNumbered(client, r.addr, 1000, fromClients);
       await until(() => sink.got.length === 1000, 'every datagram arrived');
       await closeAll(client, r);
       await until(() => closed.length === 1, 'the session closed');
