@@ -466,11 +466,14 @@ export function readableSocktool(): string {
 export const pyServer = (kind: string, where: string, mode = 'echo', tls?: { cert: string; key: string }) =>
   startListening('python3', ['-u', join(PEERS, 'server.py'), kind, where, mode, ...(tls ? [tls.cert, tls.key] : [])]);
 
-/** Resolves once `check` holds, looking every few ms; fails the test after `ms` (a generous bound, not a timing claim). */
-export async function until(check: () => boolean | Promise<boolean>, what: string, ms = 30_000): Promise<void> {
+/**
+ * Resolves once `check` holds, looking every few ms; fails the test after `ms` (a generous bound, not a timing claim).
+ * `what` may be a function, to say in the failure how far things got.
+ */
+export async function until(check: () => boolean | Promise<boolean>, what: string | (() => string), ms = 30_000): Promise<void> {
   const end = Date.now() + ms;
   while (!(await check())) {
-    if (Date.now() > end) throw new Error(`gave up waiting for ${what}`);
+    if (Date.now() > end) throw new Error(`gave up waiting for ${typeof what === 'string' ? what : what()}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
