@@ -4,8 +4,8 @@
 import type { Duplex } from 'node:stream';
 import { formatAddress, type Address } from './address.js';
 import type { Conversation, PcapWriter } from './pcap.js';
-import { StreamConn } from './stream.js';
-import type { Conn, Listener, OptionName, OptionValue, WaitOptions } from './types.js';
+import { StreamConn, WrappedListener } from './stream.js';
+import type { Conn, Listener } from './types.js';
 
 /** Datagram conversations kept per socket (one per peer); past this the longest silent is forgotten. */
 const PEERS_KEPT = 4096;
@@ -89,47 +89,13 @@ export function datagramRecorder(pcap: PcapWriter, local: Address, client: boole
  * A listener whose connections are recorded as they are handed out, by accept() or by iteration alike (as
  * TlsListener wraps one). A connection reads nothing before it is handed out, so nothing it carries is missed.
  */
-export class RecordedListener implements Listener {
-  constructor(private inner: Listener, private pcap: PcapWriter) {}
-
-  get network() {
-    return this.inner.network;
+export class RecordedListener extends WrappedListener {
+  constructor(inner: Listener, private pcap: PcapWriter) {
+    super(inner);
   }
 
-  get addr() {
-    return this.inner.addr;
-  }
-
-  get refused() {
-    return this.inner.refused;
-  }
-
-  get fd() {
-    return this.inner.fd;
-  }
-
-  async accept(options?: WaitOptions): Promise<Conn> {
-    const conn = await this.inner.accept(options);
+  protected wrap(conn: Conn): Conn {
     recordConn(conn, this.pcap, false);
     return conn;
-  }
-
-  async *[Symbol.asyncIterator](): AsyncIterator<Conn> {
-    for await (const conn of this.inner) {
-      recordConn(conn, this.pcap, false);
-      yield conn;
-    }
-  }
-
-  getOption(name: OptionName): Promise<OptionValue> {
-    return this.inner.getOption(name);
-  }
-
-  setOption(name: OptionName, value: OptionValue): Promise<void> {
-    return this.inner.setOption(name, value);
-  }
-
-  close(): Promise<void> {
-    return this.inner.close();
   }
 }

@@ -298,6 +298,53 @@ export interface ListeningSocket {
 }
 
 /** A listening socket in the Listener shape; accepted sockets wait in a bounded queue. */
+/**
+ * A listener that hands out another's connections changed on the way (TLS put on them, a recording made of them),
+ * by accept() and by iteration alike; all else is the inner listener's.
+ */
+export abstract class WrappedListener implements Listener {
+  constructor(protected inner: Listener) {}
+
+  /** What a connection of the inner listener becomes. */
+  protected abstract wrap(conn: Conn): Conn;
+
+  get network(): Network {
+    return this.inner.network;
+  }
+
+  get addr(): Address {
+    return this.inner.addr;
+  }
+
+  get fd(): number {
+    return this.inner.fd;
+  }
+
+  get refused(): number {
+    return this.inner.refused;
+  }
+
+  async accept(options?: WaitOptions): Promise<Conn> {
+    return this.wrap(await this.inner.accept(options));
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Conn> {
+    for await (const conn of this.inner) yield this.wrap(conn);
+  }
+
+  getOption(name: OptionName): Promise<OptionValue> {
+    return this.inner.getOption(name);
+  }
+
+  setOption(name: OptionName, value: OptionValue): Promise<void> {
+    return this.inner.setOption(name, value);
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
 export class StreamListener implements Listener {
   readonly network: Network;
   readonly addr: Address;

@@ -1,9 +1,9 @@
 import { isIP } from 'node:net';
 import * as tls from 'node:tls';
 import { Codes, invalid, NetError, timedOut, wrap } from './errors.js';
-import { StreamConn } from './stream.js';
+import { StreamConn, WrappedListener } from './stream.js';
 import type { Address } from './address.js';
-import type { Conn, Listener, OptionName, OptionValue, TlsOptions, WaitOptions } from './types.js';
+import type { Conn, Listener, TlsOptions, WaitOptions } from './types.js';
 
 /**
  * TLS over a connected stream (any stream network): the handshake is done when this resolves. `target`: the
@@ -76,26 +76,12 @@ export function tlsServerContext(options: TlsOptions, network: Conn['network']):
  * A listener whose connections speak TLS. Each handshake runs on the accepted connection itself (a failed one
  * fails that connection's reads), so one slow or bad client never holds up accept().
  */
-export class TlsListener implements Listener {
-  constructor(private inner: Listener, private context: tls.SecureContext, private verifyClients: boolean) {}
-
-  get network() {
-    return this.inner.network;
+export class TlsListener extends WrappedListener {
+  constructor(inner: Listener, private context: tls.SecureContext, private verifyClients: boolean) {
+    super(inner);
   }
 
-  get addr() {
-    return this.inner.addr;
-  }
-
-  get fd(): number {
-    return this.inner.fd;
-  }
-
-  get refused(): number {
-    return this.inner.refused;
-  }
-
-  private secure(conn: Conn): Conn {
+  protected wrap(conn: Conn): Conn {
     const socket = new tls.TLSSocket(conn.stream, {
       isServer: true,
       secureContext: this.context,
@@ -103,10 +89,6 @@ export class TlsListener implements Listener {
       rejectUnauthorized: this.verifyClients,
     });
     return new StreamConn(socket, conn.network, conn.localAddr, conn.remoteAddr, { control: conn });
-  }
-
-  async accept(options?: WaitOptions): Promise<Conn> {
-    return this.secure(await this.inner.accept(options));
   }
 
   /**
@@ -130,21 +112,6 @@ export class TlsListener implements Listener {
     });
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<Conn> {
-    for await (const conn of this.inner) yield this.secure(conn);
-  }
-
-  getOption(name: OptionName): Promise<OptionValue> {
-    return this.inner.getOption(name);
-  }
-
-  setOption(name: OptionName, value: OptionValue): Promise<void> {
-    return this.inner.setOption(name, value);
-  }
-
-  close(): Promise<void> {
-    return this.inner.close();
-  }
 }
 
 /** A TLS option on a datagram network: refused, with the reason. */
