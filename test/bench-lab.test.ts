@@ -32,12 +32,14 @@ describe('bench --rate', () => {
   it('a stall counts against every message due during it (no coordinated omission)', async () => {
     const server = await cliServer(['bench', '--serve', `unix://${sockPath()}`]);
     try {
-      let sampled = false;
-      const running = loadTest(server.address, { rate: 1000, duration: 3, onSample: () => void (sampled = true) });
-      await until(() => sampled, "the run's first second");
-      // The server stops for at least 400 ms: every message due in its first 200 ms waits at least 200 ms.
+      const echoed: number[] = []; // each second's echoes
+      const running = loadTest(server.address, { rate: 1000, duration: 5, onSample: (x) => void echoed.push(x.messages) });
+      await until(() => echoed.length > 0, "the run's first second");
+      // The server stops until a second of the run has had fewer than 500 of its 1,000 echoes: a stall of at least
+      // 500 ms, so every message due in its first 300 ms waits at least 200 ms.
+      const stoppedAfter = echoed.length;
       process.kill(server.child.pid!, 'SIGSTOP');
-      await new Promise((resolve) => setTimeout(resolve, 400));
+      await until(() => echoed.slice(stoppedAfter).some((n) => n < 500), 'a second with fewer than 500 echoes');
       process.kill(server.child.pid!, 'SIGCONT');
       const s = await running;
       expect(s.mode).toBe('rate');
@@ -46,6 +48,7 @@ describe('bench --rate', () => {
       expect(slowerThan(s, 200_000)).toBeGreaterThanOrEqual(150);
       expect(s.latency.max).toBeGreaterThanOrEqual(400_000);
     } finally {
+      process.kill(server.child.pid!, 'SIGCONT'); // a stopped server would not take the SIGTERM
       await stopLive(server);
     }
   }, 60_000);
