@@ -118,16 +118,31 @@ async function openTarget(to: Address, o: RelayOptions): Promise<End> {
   return datagramEnd(await bindTo(to));
 }
 
-/** Copies `from` to `to` until EOF, then passes the half-close on. `await to.write` is the backpressure. */
-async function pump(from: End, to: End, side: 'client' | 'target', s: Session): Promise<void> {
-  for (let chunk = await from.read(); chunk !== null; chunk = await from.read()) {
-    s.active = true;
-    if (s.tap) s.tap({ type: 'data', from: side, client: s.client, data: chunk });
-    s.recording?.data(side === 'client', chunk);
-    await to.write(chunk);
+/** A session's two sides: the client, and the target it was relayed to. */
+type Side = 'client' | 'target';
+const otherSide = (side: Side): Side => (side === 'client' ? 'target' : 'client');
+
+/**
+ * Copies `side`'s `from` to `to` until EOF, then passes the half-close on. `await to.write` is the backpressure.
+ * A side that fails (reading from it, or writing to it) is told to the session, which knows what is still owed.
+ */
+async function pump(from: End, to: End, side: Side, s: Session): Promise<void> {
+  let failing = side;
+  try {
+    for (let chunk = await from.read(); chunk !== null; chunk = await from.read()) {
+      s.active = true;
+      if (s.tap) s.tap({ type: 'data', from: side, client: s.client, data: chunk });
+      s.recording?.data(side === 'client', chunk);
+      failing = otherSide(side);
+      await to.write(chunk);
+      failing = side;
+    }
+    s.recording?.end(side === 'client');
+    failing = otherSide(side);
+    await to.end();
+  } catch (err) {
+    s.failed(failing, err as Error);
   }
-  s.recording?.end(side === 'client');
-  await to.end();
 }
 
 /** One client's session: both directions, closed together; an error or idle timeout on either side cuts both. */
@@ -145,10 +160,13 @@ class Session {
   readonly counts = noneImpaired();
   private timer: NodeJS.Timeout | undefined;
   private closer: NodeJS.Timeout | undefined;
-  private ends: End[] = [];
-  private links: Link[] = [];
+  private ends = new Map<Side, End>();
+  /** The impaired directions, by the side each writes to. */
+  private links = new Map<Side, Link>();
   private stopped = false;
   private failure: Error | undefined;
+  /** The side that failed first, while what is owed to the other is delivered (see failed()). */
+  private gone: Side | undefined;
 
   /** `number`: the session's place in its relay's order, for the impairments' seeds. */
   constructor(readonly client: Address | null, private o: RelayOptions, idle: number | undefined, private number: number,
@@ -177,8 +195,29 @@ class Session {
 
   private cut(how: 'abort' | 'reset'): void {
     this.stopped = true;
-    for (const link of this.links) link.abort();
-    for (const end of this.ends) end[how]();
+    for (const link of this.links.values()) link.abort();
+    for (const end of this.ends.values()) end[how]();
+  }
+
+  /**
+   * `side` failed (`err`: how) or was closed under the session. What the relay already took from it for the other
+   * side still goes there, in order and at its times, as packets in flight on a real link would still arrive (a
+   * server that answers and resets: its answer through `--delay` is not lost); then the session ends. Only an
+   * impaired direction holds anything: otherwise it ends at once, as it does when both sides have failed.
+   */
+  failed(side: Side, err?: Error): void {
+    if (err && !this.stopped) this.failure ??= err;
+    if (this.stopped || this.gone === side) return;
+    const owed = this.links.get(otherSide(side));
+    if (this.gone || !owed) return this.stop();
+    this.gone = side;
+    this.links.get(side)?.abort();
+    void owed.drain().then(() => this.stop());
+  }
+
+  /** An impaired direction could not write to its side. */
+  writeFailed(link: Link, err: Error): void {
+    for (const [side, l] of this.links) if (l === link) this.failed(side, err);
   }
 
   count(what: keyof ImpairedCounts, n = 1): void {
@@ -196,12 +235,14 @@ class Session {
   }
 
   /** `end` as written through this direction's impairments, if it has any. */
-  private impaired(end: End, toClient: boolean, messages: boolean): End {
+  private impaired(side: Side, messages: boolean): End {
+    const end = this.ends.get(side)!;
+    const toClient = side === 'client';
     const impair = this.o.impair;
     const imp = toClient ? impair?.toClient : impair?.toTarget;
     if (!impair || !imp) return end;
     const link = new Link(end, imp, messages, this, prng(linkSeed(impair.seed ?? 0, this.number, toClient)));
-    this.links.push(link);
+    this.links.set(side, link);
     if (imp.closeAfter !== undefined) {
       const ms = imp.closeAfter;
       clearTimeout(this.closer);
@@ -211,9 +252,9 @@ class Session {
   }
 
   /** Adds a side; one closed under us (a reset, the server shutting down) takes the other with it. */
-  private add(end: End): End {
-    this.ends.push(end);
-    end.onGone(() => this.stop());
+  private add(side: Side, end: End): End {
+    this.ends.set(side, end);
+    end.onGone(() => this.failed(side));
     if (this.stopped) end.abort();
     return end;
   }
@@ -223,14 +264,14 @@ class Session {
    * how a recording shows it); `who`: what else is known of the client (a unix peer's pid and uid), for a recording.
    */
   async run(client: End, source: Address, target: Address, who = ''): Promise<void> {
-    this.add(client);
+    this.add('client', client);
     try {
-      const far = this.add(await openTarget(target, this.o));
+      const far = this.add('target', await openTarget(target, this.o));
       this.o.onEvent?.({ type: 'open', client: this.client, target });
       if (this.o.pcap) this.recording = this.record(this.o.pcap, source, target, who);
       await Promise.all([
-        pump(client, this.impaired(far, false, rowOf(target.network).messages), 'client', this).catch(this.stop),
-        pump(far, this.impaired(client, true, rowOf(source.network).messages), 'target', this).catch(this.stop),
+        pump(client, this.impaired('target', rowOf(target.network).messages), 'client', this),
+        pump(far, this.impaired('client', rowOf(source.network).messages), 'target', this),
       ]);
     } catch (err) {
       this.stop(err as Error);
@@ -240,7 +281,7 @@ class Session {
       if (this.failure) this.stop();
       // Not ended both ways in order: cut, as an RST shows it.
       this.recording?.reset(true);
-      await Promise.all(this.ends.map((end) => end.close()));
+      await Promise.all([...this.ends.values()].map((end) => end.close()));
       const c = this.counts;
       const impaired = c.lost + c.duplicated + c.reordered + c.stalled > 0;
       this.o.onEvent?.({ type: 'close', client: this.client, ...(this.failure && { error: this.failure }),

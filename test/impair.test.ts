@@ -354,6 +354,62 @@ describe('relay impairments on datagrams', () => {
   });
 });
 
+describe('a side that fails mid-session', () => {
+  // What the relay took from the target before the target failed is still owed to the client: a delay holds it, and
+  // on a real slow link those packets would still arrive. The session ends after it, with the target's error.
+  it('unix: the target answers and closes; the next write fails (EPIPE), yet the answer held by --delay arrives', async () => {
+    const target = await serve(`unix://${sockPath()}`, async (ex) => {
+      const conn = ex as Conn;
+      await conn.read();
+      await conn.write('answer');
+      await conn.close();
+    });
+    const fromTarget: Buffer[] = [];
+    const closed: Closed[] = [];
+    const r = await relay(`unix://${sockPath('r.sock')}`, target.addr, {
+      impair: { toClient: { delay: 500 } }, onError: () => {}, tap: true,
+      onEvent: (e) => (e.type === 'close' ? closed.push(e) : e.type === 'data' && e.from === 'target' && fromTarget.push(e.data)),
+    });
+    const c = await dial(r.addr);
+    try {
+      const reading = readAll(c);
+      await c.write('question');
+      await until(() => fromTarget.length === 1, 'the relay to take the answer');
+      await c.write('more'); // into a target that has gone
+      const back = await reading;
+      expect(String(back.data)).toBe('answer');
+      await until(() => closed.length === 1, 'the session to close');
+      expect(closed[0]!.error).toMatchObject({ code: 'EPIPE' });
+    } finally {
+      await closeAll(c, r, target);
+    }
+  });
+
+  it('udp: the target replies and closes; the next datagram is refused (ICMP), yet the reply held by --delay arrives', async () => {
+    const target = await bind('udp://127.0.0.1:0');
+    const fromTarget: Buffer[] = [];
+    const closed: Closed[] = [];
+    const r = await relay('udp://127.0.0.1:0', target.localAddr, {
+      impair: { toClient: { delay: 500 } }, onError: () => {}, tap: true,
+      onEvent: (e) => (e.type === 'close' ? closed.push(e) : e.type === 'data' && e.from === 'target' && fromTarget.push(e.data)),
+    });
+    const client = await bind('udp://127.0.0.1:0');
+    try {
+      await client.sendTo('question', r.addr);
+      const q = await target.recvFrom();
+      await target.sendTo('reply', q.from!);
+      await until(() => fromTarget.length === 1, 'the relay to take the reply');
+      await target.close();
+      await client.sendTo('more', r.addr); // to a port nobody has now
+      expect(String((await client.recvFrom({ signal: AbortSignal.timeout(10_000) })).data)).toBe('reply');
+      await until(() => closed.length === 1, 'the session to close');
+      expect(closed[0]!.error).toMatchObject({ code: 'ECONNREFUSED' });
+    } finally {
+      await closeAll(client, r);
+    }
+  });
+});
+
 describe('socktool tests itself through impairments', () => {
   it('a channel over --slice 1 (unix): the frame reader puts every message back together', async () => {
     const server = await replier(`unix://${sockPath()}`, (m: string) => m.toUpperCase());

@@ -24,6 +24,6 @@ describe('docs/lab.md', () => {
     // What the story started in the background goes when it ends, whichever way.
     const r = await run('bash', ['-e', '-c', `trap 'kill $(jobs -p) 2>/dev/null || true' EXIT\ncd "$1"\n${story.script}`, 'bash', dir], undefined, 110_000,
       { PATH: `${bin}:${process.env.PATH}` });
-    expect([r.code, r.stdout]).toEqual([0, story.expected]);
+    expect([r.code, r.stdout], `what the story printed on stderr:\n${r.stderr}`).toEqual([0, story.expected]);
   });
 });

@@ -64,10 +64,11 @@ export interface LinkTarget {
   end(): Promise<void>;
 }
 
-/** How a link acts on its session: resets it, stops it with why (a write failed), and counts what it did. */
+/** How a link acts on its session: resets it, reports that the side it writes to failed, and counts what it did. */
 export interface LinkSession {
   reset(): void;
-  stop(err: Error): void;
+  /** Writing to this link's side failed (that side is gone). */
+  writeFailed(link: Link, err: Error): void;
   /** Adds to what the impairments did. */
   count(what: keyof ImpairedCounts, n?: number): void;
   /** Datagrams dropped because the link was full. */
@@ -117,6 +118,8 @@ export class Link {
   private reordered: Item | undefined;
   /** Resolves end()'s promise. */
   private ended: (() => void) | undefined;
+  /** Resolve drain()'s promises: the queue has emptied, or the link was aborted. */
+  private drained: (() => void)[] = [];
 
   constructor(private to: LinkTarget, private imp: Impairment, private messages: boolean, private session: LinkSession,
     private random: () => number) {}
@@ -170,6 +173,20 @@ export class Link {
     });
   }
 
+  /**
+   * Takes nothing more and resolves once what it holds has gone, in order and at its times (its end or reset too, if
+   * queued): the other side failed, and what the relay took from it before is still owed, as packets already in
+   * flight on a real link would still arrive.
+   */
+  drain(): Promise<void> {
+    this.cut = true;
+    this.flushReordered();
+    if (this.queue.length === 0 && !this.running) return Promise.resolve();
+    const drained = new Promise<void>((resolve) => this.drained.push(resolve));
+    this.pump();
+    return drained;
+  }
+
   /** Drops what is queued (the session is being torn down). */
   abort(): void {
     this.cut = true;
@@ -180,6 +197,11 @@ export class Link {
     this.wakeUp();
     this.room?.();
     this.ended?.();
+    this.settle();
+  }
+
+  private settle(): void {
+    for (const resolve of this.drained.splice(0)) resolve();
   }
 
   private wakeUp(): void {
@@ -247,7 +269,7 @@ export class Link {
   private pump(): void {
     if (this.running) return;
     this.running = true;
-    this.deliver().catch((err: Error) => this.session.stop(err));
+    this.deliver().catch((err: Error) => this.session.writeFailed(this, err));
   }
 
   private async deliver(): Promise<void> {
@@ -289,6 +311,7 @@ export class Link {
       }
     } finally {
       this.running = false; // before the promise settles: a write right after must start a new delivery
+      if (this.queue.length === 0) this.settle();
     }
   }
 }
