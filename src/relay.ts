@@ -145,7 +145,10 @@ async function pump(from: End, to: End, side: Side, s: Session): Promise<void> {
   }
 }
 
-/** One client's session: both directions, closed together; an error or idle timeout on either side cuts both. */
+/**
+ * One client's session: both directions, closed together. An idle timeout cuts both sides; a side's error ends both
+ * once what an impaired direction already holds for the other side has gone (see failed()).
+ */
 class Session {
   /** Set by the pumps on every chunk; the idle timer clears it each period. */
   active = false;
