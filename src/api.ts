@@ -118,8 +118,11 @@ export async function dial(addr: Address | string, options: DialOptions = {}): P
     if (options.local !== undefined) options = { ...options, local: localFor('dial', a, options.local) };
     conn = await adapter.dial(a, options);
   }
-  if (options.pcap) recordConn(conn, options.pcap, true);
-  return options.tls ? tlsClient(conn, options.tls, options, a) : conn;
+  // Under TLS, recorded where the application's bytes cross it: TLS takes the socket's descriptor from beneath the
+  // stream, so the encrypted records never pass through JavaScript.
+  if (options.tls) conn = await tlsClient(conn, options.tls, options, a);
+  if (options.pcap) recordConn(conn, options.pcap, true, options.tls ? 'TLS, decrypted' : '');
+  return conn;
 }
 
 /** The connection an inherited socket is, known by its own address. */
@@ -174,9 +177,9 @@ async function openListener(adapter: StreamAdapter, a: Address, options: ListenO
   const listener = !isInherited(a) ? await adapter.listen(a, options, gate)
     : a.listening ? await adapter.adoptListener(a.fd, plainAddress(a), options, gate)
     : new OneConnectionListener(await adopt(adapter, a), gate);
-  // Recorded beneath TLS: its records are what the socket carries.
-  const recorded = options.pcap ? new RecordedListener(listener, options.pcap) : listener;
-  return context ? new TlsListener(recorded, context, options.tls?.ca !== undefined) : recorded;
+  // Under TLS, the TLS listener records each connection where the application's bytes cross it (see dial()).
+  if (context) return new TlsListener(listener, context, options.tls?.ca !== undefined, options.pcap);
+  return options.pcap ? new RecordedListener(listener, options.pcap) : listener;
 }
 
 /**

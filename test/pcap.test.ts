@@ -6,7 +6,7 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { bindTo, dial, echo, formatAddress, listen, PcapWriter, relay, serve } from '../src/index.js';
-import { cli, cliServer, live, needs, run, sockPath, stopLive, tempDir, until } from './helpers.js';
+import { cli, cliServer, live, makeCert, needs, run, sockPath, stopLive, tempDir, until } from './helpers.js';
 
 /** tshark's fields (-T fields) of the packets matching `filter`, one array per packet. */
 async function fields(file: string, filter: string, ...names: string[]): Promise<string[][]> {
@@ -199,6 +199,26 @@ describe('--pcap on serve and connect (pcap on serve, listen, dial, bindTo)', ()
     }
     const payloads = (await fields(file, 'tcp.payload', 'tcp.payload')).map(([hex]) => String(Buffer.from(hex!, 'hex')));
     expect(payloads).toEqual(['one', 'accepted one', 'two', 'iterated two']);
+  });
+
+  it('tcp under TLS: each side records what was said, decrypted, and says so in the comment', { timeout: 60_000 }, async (ctx) => {
+    needs(ctx, 'tshark');
+    const dir = tempDir();
+    const { cert, key } = makeCert();
+    const [served, connected] = [join(dir, 'serve.pcapng'), join(dir, 'connect.pcapng')];
+    const server = await cliServer(['serve', 'tcp://127.0.0.1:0', '--handler', 'upper', '--tls', '--cert', cert, '--key', key, '--pcap', served]);
+    try {
+      const r = await cli(['connect', server.address, '--tls', '--ca', cert, '--pcap', connected, '--half-close'], 'hello\n');
+      expect(r.stdout).toBe('HELLO\n');
+    } finally {
+      expect(await stopLive(server)).toBe(0);
+    }
+    for (const file of [served, connected]) {
+      const packets = (await fields(file, 'tcp.payload', 'ip.src', 'tcp.payload')).map(([src, hex]) => `${src === '10.255.255.254' ? '<' : '>'} ${String(Buffer.from(hex!, 'hex'))}`);
+      expect([file, packets]).toEqual([file, ['> hello\n', '< HELLO\n']]);
+      const [[comment]] = await fields(file, 'frame.comment', 'frame.comment');
+      expect(comment).toMatch(/-> tcp:\/\/127\.0\.0\.1:\d+ \(TLS, decrypted\)$/);
+    }
   });
 
   it.for(['tcp', 'unix', 'unixpacket', 'udp', 'unixgram'] as const)('%s: each side records the exchange as it saw it', { timeout: 60_000 }, async (kind, ctx) => {

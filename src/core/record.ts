@@ -1,6 +1,7 @@
 // Recording a socket's traffic into a pcapng file (core/pcap.ts) where it crosses the socket: a connection's bytes
 // as its stream pushes what arrived and writes what leaves (so piped, iterated and written traffic alike), a
-// datagram socket's as it receives and sends. What is recorded is what the socket carries: under TLS, the records.
+// datagram socket's as it receives and sends. Under TLS, what the application sent and got (decrypted): TLS takes the
+// socket's descriptor from beneath its stream, so the records never pass through JavaScript.
 import type { Duplex } from 'node:stream';
 import { formatAddress, type Address } from './address.js';
 import type { Conversation, PcapWriter } from './pcap.js';
@@ -30,12 +31,13 @@ const viewOf = (data: Uint8Array): Buffer => Buffer.from(data.buffer, data.byteO
 
 /**
  * Records `conn` as one TCP conversation: `dialled` when this side connected (then it is the client). A FIN each
- * way as the stream ends (or closes); an RST when it closes with an error.
+ * way as the stream ends (or closes); an RST when it closes with an error. `note` goes in the comment (`TLS,
+ * decrypted`).
  */
-export function recordConn(conn: Conn, pcap: PcapWriter, dialled: boolean): void {
+export function recordConn(conn: Conn, pcap: PcapWriter, dialled: boolean, note = ''): void {
   const server = dialled ? conn.remoteAddr : conn.localAddr;
   const client = dialled ? conn.localAddr : conn.remoteAddr;
-  const talk = pcap.conversation('tcp', portOf(server), `${peerName(client)} -> ${peerName(server)}`);
+  const talk = pcap.conversation('tcp', portOf(server), `${peerName(client)} -> ${peerName(server)}${note && ` (${note})`}`);
   const s = conn.stream as Recorded;
   const push = s.push;
   s.push = function (chunk: unknown, encoding?: BufferEncoding) {

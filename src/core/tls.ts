@@ -3,6 +3,8 @@ import * as tls from 'node:tls';
 import { Codes, invalid, NetError, timedOut, wrap } from './errors.js';
 import { StreamConn, WrappedListener } from './stream.js';
 import type { Address } from './address.js';
+import type { PcapWriter } from './pcap.js';
+import { recordConn } from './record.js';
 import type { Conn, Listener, TlsOptions, WaitOptions } from './types.js';
 
 /**
@@ -77,7 +79,8 @@ export function tlsServerContext(options: TlsOptions, network: Conn['network']):
  * fails that connection's reads), so one slow or bad client never holds up accept().
  */
 export class TlsListener extends WrappedListener {
-  constructor(inner: Listener, private context: tls.SecureContext, private verifyClients: boolean) {
+  /** `pcap`: each connection recorded as the application sees it, decrypted (see core/record.ts). */
+  constructor(inner: Listener, private context: tls.SecureContext, private verifyClients: boolean, private pcap?: PcapWriter) {
     super(inner);
   }
 
@@ -88,7 +91,9 @@ export class TlsListener extends WrappedListener {
       requestCert: this.verifyClients,
       rejectUnauthorized: this.verifyClients,
     });
-    return new StreamConn(socket, conn.network, conn.localAddr, conn.remoteAddr, { control: conn });
+    const secured = new StreamConn(socket, conn.network, conn.localAddr, conn.remoteAddr, { control: conn });
+    if (this.pcap) recordConn(secured, this.pcap, false, 'TLS, decrypted');
+    return secured;
   }
 
   /**
