@@ -359,11 +359,13 @@ describe('a side that fails mid-session', () => {
   // What the relay took from the target before the target failed is still owed to the client: a delay holds it, and
   // on a real slow link those packets would still arrive. The session ends after it, with the target's error.
   it('unix: the target answers and closes; the next write fails (EPIPE), yet the answer held by --delay arrives', async () => {
+    let targetClosed = false;
     const target = await serve(`unix://${sockPath()}`, async (ex) => {
       const conn = ex as Conn;
       await conn.read();
       await conn.write('answer');
       await conn.close();
+      targetClosed = true;
     });
     const fromTarget: Buffer[] = [];
     const closed: Closed[] = [];
@@ -375,7 +377,7 @@ describe('a side that fails mid-session', () => {
     try {
       const reading = readAll(c);
       await c.write('question');
-      await until(() => fromTarget.length === 1, 'the relay to take the answer');
+      await until(() => fromTarget.length === 1 && targetClosed, 'the relay to take the answer, and the target to close');
       await c.write('more'); // into a target that has gone
       const back = await reading;
       expect(String(back.data)).toBe('answer');
