@@ -127,18 +127,19 @@ const otherSide = (side: Side): Side => (side === 'client' ? 'target' : 'client'
  * A side that fails (reading from it, or writing to it) is told to the session, which knows what is still owed.
  */
 async function pump(from: End, to: End, side: Side, s: Session): Promise<void> {
+  const other = otherSide(side);
   let failing = side;
   try {
     for (let chunk = await from.read(); chunk !== null; chunk = await from.read()) {
       s.active = true;
       if (s.tap) s.tap({ type: 'data', from: side, client: s.client, data: chunk });
       s.recording?.data(side === 'client', chunk);
-      failing = otherSide(side);
+      failing = other;
       await to.write(chunk);
       failing = side;
     }
     s.recording?.end(side === 'client');
-    failing = otherSide(side);
+    failing = other;
     await to.end();
   } catch (err) {
     s.failed(failing, err as Error);

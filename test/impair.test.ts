@@ -6,7 +6,7 @@ import {
   bind, bindTo, dial, echo, formatAddress, relay, serve, type Address, type Conn, type DatagramSocket, type RelayEvent,
 } from '../src/index.js';
 import { publisher, replier, requester, subscriber } from '../src/channel/index.js';
-import { cli, cliServer, sockPath, stopLive, until } from './helpers.js';
+import { cli, cliServer, closedPort, sockPath, stopLive, until } from './helpers.js';
 
 type Closed = Extract<RelayEvent, { type: 'close' }>;
 
@@ -389,7 +389,8 @@ describe('a side that fails mid-session', () => {
   });
 
   it('udp: the target replies and closes; the next datagram is refused (ICMP), yet the reply held by --delay arrives', async () => {
-    const target = await bind('udp://127.0.0.1:0');
+    // On a port held closed for the test (see closedPort): once the target has gone, nothing else can take it.
+    const target = await bind(`udp://127.0.0.1:${closedPort('udp')}`, { reuseAddr: true });
     const fromTarget: Buffer[] = [];
     const closed: Closed[] = [];
     const r = await relay('udp://127.0.0.1:0', target.localAddr, {

@@ -297,7 +297,6 @@ export interface ListeningSocket {
   close(): void;
 }
 
-/** A listening socket in the Listener shape; accepted sockets wait in a bounded queue. */
 /**
  * A listener that hands out another's connections changed on the way (TLS put on them, a recording made of them),
  * by accept() and by iteration alike; all else is the inner listener's.
@@ -345,6 +344,7 @@ export abstract class WrappedListener implements Listener {
   }
 }
 
+/** A listening socket in the Listener shape; accepted sockets wait in a bounded queue. */
 export class StreamListener implements Listener {
   readonly network: Network;
   readonly addr: Address;

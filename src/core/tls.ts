@@ -116,7 +116,6 @@ export class TlsListener extends WrappedListener {
       socket.once('secure', () => settle()).once('error', settle).once('close', closed);
     });
   }
-
 }
 
 /** A TLS option on a datagram network: refused, with the reason. */
